@@ -1,0 +1,217 @@
+"""`worldbuild` command line: thin Typer commands over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from worldbuild.world import World, WorldNotFound, default_world_dir
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Build a frozen, searchable lite web from WARC files and serve it to research agents.")
+out = Console()
+err = Console(stderr=True)
+
+WorldOption = typer.Option(None, "--world", "-w", envvar="WORLDBUILD_WORLD",
+                           help="World directory [default: ./world]")
+
+
+def _open(world_dir: Optional[str]) -> World:
+    try:
+        return World.open(world_dir or default_world_dir())
+    except WorldNotFound as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+class _BarProgress:
+    """Draws the ingest's progress: bytes through the map step, pages and pages/s."""
+
+    def __init__(self, console: Console):
+        self.bar = RichProgress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TextColumn("{task.fields[pages]} pages · {task.fields[rate]} pages/s · {task.fields[records]} records"),
+            TimeElapsedColumn(), console=console, transient=False,
+        )
+        self.task = None
+        self.pages = self.records = 0
+        self.began = time.perf_counter()
+
+    def start(self, total_bytes: int, resumed_units: int) -> None:
+        self.bar.start()
+        self.began = time.perf_counter()
+        self.task = self.bar.add_task("extract", total=max(total_bytes, 1), pages=0, rate="0.0", records=0)
+
+    def advance(self, done_bytes: int, pages: int, records: int) -> None:
+        self.pages += pages
+        self.records += records
+        rate = self.pages / max(time.perf_counter() - self.began, 1e-9)
+        self.bar.update(self.task, advance=done_bytes, pages=self.pages, records=self.records, rate=f"{rate:.1f}")
+
+    def stage(self, name: str) -> None:
+        if self.task is not None:
+            self.bar.update(self.task, description="extract")
+            self.bar.stop()
+        err.print(f"[bold]{name}[/bold]: dedup, page store, BM25 index …")
+
+    def stop(self) -> None:
+        self.bar.stop()
+
+
+def _report_table(report: dict) -> Table:
+    table = Table(title="skipped, by reason", show_edge=False)
+    table.add_column("reason")
+    table.add_column("count", justify="right")
+    table.add_column("first seen at", overflow="fold")
+    for reason, count in report["skips"].items():
+        table.add_row(reason, str(count), report["examples"].get(reason, ""))
+    return table
+
+
+@app.command()
+def ingest(
+    paths: List[str] = typer.Argument(..., help="WARC/ARC files, directories or globs"),
+    world: Optional[str] = WorldOption,
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes [default: CPU cores]"),
+    min_chars: int = typer.Option(1000, help="Drop pages whose extracted text is shorter"),
+    lang: Optional[List[str]] = typer.Option(None, "--lang", help="Keep only these languages (repeatable, ISO 639-1)"),
+    max_bytes: int = typer.Option(10 * 1024 * 1024, help="Skip HTTP bodies larger than this"),
+    batch_size: int = typer.Option(128, help="Response records per shard (the unit of parallel work)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Extract HTML pages from web archives into a frozen, searchable world."""
+    from worldbuild.ingest.executor import LocalExecutor
+    from worldbuild.ingest.pipeline import IngestBusy, ingest as run_ingest
+    from worldbuild.records import IngestSettings
+    from worldbuild.writer import SettingsMismatch
+
+    world_dir = world or default_world_dir()
+    settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
+                              batch_size=batch_size)
+    progress = _BarProgress(err)
+    began = time.perf_counter()
+    try:
+        result = run_ingest(paths, world_dir, settings, LocalExecutor(workers), progress)
+    except KeyboardInterrupt:
+        progress.stop()
+        err.print("[yellow]interrupted[/yellow]: the world is unchanged; finished shards are kept, "
+                  "so running the same command again resumes.")
+        raise typer.Exit(130) from None
+    except (SettingsMismatch, IngestBusy) as exc:
+        progress.stop()
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    progress.stop()
+    seconds = time.perf_counter() - began
+    run = result.report.to_dict()
+    summary = {
+        "world": world_dir,
+        "snapshot": (result.manifest or {}).get("snapshot"),
+        "parent": (result.manifest or {}).get("parent"),
+        "changed": result.changed,
+        "pages_in_world": (result.manifest or {}).get("pages", 0),
+        "new_inputs": result.new_inputs,
+        "already_ingested": result.known_inputs,
+        "resumed_shards": result.resumed_units,
+        "seconds": round(seconds, 2),
+        **run,
+    }
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        if result.known_inputs:
+            err.print(f"{len(result.known_inputs)} input(s) already in the world (same sha256): skipped")
+        if result.resumed_units:
+            err.print(f"resumed: {result.resumed_units} finished shard(s) reused")
+        if run["skips"]:
+            err.print(_report_table(run))
+        for problem in run["file_errors"]:
+            err.print(f"[yellow]file problem[/yellow] {problem['file']}: {problem['error']}")
+        rate = run["pages_extracted"] / seconds if seconds else 0.0
+        err.print(
+            f"read {run['records_read']} records, extracted {run['pages_extracted']} pages "
+            f"({rate:.1f} pages/s), kept {run['pages_kept']} new; world {world_dir}: "
+            f"{summary['pages_in_world']} pages, snapshot {summary['snapshot']}"
+            + (f" (parent {summary['parent']})" if result.changed and summary["parent"] else "")
+        )
+    if result.manifest is None and not result.known_inputs:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="Search query"),
+    k: int = typer.Option(10, "-k", "--k", min=1, max=1000, help="Number of results"),
+    world: Optional[str] = WorldOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """BM25 search with query-biased snippets."""
+    with _open(world) as opened:
+        hits = opened.search(query, k=k)
+        if as_json:
+            print(json.dumps({"query": query, "snapshot": opened.snapshot,
+                              "results": [h.to_dict() for h in hits]}, indent=2, ensure_ascii=False))
+            return
+        if not hits:
+            err.print("no results")
+        for rank, hit in enumerate(hits, 1):
+            out.print(f"[bold]{rank}. {hit.title}[/bold]  [dim]({hit.score:.2f})[/dim]", highlight=False)
+            out.print(f"   [cyan]{hit.url}[/cyan]", highlight=False)
+            out.print(f"   {hit.snippet}\n", highlight=False, markup=False)
+
+
+@app.command()
+def browse(
+    url: str = typer.Argument(..., help="Any spelling of a stored page's URL"),
+    world: Optional[str] = WorldOption,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """Print a stored page as Markdown."""
+    with _open(world) as opened:
+        page = opened.page(url)
+        if page is None:
+            err.print(f"not in the world ({opened.snapshot}): {url}")
+            raise typer.Exit(1)
+        if as_json:
+            print(json.dumps({**page.to_dict(), "snapshot": opened.snapshot}, indent=2, ensure_ascii=False))
+            return
+        sys.stdout.write(f"# {page.title}\n\nURL: {page.url}\nCrawled: {page.crawl_date}\n\n{page.text}\n")
+
+
+@app.command()
+def stats(
+    world: Optional[str] = WorldOption,
+    top: int = typer.Option(15, help="How many domains to list"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+) -> None:
+    """The world's manifest, with page counts by domain and language."""
+    with _open(world) as opened:
+        info = opened.stats(top=top)
+        if as_json:
+            print(json.dumps(info, indent=2, ensure_ascii=False))
+            return
+        out.print(f"[bold]world[/bold] {opened.dir}  snapshot [bold]{info['snapshot']}[/bold]"
+                  + (f"  parent {info['parent']}" if info.get("parent") else ""))
+        out.print(f"{info['pages']} pages · {info['domains']} domains · {len(info['inputs'])} inputs · "
+                  f"created {info['created_at']} · settings {info['settings']}")
+        report = info["report"]
+        out.print(f"records read {report['records_read']} · pages extracted {report['pages_extracted']} · "
+                  f"kept {report['pages_kept']}")
+        for title, counts in (("top domains", info["top_domains"]), ("languages", info["languages"])):
+            table = Table(title=title, show_edge=False)
+            table.add_column(title.split()[-1])
+            table.add_column("pages", justify="right")
+            for name, count in counts.items():
+                table.add_row(name or "(unknown)", str(count))
+            out.print(table)
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()

@@ -1,0 +1,1 @@
+"""Indexes over a world's pages: BM25 and query-biased snippets."""

@@ -1,0 +1,74 @@
+"""Which files an ingest reads: paths, directories and globs → archive files with their sha256."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: str
+    size: int
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    @property
+    def is_arc(self) -> bool:
+        return self.name.lower().endswith((".arc", ".arc.gz"))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "path": self.path, "size": self.size, "sha256": self.sha256}
+
+
+def sha256_file(path: str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _is_archive(path: Path) -> bool:
+    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def expand_paths(patterns: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files named directly are taken whatever their suffix (a bad one is reported when read);
+    directories and globs contribute their archive files, sorted. Returns (files, problems)."""
+    files: list[str] = []
+    problems: list[tuple[str, str]] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*") if p.is_file() and _is_archive(p))
+            if not found:
+                problems.append((pattern, "directory holds no .warc/.warc.gz/.arc/.arc.gz files"))
+            files.extend(found)
+        elif path.exists() or path.is_symlink():
+            files.append(str(path))
+        elif glob.has_magic(pattern):
+            found = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
+            if not found:
+                problems.append((pattern, "glob matches no files"))
+            files.extend(found)
+        else:
+            problems.append((pattern, "path not found"))
+    unique = list(dict.fromkeys(os.path.abspath(f) for f in files))
+    return unique, problems
+
+
+def describe(path: str) -> InputFile:
+    """Size and sha256 of one input; raises OSError with the reason when it cannot be read."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"is a directory: {path}")
+    size = os.path.getsize(path)
+    return InputFile(path=path, size=size, sha256=sha256_file(path))

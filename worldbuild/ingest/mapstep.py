@@ -1,0 +1,154 @@
+"""The map step: one work unit (a byte range of one archive) → one shard of page records.
+
+Pure apart from the two files it writes, so any executor (a local process pool, a cluster)
+can run it; a shard whose summary file exists is finished and never redone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from warcio.recordloader import ArcWarcRecord
+
+from worldbuild.ingest.decode import decode_html
+from worldbuild.ingest.extract import extract_page
+from worldbuild.ingest.report import IngestReport
+from worldbuild.ingest.warc import ARCHIVE_ERRORS, WorkUnit, describe_error, iter_unit
+from worldbuild.records import PAGE_SCHEMA, IngestSettings, Page, content_hash
+from worldbuild.urls import BadURL, canonical_url, domain_of
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+SNIFF_HTML = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--", b"<meta", b"<title")
+SNIFF_OTHER = {b"%PDF-": "application/pdf", b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg",
+               b"GIF8": "image/gif", b"PK\x03\x04": "application/zip", b"{": "application/json"}
+
+
+class Skip(Exception):
+    """A record that does not become a page; the message is the report's reason."""
+
+
+def _payload_kind(mime: str, head: bytes) -> str:
+    """The payload's real type: HTML, or the non-HTML type to report."""
+    start = head.lstrip()[:64].lower()
+    for magic, kind in SNIFF_OTHER.items():
+        if head.lstrip().startswith(magic):
+            return kind
+    if mime in HTML_TYPES or "html" in mime or start.startswith(SNIFF_HTML):
+        return "html"
+    return mime or "(no content type)"
+
+
+def _read_body(record: ArcWarcRecord, max_bytes: int) -> bytes:
+    if record.length is not None and record.length > max_bytes + 65536:
+        raise Skip("body over --max-bytes")
+    try:
+        body = record.content_stream().read(max_bytes + 1)
+    except ARCHIVE_ERRORS + (OSError,) as exc:
+        raise Skip(f"payload decoding failed ({type(exc).__name__})") from exc
+    if len(body) > max_bytes:
+        raise Skip("body over --max-bytes")
+    return body
+
+
+def record_to_page(record: ArcWarcRecord, source: str, settings: IngestSettings) -> Page:
+    """Turn one record into a page, or raise Skip with the reason."""
+    if record.rec_type == "revisit":
+        raise Skip("revisit record (no payload)")
+    if record.rec_type != "response":
+        raise Skip(f"record type: {record.rec_type}")
+    target = (record.rec_headers.get_header("WARC-Target-URI") or "").strip()
+    try:
+        canonical = canonical_url(target)
+    except BadURL:
+        raise Skip("URL not http(s)") from None
+    if record.http_headers is None:
+        raise Skip("response without HTTP headers")
+    status = record.http_headers.get_statuscode()
+    if status != "200":
+        raise Skip(f"HTTP status {status}")
+    content_type = record.http_headers.get_header("Content-Type") or ""
+    mime = content_type.split(";")[0].strip().lower()
+    body = _read_body(record, settings.max_bytes)
+    kind = _payload_kind(mime, body[:512])
+    if kind != "html":
+        raise Skip(f"non-HTML payload: {kind}")
+    html, _ = decode_html(body, content_type)
+    try:
+        extracted = extract_page(html, target, settings)
+    except Exception as exc:  # noqa: BLE001 - one bad page must never stop a run
+        raise Skip(f"extraction failed ({type(exc).__name__})") from exc
+    if extracted is None:
+        raise Skip("no extractable text")
+    if len(extracted.text) < settings.min_chars:
+        raise Skip("text shorter than --min-chars")
+    if settings.langs and extracted.lang not in settings.langs:
+        raise Skip(f"language not allowed: {extracted.lang}")
+    title = extracted.title or extracted.text.split("\n", 1)[0].lstrip("#* ")[:200] or canonical
+    return Page(
+        url=target.strip("<>").strip(),
+        canonical_url=canonical,
+        title=title,
+        text=extracted.text,
+        crawl_date=record.rec_headers.get_header("WARC-Date") or "",
+        lang=extracted.lang,
+        domain=domain_of(canonical),
+        content_hash=content_hash(extracted.text),
+        source=source,
+        length=len(extracted.text),
+        published_date=extracted.published_date,
+    )
+
+
+def extract_unit(unit: WorkUnit, settings: IngestSettings) -> tuple[list[Page], IngestReport]:
+    """Every page of one unit, and the report of what was skipped and why."""
+    pages: list[Page] = []
+    report = IngestReport()
+    try:
+        for offset, record in iter_unit(unit):
+            report.records_read += 1
+            source = f"{unit.name}#{offset}"
+            try:
+                pages.append(record_to_page(record, source, settings))
+            except Skip as skip:
+                report.skip(str(skip), source)
+    except ARCHIVE_ERRORS + (OSError,) as exc:
+        reason, detail = describe_error(exc)
+        report.skip(reason, unit.name)
+        report.file_error(unit.name, f"{reason}: {detail} (kept the {report.records_read} records before it)")
+    report.pages_extracted = len(pages)
+    return pages, report
+
+
+def shard_paths(shard_dir: str, unit: WorkUnit) -> tuple[str, str]:
+    base = os.path.join(shard_dir, unit.unit_id)
+    return base + ".parquet", base + ".json"
+
+
+def _write_atomic(path: str, write) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def map_unit(unit: WorkUnit, settings: IngestSettings, shard_dir: str) -> dict:
+    """Extract one unit into `<shard_dir>/<unit_id>.parquet` plus its summary `.json` (written
+    last: its presence marks the shard finished). Returns the summary."""
+    pages, report = extract_unit(unit, settings)
+    parquet_path, summary_path = shard_paths(shard_dir, unit)
+    table = pa.Table.from_pylist([page.to_dict() for page in pages], schema=PAGE_SCHEMA)
+    _write_atomic(parquet_path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    summary = {"unit": unit.to_dict(), "pages": len(pages), "report": report.to_dict()}
+    _write_atomic(summary_path, lambda tmp: open(tmp, "w").write(json.dumps(summary)))
+    return summary
+
+
+def read_summary(shard_dir: str, unit: WorkUnit) -> dict | None:
+    """The summary of a finished shard, or None when the unit still has to run."""
+    parquet_path, summary_path = shard_paths(shard_dir, unit)
+    if not (os.path.exists(summary_path) and os.path.exists(parquet_path)):
+        return None
+    with open(summary_path) as handle:
+        return json.load(handle)

@@ -1,0 +1,205 @@
+"""`ingest`: archives → (map, any executor) shards → (merge) the world.
+
+Resumable by construction: a finished shard is never redone, and the merge is one
+transaction, so a killed run leaves the world as it was plus whole shards on disk.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import os
+import shutil
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import pyarrow.parquet as pq
+
+from worldbuild.ingest.executor import Executor, LocalExecutor
+from worldbuild.ingest.inputs import InputFile, describe, expand_paths
+from worldbuild.ingest.mapstep import map_unit, read_summary, shard_paths
+from worldbuild.ingest.report import IngestReport
+from worldbuild.ingest.warc import WorkUnit, plan_units
+from worldbuild.records import IngestSettings, Page
+from worldbuild.store import STORE_FILE, PageStore
+from worldbuild.writer import SettingsMismatch, WorldWriter
+
+STAGING_DIR = ".ingest"
+
+
+class IngestBusy(RuntimeError):
+    """Another ingest holds this world."""
+
+
+class Progress:
+    """What an ingest tells its caller as it goes; the CLI draws a bar from it."""
+
+    def start(self, total_bytes: int, resumed_units: int) -> None: ...
+    def advance(self, done_bytes: int, pages: int, records: int) -> None: ...
+    def stage(self, name: str) -> None: ...
+
+
+@dataclass
+class IngestResult:
+    manifest: dict | None
+    report: IngestReport
+    new_inputs: list[str] = field(default_factory=list)
+    known_inputs: list[str] = field(default_factory=list)
+    resumed_units: int = 0
+    changed: bool = False
+
+
+@contextmanager
+def _world_lock(world_dir: str) -> Iterator[None]:
+    os.makedirs(world_dir, exist_ok=True)
+    with open(os.path.join(world_dir, ".lock"), "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IngestBusy(f"another ingest is running on {world_dir}") from None
+        yield
+
+
+def _existing_manifest(world_dir: str) -> dict | None:
+    path = os.path.join(world_dir, STORE_FILE)
+    if not os.path.exists(path):
+        return None
+    store = PageStore(path, writable=True)  # writable: rolls back a hot journal left by a crash
+    try:
+        return store.manifest()
+    finally:
+        store.close()
+
+
+def _select_inputs(paths: list[str], known: set[str], report: IngestReport) -> tuple[list[InputFile], list[str]]:
+    files, problems = expand_paths(paths)
+    for pattern, reason in problems:
+        report.skip(reason, pattern)
+        report.file_error(pattern, reason)
+    new, already = [], []
+    for path in files:
+        try:
+            source = describe(path)
+        except OSError as exc:
+            report.skip("unreadable file", path)
+            report.file_error(os.path.basename(path), f"unreadable file: {type(exc).__name__}: {exc.strerror or exc}")
+            continue
+        if source.sha256 in known:
+            already.append(source.name)
+            continue
+        known.add(source.sha256)
+        new.append(source)
+    return new, already
+
+
+def _shard_pages(shard_dir: str, unit: WorkUnit) -> Iterator[Page]:
+    table = pq.read_table(shard_paths(shard_dir, unit)[0])
+    for row in table.to_pylist():
+        yield Page(**row)
+
+
+def ingest(
+    paths: list[str],
+    world_dir: str,
+    settings: IngestSettings | None = None,
+    executor: Executor | None = None,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Ingest archives into the world at `world_dir` (created if new)."""
+    settings = settings or IngestSettings()
+    executor = executor or LocalExecutor()
+    progress = progress or Progress()
+    report = IngestReport()
+    with _world_lock(world_dir):
+        previous = _existing_manifest(world_dir)
+        if previous and previous["settings"] != settings.content_settings():
+            raise SettingsMismatch(
+                f"{world_dir} was built with settings {previous['settings']}; ingest with the same "
+                "--min-chars/--lang/--max-bytes, or into a new --world"
+            )
+        known = {item["sha256"] for item in (previous or {}).get("inputs", [])}
+        sources, already = _select_inputs(paths, known, report)
+        result = IngestResult(manifest=previous, report=report, known_inputs=already,
+                              new_inputs=[s.name for s in sources])
+        if not sources:
+            return result
+
+        shard_dir = os.path.join(world_dir, STAGING_DIR, settings.fingerprint())
+        os.makedirs(shard_dir, exist_ok=True)
+        summaries = _run_map(sources, settings, shard_dir, executor, progress, result)
+
+        progress.stage("merge")
+        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report)
+        result.manifest = manifest
+        result.changed = manifest["snapshot"] != (previous or {}).get("snapshot")
+        shutil.rmtree(shard_dir, ignore_errors=True)
+        return result
+
+
+def _run_map(sources, settings, shard_dir, executor, progress, result) -> list[dict]:
+    """Run the map step over every unit not already finished; returns all unit summaries."""
+    summaries: list[dict] = []
+    total = sum(s.size for s in sources)
+    resumed_bytes = 0
+
+    def pending() -> Iterator[WorkUnit]:
+        nonlocal resumed_bytes
+        for source in sources:
+            if source.size == 0:
+                continue
+            for unit in plan_units(source, settings.batch_size):
+                done = read_summary(shard_dir, unit)
+                if done is None:
+                    yield unit
+                else:
+                    summaries.append(done)
+                    result.resumed_units += 1
+                    resumed_bytes += (unit.end or source.size) - unit.start
+
+    for source in sources:
+        if source.size == 0:
+            result.report.skip("empty file", source.name)
+            result.report.file_error(source.name, "empty file: no records")
+    progress.start(total, 0)
+    task = functools.partial(map_unit, settings=settings, shard_dir=shard_dir)
+    size_of = {s.path: s.size for s in sources}
+    reported_resumed = 0
+    for summary in executor.map_unordered(task, pending()):
+        summaries.append(summary)
+        unit = summary["unit"]
+        if resumed_bytes != reported_resumed:  # finished shards found while planning count as done
+            progress.advance(resumed_bytes - reported_resumed, 0, 0)
+            reported_resumed = resumed_bytes
+        progress.advance((unit["end"] or size_of[unit["path"]]) - unit["start"], summary["pages"],
+                         summary["report"]["records_read"])
+    if resumed_bytes != reported_resumed:
+        progress.advance(resumed_bytes - reported_resumed, 0, 0)
+    return summaries
+
+
+def _merge(world_dir, settings, sources, summaries, shard_dir, report) -> dict:
+    """Fold shards, in input order, into the world: dedup by canonical URL and content hash."""
+    order = {s.sha256: i for i, s in enumerate(sources)}
+    summaries.sort(key=lambda s: (order[s["unit"]["sha256"]], s["unit"]["start"]))
+    per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0, "errors": []} for s in sources}
+    writer = WorldWriter(world_dir, settings)
+    try:
+        for summary in summaries:
+            unit = WorkUnit(**summary["unit"])
+            unit_report = IngestReport.from_dict(summary["report"])
+            report.absorb(unit_report)
+            entry = per_input[unit.sha256]
+            entry["records_read"] += unit_report.records_read
+            entry["errors"] += [e["error"] for e in unit_report.file_errors]
+            for page in _shard_pages(shard_dir, unit):
+                reason = writer.add(page)
+                if reason:
+                    report.skip(reason, page.source)
+                else:
+                    report.pages_kept += 1
+                    entry["pages_kept"] += 1
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit(list(per_input.values()), report)

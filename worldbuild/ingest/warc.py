@@ -1,0 +1,87 @@
+"""Reading WARC/ARC files with warcio: cut a file into work units, stream the records of one.
+
+A work unit is a byte range of one file that starts at a record boundary. Cutting a big file
+into many units is what keeps every worker busy on one 1 GB Common Crawl file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecord
+
+from worldbuild.ingest.inputs import InputFile
+
+# What a broken archive raises inside warcio (its own errors, zlib, or the parser's).
+ARCHIVE_ERRORS = (ArchiveLoadFailed, zlib.error, EOFError, ValueError, IndexError, KeyError, AttributeError)
+
+
+@dataclass(frozen=True)
+class WorkUnit:
+    """Records of `path` whose offsets lie in [start, end); `end=None` reads to the end."""
+
+    path: str
+    name: str
+    sha256: str
+    seq: int
+    start: int
+    end: int | None
+
+    @property
+    def unit_id(self) -> str:
+        key = f"{self.sha256}:{self.start}:{self.end}"
+        return hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """(reason, one-line detail) for an archive that cannot be read on."""
+    message = " ".join(str(exc).split())[:200] or type(exc).__name__
+    if isinstance(exc, OSError):
+        return "unreadable file", f"{type(exc).__name__}: {message}"
+    if isinstance(exc, ArchiveLoadFailed) and "Unknown archive format" in message:
+        return "not a WARC/ARC file", message
+    if isinstance(exc, (zlib.error, EOFError)) or "gzip" in message.lower():
+        return "truncated or corrupt gzip", f"{type(exc).__name__}: {message}"
+    return "corrupt archive", f"{type(exc).__name__}: {message}"
+
+
+def plan_units(source: InputFile, batch_size: int) -> Iterator[WorkUnit]:
+    """Cut `source` after every `batch_size` response records. ARC files stay whole (their
+    records depend on the file header). A read error ends the plan quietly: the last unit
+    runs to the end of the file, and the worker that reads it reports the error once."""
+    start, seq, responses = 0, 0, 0
+    if not source.is_arc:
+        try:
+            with open(source.path, "rb") as handle:
+                records = ArchiveIterator(handle, arc2warc=True)
+                for record in records:
+                    offset = records.offset  # get_record_offset() would read the record to its end
+                    if responses >= batch_size:
+                        yield WorkUnit(source.path, source.name, source.sha256, seq, start, offset)
+                        start, seq, responses = offset, seq + 1, 0
+                    responses += record.rec_type == "response"
+        except ARCHIVE_ERRORS:
+            pass
+        except OSError:
+            pass  # unreadable: the worker reports it
+    yield WorkUnit(source.path, source.name, source.sha256, seq, start, None)
+
+
+def iter_unit(unit: WorkUnit) -> Iterator[tuple[int, ArcWarcRecord]]:
+    """Yield (offset, record) for the records of one unit; archive errors propagate."""
+    with open(unit.path, "rb") as handle:
+        handle.seek(unit.start)
+        records = ArchiveIterator(handle, arc2warc=True)
+        for record in records:
+            offset = records.offset  # get_record_offset() would read the record to its end
+            if unit.end is not None and offset >= unit.end:
+                return
+            yield offset, record

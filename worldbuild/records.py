@@ -1,0 +1,83 @@
+"""The data contracts: a page record and the settings that decide which pages a world holds."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field, fields
+
+import pyarrow as pa
+
+_WS = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One extracted web page (DESIGN.md §2)."""
+
+    url: str
+    canonical_url: str
+    title: str
+    text: str
+    crawl_date: str
+    lang: str
+    domain: str
+    content_hash: str
+    source: str
+    length: int
+    published_date: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PAGE_COLUMNS = [f.name for f in fields(Page)]
+PAGE_SCHEMA = pa.schema(
+    [(name, pa.int64() if name == "length" else pa.string()) for name in PAGE_COLUMNS]
+)
+
+
+def content_hash(text: str) -> str:
+    """Hash of the text with case and whitespace folded: mirrors of one page collide."""
+    normalised = _WS.sub(" ", text).strip().lower()
+    return hashlib.blake2b(normalised.encode("utf-8"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """What decides the page set; part of the snapshot id, fixed for the life of a world."""
+
+    min_chars: int = 1000
+    langs: tuple[str, ...] = ()
+    max_bytes: int = 10 * 1024 * 1024
+    include_comments: bool = False
+    include_tables: bool = True
+    extractor: str = "trafilatura/markdown"
+    batch_size: int = field(default=128, compare=False)  # shard size: shapes work, not content
+
+    def content_settings(self) -> dict:
+        """The settings that change page content, in a stable order (batch size excluded)."""
+        return {
+            "min_chars": self.min_chars,
+            "langs": sorted(self.langs),
+            "max_bytes": self.max_bytes,
+            "include_comments": self.include_comments,
+            "include_tables": self.include_tables,
+            "extractor": self.extractor,
+        }
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.content_settings(), sort_keys=True).encode()
+        return hashlib.blake2b(blob, digest_size=8).hexdigest()
+
+    @classmethod
+    def from_content_settings(cls, data: dict) -> "IngestSettings":
+        return cls(
+            min_chars=data["min_chars"],
+            langs=tuple(data.get("langs", ())),
+            max_bytes=data["max_bytes"],
+            include_comments=data.get("include_comments", False),
+            include_tables=data.get("include_tables", True),
+            extractor=data.get("extractor", "trafilatura/markdown"),
+        )

@@ -1,0 +1,137 @@
+"""The page store: one SQLite file, pages keyed by canonical URL, the manifest beside them.
+
+SQLite gives crash safety for free: a merge is one transaction, so a killed ingest leaves
+the store exactly as it was. Readers open it read-only, so a world can sit on shared storage.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Iterable, Iterator
+
+from worldbuild.records import PAGE_COLUMNS, Page
+from worldbuild.urls import BadURL, canonical_url, url_key
+
+STORE_FILE = "pages.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pages (
+    doc_id INTEGER PRIMARY KEY,
+    canonical_url TEXT NOT NULL UNIQUE,
+    url_key TEXT NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    crawl_date TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    domain TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    source TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    published_date TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pages_url_key ON pages(url_key);
+CREATE INDEX IF NOT EXISTS pages_content_hash ON pages(content_hash);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_SELECT = "SELECT doc_id, " + ", ".join(PAGE_COLUMNS) + " FROM pages"
+
+
+def _page(row: tuple) -> tuple[int, Page]:
+    return row[0], Page(*row[1:])
+
+
+class PageStore:
+    """Random access to pages by canonical URL or doc id; the writer side is one transaction."""
+
+    def __init__(self, path: str, *, writable: bool = False):
+        self.path = path
+        if writable:
+            self.db = sqlite3.connect(path, isolation_level=None)
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+        else:
+            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                      check_same_thread=False)
+        self.db.execute("PRAGMA cache_size=-65536")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- reading -----------------------------------------------------------------------
+    def manifest(self) -> dict | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key='manifest'").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM pages").fetchone()[0]
+
+    def by_url(self, url: str) -> Page | None:
+        """The page any spelling of `url` canonicalises to; falls back to a scheme- and
+        `www.`-insensitive match."""
+        try:
+            canonical, key = canonical_url(url), url_key(url)
+        except BadURL:
+            return None
+        row = self.db.execute(_SELECT + " WHERE canonical_url=?", (canonical,)).fetchone()
+        if row is None:
+            row = self.db.execute(_SELECT + " WHERE url_key=? ORDER BY doc_id LIMIT 1", (key,)).fetchone()
+        return _page(row)[1] if row else None
+
+    def by_ids(self, doc_ids: Iterable[int]) -> dict[int, Page]:
+        ids = [int(i) for i in doc_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(_page(row) for row in self.db.execute(_SELECT + f" WHERE doc_id IN ({marks})", ids))
+
+    def counts_by(self, column: str, limit: int | None = None) -> list[tuple[str, int]]:
+        if column not in ("domain", "lang"):
+            raise ValueError(f"cannot group by {column!r}")
+        sql = f"SELECT {column}, COUNT(*) AS n FROM pages GROUP BY {column} ORDER BY n DESC, {column}"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return list(self.db.execute(sql))
+
+    def index_texts(self) -> Iterator[tuple[int, str]]:
+        """(doc_id, title + text) in doc_id order: what the BM25 index is built over."""
+        for doc_id, title, text in self.db.execute("SELECT doc_id, title, text FROM pages ORDER BY doc_id"):
+            yield doc_id, f"{title}\n{text}"
+
+    def identities(self) -> Iterator[tuple[str, str]]:
+        """(canonical_url, content_hash) sorted by URL: what a snapshot id is made of."""
+        yield from self.db.execute("SELECT canonical_url, content_hash FROM pages ORDER BY canonical_url")
+
+    # -- writing (one transaction per merge) -------------------------------------------
+    def begin(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+
+    def duplicate_of(self, page: Page) -> str | None:
+        """Why `page` is already in the store (same URL, or same content), or None."""
+        if self.db.execute("SELECT 1 FROM pages WHERE canonical_url=?", (page.canonical_url,)).fetchone():
+            return "duplicate URL"
+        if self.db.execute("SELECT 1 FROM pages WHERE content_hash=? LIMIT 1", (page.content_hash,)).fetchone():
+            return "duplicate content"
+        return None
+
+    def insert(self, page: Page) -> None:
+        values = page.to_dict()
+        values["url_key"] = url_key(page.canonical_url)
+        columns = ["url_key", *PAGE_COLUMNS]
+        self.db.execute(
+            f"INSERT INTO pages ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [values[c] for c in columns],
+        )
+
+    def set_manifest(self, manifest: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
+                        (json.dumps(manifest, sort_keys=True),))

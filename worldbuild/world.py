@@ -1,0 +1,113 @@
+"""The one face of a world that every consumer uses: open, search, page, stats."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+
+from worldbuild.index.bm25 import BM25Index
+from worldbuild.index.snippets import snippet
+from worldbuild.records import Page
+from worldbuild.store import STORE_FILE, PageStore
+from worldbuild.writer import MANIFEST_FILE, write_json_atomic
+
+DEFAULT_WORLD = "world"
+
+
+class WorldNotFound(FileNotFoundError):
+    """No world at the given directory (or it was never committed)."""
+
+
+def default_world_dir() -> str:
+    return os.environ.get("WORLDBUILD_WORLD", DEFAULT_WORLD)
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    doc_id: int
+    title: str
+    url: str
+    canonical_url: str
+    snippet: str
+    score: float
+    crawl_date: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class World:
+    """A frozen world opened read-only. `backend="numba"` for servers (warm it up once)."""
+
+    def __init__(self, world_dir: str, backend: str = "numpy"):
+        store_path = os.path.join(world_dir, STORE_FILE)
+        if not os.path.exists(store_path):
+            raise WorldNotFound(f"no world at {world_dir!r} (run `worldbuild ingest ... --world {world_dir}`)")
+        self.dir = world_dir
+        self.store = PageStore(store_path)
+        manifest = self.store.manifest()
+        if manifest is None:
+            raise WorldNotFound(f"the world at {world_dir!r} has no committed ingest yet")
+        self.manifest = manifest
+        self._repair_manifest_file()
+        self.index = BM25Index(os.path.join(world_dir, manifest["index"]["bm25"]["path"]), backend=backend)
+
+    @classmethod
+    def open(cls, world_dir: str | None = None, backend: str = "numpy") -> "World":
+        return cls(world_dir or default_world_dir(), backend=backend)
+
+    def _repair_manifest_file(self) -> None:
+        """`world.json` mirrors the store's manifest; rewrite it if a crash left it stale."""
+        path = os.path.join(self.dir, MANIFEST_FILE)
+        try:
+            import json
+
+            with open(path) as handle:
+                if json.load(handle).get("snapshot") == self.manifest["snapshot"]:
+                    return
+        except (OSError, ValueError):
+            pass
+        if os.access(self.dir, os.W_OK):
+            write_json_atomic(path, self.manifest)
+
+    @property
+    def snapshot(self) -> str:
+        return self.manifest["snapshot"]
+
+    def __len__(self) -> int:
+        return self.manifest["pages"]
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "World":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def search(self, query: str, k: int = 10, snippet_chars: int = 240) -> list[SearchHit]:
+        """BM25 top-k over title + text, each hit with a query-biased snippet."""
+        terms = self.index.terms(query)
+        ranked = self.index.search(terms, k)
+        pages = self.store.by_ids(doc_id for doc_id, _ in ranked)
+        hits = []
+        for doc_id, score in ranked:
+            page = pages[doc_id]
+            hits.append(SearchHit(
+                doc_id=doc_id, title=page.title, url=page.url, canonical_url=page.canonical_url,
+                snippet=snippet(page.text, terms, snippet_chars), score=round(score, 4), crawl_date=page.crawl_date,
+            ))
+        return hits
+
+    def page(self, url: str) -> Page | None:
+        """The stored page for any spelling of `url`, or None."""
+        return self.store.by_url(url)
+
+    def stats(self, top: int = 20) -> dict:
+        """The manifest plus page counts by domain and by language."""
+        return {
+            **self.manifest,
+            "top_domains": dict(self.store.counts_by("domain", limit=top)),
+            "languages": dict(self.store.counts_by("lang")),
+        }

@@ -1,0 +1,159 @@
+"""Adding pages to a world: one transaction, a new index, a new manifest, or nothing at all.
+
+Commit order makes a crash harmless: pages go into an open SQLite transaction; the BM25
+index for the new snapshot is built beside the old one; the transaction (pages + manifest)
+commits; only then is `world.json` rewritten and the old index removed. Killed before the
+commit, the world is as it was; killed after it, `World.open` finds the new snapshot in the
+store (the authority) and repairs `world.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+from collections import Counter
+from datetime import datetime, timezone
+from importlib import metadata
+
+from worldbuild.index.bm25 import build_index
+from worldbuild.ingest.report import IngestReport
+from worldbuild.records import IngestSettings, Page
+from worldbuild.store import STORE_FILE, PageStore
+
+MANIFEST_FILE = "world.json"
+INDEX_DIR = "index"
+FORMAT_VERSION = 1
+
+
+class SettingsMismatch(ValueError):
+    """The world was built with other extraction settings; mixing them would blur its identity."""
+
+
+def _versions() -> dict:
+    names = ("worldbuild", "trafilatura", "warcio", "bm25s", "pyarrow")
+    found = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "unknown"
+    found["python"] = platform.python_version()
+    return found
+
+
+def snapshot_id(store: PageStore, settings: IngestSettings) -> str:
+    """Content address of a world: its settings plus every (canonical URL, content hash)."""
+    digest = hashlib.blake2b(digest_size=10)
+    digest.update(json.dumps(settings.content_settings(), sort_keys=True).encode())
+    for url, text_hash in store.identities():
+        digest.update(f"\n{url}\t{text_hash}".encode())
+    return digest.hexdigest()
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+class WorldWriter:
+    """Open a transaction on a world (created if new); `add` pages; `commit` or `abort`."""
+
+    def __init__(self, world_dir: str, settings: IngestSettings):
+        os.makedirs(os.path.join(world_dir, INDEX_DIR), exist_ok=True)
+        self.world_dir = world_dir
+        self.settings = settings
+        self.store = PageStore(os.path.join(world_dir, STORE_FILE), writable=True)
+        self.previous = self.store.manifest()
+        if self.previous and self.previous["settings"] != settings.content_settings():
+            self.store.close()
+            raise SettingsMismatch(
+                f"{world_dir} was built with settings {self.previous['settings']}; ingest with the same "
+                "--min-chars/--lang/--max-bytes, or into a new --world"
+            )
+        self.store.begin()
+        self.added = 0
+        self.skips: Counter = Counter()
+
+    def add(self, page: Page) -> str | None:
+        """Insert `page` unless the world has it already; returns the skip reason if not added."""
+        reason = self.store.duplicate_of(page)
+        if reason:
+            self.skips[reason] += 1
+            return reason
+        self.store.insert(page)
+        self.added += 1
+        return None
+
+    def abort(self) -> None:
+        self.store.rollback()
+        self.store.close()
+
+    def commit(self, inputs: list[dict], report: IngestReport | None = None) -> dict:
+        """Build the index if the page set changed, then commit pages and manifest together."""
+        try:
+            manifest = self._commit(inputs, report)
+        except BaseException:
+            self.abort()
+            raise
+        self.store.close()
+        write_json_atomic(os.path.join(self.world_dir, MANIFEST_FILE), manifest)
+        self._remove_stale_indexes(keep=manifest["index"]["bm25"]["path"])
+        return manifest
+
+    def _commit(self, inputs: list[dict], report: IngestReport | None) -> dict:
+        previous = self.previous or {}
+        snapshot = snapshot_id(self.store, self.settings)
+        changed = snapshot != previous.get("snapshot")
+        index_rel = os.path.join(INDEX_DIR, f"bm25-{snapshot}")
+        index_path = os.path.join(self.world_dir, index_rel)
+        if changed or not os.path.isdir(index_path):
+            index_info = build_index(self.store.index_texts(), index_path)
+        else:
+            index_info = previous["index"]["bm25"]
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        run = (report.to_dict() if report else {})
+        total = IngestReport.from_dict(previous.get("report", {}))
+        if report:
+            total.absorb(report)
+        languages = dict(self.store.counts_by("lang"))
+        manifest = {
+            "format": FORMAT_VERSION,
+            "snapshot": snapshot,
+            "parent": previous.get("snapshot") if changed else previous.get("parent"),
+            "created_at": now if changed or not previous else previous["created_at"],
+            "updated_at": now,
+            "pages": self.store.count(),
+            "domains": len(self.store.counts_by("domain")),
+            "languages": languages,
+            "settings": self.settings.content_settings(),
+            "versions": _versions(),
+            "index": {"bm25": {**index_info, "path": index_rel}},
+            "inputs": previous.get("inputs", []) + [{**item, "snapshot": snapshot} for item in inputs],
+            "report": total.to_dict(),
+            "history": previous.get("history", []) + [{
+                "snapshot": snapshot,
+                "parent": previous.get("snapshot"),
+                "at": now,
+                "inputs_added": [item["name"] for item in inputs],
+                "pages_added": self.added,
+                "report": run,
+            }],
+        }
+        self.store.set_manifest(manifest)
+        self.store.commit()
+        return manifest
+
+    def _remove_stale_indexes(self, keep: str) -> None:
+        index_root = os.path.join(self.world_dir, INDEX_DIR)
+        for name in os.listdir(index_root):
+            path = os.path.join(index_root, name)
+            if os.path.join(INDEX_DIR, name) != keep:
+                shutil.rmtree(path, ignore_errors=True)
