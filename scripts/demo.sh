@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# End to end on the bundled sample corpus: install, ingest corpora/, search, browse, stats.
+source "$(dirname "$0")/setup.sh"
+export WORLDBUILD_WORLD="${WORLDBUILD_WORLD:-$PWD/world}"
+
+echo "== ingest corpora/ into $WORLDBUILD_WORLD"
+worldbuild ingest corpora/
+echo "== ingest again: nothing new, same snapshot"
+worldbuild ingest corpora/
+for query in "root zone database" "Kindersitze Test Sicherheit" "common crawl open repository of web data"; do
+    echo "== search: $query"
+    worldbuild search "$query" -k 3
+done
+echo "== browse (any spelling of the URL works)"
+worldbuild browse "HTTP://WWW.IANA.ORG/domains/#top" | head -n 20
+echo "== stats"
+worldbuild stats

@@ -1,0 +1,139 @@
+"""Ingest of real archives: what is kept, what is skipped and why, snapshots and resumability."""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from tests.conftest import CORPORA, SHARED_WARC, needs_shared
+from tests.warcs import article, response, write_warc
+from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.ingest.pipeline import ingest
+from worldbuild.ingest.warc import plan_units
+from worldbuild.ingest.inputs import describe
+from worldbuild.records import IngestSettings
+from worldbuild.world import World
+from worldbuild.writer import SettingsMismatch
+
+
+def run(paths, world_dir, workers=1, **settings):
+    return ingest(paths, world_dir, IngestSettings(**settings), LocalExecutor(workers))
+
+
+def test_sample_corpus_world(sample_world):
+    world_dir, result = sample_world
+    report = result.report
+    assert result.manifest["pages"] == report.pages_kept > 150
+    assert report.records_read > report.pages_extracted >= report.pages_kept
+    assert report.skips["text shorter than --min-chars"] > 0
+    assert report.skips["revisit record (no payload)"] > 0
+    with open(os.path.join(world_dir, "world.json")) as handle:
+        on_disk = json.load(handle)
+    assert on_disk["snapshot"] == result.manifest["snapshot"]
+    assert on_disk["parent"] is None
+    assert {i["name"] for i in on_disk["inputs"]} == {"sample-crawls.warc.gz", "sample-pages.warc.gz"}
+    assert all(len(i["sha256"]) == 64 for i in on_disk["inputs"])
+    assert on_disk["report"]["skips"] == dict(report.to_dict()["skips"])
+    with World.open(world_dir) as world:
+        page = world.page("https://commoncrawl.org/faq")
+        assert page is not None and "CCBot" in page.text
+        assert page.source.startswith("sample-crawls.warc.gz#")
+        assert page.lang == "en" and page.domain == "commoncrawl.org"
+        assert page.length == len(page.text) >= 1000
+
+
+def test_pages_with_unusual_charsets_decode(sample_world):
+    with World.open(sample_world[0]) as world:
+        # real pages declaring gb2312 and iso-8859-1 in <meta>, served without an HTTP charset
+        chinese = world.page("https://web.archive.org/web/20120611024252/http://www.he.xinhuanet.com/news/"
+                             "2012-06/04/content_25340717.htm")
+        assert "话剧《约定无期限》" in chinese.text and "\ufffd" not in chinese.text
+        german = world.page("https://nnz-online.de/news/news_lang.php?ArtNr=335853")
+        assert "Stadt eröffnet Nordpark-Anlage" in german.text
+
+
+def test_reingest_changes_nothing_and_is_fast(sample_copy):
+    before = json.load(open(os.path.join(sample_copy, "world.json")))
+    result = run([CORPORA], sample_copy)
+    assert result.new_inputs == [] and sorted(result.known_inputs) == ["sample-crawls.warc.gz", "sample-pages.warc.gz"]
+    assert not result.changed and result.report.records_read == 0
+    assert json.load(open(os.path.join(sample_copy, "world.json"))) == before
+
+
+def test_new_file_extends_world_with_parent(sample_copy, tmp_path):
+    before = json.load(open(os.path.join(sample_copy, "world.json")))
+    extra = write_warc(str(tmp_path / "extra.warc.gz"), [
+        response("https://new.example.org/harbour", article("Valdora harbour records", "lighthouse keeper")),
+    ])
+    result = run([extra], sample_copy)
+    assert result.changed
+    manifest = result.manifest
+    assert manifest["snapshot"] != before["snapshot"] and manifest["parent"] == before["snapshot"]
+    assert manifest["pages"] == before["pages"] + 1
+    assert manifest["history"][-1]["inputs_added"] == ["extra.warc.gz"]
+    with World.open(sample_copy) as world:
+        assert world.search("lighthouse keeper")[0].url == "https://new.example.org/harbour"
+        assert world.page("https://commoncrawl.org/faq") is not None  # old pages stay
+    assert len(os.listdir(os.path.join(sample_copy, "index"))) == 1  # the old index is gone
+
+
+def test_snapshot_independent_of_workers_and_batching(tmp_path):
+    one = run([os.path.join(CORPORA, "sample-pages.warc.gz")], str(tmp_path / "a"), workers=1, batch_size=200)
+    two = run([os.path.join(CORPORA, "sample-pages.warc.gz")], str(tmp_path / "b"), workers=2, batch_size=16)
+    assert one.manifest["snapshot"] == two.manifest["snapshot"]
+    assert one.manifest["pages"] == two.manifest["pages"] > 100
+
+
+def test_big_file_is_cut_into_units_at_record_boundaries():
+    source = describe(os.path.join(CORPORA, "sample-pages.warc.gz"))
+    units = list(plan_units(source, batch_size=10))
+    assert len(units) == 13  # 128 responses, 10 per unit
+    assert units[0].start == 0 and units[-1].end is None
+    assert all(a.end == b.start for a, b in zip(units, units[1:]))
+
+
+def test_other_settings_are_refused(sample_copy, tmp_path):
+    extra = write_warc(str(tmp_path / "x.warc.gz"), [response("https://x.org/", article("x"))])
+    with pytest.raises(SettingsMismatch, match="min_chars"):
+        run([extra], sample_copy, min_chars=200)
+
+
+def test_language_allow_list(tmp_path):
+    german = article("Hafen", paragraphs=1, extra="<p>" + "Der Hafen von Valdora verzeichnete im Frühjahr viele "
+                     "Schiffe, wie das Stadtarchiv später in seinem Jahresbuch bestätigte. " * 12 + "</p>")
+    warc = write_warc(str(tmp_path / "langs.warc.gz"), [
+        response("https://en.example.org/", article("Harbour")),
+        response("https://de.example.org/", german.replace("The harbour authority", "Die Hafenbehörde")),
+    ])
+    result = run([warc], str(tmp_path / "w"), langs=("en",))
+    assert result.manifest["pages"] == 1
+    assert any(reason.startswith("language not allowed") for reason in result.report.skips)
+
+
+@needs_shared
+def test_all_real_shared_archives(tmp_path):
+    result = run([SHARED_WARC], str(tmp_path / "w"), workers=2)
+    skips = result.report.skips
+    assert result.manifest["pages"] > 60
+    assert result.report.records_read > 1500
+    for reason in ("record type: request", "record type: metadata", "revisit record (no payload)",
+                   "non-HTML payload: application/pdf", "non-HTML payload: image/jpeg", "HTTP status 404",
+                   "not a WARC/ARC file", "truncated or corrupt gzip"):
+        assert skips[reason] > 0, reason
+    with World.open(str(tmp_path / "w")) as world:
+        # an ARC file, a chunked-encoding WARC and a wget WARC with <bracketed> target URIs all yield pages
+        sources = {world.page(h.url).source.split("#")[0] for h in world.search("IANA", k=50)}
+        assert "warcio-example-iana.org-chunked.warc" in sources or "pywb-iana.warc.gz" in sources
+
+
+@needs_shared
+def test_arc_file_is_read(tmp_path):
+    result = run([os.path.join(SHARED_WARC, "pywb-example.arc.gz")], str(tmp_path / "w"), min_chars=10)
+    assert result.manifest["pages"] == 1
+    with World.open(str(tmp_path / "w")) as world:
+        assert "Example Domain" in world.page("http://example.com/").title
+
+
+def test_staging_is_removed_after_success(sample_world):
+    assert os.listdir(os.path.join(sample_world[0], ".ingest")) == []
