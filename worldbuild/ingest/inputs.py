@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ class InputFile:
     path: str
     size: int
     sha256: str
+    format: str | None  # "warc", "arc", or None when the file is neither
 
     @property
     def name(self) -> str:
@@ -23,7 +25,7 @@ class InputFile:
 
     @property
     def is_arc(self) -> bool:
-        return self.name.lower().endswith((".arc", ".arc.gz"))
+        return self.format == "arc"
 
     def to_dict(self) -> dict:
         return {"name": self.name, "path": self.path, "size": self.size, "sha256": self.sha256}
@@ -35,6 +37,24 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sniff_format(path: str) -> str | None:
+    """"warc" or "arc" from the first bytes (gzipped or not); None for anything else.
+    warcio reads almost any text as an ARC record, so this gate must come first."""
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if head[:2] == b"\x1f\x8b":
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 4096)
+        except zlib.error:
+            return None
+    first = head.lstrip(b"\r\n")[:16]
+    if first.startswith(b"WARC/"):
+        return "warc"
+    if first.startswith(b"filedesc://"):
+        return "arc"
+    return None
 
 
 def _is_archive(path: Path) -> bool:
@@ -71,4 +91,4 @@ def describe(path: str) -> InputFile:
     if os.path.isdir(path):
         raise IsADirectoryError(f"is a directory: {path}")
     size = os.path.getsize(path)
-    return InputFile(path=path, size=size, sha256=sha256_file(path))
+    return InputFile(path=path, size=size, sha256=sha256_file(path), format=sniff_format(path) if size else None)

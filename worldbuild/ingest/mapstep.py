@@ -16,7 +16,7 @@ from warcio.recordloader import ArcWarcRecord
 from worldbuild.ingest.decode import decode_html
 from worldbuild.ingest.extract import extract_page
 from worldbuild.ingest.report import IngestReport
-from worldbuild.ingest.warc import ARCHIVE_ERRORS, WorkUnit, describe_error, iter_unit
+from worldbuild.ingest.warc import ARCHIVE_ERRORS, WorkUnit, describe_error, is_truncated, iter_unit
 from worldbuild.records import PAGE_SCHEMA, IngestSettings, Page, content_hash
 from worldbuild.urls import BadURL, canonical_url, domain_of
 
@@ -50,6 +50,9 @@ def _read_body(record: ArcWarcRecord, max_bytes: int) -> bytes:
         raise Skip(f"payload decoding failed ({type(exc).__name__})") from exc
     if len(body) > max_bytes:
         raise Skip("body over --max-bytes")
+    record.raw_stream.read()
+    if is_truncated(record):
+        raise Skip("record truncated (file ends inside it)")
     return body
 
 

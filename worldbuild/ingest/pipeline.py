@@ -88,6 +88,9 @@ def _select_inputs(paths: list[str], known: set[str], report: IngestReport) -> t
         if source.sha256 in known:
             already.append(source.name)
             continue
+        if source.size and source.format is None:
+            report.skip("not a WARC/ARC file", source.name)
+            report.file_error(source.name, "not a WARC/ARC file: its first line is not a WARC or ARC header")
         known.add(source.sha256)
         new.append(source)
     return new, already
@@ -146,7 +149,7 @@ def _run_map(sources, settings, shard_dir, executor, progress, result) -> list[d
     def pending() -> Iterator[WorkUnit]:
         nonlocal resumed_bytes
         for source in sources:
-            if source.size == 0:
+            if source.size == 0 or source.format is None:
                 continue
             for unit in plan_units(source, settings.batch_size):
                 done = read_summary(shard_dir, unit)
@@ -182,7 +185,7 @@ def _merge(world_dir, settings, sources, summaries, shard_dir, report) -> dict:
     """Fold shards, in input order, into the world: dedup by canonical URL and content hash."""
     order = {s.sha256: i for i, s in enumerate(sources)}
     summaries.sort(key=lambda s: (order[s["unit"]["sha256"]], s["unit"]["start"]))
-    per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0, "errors": []} for s in sources}
+    per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0} for s in sources}
     writer = WorldWriter(world_dir, settings)
     try:
         for summary in summaries:
@@ -191,7 +194,6 @@ def _merge(world_dir, settings, sources, summaries, shard_dir, report) -> dict:
             report.absorb(unit_report)
             entry = per_input[unit.sha256]
             entry["records_read"] += unit_report.records_read
-            entry["errors"] += [e["error"] for e in unit_report.file_errors]
             for page in _shard_pages(shard_dir, unit):
                 reason = writer.add(page)
                 if reason:
@@ -202,4 +204,6 @@ def _merge(world_dir, settings, sources, summaries, shard_dir, report) -> dict:
     except BaseException:
         writer.abort()
         raise
+    for entry in per_input.values():
+        entry["errors"] = [e["error"] for e in report.file_errors if e["file"] == entry["name"]]
     return writer.commit(list(per_input.values()), report)

@@ -7,6 +7,7 @@ into many units is what keeps every worker busy on one 1 GB Common Crawl file.
 from __future__ import annotations
 
 import hashlib
+import logging
 import zlib
 from dataclasses import asdict, dataclass
 from typing import Iterator
@@ -17,8 +18,15 @@ from warcio.recordloader import ArcWarcRecord
 
 from worldbuild.ingest.inputs import InputFile
 
+logging.getLogger("warcio").setLevel(logging.ERROR)  # our skip report says it once, per file
+
+
+class TruncatedArchive(EOFError):
+    """The file ends inside a record: warcio stops quietly, so we check each record's length."""
+
+
 # What a broken archive raises inside warcio (its own errors, zlib, or the parser's).
-ARCHIVE_ERRORS = (ArchiveLoadFailed, zlib.error, EOFError, ValueError, IndexError, KeyError, AttributeError)
+ARCHIVE_ERRORS = (TruncatedArchive, ArchiveLoadFailed, zlib.error, EOFError, ValueError, IndexError, KeyError, AttributeError)
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
         return "unreadable file", f"{type(exc).__name__}: {message}"
     if isinstance(exc, ArchiveLoadFailed) and "Unknown archive format" in message:
         return "not a WARC/ARC file", message
+    if isinstance(exc, TruncatedArchive):
+        return "archive truncated mid-record", message
     if isinstance(exc, (zlib.error, EOFError)) or "gzip" in message.lower():
         return "truncated or corrupt gzip", f"{type(exc).__name__}: {message}"
     return "corrupt archive", f"{type(exc).__name__}: {message}"
@@ -75,8 +85,14 @@ def plan_units(source: InputFile, batch_size: int) -> Iterator[WorkUnit]:
     yield WorkUnit(source.path, source.name, source.sha256, seq, start, None)
 
 
+def is_truncated(record: ArcWarcRecord) -> bool:
+    """True when the file ended before the record's declared length (call after reading it)."""
+    return getattr(record.raw_stream, "limit", 0) > 0
+
+
 def iter_unit(unit: WorkUnit) -> Iterator[tuple[int, ArcWarcRecord]]:
     """Yield (offset, record) for the records of one unit; archive errors propagate."""
+    last = None
     with open(unit.path, "rb") as handle:
         handle.seek(unit.start)
         records = ArchiveIterator(handle, arc2warc=True)
@@ -84,4 +100,7 @@ def iter_unit(unit: WorkUnit) -> Iterator[tuple[int, ArcWarcRecord]]:
             offset = records.offset  # get_record_offset() would read the record to its end
             if unit.end is not None and offset >= unit.end:
                 return
+            last = (offset, record)
             yield offset, record
+    if last is not None and is_truncated(last[1]):
+        raise TruncatedArchive(f"the file ends inside the record at offset {last[0]}")
