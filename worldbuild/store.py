@@ -7,6 +7,7 @@ the store exactly as it was. Readers open it read-only, so a world can sit on sh
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from typing import Iterable, Iterator
 
@@ -53,9 +54,29 @@ class PageStore:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
         else:
-            self.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                      check_same_thread=False)
+            self.db = self._connect_readonly(path)
         self.db.execute("PRAGMA cache_size=-65536")
+
+    @staticmethod
+    def _connect_readonly(path: str) -> sqlite3.Connection:
+        """A read-only connection. A crashed writer can leave a hot journal that only a writer
+        may roll back; do that once if we are allowed to, else say what to do."""
+        for attempt in range(2):
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return db
+            except sqlite3.OperationalError as exc:
+                db.close()
+                if "readonly" not in str(exc) or attempt or not os.access(os.path.dirname(path) or ".", os.W_OK):
+                    raise sqlite3.OperationalError(
+                        f"{path}: a crashed ingest left an unfinished transaction; open the world once with "
+                        f"write access (e.g. rerun `worldbuild ingest`) to roll it back ({exc})"
+                    ) from exc
+                recovery = sqlite3.connect(path, isolation_level=None)
+                recovery.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # rolls the journal back
+                recovery.close()
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self.db.close()

@@ -51,7 +51,7 @@ class WorkUnit:
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
     """(reason, one-line detail) for an archive that cannot be read on."""
-    message = " ".join(str(exc).split())[:200] or type(exc).__name__
+    message = " ".join(str(exc).split())[:300] or type(exc).__name__
     if isinstance(exc, OSError):
         return "unreadable file", f"{type(exc).__name__}: {message}"
     if isinstance(exc, ArchiveLoadFailed) and "Unknown archive format" in message:

@@ -1,0 +1,5 @@
+"""`python -m worldbuild` is the `worldbuild` command."""
+
+from worldbuild.cli import app
+
+app(prog_name="worldbuild")
