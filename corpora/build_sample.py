@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import os
-import uuid
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+
+from worldbuild.ingest.wrap import record_id, write_html_response
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_SHARED = os.path.join(HERE, "..", "..", "shared", "data")
@@ -31,15 +30,10 @@ MAX_PAGE_BYTES = 60_000
 MAX_NON_HTML_PER_FILE = 2
 
 
-def _record_id(*parts: str) -> str:
-    digest = hashlib.sha256("\0".join(parts).encode()).digest()[:16]
-    return f"<urn:uuid:{uuid.UUID(bytes=digest)}>"
-
-
 def _warcinfo(writer: WARCWriter, filename: str, note: str) -> None:
     info = {"software": "worldbuild corpora/build_sample.py", "format": "WARC File Format 1.0", "description": note}
     record = writer.create_warcinfo_record(filename, info)
-    record.rec_headers.replace_header("WARC-Record-ID", _record_id("warcinfo", filename))
+    record.rec_headers.replace_header("WARC-Record-ID", record_id("warcinfo", filename))
     record.rec_headers.replace_header("WARC-Date", PAGES_DATE)
     writer.write_record(record)
 
@@ -93,13 +87,7 @@ def build_pages(shared: str, out_path: str) -> int:
         _warcinfo(writer, os.path.basename(out_path), "real HTML pages (trafilatura test cache) under their URLs")
         for row in pages:
             body = open(os.path.join(shared, "html", row["file"]), "rb").read()
-            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
-                                       protocol="HTTP/1.1")
-            record = writer.create_warc_record(
-                row["url"], "response", payload=io.BytesIO(body), length=len(body), http_headers=headers,
-                warc_headers_dict={"WARC-Date": PAGES_DATE, "WARC-Record-ID": _record_id("page", row["url"])},
-            )
-            writer.write_record(record)
+            write_html_response(writer, row["url"], body, PAGES_DATE)
     return len(pages)
 
 

@@ -1,0 +1,101 @@
+"""Search, snippets, browse and stats through the Python API."""
+
+import pytest
+
+from worldbuild.index.bm25 import BM25Index
+from worldbuild.index.snippets import snippet
+from worldbuild.world import World
+
+
+@pytest.fixture(scope="module")
+def world(sample_world):
+    with World.open(sample_world[0]) as opened:
+        yield opened
+
+
+def test_search_finds_the_page_about_the_query(world):
+    hits = world.search("CCBot Nutch crawler", k=5)
+    assert hits[0].url.startswith("https://commoncrawl.org/")
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert len({h.doc_id for h in hits}) == len(hits)
+
+
+def test_snippet_is_the_matching_passage_not_the_opening(world):
+    hit = world.search("CCBot Nutch crawler", k=1)[0]
+    page = world.page(hit.url)
+    opening = " ".join(page.text.split())[:80]
+    assert "CCBot" in hit.snippet or "Nutch" in hit.snippet
+    assert not hit.snippet.startswith(opening[:40])
+    assert len(hit.snippet) <= 260
+
+
+def test_snippets_are_deterministic(world):
+    first = [h.to_dict() for h in world.search("root zone database", k=5)]
+    second = [h.to_dict() for h in world.search("root zone database", k=5)]
+    assert first == second and first
+
+
+def test_k_limits_and_unknown_words(world):
+    assert len(world.search("the domain", k=3)) <= 3
+    assert world.search("zzxqwv unfindableword") == []
+    assert world.search("") == []
+    assert world.search("the and of") == []  # stopwords only
+    assert world.search("domain", k=0) == []
+    assert len(world.search("domain", k=100000)) <= len(world)
+
+
+def test_stemming_and_stems_in_snippets(world):
+    terms = world.index.terms("Kindersitze crawled crawling")
+    assert "crawl" in terms.stems
+    text = "Nothing here. " * 40 + "Our crawlers crawled the whole web in 2024. " + "Filler text. " * 40
+    assert "crawled the whole web" in snippet(text, terms)
+
+
+def test_snippet_prefers_rare_terms_together():
+    from worldbuild.index.bm25 import QueryTerms
+    terms = QueryTerms(token_ids=[1, 2], words=["harbour", "albatross"], stems=["harbour", "albatross"],
+                       weights=[0.1, 5.0])
+    text = ("harbour " * 5 + "filler " * 200 + "An albatross landed in the harbour at dawn. " + "filler " * 200)
+    assert "albatross landed" in snippet(text, terms)
+
+
+@pytest.mark.parametrize("variant", [
+    "http://www.iana.org/domains",
+    "https://www.iana.org/domains",
+    "http://www.iana.org/domains/",
+    "HTTP://WWW.IANA.ORG/domains",
+    "http://iana.org/domains#section",
+    "http://www.iana.org/domains?utm_source=newsletter",
+    "http://www.iana.org:80/domains",
+])
+def test_browse_by_any_url_variant(world, variant):
+    page = world.page(variant)
+    assert page is not None and page.title == "Domain Name Services"
+
+
+def test_browse_missing(world):
+    assert world.page("http://www.iana.org/no-such-page") is None
+    assert world.page("not a url") is None
+
+
+def test_stats(world):
+    stats = world.stats(top=5)
+    assert sum(stats["languages"].values()) == stats["pages"] == len(world)
+    assert len(stats["top_domains"]) == 5
+    assert list(stats["top_domains"].values()) == sorted(stats["top_domains"].values(), reverse=True)
+    assert stats["snapshot"] == world.snapshot
+
+
+def test_index_is_memory_mapped(world):
+    import numpy as np
+    assert isinstance(world.index.retriever.scores["data"], np.memmap)
+
+
+def test_numba_backend_gives_the_same_ranking(sample_world, world):
+    fast = BM25Index(world.index.path, backend="numba")
+    fast.warmup()
+    for query in ("root zone database", "Kindersitze Test", "common crawl blog"):
+        terms = world.index.terms(query)
+        numba_hits, numpy_hits = fast.search(terms, 10), world.index.search(terms, 10)
+        assert [d for d, _ in numba_hits] == [d for d, _ in numpy_hits] and numpy_hits
+        assert [s for _, s in numba_hits] == pytest.approx([s for _, s in numpy_hits], rel=1e-5)
