@@ -44,7 +44,7 @@ class _BarProgress:
         self.pages = self.records = 0
         self.began = time.perf_counter()
 
-    def start(self, total_bytes: int, resumed_units: int) -> None:
+    def start(self, total_bytes: int) -> None:
         self.bar.start()
         self.began = time.perf_counter()
         self.task = self.bar.add_task("extract", total=max(total_bytes, 1), pages=0, rate="0.0", records=0)
@@ -56,9 +56,7 @@ class _BarProgress:
         self.bar.update(self.task, advance=done_bytes, pages=self.pages, records=self.records, rate=f"{rate:.1f}")
 
     def stage(self, name: str) -> None:
-        if self.task is not None:
-            self.bar.update(self.task, description="extract")
-            self.bar.stop()
+        self.bar.stop()
         err.print(f"[bold]{name}[/bold]: dedup, page store, BM25 index …")
 
     def stop(self) -> None:
@@ -83,7 +81,7 @@ def ingest(
     min_chars: int = typer.Option(1000, help="Drop pages whose extracted text is shorter"),
     lang: Optional[List[str]] = typer.Option(None, "--lang", help="Keep only these languages (repeatable, ISO 639-1)"),
     max_bytes: int = typer.Option(10 * 1024 * 1024, help="Skip HTTP bodies larger than this"),
-    batch_size: int = typer.Option(128, help="Response records per shard (the unit of parallel work)"),
+    batch_size: int = typer.Option(32, help="Response records per shard (the unit of parallel work)"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Extract HTML pages from web archives into a frozen, searchable world."""

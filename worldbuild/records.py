@@ -54,7 +54,7 @@ class IngestSettings:
     include_comments: bool = False
     include_tables: bool = True
     extractor: str = "trafilatura/markdown"
-    batch_size: int = field(default=128, compare=False)  # shard size: shapes work, not content
+    batch_size: int = field(default=32, compare=False)  # shard size: shapes work, not content
 
     def content_settings(self) -> dict:
         """The settings that change page content, in a stable order (batch size excluded)."""
@@ -70,14 +70,3 @@ class IngestSettings:
     def fingerprint(self) -> str:
         blob = json.dumps(self.content_settings(), sort_keys=True).encode()
         return hashlib.blake2b(blob, digest_size=8).hexdigest()
-
-    @classmethod
-    def from_content_settings(cls, data: dict) -> "IngestSettings":
-        return cls(
-            min_chars=data["min_chars"],
-            langs=tuple(data.get("langs", ())),
-            max_bytes=data["max_bytes"],
-            include_comments=data.get("include_comments", False),
-            include_tables=data.get("include_tables", True),
-            extractor=data.get("extractor", "trafilatura/markdown"),
-        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 
@@ -60,8 +61,6 @@ class World:
         """`world.json` mirrors the store's manifest; rewrite it if a crash left it stale."""
         path = os.path.join(self.dir, MANIFEST_FILE)
         try:
-            import json
-
             with open(path) as handle:
                 if json.load(handle).get("snapshot") == self.manifest["snapshot"]:
                     return

@@ -14,7 +14,6 @@ import json
 import os
 import platform
 import shutil
-from collections import Counter
 from datetime import datetime, timezone
 from importlib import metadata
 
@@ -30,6 +29,15 @@ FORMAT_VERSION = 1
 
 class SettingsMismatch(ValueError):
     """The world was built with other extraction settings; mixing them would blur its identity."""
+
+
+def check_settings(manifest: dict | None, settings: IngestSettings, world_dir: str) -> None:
+    """Raise SettingsMismatch unless a new world or one built with the same settings."""
+    if manifest and manifest["settings"] != settings.content_settings():
+        raise SettingsMismatch(
+            f"{world_dir} was built with settings {manifest['settings']}; ingest with the same "
+            "--min-chars/--lang/--max-bytes, or into a new --world"
+        )
 
 
 def _versions() -> dict:
@@ -72,21 +80,18 @@ class WorldWriter:
         self.settings = settings
         self.store = PageStore(os.path.join(world_dir, STORE_FILE), writable=True)
         self.previous = self.store.manifest()
-        if self.previous and self.previous["settings"] != settings.content_settings():
+        try:
+            check_settings(self.previous, settings, world_dir)
+        except SettingsMismatch:
             self.store.close()
-            raise SettingsMismatch(
-                f"{world_dir} was built with settings {self.previous['settings']}; ingest with the same "
-                "--min-chars/--lang/--max-bytes, or into a new --world"
-            )
+            raise
         self.store.begin()
         self.added = 0
-        self.skips: Counter = Counter()
 
     def add(self, page: Page) -> str | None:
         """Insert `page` unless the world has it already; returns the skip reason if not added."""
         reason = self.store.duplicate_of(page)
         if reason:
-            self.skips[reason] += 1
             return reason
         self.store.insert(page)
         self.added += 1

@@ -33,6 +33,11 @@ def detect_lang(text: str) -> str:
     return lang
 
 
+def warm_up() -> None:
+    """Load the language model once in the parent, so forked workers start with it."""
+    detect_lang("warm up the language identifier")
+
+
 def extract_page(html: str, url: str, settings: IngestSettings) -> Extracted | None:
     """Main text as Markdown with title, date and language; None when nothing is extractable."""
     document = trafilatura.extract_with_metadata(

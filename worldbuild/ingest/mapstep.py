@@ -131,9 +131,15 @@ def shard_paths(shard_dir: str, unit: WorkUnit) -> tuple[str, str]:
 
 
 def _write_atomic(path: str, write) -> None:
+    """Write through `write(tmp_path)`, then rename: readers see a whole file or none."""
     tmp = f"{path}.tmp-{os.getpid()}"
     write(tmp)
     os.replace(tmp, path)
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w") as handle:
+        handle.write(text)
 
 
 def map_unit(unit: WorkUnit, settings: IngestSettings, shard_dir: str) -> dict:
@@ -144,7 +150,7 @@ def map_unit(unit: WorkUnit, settings: IngestSettings, shard_dir: str) -> dict:
     table = pa.Table.from_pylist([page.to_dict() for page in pages], schema=PAGE_SCHEMA)
     _write_atomic(parquet_path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     summary = {"unit": unit.to_dict(), "pages": len(pages), "report": report.to_dict()}
-    _write_atomic(summary_path, lambda tmp: open(tmp, "w").write(json.dumps(summary)))
+    _write_atomic(summary_path, lambda tmp: _write_text(tmp, json.dumps(summary)))
     return summary
 
 

@@ -17,13 +17,14 @@ from typing import Iterator
 import pyarrow.parquet as pq
 
 from worldbuild.ingest.executor import Executor, LocalExecutor
+from worldbuild.ingest.extract import warm_up
 from worldbuild.ingest.inputs import InputFile, describe, expand_paths
 from worldbuild.ingest.mapstep import map_unit, read_summary, shard_paths
 from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import WorkUnit, plan_units
 from worldbuild.records import IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
-from worldbuild.writer import SettingsMismatch, WorldWriter
+from worldbuild.writer import WorldWriter, check_settings
 
 STAGING_DIR = ".ingest"
 
@@ -35,7 +36,7 @@ class IngestBusy(RuntimeError):
 class Progress:
     """What an ingest tells its caller as it goes; the CLI draws a bar from it."""
 
-    def start(self, total_bytes: int, resumed_units: int) -> None: ...
+    def start(self, total_bytes: int) -> None: ...
     def advance(self, done_bytes: int, pages: int, records: int) -> None: ...
     def stage(self, name: str) -> None: ...
 
@@ -116,11 +117,7 @@ def ingest(
     report = IngestReport()
     with _world_lock(world_dir):
         previous = _existing_manifest(world_dir)
-        if previous and previous["settings"] != settings.content_settings():
-            raise SettingsMismatch(
-                f"{world_dir} was built with settings {previous['settings']}; ingest with the same "
-                "--min-chars/--lang/--max-bytes, or into a new --world"
-            )
+        check_settings(previous, settings, world_dir)
         known = {item["sha256"] for item in (previous or {}).get("inputs", [])}
         sources, already = _select_inputs(paths, known, report)
         result = IngestResult(manifest=previous, report=report, known_inputs=already,
@@ -164,7 +161,8 @@ def _run_map(sources, settings, shard_dir, executor, progress, result) -> list[d
         if source.size == 0:
             result.report.skip("empty file", source.name)
             result.report.file_error(source.name, "empty file: no records")
-    progress.start(total, 0)
+    warm_up()
+    progress.start(total)
     task = functools.partial(map_unit, settings=settings, shard_dir=shard_dir)
     size_of = {s.path: s.size for s in sources}
     reported_resumed = 0
