@@ -97,9 +97,9 @@ def rss_mb() -> float:
     return 0.0
 
 
-def run_size(size: int, pool_world: str, scratch: str, query_count: int) -> dict:
+def build_world(size: int, pool_world: str, world_dir: str) -> dict:
+    """Phase 1 (own process): insert `size` recombined pages and build the index."""
     paragraphs, titles = load_pool(pool_world)
-    world_dir = os.path.join(scratch, f"world-{size}")
     began = time.perf_counter()
     writer = WorldWriter(world_dir, IngestSettings(min_chars=200))
     for page in synthetic_pages(size, paragraphs, titles):
@@ -107,41 +107,51 @@ def run_size(size: int, pool_world: str, scratch: str, query_count: int) -> dict
     inserted = time.perf_counter()
     manifest = writer.commit([])
     built = time.perf_counter()
-    peak_build_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    queries = make_queries(paragraphs, query_count)
-    world = World.open(world_dir, backend="numba")
-    warm = time.perf_counter()
-    world.index.warmup()
-    warmup_s = time.perf_counter() - warm
-    for query in queries[:50]:
-        world.search(query, k=10)
-    latencies, bm25_only, empty = [], [], 0
-    for query in queries:
-        start = time.perf_counter()
-        hits = world.search(query, k=10)
-        latencies.append((time.perf_counter() - start) * 1000)
-        empty += not hits
-        start = time.perf_counter()
-        world.index.search(world.index.terms(query), 10)
-        bm25_only.append((time.perf_counter() - start) * 1000)
-    numpy_world = World.open(world_dir, backend="numpy")
-    numpy_latencies = []
-    for query in queries[:200]:
-        start = time.perf_counter()
-        numpy_world.search(query, k=10)
-        numpy_latencies.append((time.perf_counter() - start) * 1000)
     index_dir = os.path.join(world_dir, manifest["index"]["bm25"]["path"])
-    result = {
+    return {
         "pages": manifest["pages"],
         "build_s": round(built - began, 1),
         "insert_s": round(inserted - began, 1),
         "index_build_s": round(built - inserted, 1),
         "index_mb": round(dir_size(index_dir) / 1e6, 1),
         "store_mb": round(os.path.getsize(os.path.join(world_dir, STORE_FILE)) / 1e6, 1),
-        "peak_rss_build_mb": round(peak_build_mb),
-        "rss_serving_mb": round(rss_mb()),
+        "peak_rss_build_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def timed(world: World, queries: list[str]) -> tuple[list[float], int]:
+    latencies, empty = [], 0
+    for query in queries:
+        start = time.perf_counter()
+        hits = world.search(query, k=10)
+        latencies.append((time.perf_counter() - start) * 1000)
+        empty += not hits
+    return latencies, empty
+
+
+def query_world(pool_world: str, world_dir: str, query_count: int) -> dict:
+    """Phase 2 (own process, as a server would be): open the world and time searches."""
+    paragraphs, _ = load_pool(pool_world)
+    queries = make_queries(paragraphs, query_count)
+    rss_before_open = rss_mb()
+    world = World.open(world_dir, backend="numba")
+    warm = time.perf_counter()
+    world.index.warmup()
+    warmup_s = time.perf_counter() - warm
+    timed(world, queries[:50])
+    latencies, empty = timed(world, queries)
+    bm25_only = []
+    for query in queries:
+        start = time.perf_counter()
+        world.index.search(world.index.terms(query), 10)
+        bm25_only.append((time.perf_counter() - start) * 1000)
+    rss_serving = rss_mb() - rss_before_open
+    world.close()
+    with World.open(world_dir, backend="numpy") as numpy_world:
+        numpy_latencies, _ = timed(numpy_world, queries[:200])
+    return {
         "numba_warmup_s": round(warmup_s, 1),
+        "rss_added_by_open_and_queries_mb": round(rss_serving),
         "queries": len(queries),
         "queries_without_hits": empty,
         "p50_ms": round(statistics.median(latencies), 2),
@@ -151,10 +161,13 @@ def run_size(size: int, pool_world: str, scratch: str, query_count: int) -> dict
         "bm25_only_p50_ms": round(statistics.median(bm25_only), 3),
         "numpy_backend_p50_ms": round(statistics.median(numpy_latencies), 2),
     }
-    world.close()
-    numpy_world.close()
-    shutil.rmtree(world_dir, ignore_errors=True)
-    return result
+
+
+def child(*args: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -163,11 +176,15 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="also 1,000,000 pages (needs ~1 h and ~15 GB)")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--out", default=os.path.join("bench", "out", "search.json"))
-    parser.add_argument("--pool", help=argparse.SUPPRESS)  # internal: one size in a child process
-    parser.add_argument("--scratch", help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["build", "query"], help=argparse.SUPPRESS)  # internal: child process
+    parser.add_argument("--pool", help=argparse.SUPPRESS)
+    parser.add_argument("--world", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.pool:
-        print(json.dumps(run_size(args.sizes[0], args.pool, args.scratch, args.queries)))
+    if args.phase == "build":
+        print(json.dumps(build_world(args.sizes[0], args.pool, args.world)))
+        return
+    if args.phase == "query":
+        print(json.dumps(query_world(args.pool, args.world, args.queries)))
         return
     if not crawl_files():
         sys.exit("../shared/data is missing: the benchmark needs the real pages")
@@ -176,14 +193,14 @@ def main() -> None:
     sizes = args.sizes + ([1_000_000] if args.million else [])
     results = []
     for size in sizes:
-        child = subprocess.run([sys.executable, __file__, "--sizes", str(size), "--pool", pool, "--scratch", scratch,
-                                "--queries", str(args.queries)], capture_output=True, text=True)
-        if child.returncode != 0:
-            sys.exit(child.stderr)
-        row = json.loads(child.stdout.strip().splitlines()[-1])
+        world_dir = os.path.join(scratch, f"world-{size}")
+        row = child("--phase", "build", "--sizes", str(size), "--pool", pool, "--world", world_dir)
+        row.update(child("--phase", "query", "--pool", pool, "--world", world_dir, "--queries", str(args.queries)))
+        shutil.rmtree(world_dir, ignore_errors=True)
         results.append(row)
         print(f"{row['pages']:>9} pages | build {row['build_s']} s (index {row['index_build_s']} s) | "
-              f"index {row['index_mb']} MB, store {row['store_mb']} MB | peak RSS {row['peak_rss_build_mb']} MB | "
+              f"index {row['index_mb']} MB, store {row['store_mb']} MB | peak RSS build {row['peak_rss_build_mb']} MB, "
+              f"serving +{row['rss_added_by_open_and_queries_mb']} MB | "
               f"search k=10 p50 {row['p50_ms']} ms, p90 {row['p90_ms']} ms, p99 {row['p99_ms']} ms "
               f"(bm25 alone p50 {row['bm25_only_p50_ms']} ms; numpy backend p50 {row['numpy_backend_p50_ms']} ms)",
               flush=True)

@@ -198,3 +198,24 @@ def test_same_file_twice_under_two_names(tmp_path, good_warc):
     shutil.copy(good_warc, copy)
     result = run([good_warc, str(copy)], tmp_path / "w")
     assert result.known_inputs == ["copy.warc.gz"] and result.manifest["pages"] == 2
+
+
+def test_an_unforeseen_error_in_one_record_skips_only_that_record(tmp_path, monkeypatch):
+    import worldbuild.ingest.mapstep as mapstep
+
+    real_decode = mapstep.decode_html
+
+    def flaky_decode(body, content_type):
+        if b"cursed" in body:
+            raise RuntimeError("boom")
+        return real_decode(body, content_type)
+
+    monkeypatch.setattr(mapstep, "decode_html", flaky_decode)
+    warc = write_warc(str(tmp_path / "flaky.warc.gz"), [
+        response("https://f.example/1", article("Fine one", "kestrel")),
+        response("https://f.example/2", article("Cursed", "cursed")),
+        response("https://f.example/3", article("Fine three", "merlin")),
+    ])
+    result = run([warc], tmp_path / "w")
+    assert result.report.skips["record failed (RuntimeError)"] == 1
+    assert result.manifest["pages"] == 2

@@ -117,6 +117,10 @@ def extract_unit(unit: WorkUnit, settings: IngestSettings) -> tuple[list[Page], 
                 pages.append(record_to_page(record, source, settings))
             except Skip as skip:
                 report.skip(str(skip), source)
+            except ARCHIVE_ERRORS + (OSError,):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a record we did not foresee is skipped, not fatal
+                report.skip(f"record failed ({type(exc).__name__})", source)
     except ARCHIVE_ERRORS + (OSError,) as exc:
         reason, detail = describe_error(exc)
         report.skip(reason, unit.name)
