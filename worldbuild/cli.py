@@ -211,5 +211,31 @@ def stats(
             out.print(table)
 
 
+@app.command()
+def serve(
+    world: Optional[str] = WorldOption,
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)"),
+    port: int = typer.Option(8000, help="Port"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes; they share the memory-mapped index"),
+    log_level: str = typer.Option("warning", help="uvicorn log level"),
+) -> None:
+    """Serve the world to agents over HTTP (search, browse, Search-R1 /retrieve, Serper, Jina /r/)."""
+    import os
+
+    import uvicorn
+
+    world_dir = os.path.abspath(world or default_world_dir())
+    _open(world_dir).close()  # fail fast, before any worker starts
+    err.print(f"serving {world_dir} on http://{host}:{port} with {workers} worker(s); OpenAPI at /docs")
+    if workers == 1:
+        from worldbuild.serve import create_app
+
+        uvicorn.run(create_app(world_dir), host=host, port=port, log_level=log_level)
+    else:
+        os.environ["WORLDBUILD_WORLD"] = world_dir
+        uvicorn.run("worldbuild.serve.app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level)
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()

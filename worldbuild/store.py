@@ -92,14 +92,8 @@ class PageStore:
     def by_url(self, url: str) -> Page | None:
         """The page any spelling of `url` canonicalises to; falls back to a scheme- and
         `www.`-insensitive match."""
-        try:
-            canonical, key = canonical_url(url), url_key(url)
-        except BadURL:
-            return None
-        row = self.db.execute(_SELECT + " WHERE canonical_url=?", (canonical,)).fetchone()
-        if row is None:
-            row = self.db.execute(_SELECT + " WHERE url_key=? ORDER BY doc_id LIMIT 1", (key,)).fetchone()
-        return _page(row)[1] if row else None
+        found = self.by_url_with_id(url)
+        return found[1] if found else None
 
     def by_ids(self, doc_ids: Iterable[int]) -> dict[int, Page]:
         ids = [int(i) for i in doc_ids]
@@ -107,6 +101,41 @@ class PageStore:
             return {}
         marks = ",".join("?" * len(ids))
         return dict(_page(row) for row in self.db.execute(_SELECT + f" WHERE doc_id IN ({marks})", ids))
+
+    def masked_ids(self, urls: Iterable[str]) -> set[int]:
+        """Doc ids a mask hides: each URL's page under any spelling (canonical URL or the
+        scheme/`www.`-free key) plus every page with the same content (mirrors)."""
+        canonicals, keys = set(), set()
+        for url in urls:
+            try:
+                canonicals.add(canonical_url(url))
+                keys.add(url_key(url))
+            except BadURL:
+                continue
+        if not canonicals:
+            return set()
+        rows = []
+        for column, values in (("canonical_url", canonicals), ("url_key", keys)):
+            marks = ",".join("?" * len(values))
+            rows += self.db.execute(f"SELECT doc_id, content_hash FROM pages WHERE {column} IN ({marks})",
+                                    list(values)).fetchall()
+        hashes = list({content for _, content in rows})
+        ids = {doc_id for doc_id, _ in rows}
+        if hashes:
+            marks = ",".join("?" * len(hashes))
+            ids.update(r[0] for r in self.db.execute(f"SELECT doc_id FROM pages WHERE content_hash IN ({marks})", hashes))
+        return ids
+
+    def by_url_with_id(self, url: str) -> tuple[int, Page] | None:
+        """Like `by_url`, with the page's doc id (what masks are made of)."""
+        try:
+            canonical, key = canonical_url(url), url_key(url)
+        except BadURL:
+            return None
+        row = self.db.execute(_SELECT + " WHERE canonical_url=?", (canonical,)).fetchone()
+        if row is None:
+            row = self.db.execute(_SELECT + " WHERE url_key=? ORDER BY doc_id LIMIT 1", (key,)).fetchone()
+        return _page(row) if row else None
 
     def counts_by(self, column: str, limit: int | None = None) -> list[tuple[str, int]]:
         if column not in ("domain", "lang"):

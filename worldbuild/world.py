@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
+from typing import Iterable
 
+from worldbuild.browse import DEFAULT_MAX_CHARS, BrowseResult, render
 from worldbuild.index.bm25 import BM25Index
 from worldbuild.index.snippets import snippet
 from worldbuild.records import Page
@@ -85,10 +87,17 @@ class World:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def search(self, query: str, k: int = 10, snippet_chars: int = 240) -> list[SearchHit]:
-        """BM25 top-k over title + text, each hit with a query-biased snippet."""
+    def masked_ids(self, mask: Iterable[str] | None) -> set[int]:
+        """The doc ids a per-task mask hides (every spelling of each URL, and mirrors)."""
+        return self.store.masked_ids(mask) if mask else set()
+
+    def search(self, query: str, k: int = 10, snippet_chars: int = 240,
+               mask: Iterable[str] | None = None) -> list[SearchHit]:
+        """BM25 top-k over title + text, each hit with a query-biased snippet. Masked pages are
+        removed before the top-k cut, so k hits still come back when enough pages match."""
         terms = self.index.terms(query)
-        ranked = self.index.search(terms, k)
+        hidden = self.masked_ids(mask)
+        ranked = [hit for hit in self.index.search(terms, k + len(hidden)) if hit[0] not in hidden][:k]
         pages = self.store.by_ids(doc_id for doc_id, _ in ranked)
         hits = []
         for doc_id, score in ranked:
@@ -99,9 +108,21 @@ class World:
             ))
         return hits
 
-    def page(self, url: str) -> Page | None:
-        """The stored page for any spelling of `url`, or None."""
-        return self.store.by_url(url)
+    def page(self, url: str, mask: Iterable[str] | None = None) -> Page | None:
+        """The stored page for any spelling of `url`; None when absent or masked."""
+        found = self.store.by_url_with_id(url)
+        if found is None or (mask and found[0] in self.masked_ids(mask)):
+            return None
+        return found[1]
+
+    def browse(self, url: str, goal: str | None = None, offset: int = 0, max_chars: int = DEFAULT_MAX_CHARS,
+               mask: Iterable[str] | None = None) -> BrowseResult | None:
+        """A window of the page; with a goal, the passages most relevant to it come first."""
+        page = self.page(url, mask)
+        if page is None:
+            return None
+        terms = self.index.terms(goal) if goal and goal.strip() else None
+        return render(page, terms, offset, max_chars)
 
     def stats(self, top: int = 20) -> dict:
         """The manifest plus page counts by domain and by language."""

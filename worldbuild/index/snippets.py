@@ -7,6 +7,7 @@ to the earliest window, so a snippet is deterministic.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from worldbuild.index.bm25 import QueryTerms
@@ -52,6 +53,45 @@ def _best_window(text: str, terms: QueryTerms, pattern: re.Pattern, width: int) 
         counts[term] -= 1
         score -= weights[term] if counts[term] == 0 else weights[term] * 0.05
     return best_start
+
+
+def passages(text: str, size: int = 700) -> list[tuple[int, int]]:
+    """Cut `text` into (start, end) passages of about `size` characters at paragraph breaks."""
+    spans, start = [], 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            cut = text.rfind("\n\n", start + size // 3, end)
+            end = cut + 2 if cut != -1 else (text.rfind(" ", start + size // 3, end) + 1 or end)
+        spans.append((start, end))
+        start = end
+    return spans
+
+
+def rank_passages(text: str, terms: QueryTerms, size: int = 700) -> list[tuple[float, int, int]]:
+    """(score, start, end) of the passages that hold query terms, best first, ties by position.
+    A passage scores the idf of each distinct term it holds, plus a little per repeat."""
+    pattern = _term_pattern(terms)
+    if pattern is None:
+        return []
+    spans = passages(text, size)
+    starts = [s for s, _ in spans]
+    seen: list[dict[int, int]] = [{} for _ in spans]
+
+    for count, match in enumerate(pattern.finditer(text)):
+        if count >= MAX_MATCHES:
+            break
+        index = bisect.bisect_right(starts, match.start()) - 1
+        term = match.lastindex - 1
+        seen[index][term] = seen[index].get(term, 0) + 1
+    weights = [w if w > 0 else 0.1 for w in terms.weights]
+    scored = []
+    for (start, end), counts in zip(spans, seen):
+        if counts:
+            score = sum(weights[t] * (1 + 0.05 * (n - 1)) for t, n in counts.items())
+            scored.append((round(score, 6), start, end))
+    scored.sort(key=lambda item: (-item[0], item[1]))
+    return scored
 
 
 def snippet(text: str, terms: QueryTerms, width: int = 240) -> str:

@@ -1,0 +1,330 @@
+"""`worldbuild serve` over real HTTP: every route, masking by URL variants, bad input, the
+Search-R1 request as its clients send it, the Python clients, and several workers."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import REPO
+from worldbuild.client import AsyncWorldClient, WorldClient, WorldError
+
+ROOT_SERVERS = "http://www.iana.org/domains/root/servers"
+VARIANTS = [
+    ROOT_SERVERS,
+    "https://www.iana.org/domains/root/servers",
+    "http://iana.org/domains/root/servers",
+    "http://www.iana.org/domains/root/servers/",
+    "http://www.iana.org/domains/root/servers#list",
+    "http://www.iana.org/domains/root/servers?utm_source=newsletter&utm_medium=mail",
+    "HTTP://WWW.IANA.ORG/domains/root/servers",
+    "https://IANA.org:443/domains/root/servers/",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(world_dir: str, workers: int = 1):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "worldbuild", "serve", "--world", world_dir, "--port", str(port),
+                             "--workers", str(workers)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not start")
+
+
+@pytest.fixture(scope="module")
+def server(sample_world):
+    proc, base = start_server(sample_world[0])
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def http(server):
+    with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def snapshot(sample_world):
+    return sample_world[1].manifest["snapshot"]
+
+
+def one_line_error(response: httpx.Response) -> str:
+    body = response.json()
+    assert set(body) == {"error", "status"} and body["status"] == response.status_code
+    assert "\n" not in body["error"] and 0 < len(body["error"]) <= 300
+    return body["error"]
+
+
+# -- every route ----------------------------------------------------------------------------
+def test_every_route_answers_with_the_snapshot(http, snapshot):
+    search = http.post("/search", json={"query": "root servers", "k": 3})
+    assert search.status_code == 200 and search.headers["X-World-Snapshot"] == snapshot
+    body = search.json()
+    assert body["snapshot"] == snapshot and body["results"][0]["url"] == ROOT_SERVERS
+    assert set(body["results"][0]) == {"title", "url", "snippet", "score", "crawl_date"}
+
+    browse = http.post("/browse", json={"url": "https://iana.org/domains/root/servers/", "max_chars": 2000})
+    assert browse.status_code == 200 and browse.json()["title"] == "Root Servers"
+    assert browse.json()["snapshot"] == snapshot
+
+    retrieve = http.post("/retrieve", json={"queries": ["root servers", "common crawl"], "topk": 2,
+                                            "return_scores": True}).json()
+    assert len(retrieve["result"]) == 2 and len(retrieve["result"][0]) == 2
+    assert retrieve["result"][0][0]["document"]["contents"].startswith('"Root Servers"\n')
+
+    serper = http.post("/serper/search", json={"q": "root servers", "num": 3, "gl": "us"}).json()
+    assert serper["organic"][0] == {**serper["organic"][0], "link": ROOT_SERVERS, "position": 1}
+    assert serper["searchParameters"]["q"] == "root servers"
+
+    reader = http.get("/r/" + ROOT_SERVERS)
+    assert reader.status_code == 200 and reader.headers["X-World-Snapshot"] == snapshot
+    assert reader.text.startswith("Title: Root Servers\n") and "Markdown Content:" in reader.text
+
+    assert http.get("/health").json() == {"status": "ok", "pages": http.get("/stats").json()["pages"],
+                                          "snapshot": snapshot}
+    stats = http.get("/stats").json()
+    assert stats["worker"]["rss_mb"] > 0 and stats["inputs"]
+    schema = http.get("/openapi.json").json()
+    assert {"/search", "/browse", "/retrieve", "/serper/search", "/r/{target}", "/health", "/stats"} <= set(schema["paths"])
+
+
+def test_browse_with_a_goal_puts_relevant_passages_first(http):
+    plain = http.post("/browse", json={"url": ROOT_SERVERS, "max_chars": 1500}).json()
+    goal = http.post("/browse", json={"url": ROOT_SERVERS, "max_chars": 1500,
+                                      "goal": "which organisation manages the root server at 192.112.36.4"}).json()
+    assert plain["goal_passages"] == 0 and goal["goal_passages"] >= 1
+    assert goal["content"].startswith("## Most relevant to the goal")
+    assert "192.112.36.4" in goal["content"].split("## Page text")[0]
+    again = http.post("/browse", json={"url": ROOT_SERVERS, "max_chars": 1500,
+                                       "goal": "which organisation manages the root server at 192.112.36.4"}).json()
+    assert again == goal  # deterministic
+
+
+def test_browse_windows_through_a_long_page(http):
+    first = http.post("/browse", json={"url": "https://commoncrawl.org/faq", "max_chars": 1000}).json()
+    assert first["next_offset"] and len(first["content"]) <= 1000
+    second = http.post("/browse", json={"url": "https://commoncrawl.org/faq", "max_chars": 1000,
+                                        "offset": first["next_offset"]}).json()
+    assert second["offset"] == first["next_offset"] and second["content"] != first["content"]
+
+
+def test_reader_keeps_the_target_query_and_repairs_slashes(http):
+    assert http.get("/r/http:/www.iana.org/domains/root/servers").status_code == 200
+    assert http.get("/r/http://www.iana.org/domains/root/servers?utm_source=x").status_code == 200
+
+
+# -- masking --------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_masked_page_never_appears_on_any_route(http, variant):
+    mask = [variant]
+    search = http.post("/search", json={"query": "root servers", "k": 10, "mask": mask}).json()["results"]
+    assert ROOT_SERVERS not in [hit["url"] for hit in search] and search
+    serper = http.post("/serper/search", json={"q": "root servers", "num": 10, "mask": mask}).json()["organic"]
+    assert ROOT_SERVERS not in [hit["link"] for hit in serper]
+    retrieve = http.post("/retrieve", json={"queries": ["root servers"], "topk": 10, "mask": mask,
+                                            "return_scores": True}).json()["result"][0]
+    assert ROOT_SERVERS not in [d["document"]["url"] for d in retrieve]
+    for url in VARIANTS:  # browse by any spelling, with the mask given in any spelling
+        response = http.post("/browse", json={"url": url, "mask": mask})
+        assert response.status_code == 404 and "not available" in one_line_error(response)
+        assert http.get("/r/" + url, headers={"X-Worldbuild-Mask": variant}).status_code == 404
+
+
+def test_mask_applies_before_top_k(http):
+    unmasked = http.post("/search", json={"query": "iana domains root", "k": 5}).json()["results"]
+    mask = [hit["url"] for hit in unmasked[:3]]
+    masked = http.post("/search", json={"query": "iana domains root", "k": 5, "mask": mask}).json()["results"]
+    assert len(masked) == 5 and not {h["url"] for h in masked} & set(mask)
+
+
+def test_mask_covers_mirrors_with_the_same_content(sample_copy):
+    from dataclasses import replace
+
+    from worldbuild.store import PageStore
+    from worldbuild.world import World
+
+    with World.open(sample_copy) as world:
+        original = world.page(ROOT_SERVERS)
+    store = PageStore(os.path.join(sample_copy, "pages.sqlite"), writable=True)
+    store.begin()
+    store.insert(replace(original, url="https://mirror.example/root", canonical_url="https://mirror.example/root"))
+    store.commit()
+    store.close()
+    with World.open(sample_copy) as world:
+        assert world.page("https://mirror.example/root") is not None
+        assert world.page("https://mirror.example/root", mask=["https://iana.org/domains/root/servers/"]) is None
+        assert world.browse("https://mirror.example/root", mask=[ROOT_SERVERS]) is None
+
+
+# -- bad input ------------------------------------------------------------------------------
+@pytest.mark.parametrize("path,body,status", [
+    ("/search", b'{"query": "root', 400),
+    ("/search", b"[1, 2, 3]", 400),
+    ("/search", b'"just a string"', 400),
+    ("/search", b'{"query": 42}', 422),
+    ("/search", b'{"query": "x", "k": "10"}', 422),
+    ("/search", b'{"query": "x", "mask": "http://a.example/"}', 422),
+    ("/search", b'{"query": ""}', 422),
+    ("/search", b'{"query": "   "}', 422),
+    ("/search", json.dumps({"query": "word " * 2048}).encode(), 422),
+    ("/search", b'{"query": "x", "k": 0}', 422),
+    ("/search", b'{"query": "x", "k": -5}', 422),
+    ("/search", b'{"query": "x", "k": 100000000}', 422),
+    ("/search", b'{"query": "x", "mode": "telepathy"}', 422),
+    ("/search", b'{"query": "x", "mode": "dense"}', 400),
+    ("/search", b"{}", 422),
+    ("/search", b'{"query": "caf\xe9 \xff\xfe"}', 400),
+    ("/browse", b'{"url": ""}', 422),
+    ("/browse", b'{"url": "http://nowhere.example/page"}', 404),
+    ("/browse", b'{"url": "not even a url"}', 404),
+    ("/browse", b'{"url": "http://www.iana.org/domains", "max_chars": 0}', 422),
+    ("/browse", b'{"url": "http://www.iana.org/domains", "offset": -1}', 422),
+    ("/retrieve", b'{"queries": []}', 422),
+    ("/retrieve", b'{"queries": "root servers"}', 422),
+    ("/retrieve", b'{"queries": [""]}', 422),
+    ("/retrieve", b'{"queries": ["x"], "topk": 0}', 422),
+    ("/serper/search", b'{"num": 3}', 422),
+])
+def test_bad_requests_get_a_one_line_4xx(http, path, body, status):
+    response = http.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == status, response.text
+    one_line_error(response)
+
+
+def test_unknown_route_wrong_method_and_huge_bodies(http):
+    assert http.get("/nope").status_code == 404 and "no route" in one_line_error(http.get("/nope"))
+    assert http.get("/search").status_code == 405
+    huge = b'{"query": "' + b"a" * (2 << 20) + b'"}'
+    response = http.post("/search", content=huge, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "over" in one_line_error(response)
+
+    def chunks():  # no Content-Length: the limit applies while streaming
+        yield b'{"query": "'
+        for _ in range(40):
+            yield b"a" * 65536
+        yield b'"}'
+
+    streamed = http.post("/search", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert http.get("/r/http://nowhere.example/").status_code == 404
+    assert http.post("/search", json={"query": "root servers"}).status_code == 200  # still serving
+
+
+# -- peers' clients, unchanged --------------------------------------------------------------
+def test_search_r1_and_verl_request_bytes(server):
+    """The bytes `requests.post(url, json=payload)` sends for Search-R1's retriever client and
+    verl's search_r1_like_utils: json.dumps with default separators, these headers."""
+    payload = {"queries": ["who manages the dns root servers"], "topk": 3, "return_scores": True}
+    raw = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    response = httpx.post(server + "/retrieve", content=raw, headers=headers)
+    assert response.status_code == 200
+    results = response.json()["result"]
+    assert len(results) == 1 and len(results[0]) == 3
+    for item in results[0]:  # how their clients format a passage
+        content = item["document"]["contents"]
+        title, text = content.split("\n")[0], "\n".join(content.split("\n")[1:])
+        assert title.startswith('"') and title.endswith('"') and text and isinstance(item["score"], float)
+    plain = httpx.post(server + "/retrieve", content=json.dumps({"queries": ["root"], "topk": 2}).encode(),
+                       headers=headers).json()["result"]
+    assert set(plain[0][0]) >= {"id", "contents"}
+
+
+# -- the Python clients ---------------------------------------------------------------------
+def test_sync_client(server):
+    with WorldClient(server) as client:
+        hits = client.search("root servers", k=3, mask=["https://iana.org/domains/root/servers"])
+        assert hits and ROOT_SERVERS not in [h["url"] for h in hits]
+        page = client.browse("https://commoncrawl.org/faq", goal="what is CCBot", max_chars=1500)
+        assert page["title"] == "Common Crawl - FAQ" and page["goal_passages"] >= 1
+        assert client.browse("http://nowhere.example/") is None
+        assert client.retrieve(["root servers"], topk=2)[0][0]["document"]["contents"]
+        assert client.health()["status"] == "ok"
+        with pytest.raises(WorldError) as refused:
+            client.search("", k=3)
+        assert refused.value.status == 422
+
+
+def test_async_client_many_calls_at_once(server):
+    async def run():
+        async with AsyncWorldClient(server) as client:
+            queries = ["root servers", "common crawl", "time zone database", "creative commons"] * 16
+            results = await asyncio.gather(*(client.search(q, k=5) for q in queries))
+            pages = await asyncio.gather(*(client.browse(ROOT_SERVERS, goal=q) for q in queries[:8]))
+            return results, pages
+
+    results, pages = asyncio.run(run())
+    assert all(results) and len(results) == 64
+    assert all(p["title"] == "Root Servers" for p in pages)
+
+
+def test_client_gives_up_on_an_unreachable_service():
+    client = WorldClient(f"http://127.0.0.1:{free_port()}", timeout=1, retries=2, backoff=0.01)
+    with pytest.raises(WorldError, match="unreachable"):
+        client.search("anything")
+
+
+# -- several workers ------------------------------------------------------------------------
+@pytest.mark.slow
+def test_workers_share_the_index(sample_world):
+    proc, base = start_server(sample_world[0], workers=2)
+    try:
+        seen = {}
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for _ in range(60):
+                with httpx.Client(base_url=base, timeout=30) as fresh:  # new connections spread over workers
+                    worker = fresh.get("/stats").json()["worker"]
+                seen[worker["pid"]] = worker
+                if len(seen) == 2:
+                    break
+            assert client.post("/search", json={"query": "root servers"}).status_code == 200
+        assert len(seen) == 2
+        for worker in seen.values():
+            assert worker["pss_mb"] < worker["rss_mb"]  # shared pages are split between the workers
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+# -- property-based fuzz of the OpenAPI schema ----------------------------------------------
+def test_fuzzed_requests_never_get_a_5xx(server):
+    """Schemathesis generates requests from our OpenAPI schema (valid and not); none may 5xx."""
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, given, settings
+
+    schema = schemathesis.openapi.from_url(server + "/openapi.json")
+    statuses: dict[str, set[int]] = {}
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def no_server_error(case):
+            response = case.call(timeout=30)
+            statuses.setdefault(f"{operation.method.upper()} {operation.path}", set()).add(response.status_code)
+            assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:300]}"
+
+        no_server_error()
+    assert len(statuses) == 7 and 200 in statuses["POST /search"]

@@ -1,0 +1,129 @@
+"""HTTP routes over one World. Every route reads the world only and never opens a connection
+out; every response carries the world's snapshot id (in the body where JSON, and as the
+`X-World-Snapshot` header). Handlers are `async` and do their ~1 ms of work inline: no thread
+hand-off, and one SQLite connection per process. Scale with `--workers`."""
+
+from __future__ import annotations
+
+import os
+import re
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from worldbuild.serve import errors
+from worldbuild.serve.models import BrowseRequest, RetrieveRequest, SearchRequest, SerperRequest
+from worldbuild.world import World, default_world_dir
+
+RETRIEVE_PASSAGE_CHARS = 600
+NOT_AVAILABLE = "page not available in this world"
+_SCHEME_SLASHES = re.compile(r"^(https?):/+", re.IGNORECASE)
+
+
+def _memory() -> dict:
+    """This worker's memory: RSS counts shared index pages in every worker, PSS splits them."""
+    found = {}
+    for name, key in (("/proc/self/status", "VmRSS"), ("/proc/self/smaps_rollup", "Pss")):
+        try:
+            with open(name) as handle:
+                for line in handle:
+                    if line.startswith(key + ":"):
+                        found[f"{key.lower().replace('vm', '')}_mb"] = round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            continue
+    return {"pid": os.getpid(), **found}
+
+
+def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
+    """The service for the world at `world_dir` (default $WORLDBUILD_WORLD or ./world)."""
+    opened = World.open(world_dir or default_world_dir(), backend="numba" if warm_up else "numpy")
+    if warm_up:
+        opened.index.warmup()  # compile now, not on the first agent's query
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        opened.close()
+
+    app = FastAPI(title="worldbuild", version="1", lifespan=lifespan,
+                  description="Search and browse a frozen lite web: native, Search-R1, Serper and Jina-reader shapes.")
+    errors.install(app)
+
+    def world() -> World:
+        return opened
+
+    def reply(body: dict, status: int = 200) -> JSONResponse:
+        snapshot = world().snapshot
+        return JSONResponse({**body, "snapshot": snapshot}, status_code=status, headers={"X-World-Snapshot": snapshot})
+
+    def bm25_only(mode: str) -> None:
+        if mode != "bm25":
+            raise errors.HTTPException(400, f"mode {mode!r} needs a dense index; build one with "
+                                            "`worldbuild index --dense` (extra: pip install 'worldbuild[dense]')")
+
+    @app.post("/search", summary="Ranked pages with query-biased snippets")
+    async def search(request: SearchRequest) -> JSONResponse:
+        bm25_only(request.mode)
+        hits = world().search(request.query, k=request.k, mask=request.mask)
+        return reply({"results": [{"title": h.title, "url": h.url, "snippet": h.snippet, "score": h.score,
+                                   "crawl_date": h.crawl_date} for h in hits]})
+
+    @app.post("/browse", summary="A page as Markdown; with a goal, its most relevant passages first")
+    async def browse(request: BrowseRequest) -> JSONResponse:
+        result = world().browse(request.url, goal=request.goal, offset=request.offset,
+                                max_chars=request.max_chars, mask=request.mask)
+        if result is None:
+            return errors.error(404, f"{NOT_AVAILABLE}: {request.url[:200]}", world().snapshot)
+        return reply(result.to_dict())
+
+    @app.post("/retrieve", summary="Search-R1 / verl retriever shape")
+    async def retrieve(request: RetrieveRequest) -> JSONResponse:
+        topk = request.topk or 3
+        result = []
+        for query in request.queries:
+            hits = world().search(query, k=topk, mask=request.mask, snippet_chars=RETRIEVE_PASSAGE_CHARS)
+            docs = [{"id": str(h.doc_id), "contents": f'"{h.title}"\n{h.snippet}', "url": h.url} for h in hits]
+            if request.return_scores:
+                result.append([{"document": doc, "score": hit.score} for doc, hit in zip(docs, hits)])
+            else:
+                result.append(docs)
+        return reply({"result": result})
+
+    @app.post("/serper/search", summary="Serper search shape")
+    async def serper(request: SerperRequest) -> JSONResponse:
+        hits = world().search(request.q, k=request.num, mask=request.mask)
+        organic = [{"title": h.title, "link": h.url, "snippet": h.snippet, "position": rank, "date": h.crawl_date}
+                   for rank, h in enumerate(hits, 1)]
+        return reply({"searchParameters": {"q": request.q, "num": request.num, "type": "search",
+                                           "engine": "worldbuild"}, "organic": organic})
+
+    @app.get("/r/{target:path}", response_class=PlainTextResponse, summary="Jina-reader shape: a page as Markdown")
+    async def reader(target: str, request: Request,
+                     x_worldbuild_mask: str | None = Header(None, description="Comma-separated URLs to hide")):
+        url = _SCHEME_SLASHES.sub(r"\1://", target)
+        if request.url.query:
+            url = f"{url}?{request.url.query}"
+        mask = [u.strip() for u in (x_worldbuild_mask or "").split(",") if u.strip()]
+        page = world().page(url, mask=mask)
+        if page is None:
+            return errors.error(404, f"{NOT_AVAILABLE}: {url[:200]}", world().snapshot)
+        text = (f"Title: {page.title}\n\nURL Source: {page.url}\n\nPublished Time: {page.crawl_date}\n\n"
+                f"Markdown Content:\n{page.text}\n")
+        return PlainTextResponse(text, headers={"X-World-Snapshot": world().snapshot})
+
+    @app.get("/health", summary="Liveness and the snapshot served")
+    async def health() -> JSONResponse:
+        return reply({"status": "ok", "pages": len(world())})
+
+    @app.get("/stats", summary="The world's manifest and this worker's memory")
+    async def stats() -> JSONResponse:
+        manifest = {k: v for k, v in world().manifest.items() if k not in ("history", "snapshot")}
+        return reply({**manifest, "worker": _memory()})
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` with several workers (the world comes from the env)."""
+    return create_app(os.environ.get("WORLDBUILD_WORLD"))
