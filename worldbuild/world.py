@@ -21,6 +21,14 @@ class WorldNotFound(FileNotFoundError):
     """No world at the given directory (or it was never committed)."""
 
 
+class ModeUnavailable(ValueError):
+    """The retrieval mode needs something this world or this install lacks (a dense index, torch)."""
+
+
+MODES = ("bm25", "dense", "hybrid")
+FUSION_DEPTH = 50  # how deep each ranking goes into reciprocal rank fusion
+
+
 def default_world_dir() -> str:
     return os.environ.get("WORLDBUILD_WORLD", DEFAULT_WORLD)
 
@@ -54,6 +62,7 @@ class World:
         self.manifest = manifest
         self._repair_manifest_file()
         self.index = BM25Index(os.path.join(world_dir, manifest["index"]["bm25"]["path"]), backend=backend)
+        self._dense = None
 
     @classmethod
     def open(cls, world_dir: str | None = None, backend: str = "numpy") -> "World":
@@ -91,20 +100,55 @@ class World:
         """The doc ids a per-task mask hides (every spelling of each URL, and mirrors)."""
         return self.store.masked_ids(mask) if mask else set()
 
+    @property
+    def has_dense(self) -> bool:
+        return "dense" in self.manifest["index"]
+
+    def dense(self):
+        """The dense index, loaded (with its embedding model) on first use."""
+        if self._dense is None:
+            if not self.has_dense:
+                raise ModeUnavailable("this world has no dense index; build one with `worldbuild index --dense`")
+            from worldbuild.index.dense import DenseIndex, DenseUnavailable
+
+            info = self.manifest["index"]["dense"]
+            try:
+                self._dense = DenseIndex(os.path.join(self.dir, info["path"]), info["model"])
+            except DenseUnavailable as exc:
+                raise ModeUnavailable(str(exc)) from exc
+        return self._dense
+
+    def _rank(self, query: str, terms, k: int, mode: str, hidden: set[int]) -> list[tuple[int, float]]:
+        def bm25(depth: int) -> list[tuple[int, float]]:
+            return [hit for hit in self.index.search(terms, depth + len(hidden)) if hit[0] not in hidden][:depth]
+
+        if mode == "bm25":
+            return bm25(k)
+        if mode == "dense":
+            return self.dense().search(query, k, hidden)
+        if mode == "hybrid":
+            from worldbuild.index.dense import reciprocal_rank_fusion
+
+            depth = max(k, FUSION_DEPTH)
+            dense = self.dense().search(query, depth, hidden)
+            return reciprocal_rank_fusion(bm25(depth), dense, k=k)
+        raise ModeUnavailable(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+
     def search(self, query: str, k: int = 10, snippet_chars: int = 240,
-               mask: Iterable[str] | None = None) -> list[SearchHit]:
-        """BM25 top-k over title + text, each hit with a query-biased snippet. Masked pages are
-        removed before the top-k cut, so k hits still come back when enough pages match."""
+               mask: Iterable[str] | None = None, mode: str = "bm25") -> list[SearchHit]:
+        """Top-k pages (BM25 over title + text, dense, or their reciprocal rank fusion), each
+        with a query-biased snippet. Masked pages are removed before the top-k cut, so k hits
+        still come back when enough pages match."""
         terms = self.index.terms(query)
         hidden = self.masked_ids(mask)
-        ranked = [hit for hit in self.index.search(terms, k + len(hidden)) if hit[0] not in hidden][:k]
+        ranked = self._rank(query, terms, k, mode, hidden) if k > 0 else []
         pages = self.store.by_ids(doc_id for doc_id, _ in ranked)
         hits = []
         for doc_id, score in ranked:
             page = pages[doc_id]
             hits.append(SearchHit(
                 doc_id=doc_id, title=page.title, url=page.url, canonical_url=page.canonical_url,
-                snippet=snippet(page.text, terms, snippet_chars), score=round(score, 4), crawl_date=page.crawl_date,
+                snippet=snippet(page.text, terms, snippet_chars), score=round(score, 6), crawl_date=page.crawl_date,
             ))
         return hits
 

@@ -71,6 +71,25 @@ def write_json_atomic(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def record_index(world_dir: str, name: str, info: dict) -> dict:
+    """Add an index (e.g. dense) to the manifest without changing the pages or snapshot id."""
+    store = PageStore(os.path.join(world_dir, STORE_FILE), writable=True)
+    try:
+        store.begin()
+        manifest = store.manifest()
+        manifest["index"][name] = info
+        store.set_manifest(manifest)
+        store.commit()
+    finally:
+        store.rollback()
+        store.close()
+    write_json_atomic(os.path.join(world_dir, MANIFEST_FILE), manifest)
+    for entry in os.listdir(os.path.join(world_dir, INDEX_DIR)):
+        if entry.startswith(f"{name}-") and os.path.join(INDEX_DIR, entry) != info["path"] and not entry.endswith(".parts"):
+            shutil.rmtree(os.path.join(world_dir, INDEX_DIR, entry), ignore_errors=True)
+    return manifest
+
+
 class WorldWriter:
     """Open a transaction on a world (created if new); `add` pages; `commit` or `abort`."""
 
@@ -110,7 +129,7 @@ class WorldWriter:
             raise
         self.store.close()
         write_json_atomic(os.path.join(self.world_dir, MANIFEST_FILE), manifest)
-        self._remove_stale_indexes(keep=manifest["index"]["bm25"]["path"])
+        self._remove_stale_indexes(keep={info["path"] for info in manifest["index"].values()})
         return manifest
 
     def _commit(self, inputs: list[dict], report: IngestReport | None) -> dict:
@@ -140,7 +159,8 @@ class WorldWriter:
             "languages": languages,
             "settings": self.settings.content_settings(),
             "versions": _versions(),
-            "index": {"bm25": {**index_info, "path": index_rel}},
+            # other indexes (dense) describe the old page set: kept only if it did not change
+            "index": {**(previous.get("index", {}) if not changed else {}), "bm25": {**index_info, "path": index_rel}},
             "inputs": previous.get("inputs", []) + [{**item, "snapshot": snapshot} for item in inputs],
             "report": total.to_dict(),
             "history": previous.get("history", []) + [{
@@ -156,9 +176,8 @@ class WorldWriter:
         self.store.commit()
         return manifest
 
-    def _remove_stale_indexes(self, keep: str) -> None:
+    def _remove_stale_indexes(self, keep: set[str]) -> None:
         index_root = os.path.join(self.world_dir, INDEX_DIR)
         for name in os.listdir(index_root):
-            path = os.path.join(index_root, name)
-            if os.path.join(INDEX_DIR, name) != keep:
-                shutil.rmtree(path, ignore_errors=True)
+            if os.path.join(INDEX_DIR, name) not in keep:
+                shutil.rmtree(os.path.join(index_root, name), ignore_errors=True)

@@ -5,6 +5,7 @@ hand-off, and one SQLite connection per process. Scale with `--workers`."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from worldbuild.serve import errors
 from worldbuild.serve.models import BrowseRequest, RetrieveRequest, SearchRequest, SerperRequest
-from worldbuild.world import World, default_world_dir
+from worldbuild.world import ModeUnavailable, World, default_world_dir
 
 RETRIEVE_PASSAGE_CHARS = 600
 NOT_AVAILABLE = "page not available in this world"
@@ -40,6 +41,11 @@ def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
     opened = World.open(world_dir or default_world_dir(), backend="numba" if warm_up else "numpy")
     if warm_up:
         opened.index.warmup()  # compile now, not on the first agent's query
+    if opened.has_dense:
+        try:
+            opened.dense()  # load the embedding model now, not on the first dense query
+        except ModeUnavailable as exc:
+            logging.getLogger("worldbuild.serve").warning("dense and hybrid modes unavailable: %s", exc)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -57,15 +63,15 @@ def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
         snapshot = world().snapshot
         return JSONResponse({**body, "snapshot": snapshot}, status_code=status, headers={"X-World-Snapshot": snapshot})
 
-    def bm25_only(mode: str) -> None:
-        if mode != "bm25":
-            raise errors.HTTPException(400, f"mode {mode!r} needs a dense index; build one with "
-                                            "`worldbuild index --dense` (extra: pip install 'worldbuild[dense]')")
+    def search_hits(query: str, k: int, mode: str, mask: list[str], snippet_chars: int = 240):
+        try:
+            return world().search(query, k=k, mask=mask, mode=mode, snippet_chars=snippet_chars)
+        except ModeUnavailable as exc:
+            raise errors.HTTPException(400, str(exc)) from None
 
     @app.post("/search", summary="Ranked pages with query-biased snippets")
     async def search(request: SearchRequest) -> JSONResponse:
-        bm25_only(request.mode)
-        hits = world().search(request.query, k=request.k, mask=request.mask)
+        hits = search_hits(request.query, request.k, request.mode, request.mask)
         return reply({"results": [{"title": h.title, "url": h.url, "snippet": h.snippet, "score": h.score,
                                    "crawl_date": h.crawl_date} for h in hits]})
 
@@ -82,7 +88,7 @@ def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
         topk = request.topk or 3
         result = []
         for query in request.queries:
-            hits = world().search(query, k=topk, mask=request.mask, snippet_chars=RETRIEVE_PASSAGE_CHARS)
+            hits = search_hits(query, topk, request.mode, request.mask, RETRIEVE_PASSAGE_CHARS)
             docs = [{"id": str(h.doc_id), "contents": f'"{h.title}"\n{h.snippet}', "url": h.url} for h in hits]
             if request.return_scores:
                 result.append([{"document": doc, "score": hit.score} for doc, hit in zip(docs, hits)])
@@ -92,7 +98,7 @@ def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
 
     @app.post("/serper/search", summary="Serper search shape")
     async def serper(request: SerperRequest) -> JSONResponse:
-        hits = world().search(request.q, k=request.num, mask=request.mask)
+        hits = search_hits(request.q, request.num, request.mode, request.mask)
         organic = [{"title": h.title, "link": h.url, "snippet": h.snippet, "position": rank, "date": h.crawl_date}
                    for rank, h in enumerate(hits, 1)]
         return reply({"searchParameters": {"q": request.q, "num": request.num, "type": "search",

@@ -13,6 +13,7 @@ MAX_MASK = 200
 MAX_URL_CHARS = 4096
 
 Query = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to search for")
+Mode = Field("bm25", description="bm25, dense (page vectors) or hybrid (reciprocal rank fusion of both)")
 Mask = Field(default_factory=list, max_length=MAX_MASK,
              description="URLs hidden from this request: every spelling of each, and pages with the same content")
 
@@ -32,7 +33,7 @@ class Strict(BaseModel):
 class SearchRequest(Strict):
     query: str = Query
     k: int = Field(10, ge=1, le=MAX_K)
-    mode: Literal["bm25", "dense", "hybrid"] = "bm25"
+    mode: Literal["bm25", "dense", "hybrid"] = Mode
     mask: list[str] = Mask
 
     _blank = field_validator("query")(_not_blank)
@@ -52,6 +53,7 @@ class RetrieveRequest(Strict):
     queries: list[str] = Field(min_length=1, max_length=MAX_QUERIES)
     topk: int | None = Field(None, ge=1, le=MAX_K)
     return_scores: bool = False
+    mode: Literal["bm25", "dense", "hybrid"] = Mode
     mask: list[str] = Mask
 
     @field_validator("queries")
@@ -68,6 +70,7 @@ class SerperRequest(Strict):
 
     q: str = Query
     num: int = Field(10, ge=1, le=MAX_K)
+    mode: Literal["bm25", "dense", "hybrid"] = Mode
     mask: list[str] = Mask
 
     _blank = field_validator("q")(_not_blank)
