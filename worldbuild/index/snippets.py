@@ -1,57 +1,50 @@
 """Query-biased snippets: the window of a page where the query's rarest terms cluster.
 
-One compiled regex finds every occurrence of every query word (or its stem's prefix) in C;
-a two-pointer sweep scores each window by the idf of the distinct terms it holds. Ties go
-to the earliest window, so a snippet is deterministic.
+The rarest query term present on the page (highest idf) anchors candidate windows; each
+candidate scores the idf of the distinct query terms it holds (the word, or its stem as a
+prefix: "cities" for city), found by substring search in C. Only the anchor's first
+occurrences are walked in Python, so a 200 KB page full of a common query word costs little
+more than a short one. Ties go to the earliest window: deterministic.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 
 from worldbuild.index.bm25 import QueryTerms
 
 _MARKUP = re.compile(r"[#*_`|>]+|\[|\]\([^)]*\)|\s+")
-MAX_MATCHES = 4000
-
-
-def _term_pattern(terms: QueryTerms) -> re.Pattern | None:
-    groups = []
-    for word, stem in zip(terms.words, terms.stems):
-        alternatives = sorted({re.escape(word), re.escape(stem) + r"\w*"}, key=len, reverse=True)
-        groups.append("(" + "|".join(alternatives) + ")")
-    if not groups:
-        return None
-    return re.compile(r"\b(?:" + "|".join(groups) + r")", re.IGNORECASE)
+MAX_ANCHORS = 64
 
 
 def _clean(fragment: str) -> str:
     return _MARKUP.sub(" ", fragment).strip()
 
 
-def _best_window(text: str, terms: QueryTerms, pattern: re.Pattern, width: int) -> int | None:
-    hits = []
-    for match in pattern.finditer(text):
-        hits.append((match.start(), match.lastindex - 1))
-        if len(hits) >= MAX_MATCHES:
-            break
-    if not hits:
-        return None
+def _find(lowered: str, keys: tuple[str, ...], start: int = 0, end: int | None = None) -> int:
+    """First position of any key in lowered[start:end], or -1 (plain substring search, in C)."""
+    found = [p for p in (lowered.find(key, start, end) for key in keys) if p != -1]
+    return min(found) if found else -1
+
+
+def _best_window(text: str, terms: QueryTerms, width: int) -> int | None:
+    """Start of the best window, or None when no query term occurs in `text`."""
+    lowered = text.lower()
+    keys = [tuple({word, stem}) for word, stem in zip(terms.words, terms.stems)]
     weights = [w if w > 0 else 0.1 for w in terms.weights]
-    counts = [0] * len(weights)
-    best_score, best_start, score, right = -1.0, hits[0][0], 0.0, 0
-    for left, (start, _) in enumerate(hits):
-        while right < len(hits) and hits[right][0] < start + width:
-            term = hits[right][1]
-            score += weights[term] if counts[term] == 0 else weights[term] * 0.05
-            counts[term] += 1
-            right += 1
+    present = [i for i, k in enumerate(keys) if _find(lowered, k) != -1]
+    if not present:
+        return None
+    anchor = max(present, key=lambda i: (weights[i], -i))
+    best_score, best_start, position = -1.0, None, -1
+    for _ in range(MAX_ANCHORS):
+        position = _find(lowered, keys[anchor], position + 1)
+        if position == -1:
+            break
+        start = max(0, position - width // 3)
+        score = sum(weights[i] for i in present if _find(lowered, keys[i], start, start + width) != -1)
         if score > best_score + 1e-9:
             best_score, best_start = score, start
-        term = hits[left][1]
-        counts[term] -= 1
-        score -= weights[term] if counts[term] == 0 else weights[term] * 0.05
     return best_start
 
 
@@ -71,24 +64,18 @@ def passages(text: str, size: int = 700) -> list[tuple[int, int]]:
 def rank_passages(text: str, terms: QueryTerms, size: int = 700) -> list[tuple[float, int, int]]:
     """(score, start, end) of the passages that hold query terms, best first, ties by position.
     A passage scores the idf of each distinct term it holds, plus a little per repeat."""
-    pattern = _term_pattern(terms)
-    if pattern is None:
-        return []
-    spans = passages(text, size)
-    starts = [s for s, _ in spans]
-    seen: list[dict[int, int]] = [{} for _ in spans]
-
-    for count, match in enumerate(pattern.finditer(text)):
-        if count >= MAX_MATCHES:
-            break
-        index = bisect.bisect_right(starts, match.start()) - 1
-        term = match.lastindex - 1
-        seen[index][term] = seen[index].get(term, 0) + 1
+    lowered = text.lower()
+    keys = [tuple({word, stem}) for word, stem in zip(terms.words, terms.stems)]
     weights = [w if w > 0 else 0.1 for w in terms.weights]
+    present = [i for i, k in enumerate(keys) if _find(lowered, k) != -1]
     scored = []
-    for (start, end), counts in zip(spans, seen):
-        if counts:
-            score = sum(weights[t] * (1 + 0.05 * (n - 1)) for t, n in counts.items())
+    for start, end in passages(text, size) if present else ():
+        score = 0.0
+        for i in present:
+            count = max(lowered.count(key, start, end) for key in keys[i])
+            if count:
+                score += weights[i] * (1 + 0.05 * (min(count, 20) - 1))
+        if score:
             scored.append((round(score, 6), start, end))
     scored.sort(key=lambda item: (-item[0], item[1]))
     return scored
@@ -96,12 +83,11 @@ def rank_passages(text: str, terms: QueryTerms, size: int = 700) -> list[tuple[f
 
 def snippet(text: str, terms: QueryTerms, width: int = 240) -> str:
     """The best-matching passage of `text` (about `width` characters) for the query."""
-    pattern = _term_pattern(terms)
-    start = _best_window(text, terms, pattern, width) if pattern else None
+    start = _best_window(text, terms, width) if terms.words else None
     if start is None:
         body = _clean(text[: width * 2])
         return body[:width].rsplit(" ", 1)[0] + (" …" if len(body) > width else "")
-    begin = max(0, start - width // 6)
+    begin = start
     if begin > 0:  # start on a word boundary, preferably a sentence start
         sentence = max(text.rfind(". ", begin - 60, start), text.rfind("\n", begin - 60, start))
         begin = sentence + 1 if sentence >= 0 else text.find(" ", begin) + 1

@@ -1,0 +1,206 @@
+"""Load on `worldbuild serve`: mixed search/browse at 64 and 256 clients, and Search-R1-style
+`/retrieve` at 1/16/64/256 clients, from wrk (a C load generator, its own process).
+
+    apt-get install wrk      # Debian's package
+    python bench/serve_load.py [--pages 100000] [--seconds 60] [--workers 2]
+
+Worlds (built like bench/search.py, from real page text):
+- the mixed load: 100,000 pages recombined from real paragraphs; queries are 2-5 real words,
+  browse targets are random pages (half of them with a goal);
+- the /retrieve load: 100,000 documents of 12 random real sentences each (the corpus shape the
+  Search-R1 peer was measured on), one query per request, topk 3.
+Closed loop: each connection sends its next request when the previous answer arrives. The
+70/30 mix runs as two wrk processes at once (70% and 30% of the connections), so each route
+has its own latency distribution. RSS is read from /proc for every server process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.realdata import DATE, REPO, save_results  # noqa: E402
+from bench.search import build_pool, build_world, load_pool, make_queries  # noqa: E402
+from worldbuild.records import IngestSettings, Page, content_hash  # noqa: E402
+from worldbuild.writer import WorldWriter  # noqa: E402
+
+_SENTENCE = re.compile(r"[^.!?\n]{30,300}[.!?]")
+
+LUA = """
+local bodies = {}
+for line in io.lines("%(bodies)s") do bodies[#bodies + 1] = line end
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  counter = counter + 1
+  return wrk.format(nil, "%(path)s", nil, bodies[(counter %% #bodies) + 1])
+end
+"""
+
+
+def sentence_world(pool: str, world_dir: str, size: int) -> None:
+    """Documents of 12 random real sentences each (the shape of the peer's measured corpus)."""
+    paragraphs, titles = load_pool(pool)
+    sentences = [s.strip() for p in paragraphs for s in _SENTENCE.findall(p)]
+    writer = WorldWriter(world_dir, IngestSettings(min_chars=200))
+    for i in range(size):
+        rng = random.Random(i)
+        text = " ".join(sentences[rng.randrange(len(sentences))] for _ in range(12))
+        title = titles[rng.randrange(len(titles))][0]
+        url = f"https://doc{i % 991}.example/{i}"
+        writer.add(Page(url=url, canonical_url=url, title=title, text=text, crawl_date=DATE, lang="en",
+                        domain=f"doc{i % 991}.example", content_hash=content_hash(text), source=f"bench#{i}",
+                        length=len(text)))
+    writer.commit([])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(world_dir: str, workers: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "worldbuild", "serve", "--world", world_dir, "--port", str(port),
+                             "--workers", str(workers)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            ready = {httpx.get(base + "/stats", timeout=2).json()["worker"]["pid"] for _ in range(workers * 4)}
+            if len(ready) >= workers or workers == 1:
+                return proc, base
+        except (httpx.TransportError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+def server_rss_mb(proc: subprocess.Popen) -> dict:
+    """RSS of the server and its worker processes."""
+    pids = [proc.pid]
+    children = f"/proc/{proc.pid}/task/{proc.pid}/children"
+    if os.path.exists(children):
+        pids += [int(p) for p in open(children).read().split()]
+    found = {}
+    for pid in pids:
+        try:
+            for line in open(f"/proc/{pid}/status"):
+                if line.startswith("VmRSS:"):
+                    found[pid] = round(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return found
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def parse_wrk(output: str) -> dict:
+    result = {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+              "requests": int(re.search(r"(\d+) requests in", output).group(1))}
+    for pct in ("50", "90", "99"):
+        match = re.search(rf"^\s+{pct}%\s+(\S+)", output, re.MULTILINE)
+        result[f"p{pct}_ms"] = round(_ms(match.group(1)), 2) if match else None
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    result["errors"] = (sum(int(n) for n in socket_errors.groups()) if socket_errors else 0) + (
+        int(non_2xx.group(1)) if non_2xx else 0)
+    result["timeouts"] = int(socket_errors.group(4)) if socket_errors else 0
+    return result
+
+
+def wrk(base: str, path: str, bodies: list[dict], connections: int, seconds: int, scratch: str) -> subprocess.Popen:
+    body_file = os.path.join(scratch, f"bodies-{path.strip('/').replace('/', '-')}-{connections}.txt")
+    with open(body_file, "w") as handle:
+        handle.write("\n".join(json.dumps(b) for b in bodies) + "\n")
+    script = os.path.join(scratch, f"load-{path.strip('/').replace('/', '-')}-{connections}.lua")
+    with open(script, "w") as handle:
+        handle.write(LUA % {"bodies": body_file, "path": path})
+    threads = max(1, min(2, connections))
+    return subprocess.Popen(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
+                             "--latency", "-s", script, base + path], stdout=subprocess.PIPE, text=True)
+
+
+def mixed_load(base, queries, urls, connections, seconds, scratch) -> dict:
+    rng = random.Random(connections)
+    search_bodies = [{"query": q, "k": 10} for q in queries]
+    browse_bodies = [{"url": u, **({"goal": rng.choice(queries)} if i % 2 else {})} for i, u in enumerate(urls)]
+    search_conns = round(connections * 0.7)
+    runs = {"search": wrk(base, "/search", search_bodies, search_conns, seconds, scratch),
+            "browse": wrk(base, "/browse", browse_bodies, connections - search_conns, seconds, scratch)}
+    return {route: parse_wrk(proc.communicate()[0]) for route, proc in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pages", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=60, help="per mixed-load level")
+    parser.add_argument("--retrieve-seconds", type=int, default=30, help="per /retrieve level")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", default=os.path.join("bench", "out", "serve_load.json"))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install wrk")
+    scratch = tempfile.mkdtemp(prefix="wb-bench-serve-")
+    pool = build_pool(scratch)
+    paragraphs, _ = load_pool(pool)
+    queries = make_queries(paragraphs, 2000)
+    results = {"pages": args.pages, "workers": args.workers, "mixed": {}, "retrieve": {}}
+
+    world_dir = os.path.join(scratch, "mixed-world")
+    build_world(args.pages, pool, world_dir)
+    urls = [f"https://site{i % 997}.example/page/{i}" for i in random.Random(3).sample(range(args.pages), 2000)]
+    proc, base = start_server(world_dir, args.workers)
+    try:
+        for connections in (64, 256):
+            row = mixed_load(base, queries, urls, connections, args.seconds, scratch)
+            row["server_rss_mb"] = server_rss_mb(proc)
+            results["mixed"][connections] = row
+            print(f"mixed 70/30, {connections:>3} clients, {args.seconds} s | "
+                  + " | ".join(f"{r}: {v['requests_per_s']:.0f} req/s, p50 {v['p50_ms']} ms, p99 {v['p99_ms']} ms, "
+                               f"errors {v['errors']}" for r, v in row.items() if r != "server_rss_mb")
+                  + f" | RSS MB {row['server_rss_mb']}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    shutil.rmtree(world_dir, ignore_errors=True)
+
+    world_dir = os.path.join(scratch, "sentence-world")
+    sentence_world(pool, world_dir, args.pages)
+    proc, base = start_server(world_dir, args.workers)
+    try:
+        bodies = [{"queries": [q], "topk": 3, "return_scores": True} for q in queries]
+        for connections in (1, 16, 64, 256):
+            row = parse_wrk(wrk(base, "/retrieve", bodies, connections, args.retrieve_seconds, scratch).communicate()[0])
+            row["server_rss_mb"] = server_rss_mb(proc)
+            results["retrieve"][connections] = row
+            print(f"/retrieve topk 3, {connections:>3} clients | {row['requests_per_s']:.0f} req/s, p50 {row['p50_ms']} ms, "
+                  f"p99 {row['p99_ms']} ms, errors {row['errors']} | RSS MB {row['server_rss_mb']}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    save_results(args.out, results)
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
