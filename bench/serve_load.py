@@ -156,6 +156,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60, help="per mixed-load level")
     parser.add_argument("--retrieve-seconds", type=int, default=30, help="per /retrieve level")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--mixed", type=int, nargs="*", default=[64, 256], help="client counts for the mixed load")
+    parser.add_argument("--retrieve", type=int, nargs="*", default=[1, 16, 64, 256], help="client counts for /retrieve")
     parser.add_argument("--out", default=os.path.join("bench", "out", "serve_load.json"))
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -171,7 +173,7 @@ def main() -> None:
     urls = [f"https://site{i % 997}.example/page/{i}" for i in random.Random(3).sample(range(args.pages), 2000)]
     proc, base = start_server(world_dir, args.workers)
     try:
-        for connections in (64, 256):
+        for connections in args.mixed:
             row = mixed_load(base, queries, urls, connections, args.seconds, scratch)
             row["server_rss_mb"] = server_rss_mb(proc)
             results["mixed"][connections] = row
@@ -184,12 +186,16 @@ def main() -> None:
         proc.wait(timeout=60)
     shutil.rmtree(world_dir, ignore_errors=True)
 
+    if not args.retrieve:
+        save_results(args.out, results)
+        shutil.rmtree(scratch, ignore_errors=True)
+        return
     world_dir = os.path.join(scratch, "sentence-world")
     sentence_world(pool, world_dir, args.pages)
     proc, base = start_server(world_dir, args.workers)
     try:
         bodies = [{"queries": [q], "topk": 3, "return_scores": True} for q in queries]
-        for connections in (1, 16, 64, 256):
+        for connections in args.retrieve:
             row = parse_wrk(wrk(base, "/retrieve", bodies, connections, args.retrieve_seconds, scratch).communicate()[0])
             row["server_rss_mb"] = server_rss_mb(proc)
             results["retrieve"][connections] = row

@@ -34,10 +34,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(world_dir: str, workers: int = 1):
+def start_server(world_dir: str, workers: int = 1, extra: list[str] = ()):
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "worldbuild", "serve", "--world", world_dir, "--port", str(port),
-                             "--workers", str(workers)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--workers", str(workers), *extra], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -270,19 +270,35 @@ def serve(
     port: int = typer.Option(8000, help="Port"),
     workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes; they share the memory-mapped index"),
     log_level: str = typer.Option("warning", help="uvicorn log level"),
+    summarizer_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for browse summaries"),
+    summarizer_model: Optional[str] = typer.Option(None, help="Model name at that endpoint"),
+    summarizer_timeout: float = typer.Option(60.0, help="Seconds before browse falls back to the raw page"),
+    summary_cache: Optional[str] = typer.Option(None, help="SQLite cache of summaries [default: WORLD/.cache/]"),
 ) -> None:
     """Serve the world to agents over HTTP (search, browse, Search-R1 /retrieve, Serper, Jina /r/)."""
     import os
 
     import uvicorn
 
+    from worldbuild.serve.app import summarizer_from_env
+
     world_dir = os.path.abspath(world or default_world_dir())
     _open(world_dir).close()  # fail fast, before any worker starts
-    err.print(f"serving {world_dir} on http://{host}:{port} with {workers} worker(s); OpenAPI at /docs")
+    os.environ["WORLDBUILD_WORLD"] = world_dir
+    if summarizer_url or summarizer_model:
+        if not (summarizer_url and summarizer_model):
+            err.print("[red]error:[/red] --summarizer-url and --summarizer-model go together")
+            raise typer.Exit(2)
+        os.environ.update(WORLDBUILD_SUMMARIZER_URL=summarizer_url, WORLDBUILD_SUMMARIZER_MODEL=summarizer_model,
+                          WORLDBUILD_SUMMARIZER_TIMEOUT=str(summarizer_timeout),
+                          WORLDBUILD_SUMMARY_CACHE=summary_cache or os.path.join(world_dir, ".cache", "summaries.sqlite"))
+    err.print(f"serving {world_dir} on http://{host}:{port} with {workers} worker(s); OpenAPI at /docs"
+              + (f"; browse summaries by {summarizer_model}" if summarizer_model else ""))
     if workers == 1:
         from worldbuild.serve import create_app
 
-        uvicorn.run(create_app(world_dir), host=host, port=port, log_level=log_level, loop=SERVE_LOOP)
+        app_ = create_app(world_dir, summarizer=summarizer_from_env())
+        uvicorn.run(app_, host=host, port=port, log_level=log_level, loop=SERVE_LOOP)
         return
     # Several processes share one listening socket. uvicorn creates it without the TCP protocol
     # number, so asyncio skips TCP_NODELAY on accepted connections (a 40 ms stall per answer
@@ -291,7 +307,6 @@ def serve(
 
     from uvicorn.supervisors import Multiprocess
 
-    os.environ["WORLDBUILD_WORLD"] = world_dir
     config = uvicorn.Config("worldbuild.serve.app:app_from_env", factory=True, host=host, port=port,
                             workers=workers, loop=SERVE_LOOP, log_level=log_level)
     listener = config.bind_socket()

@@ -9,28 +9,37 @@ more than a short one. Ties go to the earliest window: deterministic.
 
 from __future__ import annotations
 
-import re
-
 from worldbuild.index.bm25 import QueryTerms
 
-_MARKUP = re.compile(r"[#*_`|>]+|\[|\]\([^)]*\)|\s+")
+_MARKUP = str.maketrans({c: " " for c in "#*_`|>[]"})
 MAX_ANCHORS = 64
 
 
 def _clean(fragment: str) -> str:
-    return _MARKUP.sub(" ", fragment).strip()
+    """Markdown marks and runs of whitespace out: a snippet is one line of prose."""
+    return " ".join(fragment.translate(_MARKUP).split())
+
+
+def _keys(terms: QueryTerms) -> list[tuple[str, ...]]:
+    """What to look for per term: its stem when the word starts with it (the stem's matches
+    cover the word's), else both."""
+    return [(stem,) if word.startswith(stem) else (word, stem) for word, stem in zip(terms.words, terms.stems)]
 
 
 def _find(lowered: str, keys: tuple[str, ...], start: int = 0, end: int | None = None) -> int:
     """First position of any key in lowered[start:end], or -1 (plain substring search, in C)."""
-    found = [p for p in (lowered.find(key, start, end) for key in keys) if p != -1]
-    return min(found) if found else -1
+    best = -1
+    for key in keys:
+        position = lowered.find(key, start, end)
+        if position != -1 and (best == -1 or position < best):
+            best = position
+    return best
 
 
 def _best_window(text: str, terms: QueryTerms, width: int) -> int | None:
     """Start of the best window, or None when no query term occurs in `text`."""
     lowered = text.lower()
-    keys = [tuple({word, stem}) for word, stem in zip(terms.words, terms.stems)]
+    keys = _keys(terms)
     weights = [w if w > 0 else 0.1 for w in terms.weights]
     present = [i for i, k in enumerate(keys) if _find(lowered, k) != -1]
     if not present:
@@ -65,7 +74,7 @@ def rank_passages(text: str, terms: QueryTerms, size: int = 700) -> list[tuple[f
     """(score, start, end) of the passages that hold query terms, best first, ties by position.
     A passage scores the idf of each distinct term it holds, plus a little per repeat."""
     lowered = text.lower()
-    keys = [tuple({word, stem}) for word, stem in zip(terms.words, terms.stems)]
+    keys = _keys(terms)
     weights = [w if w > 0 else 0.1 for w in terms.weights]
     present = [i for i, k in enumerate(keys) if _find(lowered, k) != -1]
     scored = []

@@ -5,16 +5,19 @@ hand-off, and one SQLite connection per process. Scale with `--workers`."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+import orjson
+from fastapi.responses import PlainTextResponse, Response
 
 from worldbuild.serve import errors
 from worldbuild.serve.models import BrowseRequest, RetrieveRequest, SearchRequest, SerperRequest
+from worldbuild.serve.summarize import Summarizer
 from worldbuild.world import ModeUnavailable, World, default_world_dir
 
 RETRIEVE_PASSAGE_CHARS = 600
@@ -36,8 +39,9 @@ def _memory() -> dict:
     return {"pid": os.getpid(), **found}
 
 
-def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
-    """The service for the world at `world_dir` (default $WORLDBUILD_WORLD or ./world)."""
+def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: Summarizer | None = None) -> FastAPI:
+    """The service for the world at `world_dir` (default $WORLDBUILD_WORLD or ./world). With a
+    summarizer, browse with a goal answers an LLM's evidence + summary (raw window on failure)."""
     opened = World.open(world_dir or default_world_dir(), backend="numba" if warm_up else "numpy")
     if warm_up:
         opened.index.warmup()  # compile now, not on the first agent's query
@@ -46,6 +50,8 @@ def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
             opened.dense()  # load the embedding model now, not on the first dense query
         except ModeUnavailable as exc:
             logging.getLogger("worldbuild.serve").warning("dense and hybrid modes unavailable: %s", exc)
+
+    gc.freeze()  # the world's long-lived objects leave the collector's scans: no multi-ms GC stalls
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -59,9 +65,10 @@ def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
     def world() -> World:
         return opened
 
-    def reply(body: dict, status: int = 200) -> JSONResponse:
+    def reply(body: dict, status: int = 200) -> Response:
         snapshot = world().snapshot
-        return JSONResponse({**body, "snapshot": snapshot}, status_code=status, headers={"X-World-Snapshot": snapshot})
+        return Response(orjson.dumps({**body, "snapshot": snapshot}), status_code=status, media_type="application/json",
+                        headers={"X-World-Snapshot": snapshot})
 
     def search_hits(query: str, k: int, mode: str, mask: list[str], snippet_chars: int = 240):
         try:
@@ -70,21 +77,32 @@ def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
             raise errors.HTTPException(400, str(exc)) from None
 
     @app.post("/search", summary="Ranked pages with query-biased snippets")
-    async def search(request: SearchRequest) -> JSONResponse:
+    async def search(request: SearchRequest) -> Response:
         hits = search_hits(request.query, request.k, request.mode, request.mask)
         return reply({"results": [{"title": h.title, "url": h.url, "snippet": h.snippet, "score": h.score,
                                    "crawl_date": h.crawl_date} for h in hits]})
 
-    @app.post("/browse", summary="A page as Markdown; with a goal, its most relevant passages first")
-    async def browse(request: BrowseRequest) -> JSONResponse:
+    @app.post("/browse", summary="A page as Markdown; with a goal, its most relevant passages first "
+                                 "(or an LLM's evidence + summary when the server has a summarizer)")
+    async def browse(request: BrowseRequest) -> Response:
         result = world().browse(request.url, goal=request.goal, offset=request.offset,
                                 max_chars=request.max_chars, mask=request.mask)
         if result is None:
             return errors.error(404, f"{NOT_AVAILABLE}: {request.url[:200]}", world().snapshot)
-        return reply(result.to_dict())
+        body = {**result.to_dict(), "mode": "window"}
+        if request.goal and request.goal.strip() and summarizer is not None and request.offset == 0:
+            page = world().page(request.url, mask=request.mask)
+            summary, failure = await summarizer.summarize(world().snapshot, page, request.goal)
+            if summary is None:
+                body["summary_error"] = failure
+            else:
+                evidence = summary["evidence"].strip() or "(none)"
+                body.update(mode="summary", summary=summary,
+                            content=f"Evidence:\n{evidence}\n\nSummary:\n{summary['summary']}")
+        return reply(body)
 
     @app.post("/retrieve", summary="Search-R1 / verl retriever shape")
-    async def retrieve(request: RetrieveRequest) -> JSONResponse:
+    async def retrieve(request: RetrieveRequest) -> Response:
         topk = request.topk or 3
         result = []
         for query in request.queries:
@@ -97,7 +115,7 @@ def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
         return reply({"result": result})
 
     @app.post("/serper/search", summary="Serper search shape")
-    async def serper(request: SerperRequest) -> JSONResponse:
+    async def serper(request: SerperRequest) -> Response:
         hits = search_hits(request.q, request.num, request.mode, request.mask)
         organic = [{"title": h.title, "link": h.url, "snippet": h.snippet, "position": rank, "date": h.crawl_date}
                    for rank, h in enumerate(hits, 1)]
@@ -119,17 +137,25 @@ def create_app(world_dir: str | None = None, warm_up: bool = True) -> FastAPI:
         return PlainTextResponse(text, headers={"X-World-Snapshot": world().snapshot})
 
     @app.get("/health", summary="Liveness and the snapshot served")
-    async def health() -> JSONResponse:
+    async def health() -> Response:
         return reply({"status": "ok", "pages": len(world())})
 
     @app.get("/stats", summary="The world's manifest and this worker's memory")
-    async def stats() -> JSONResponse:
+    async def stats() -> Response:
         manifest = {k: v for k, v in world().manifest.items() if k not in ("history", "snapshot")}
         return reply({**manifest, "worker": _memory()})
 
     return app
 
 
+def summarizer_from_env() -> Summarizer | None:
+    url, model = os.environ.get("WORLDBUILD_SUMMARIZER_URL"), os.environ.get("WORLDBUILD_SUMMARIZER_MODEL")
+    if not (url and model):
+        return None
+    return Summarizer(url, model, cache_path=os.environ["WORLDBUILD_SUMMARY_CACHE"],
+                      timeout=float(os.environ.get("WORLDBUILD_SUMMARIZER_TIMEOUT", "60")))
+
+
 def app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` with several workers (the world comes from the env)."""
-    return create_app(os.environ.get("WORLDBUILD_WORLD"))
+    """Factory for `uvicorn --factory` with several workers (settings come from the env)."""
+    return create_app(os.environ.get("WORLDBUILD_WORLD"), summarizer=summarizer_from_env())
