@@ -168,7 +168,7 @@ def search(
         if not hits:
             err.print("no results")
         for rank, hit in enumerate(hits, 1):
-            out.print(f"[bold]{rank}. {hit.title}[/bold]  [dim]({hit.score:.2f})[/dim]", highlight=False)
+            out.print(f"[bold]{rank}. {hit.title}[/bold]  [dim]({hit.score:.4g})[/dim]", highlight=False)
             out.print(f"   [cyan]{hit.url}[/cyan]", highlight=False)
             out.print(f"   {hit.snippet}\n", highlight=False, markup=False)
 
