@@ -25,6 +25,7 @@ class LLMDouble:
     def __init__(self, script: list[dict] | None = None, host: str = "127.0.0.1", port: int = 0):
         self.script = list(script or [{"echo": True}])
         self.requests: list[dict] = []
+        self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
         double = self
 
@@ -32,13 +33,29 @@ class LLMDouble:
             def log_message(self, *args) -> None:  # quiet
                 pass
 
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, {"object": "list", "data": [{"id": "double", "object": "model"}]})
+                else:
+                    self._send(404, {"error": {"message": f"no route {self.path}"}})
+
             def do_POST(self) -> None:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 step = double._next(body)
-                time.sleep(step.get("delay", 0))
+                with double._lock:
+                    double.in_flight += 1
+                    double.max_in_flight = max(double.max_in_flight, double.in_flight)
+                try:
+                    time.sleep(step.get("delay", 0))
+                    self._answer(step, body)
+                finally:
+                    with double._lock:
+                        double.in_flight -= 1
+
+            def _answer(self, step: dict, body: dict) -> None:
                 if "status" in step:
                     self._send(step["status"], {"error": {"message": f"scripted status {step['status']}"}})
                     return

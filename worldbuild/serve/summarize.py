@@ -8,15 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import sqlite3
 from importlib import resources
 
+from worldbuild.jsonreply import extract_json
 from worldbuild.records import Page
 
 PROMPT_VERSION = "browse_summary.v1"
-_THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
 def load_prompt(version: str = PROMPT_VERSION) -> str:
@@ -26,11 +24,7 @@ def load_prompt(version: str = PROMPT_VERSION) -> str:
 def parse_summary(reply: str) -> dict:
     """The {"evidence", "summary"} object in a model reply (tolerates <think> blocks, code
     fences and text around the JSON); raises ValueError with the reason."""
-    text = _FENCE.sub("", _THINK.sub("", reply or "")).strip()
-    start, end = text.find("{"), text.rfind("}")
-    if start == -1 or end <= start:
-        raise ValueError("reply holds no JSON object")
-    data = json.loads(text[start : end + 1])
+    data = extract_json(reply)
     if not isinstance(data, dict) or not isinstance(data.get("summary"), str) or not data["summary"].strip():
         raise ValueError("reply has no non-empty 'summary'")
     evidence = data.get("evidence", "")

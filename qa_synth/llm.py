@@ -1,0 +1,161 @@
+"""LLM access for task synthesis: any OpenAI-compatible endpoint (vLLM, SGLang, OpenAI).
+
+- async, with a concurrency limit, a timeout per request and retries with exponential backoff
+  and jitter on 429, 5xx, timeouts and dropped connections (other 4xx are final);
+- an on-disk cache keyed by model + messages + parameters, so a rerun costs nothing and gives
+  the same tasks;
+- token usage counted (and cache hits, and retries) for the closing report;
+- `check()` fails fast, with how to start an endpoint, when none answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import random
+import sqlite3
+from dataclasses import dataclass, field
+
+import httpx
+import openai
+
+from worldbuild.jsonreply import extract_json
+
+START_HINT = ("start one, e.g. `vllm serve Qwen/Qwen3-30B-A3B-Instruct-2507 --port 8000` and pass "
+              "--base-url http://127.0.0.1:8000/v1, or set OPENAI_BASE_URL / OPENAI_API_KEY")
+
+
+class LLMUnavailable(RuntimeError):
+    """No endpoint answers at the base URL (or it refuses the key): nothing can be generated."""
+
+
+class LLMFailed(RuntimeError):
+    """One request failed for good (after its retries); the caller records it as a skip."""
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached: bool = False
+
+    def json(self):
+        """The JSON value in the reply; raises ValueError when there is none."""
+        return extract_json(self.text)
+
+
+class ReplyCache:
+    """SQLite: one row per (model, messages, parameters); safe across processes (WAL)."""
+
+    def __init__(self, path: str):
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, reply TEXT NOT NULL)")
+
+    @staticmethod
+    def key(model: str, messages: list[dict], params: dict) -> str:
+        blob = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def get(self, key: str) -> Reply | None:
+        row = self.db.execute("SELECT reply FROM replies WHERE key=?", (key,)).fetchone()
+        return Reply(**{**json.loads(row[0]), "cached": True}) if row else None
+
+    def put(self, key: str, reply: Reply) -> None:
+        value = {k: v for k, v in reply.__dict__.items() if k != "cached"}
+        self.db.execute("INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)", (key, json.dumps(value)))
+
+
+@dataclass
+class LLM:
+    base_url: str
+    model: str
+    cache_path: str | None = None
+    api_key: str | None = None
+    concurrency: int = 16
+    timeout: float = 120.0
+    max_retries: int = 5
+    backoff: float = 1.0
+    usage: Usage = field(default_factory=Usage)
+
+    def __post_init__(self) -> None:
+        self.client = openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
+            timeout=self.timeout, max_retries=0,
+            http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=self.concurrency * 2,
+                                                              max_keepalive_connections=self.concurrency * 2),
+                                          timeout=self.timeout),
+        )
+        self.cache = ReplyCache(self.cache_path) if self.cache_path else None
+        self._slots = asyncio.Semaphore(self.concurrency)
+
+    async def check(self) -> None:
+        """Raise LLMUnavailable unless the endpoint answers (a model list, within a few seconds)."""
+        try:
+            await self.client.with_options(timeout=10, max_retries=0).models.list()
+        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
+            raise LLMUnavailable(f"no OpenAI-compatible endpoint answers at {self.base_url}: {START_HINT}") from exc
+        except openai.AuthenticationError as exc:
+            raise LLMUnavailable(f"{self.base_url} refused the API key: set OPENAI_API_KEY") from exc
+        except openai.APIStatusError:
+            pass  # some servers have no /models; a completion will tell
+
+    async def complete(self, messages: list[dict], *, temperature: float = 0.0, max_tokens: int = 2048,
+                       **params) -> Reply:
+        """One chat completion, from the cache if this exact request was answered before."""
+        params = {"temperature": temperature, "max_tokens": max_tokens, **params}
+        key = ReplyCache.key(self.model, messages, params) if self.cache else None
+        if key and (hit := self.cache.get(key)):
+            self.usage.cached += 1
+            return hit
+        async with self._slots:
+            reply = await self._with_retries(messages, params)
+        if key:
+            self.cache.put(key, reply)
+        return reply
+
+    async def _with_retries(self, messages: list[dict], params: dict) -> Reply:
+        for attempt in range(self.max_retries + 1):
+            try:
+                self.usage.requests += 1
+                response = await self.client.chat.completions.create(model=self.model, messages=messages, **params)
+                choice = response.choices[0]
+                usage = response.usage
+                reply = Reply(text=choice.message.content or "", finish_reason=choice.finish_reason or "",
+                              prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+                              completion_tokens=getattr(usage, "completion_tokens", 0) or 0)
+                self.usage.prompt_tokens += reply.prompt_tokens
+                self.usage.completion_tokens += reply.completion_tokens
+                return reply
+            except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+                    openai.APIConnectionError) as exc:
+                if attempt == self.max_retries:
+                    self.usage.failures += 1
+                    raise LLMFailed(f"{type(exc).__name__} after {attempt + 1} tries") from exc
+                self.usage.retries += 1
+                await asyncio.sleep(self.backoff * 2**attempt * (0.5 + random.random()))
+            except openai.APIStatusError as exc:
+                self.usage.failures += 1
+                raise LLMFailed(f"HTTP {exc.status_code}: {' '.join(str(exc.message).split())[:160]}") from exc
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self.client.close()

@@ -1,0 +1,152 @@
+"""qa_synth.llm against the OpenAI-compatible test double: retries, cache, limits, failures."""
+
+import asyncio
+import socket
+import time
+
+import pytest
+
+from qa_synth.llm import LLM, LLMFailed, LLMUnavailable
+from tests.llm_double import LLMDouble
+
+MESSAGES = [{"role": "user", "content": "Extract facts from this page."}]
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def make(double, tmp_path=None, **kwargs) -> LLM:
+    cache = str(tmp_path / "cache.sqlite") if tmp_path else None
+    return LLM(double.base_url, "double-model", cache_path=cache, backoff=0.01, **kwargs)
+
+
+def test_reply_usage_and_cache(tmp_path):
+    with LLMDouble([{"json": {"question": "q", "answer": "a"}}]) as double:
+        async def go():
+            llm = make(double, tmp_path)
+            first = await llm.complete(MESSAGES)
+            second = await llm.complete(MESSAGES)
+            other = await llm.complete(MESSAGES, temperature=0.7)  # other parameters: another request
+            await llm.aclose()
+            return llm, first, second, other
+
+        llm, first, second, other = run(go())
+        assert first.json() == {"question": "q", "answer": "a"} and not first.cached
+        assert second.cached and second.text == first.text
+        assert not other.cached
+        assert len(double.requests) == 2 and double.requests[0]["model"] == "double-model"
+        assert llm.usage.to_dict() == {"requests": 2, "cached": 1, "retries": 0, "failures": 0,
+                                       "prompt_tokens": 20, "completion_tokens": 10}
+    with LLMDouble([{"status": 500}]) as dead:  # a rerun is served from the cache without the server
+        async def again():
+            llm = LLM(dead.base_url, "double-model", cache_path=str(tmp_path / "cache.sqlite"))
+            return await llm.complete(MESSAGES)
+
+        assert run(again()).cached and not dead.requests
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_transient_errors_are_retried(status):
+    with LLMDouble([{"status": status}, {"status": status}, {"content": "fine"}]) as double:
+        async def go():
+            llm = make(double)
+            return llm, await llm.complete(MESSAGES)
+
+        llm, reply = run(go())
+        assert reply.text == "fine" and llm.usage.retries == 2 and len(double.requests) == 3
+
+
+def test_persistent_errors_fail_after_the_retries():
+    with LLMDouble([{"status": 500}]) as double:
+        async def go():
+            llm = make(double, max_retries=3)
+            with pytest.raises(LLMFailed, match="after 4 tries"):
+                await llm.complete(MESSAGES)
+            return llm
+
+        assert run(go()).usage.failures == 1 and len(double.requests) == 4
+
+
+def test_client_errors_are_not_retried():
+    with LLMDouble([{"status": 400}]) as double:
+        async def go():
+            with pytest.raises(LLMFailed, match="HTTP 400"):
+                await make(double).complete(MESSAGES)
+
+        run(go())
+        assert len(double.requests) == 1
+
+
+def test_timeouts_are_retried_then_fail():
+    with LLMDouble([{"delay": 2, "content": "late"}]) as double:
+        async def go():
+            with pytest.raises(LLMFailed, match="APITimeoutError"):
+                await make(double, timeout=0.3, max_retries=1).complete(MESSAGES)
+
+        run(go())
+        assert len(double.requests) == 2
+
+
+def test_concurrency_limit():
+    with LLMDouble([{"delay": 0.2, "content": "ok"}]) as double:
+        async def go():
+            llm = make(double, concurrency=4)
+            began = time.perf_counter()
+            await asyncio.gather(*(llm.complete([{"role": "user", "content": f"page {i}"}]) for i in range(12)))
+            return time.perf_counter() - began
+
+        elapsed = run(go())
+        assert double.max_in_flight == 4 and elapsed >= 0.55  # 12 requests, 4 at a time, 0.2 s each
+
+
+def test_server_dying_mid_run_is_a_failure_not_a_crash():
+    double = LLMDouble([{"delay": 0.3, "content": "ok"}]).__enter__()
+
+    async def go():
+        llm = make(double, max_retries=2)
+        first = await llm.complete([{"role": "user", "content": "before"}])
+        double.__exit__(None, None, None)
+        with pytest.raises(LLMFailed):
+            await llm.complete([{"role": "user", "content": "after"}])
+        return first
+
+    assert run(go()).text == "ok"
+
+
+def test_missing_endpoint_fails_fast_with_how_to_start_one():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+
+    async def go():
+        await LLM(f"http://127.0.0.1:{port}/v1", "m").check()
+
+    began = time.perf_counter()
+    with pytest.raises(LLMUnavailable, match="vllm serve"):
+        run(go())
+    assert time.perf_counter() - began < 15
+
+
+def test_check_passes_against_a_live_endpoint():
+    with LLMDouble() as double:
+        run(make(double).check())
+
+
+@pytest.mark.parametrize("text,value", [
+    ('{"a": 1}', {"a": 1}),
+    ('<think>hmm {"no": 1}</think>```json\n[{"a": 1}]\n```', [{"a": 1}]),
+    ('Sure! {"a": "x"} — done.', {"a": "x"}),
+])
+def test_json_replies(text, value):
+    from qa_synth.llm import Reply
+
+    assert Reply(text, "stop", 1, 1).json() == value
+
+
+@pytest.mark.parametrize("text", ["", "I cannot help with that.", "<think>still thinking {\"a\": 1}", "{broken"])
+def test_json_replies_rejected(text):
+    from qa_synth.llm import Reply
+
+    with pytest.raises(ValueError):
+        Reply(text, "stop", 1, 1).json()
