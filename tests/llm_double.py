@@ -22,8 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class LLMDouble:
-    def __init__(self, script: list[dict] | None = None, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, script: list[dict] | None = None, host: str = "127.0.0.1", port: int = 0,
+                 responder=None):
+        """`responder(request_body) -> step` answers instead of the script (concurrent tests)."""
         self.script = list(script or [{"echo": True}])
+        self.responder = responder
         self.requests: list[dict] = []
         self.in_flight = self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -91,6 +94,8 @@ class LLMDouble:
     def _next(self, body: dict) -> dict:
         with self._lock:
             self.requests.append(body)
+            if self.responder is not None:
+                return self.responder(body)
             return self.script.pop(0) if len(self.script) > 1 else self.script[0]
 
     @property

@@ -314,5 +314,59 @@ def serve(
     Multiprocess(config, sockets=[listener]).run()
 
 
+@app.command("synth-qa")
+def synth_qa(
+    world: Optional[str] = WorldOption,
+    out: str = typer.Option("tasks", "--out", "-o", help="Output folder (stage files, tasks.jsonl, LLM cache)"),
+    base_url: str = typer.Option(..., envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"),
+    model: str = typer.Option(..., envvar="WORLDBUILD_SYNTH_MODEL", help="Model name at that endpoint"),
+    max_pages: int = typer.Option(50, min=1, help="Seed pages to use (spread over domains)"),
+    concurrency: int = typer.Option(16, min=1, help="Requests in flight"),
+    timeout: float = typer.Option(120.0, help="Seconds per request"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+) -> None:
+    """Synthesise grounded single-hop research tasks from the world (resumable; rerun to continue)."""
+    import asyncio
+    import os
+
+    from qa_synth.llm import LLM, LLMUnavailable
+    from qa_synth.pipeline import SynthConfig, run_single_hop
+
+    world_dir = world or default_world_dir()
+    _open(world_dir).close()
+
+    async def run() -> dict:
+        llm = LLM(base_url, model, cache_path=os.path.join(out, "llm-cache.sqlite"), concurrency=concurrency,
+                  timeout=timeout)
+        try:
+            await llm.check()
+            return await run_single_hop(world_dir, llm, SynthConfig(out_dir=out, max_pages=max_pages))
+        finally:
+            await llm.aclose()
+
+    try:
+        summary = asyncio.run(run())
+    except LLMUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: finished records are kept; rerun the same command to resume")
+        raise typer.Exit(130) from None
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"synth-qa → {out}/tasks.jsonl", show_edge=False)
+    table.add_column("step")
+    table.add_column("count", justify="right")
+    for name, value in summary.items():
+        if isinstance(value, dict):
+            for sub, count in value.items():
+                table.add_row(f"{name}: {sub}", str(count))
+        else:
+            table.add_row(name, str(value))
+    out_console = Console()
+    out_console.print(table)
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()

@@ -1,0 +1,59 @@
+"""Stage 2: single-hop extraction. One LLM call per seed page → question/answer pairs."""
+
+from __future__ import annotations
+
+import hashlib
+
+from qa_synth.llm import LLM, LLMFailed
+from qa_synth.prompts import load
+
+PROMPT = "extract_qa.v1"
+MAX_PAGE_CHARS = 12000
+
+
+def pair_id(url: str, question: str) -> str:
+    return hashlib.sha256(f"{url}\0{question.strip().lower()}".encode()).hexdigest()[:16]
+
+
+async def extract_pairs(llm: LLM, page: dict, text: str, max_pairs: int = 5, max_answer_words: int = 10) -> dict:
+    """The stage record for one page: its pairs, the pairs dropped and why, or the skip reason."""
+    prompt = (load(PROMPT).replace("{max_pairs}", str(max_pairs)).replace("{max_answer_words}", str(max_answer_words))
+              .replace("{title}", page["title"]).replace("{url}", page["url"]).replace("{text}", text[:MAX_PAGE_CHARS]))
+    record = {"key": page["url"], "url": page["url"], "pairs": [], "dropped": {}, "skip": None,
+              "generator": {"model": llm.model, "prompt": PROMPT}}
+    try:
+        reply = await llm.complete([{"role": "user", "content": prompt}], max_tokens=1024)
+        data = reply.json()
+    except LLMFailed as exc:
+        record["skip"] = f"LLM failed: {exc}"
+        return record
+    except ValueError as exc:
+        record["skip"] = f"reply not JSON: {exc}"
+        return record
+    pairs = data.get("pairs") if isinstance(data, dict) else data
+    if not isinstance(pairs, list):
+        record["skip"] = "reply has no 'pairs' list"
+        return record
+    for item in pairs[: max_pairs * 2]:
+        reason = _problem(item, max_answer_words)
+        if reason:
+            record["dropped"][reason] = record["dropped"].get(reason, 0) + 1
+            continue
+        question, answer = item["question"].strip(), str(item["answer"]).strip()
+        record["pairs"].append({"id": pair_id(page["url"], question), "question": question, "answer": answer})
+    if not record["pairs"] and not record["dropped"]:
+        record["skip"] = "no pairs on this page"
+    return record
+
+
+def _problem(item, max_answer_words: int) -> str | None:
+    if not isinstance(item, dict) or not isinstance(item.get("question"), str) or "answer" not in item:
+        return "malformed pair"
+    answer = str(item["answer"]).strip()
+    if not item["question"].strip() or not answer:
+        return "empty question or answer"
+    if len(answer.split()) > max_answer_words:
+        return "answer longer than allowed"
+    if answer.lower() in {"yes", "no", "true", "false"}:
+        return "yes/no answer"
+    return None

@@ -1,0 +1,102 @@
+"""The single-hop half of `synth-qa`: seeds → extraction → rubric → masking + reachability →
+task records. Every stage appends to its own JSONL in the output folder and skips what is
+already there, so a rerun resumes (and a finished rerun costs nothing, from the LLM cache)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from qa_synth import extract, rubric
+from qa_synth.access import LocalWorld
+from qa_synth.llm import LLM
+from qa_synth.reach import check_reachable
+from qa_synth.seeds import select_seeds
+from qa_synth.stagefile import StageFile
+from worldbuild.world import World
+
+
+@dataclass
+class SynthConfig:
+    out_dir: str
+    max_pages: int = 50
+    max_pairs: int = 5
+    max_answer_words: int = 10
+    min_chars: int = 1500
+
+
+async def _each(items, work, sink: StageFile) -> None:
+    """Run `work` on every item concurrently (the LLM bounds it) and append results as they come."""
+    for finished in asyncio.as_completed([work(item) for item in items]):
+        sink.append(await finished)
+
+
+async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig) -> dict:
+    out = config.out_dir
+    os.makedirs(out, exist_ok=True)
+    with World.open(world_dir) as world:
+        access = LocalWorld(world)
+        seeds_file = StageFile(os.path.join(out, "seeds.jsonl"))
+        seeds = list(seeds_file.read())
+        if len(seeds) < config.max_pages:
+            for seed in select_seeds(world, config.max_pages - len(seeds), config.min_chars, used=seeds_file.done):
+                seeds_file.append(seed)
+                seeds.append(seed)
+
+        extracted = StageFile(os.path.join(out, "extracted.jsonl"))
+
+        async def extract_one(seed):
+            return await extract.extract_pairs(llm, seed, access.text(seed["url"]) or "", config.max_pairs,
+                                               config.max_answer_words)
+
+        await _each([s for s in seeds if s["key"] not in extracted.done], extract_one, extracted)
+        pages = list(extracted.read())
+        pairs = {p["id"]: {**p, "source_url": page["url"], "generator": page["generator"]}
+                 for page in pages for p in page["pairs"]}
+
+        judged = StageFile(os.path.join(out, "rubric.jsonl"))
+        await _each([p for i, p in pairs.items() if i not in judged.done], lambda p: rubric.judge(llm, p), judged)
+        verdicts = {r["key"]: r for r in judged.read()}
+        kept = [pairs[i] for i, v in verdicts.items() if v["kept"] and i in pairs]
+
+        reached = StageFile(os.path.join(out, "reach.jsonl"))
+        for pair in kept:
+            if pair["id"] not in reached.done:
+                reached.append(check_reachable(access, pair, [pair["source_url"]]))
+        reach = {r["key"]: r for r in reached.read()}
+
+        tasks = StageFile(os.path.join(out, "tasks.jsonl"), key="id")
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        for pair in kept:
+            if pair["id"] in tasks.done:
+                continue
+            found = reach[pair["id"]]
+            tasks.append({
+                "id": pair["id"], "question": pair["question"], "answer": pair["answer"], "kind": "single_hop",
+                "capability": None, "source_urls": [pair["source_url"]], "mask_urls": found["mask_urls"],
+                "evidence_urls": found["evidence_urls"], "reachable": found["reachable"],
+                "snapshot": access.snapshot, "generator": {**pair["generator"], "rubric_prompt": rubric.PROMPT},
+                "rubric": verdicts[pair["id"]]["verdicts"], "created_at": now,
+            })
+        for stage in (seeds_file, extracted, judged, reached, tasks):
+            stage.close()
+        return _summary(seeds, pages, pairs, verdicts, reach, tasks, llm)
+
+
+def _summary(seeds, pages, pairs, verdicts, reach, tasks, llm) -> dict:
+    skips = Counter(p["skip"].split(":")[0] for p in pages if p["skip"])
+    dropped = Counter()
+    for page in pages:
+        dropped.update(page["dropped"])
+    per_condition = {c: sum(1 for v in verdicts.values() if v["verdicts"].get(c, {}).get("ok")) for c in rubric.CONDITIONS}
+    return {
+        "pages_used": len(seeds), "pages_extracted": len(pages), "page_skips": dict(skips),
+        "pairs_extracted": len(pairs), "pairs_dropped": dict(dropped),
+        "rubric_judged": len(verdicts), "rubric_skips": sum(1 for v in verdicts.values() if v["skip"]),
+        "passed_per_condition": per_condition, "kept": sum(1 for v in verdicts.values() if v["kept"]),
+        "reachable": sum(1 for r in reach.values() if r["reachable"]), "tasks": len(tasks.done),
+        "llm": llm.usage.to_dict(),
+    }

@@ -1,0 +1,46 @@
+"""Stage 4+5: mask the sources, then check without an LLM that the answer is still reachable:
+is the normalised answer in a page that local search returns for the question or its key
+phrases, with the mask applied?"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from qa_synth.access import LocalWorld
+
+_PUNCT = re.compile(r"[^\w\s]")
+_DIGIT_COMMA = re.compile(r"(?<=\d)[,\u202f\u00a0 ](?=\d{3}\b)")
+_PHRASE = re.compile(r'"([^"]{3,80})"|((?:[A-Z][\w\-]+(?:\s+(?:of|the|de|von|and|&)?\s*)?){2,6})')
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _DIGIT_COMMA.sub("", text)
+    return " ".join(_PUNCT.sub(" ", text).split())
+
+
+def key_phrases(question: str) -> list[str]:
+    """Quoted strings and runs of capitalised words: the names a searcher would type."""
+    found = []
+    for quoted, capitalised in _PHRASE.findall(question):
+        phrase = (quoted or capitalised).strip()
+        if phrase and phrase not in found:
+            found.append(phrase)
+    return found[:4]
+
+
+def check_reachable(world: LocalWorld, pair: dict, source_urls: list[str], k: int = 10) -> dict:
+    mask = world.mask_for(source_urls)
+    answer = normalise(pair["answer"])
+    evidence = []
+    seen = set()
+    for query in [pair["question"], *key_phrases(pair["question"])]:
+        for url in world.search(query, k=k, mask=mask):
+            if url in seen:
+                continue
+            seen.add(url)
+            text = world.text(url, mask=mask)
+            if text and answer and f" {answer} " in f" {normalise(text)} ":
+                evidence.append(url)
+    return {"key": pair["id"], "mask_urls": mask, "evidence_urls": evidence, "reachable": bool(evidence)}

@@ -1,0 +1,32 @@
+"""Stage 3: the 7-point rubric. A pair is kept only if every condition holds; every verdict is kept."""
+
+from __future__ import annotations
+
+from qa_synth.llm import LLM, LLMFailed
+from qa_synth.prompts import load
+
+PROMPT = "rubric.v1"
+CONDITIONS = ("independent", "specific", "unambiguous", "answerable", "closed", "not_common_sense", "time_fixed")
+
+
+async def judge(llm: LLM, pair: dict) -> dict:
+    prompt = load(PROMPT).replace("{question}", pair["question"]).replace("{answer}", pair["answer"])
+    record = {"key": pair["id"], "verdicts": {}, "kept": False, "skip": None, "prompt": PROMPT}
+    try:
+        data = (await llm.complete([{"role": "user", "content": prompt}], max_tokens=768)).json()
+    except LLMFailed as exc:
+        record["skip"] = f"LLM failed: {exc}"
+        return record
+    except ValueError as exc:
+        record["skip"] = f"reply not JSON: {exc}"
+        return record
+    if not isinstance(data, dict) or any(c not in data for c in CONDITIONS):
+        record["skip"] = "reply lacks a verdict for every condition"
+        return record
+    for condition in CONDITIONS:
+        verdict = data[condition]
+        ok = verdict.get("ok") if isinstance(verdict, dict) else verdict
+        record["verdicts"][condition] = {"ok": ok is True,
+                                         "why": str(verdict.get("why", ""))[:300] if isinstance(verdict, dict) else ""}
+    record["kept"] = all(v["ok"] for v in record["verdicts"].values())
+    return record

@@ -1,0 +1,101 @@
+"""synth-qa (single-hop stages) on the sample world against the OpenAI-compatible test double."""
+
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from qa_synth.reach import key_phrases, normalise
+from tests.llm_double import LLMDouble
+from worldbuild.cli import app
+
+ALL_OK = {c: {"ok": True, "why": "fine"} for c in
+          ("independent", "specific", "unambiguous", "answerable", "closed", "not_common_sense", "time_fixed")}
+ROOT = "http://www.iana.org/domains/root/servers"
+
+
+def responder(body):
+    """Pairs from the page in the prompt; a rubric that fails 'time_fixed' for 'currently' questions."""
+    prompt = body["messages"][0]["content"]
+    if prompt.startswith("You write research questions"):
+        if "Page URL: " + ROOT in prompt:
+            return {"json": {"pairs": [
+                {"question": "What does the acronym IANA stand for?", "answer": "Internet Assigned Numbers Authority"},
+                {"question": "Which organisation manages g.root-servers.net?", "answer": "US Department of Defence (NIC)"},
+                {"question": "Who currently runs the root servers?", "answer": "twelve operators"},
+                {"question": "Describe the root server system in detail.", "answer": " ".join(["word"] * 30)},
+            ]}}
+        if "commoncrawl.org" in prompt:
+            return {"content": "<think>reading</think>```json\n{\"pairs\": []}\n```"}
+        if "maria-antoniak" in prompt:
+            return {"content": "I'm sorry, I can't help with that."}
+        return {"json": {"pairs": []}}
+    if prompt.startswith("You check one question-answer pair"):
+        if "Question: Who currently" in prompt:
+            return {"json": {**ALL_OK, "time_fixed": {"ok": False, "why": "currently"}}}
+        return {"json": ALL_OK}
+    return {"status": 400}
+
+
+def synth(world_dir, out, base_url, *extra):
+    return CliRunner().invoke(app, ["synth-qa", "--world", world_dir, "--out", out, "--base-url", base_url,
+                                    "--model", "double-model", "--json", *extra])
+
+
+def test_single_hop_tasks_end_to_end_then_from_cache(sample_world, tmp_path):
+    out = str(tmp_path / "tasks")
+    with LLMDouble(responder=responder) as double:
+        result = synth(sample_world[0], out, double.base_url, "--max-pages", "400")  # every long page
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        first_requests = len(double.requests)
+    assert 100 < summary["pages_used"] == summary["pages_extracted"] < 197
+    assert summary["page_skips"].get("reply not JSON", 0) >= 1  # the refusal
+    assert summary["pairs_dropped"] == {"answer longer than allowed": 1}
+    assert summary["kept"] == 2 and summary["passed_per_condition"]["time_fixed"] == 2
+    assert summary["llm"]["prompt_tokens"] > 0
+    tasks = {t["question"]: t for t in map(json.loads, open(os.path.join(out, "tasks.jsonl")))}
+    assert set(tasks) == {"What does the acronym IANA stand for?", "Which organisation manages g.root-servers.net?"}
+    iana = tasks["What does the acronym IANA stand for?"]
+    assert iana["reachable"] and iana["evidence_urls"] and ROOT not in iana["evidence_urls"]
+    assert ROOT in iana["mask_urls"] and iana["snapshot"] == sample_world[1].manifest["snapshot"]
+    assert iana["generator"] == {"model": "double-model", "prompt": "extract_qa.v1", "rubric_prompt": "rubric.v1"}
+    assert set(iana["rubric"]) == set(ALL_OK) and iana["kind"] == "single_hop"
+    dod = tasks["Which organisation manages g.root-servers.net?"]
+    assert dod["reachable"] is False and dod["evidence_urls"] == []  # only its masked source says it
+
+    with LLMDouble([{"status": 500}]) as dead:  # the rerun needs no endpoint beyond the check
+        again = synth(sample_world[0], out, dead.base_url, "--max-pages", "400")
+        assert again.exit_code == 0, again.output
+        assert json.loads(again.stdout)["tasks"] == 2 and not [r for r in dead.requests]
+    assert first_requests == summary["pages_used"] + 3  # one per page, one per pair judged
+
+
+def test_resume_after_a_torn_write(sample_world, tmp_path):
+    out = str(tmp_path / "tasks")
+    with LLMDouble(responder=responder) as double:
+        assert synth(sample_world[0], out, double.base_url, "--max-pages", "20").exit_code == 0
+        path = os.path.join(out, "extracted.jsonl")
+        lines = open(path).read().splitlines(keepends=True)
+        with open(path, "w") as handle:  # lose the last record and tear the one before it
+            handle.writelines(lines[:-2])
+            handle.write(lines[-2][:25])
+        before = len(double.requests)
+        result = synth(sample_world[0], out, double.base_url, "--max-pages", "20")
+        assert result.exit_code == 0, result.output
+        assert len(open(path).read().splitlines()) == 20
+        assert len(double.requests) == before  # the two lost pages came back from the LLM cache
+    assert all(json.loads(line) for line in open(path))
+
+
+def test_missing_endpoint_fails_fast(sample_world, tmp_path):
+    result = synth(sample_world[0], str(tmp_path / "t"), "http://127.0.0.1:9/v1")
+    assert result.exit_code == 2 and "vllm serve" in result.output
+
+
+def test_normalise_and_key_phrases():
+    assert normalise("US Department of Defence (NIC).") == "us department of defence nic"
+    assert normalise("1,234,567 people") == "1234567 people"
+    assert key_phrases('Which prize did "The Silent Lake" win at the Venice Film Festival?') == [
+        "The Silent Lake", "Venice Film Festival"]
