@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +38,15 @@ async def _each(items, work, sink: StageFile) -> None:
 async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig) -> dict:
     out = config.out_dir
     os.makedirs(out, exist_ok=True)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = round(now - clock, 3)
+        clock = now
+
     with World.open(world_dir) as world:
         access = LocalWorld(world)
         seeds_file = StageFile(os.path.join(out, "seeds.jsonl"))
@@ -52,13 +62,16 @@ async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig) -> dict:
             return await extract.extract_pairs(llm, seed, access.text(seed["url"]) or "", config.max_pairs,
                                                config.max_answer_words)
 
+        lap("seeds")
         await _each([s for s in seeds if s["key"] not in extracted.done], extract_one, extracted)
+        lap("extract")
         pages = list(extracted.read())
         pairs = {p["id"]: {**p, "source_url": page["url"], "generator": page["generator"]}
                  for page in pages for p in page["pairs"]}
 
         judged = StageFile(os.path.join(out, "rubric.jsonl"))
         await _each([p for i, p in pairs.items() if i not in judged.done], lambda p: rubric.judge(llm, p), judged)
+        lap("rubric")
         verdicts = {r["key"]: r for r in judged.read()}
         kept = [pairs[i] for i, v in verdicts.items() if v["kept"] and i in pairs]
 
@@ -66,6 +79,7 @@ async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig) -> dict:
         for pair in kept:
             if pair["id"] not in reached.done:
                 reached.append(check_reachable(access, pair, [pair["source_url"]]))
+        lap("reach")
         reach = {r["key"]: r for r in reached.read()}
 
         tasks = StageFile(os.path.join(out, "tasks.jsonl"), key="id")
@@ -83,7 +97,8 @@ async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig) -> dict:
             })
         for stage in (seeds_file, extracted, judged, reached, tasks):
             stage.close()
-        return _summary(seeds, pages, pairs, verdicts, reach, tasks, llm)
+        lap("tasks")
+        return {**_summary(seeds, pages, pairs, verdicts, reach, tasks, llm), "seconds": seconds}
 
 
 def _summary(seeds, pages, pairs, verdicts, reach, tasks, llm) -> dict:

@@ -1,5 +1,7 @@
 """An OpenAI-compatible chat-completions server that answers from a script: the stand-in for
-vLLM/SGLang/OpenAI in tests (no weights exist here). A real HTTP server on 127.0.0.1.
+vLLM/SGLang/OpenAI in tests (no weights exist here). A real HTTP server (aiohttp) on 127.0.0.1,
+asynchronous, so a fixed latency costs it no thread per request: it can serve hundreds of
+requests in flight, as a real inference server does.
 
     python -m tests.llm_double --port 8001 [--script steps.json]
 
@@ -7,7 +9,7 @@ A script is a list of steps, used in order (the last one repeats):
     {"content": "text"}           reply with this message
     {"json": {...}}               reply with this object, serialised
     {"status": 500}               answer with this HTTP status (429, 500, ...)
-    {"delay": 3.0, ...}           wait before answering (for timeouts)
+    {"delay": 3.0, ...}           wait before answering (for timeouts and latency)
     {"echo": true}                reply with the last user message
 Without a script every request gets {"echo": true}. Requests are kept in `.requests`.
 """
@@ -15,10 +17,12 @@ Without a script every request gets {"echo": true}. Requests are kept in `.reque
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiohttp import web
 
 
 class LLMDouble:
@@ -29,67 +33,11 @@ class LLMDouble:
         self.responder = responder
         self.requests: list[dict] = []
         self.in_flight = self.max_in_flight = 0
+        self.host, self.port = host, port
         self._lock = threading.Lock()
-        double = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def do_GET(self) -> None:
-                if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, {"object": "list", "data": [{"id": "double", "object": "model"}]})
-                else:
-                    self._send(404, {"error": {"message": f"no route {self.path}"}})
-
-            def do_POST(self) -> None:
-                if not self.path.rstrip("/").endswith("/chat/completions"):
-                    self._send(404, {"error": {"message": f"no route {self.path}"}})
-                    return
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                step = double._next(body)
-                with double._lock:
-                    double.in_flight += 1
-                    double.max_in_flight = max(double.max_in_flight, double.in_flight)
-                try:
-                    time.sleep(step.get("delay", 0))
-                    self._answer(step, body)
-                finally:
-                    with double._lock:
-                        double.in_flight -= 1
-
-            def _answer(self, step: dict, body: dict) -> None:
-                if "status" in step:
-                    self._send(step["status"], {"error": {"message": f"scripted status {step['status']}"}})
-                    return
-                if "json" in step:
-                    content = json.dumps(step["json"])
-                elif step.get("echo"):
-                    content = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
-                else:
-                    content = step.get("content", "")
-                self._send(200, {
-                    "id": f"chatcmpl-{len(double.requests)}", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model", "double"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-                })
-
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
 
     def _next(self, body: dict) -> dict:
         with self._lock:
@@ -98,18 +46,61 @@ class LLMDouble:
                 return self.responder(body)
             return self.script.pop(0) if len(self.script) > 1 else self.script[0]
 
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "double", "object": "model"}]})
+
+    async def _chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        step = self._next(body)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(step.get("delay", 0))
+        finally:
+            self.in_flight -= 1
+        if "status" in step:
+            return web.json_response({"error": {"message": f"scripted status {step['status']}"}}, status=step["status"])
+        if "json" in step:
+            content = json.dumps(step["json"])
+        elif step.get("echo"):
+            content = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
+        else:
+            content = step.get("content", "")
+        return web.json_response({
+            "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "double"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        })
+
+    def _serve(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        app = web.Application()
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        self._runner = web.AppRunner(app, access_log=None)
+        self.loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
+        self.loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self._runner.cleanup())
+        self.loop.close()
+
     @property
     def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     def __enter__(self) -> "LLMDouble":
         self.thread.start()
+        self._ready.wait(10)
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        if self.loop is not None and self.loop.is_running():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
 
 
 def main() -> None:
