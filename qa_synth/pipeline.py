@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from qa_synth import extract, rubric
 from qa_synth.access import LocalWorld
 from qa_synth.llm import LLM
-from qa_synth.reach import check_reachable
+from qa_synth.reach import PageTexts, check_reachable
 from qa_synth.seeds import select_seeds
 from qa_synth.stagefile import StageFile
 from worldbuild.world import World
@@ -76,9 +76,10 @@ async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig) -> dict:
         kept = [pairs[i] for i, v in verdicts.items() if v["kept"] and i in pairs]
 
         reached = StageFile(os.path.join(out, "reach.jsonl"))
+        texts = PageTexts(access)
         for pair in kept:
             if pair["id"] not in reached.done:
-                reached.append(check_reachable(access, pair, [pair["source_url"]]))
+                reached.append(check_reachable(access, pair, [pair["source_url"]], texts=texts))
         lap("reach")
         reach = {r["key"]: r for r in reached.read()}
 

@@ -30,7 +30,26 @@ def key_phrases(question: str) -> list[str]:
     return found[:4]
 
 
-def check_reachable(world: LocalWorld, pair: dict, source_urls: list[str], k: int = 10) -> dict:
+class PageTexts:
+    """Normalised page texts, kept for the pages that come back again and again."""
+
+    def __init__(self, world: LocalWorld, size: int = 4096):
+        self.world = world
+        self.size = size
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, url: str) -> str:
+        if url not in self.cache:
+            if len(self.cache) >= self.size:
+                self.cache.pop(next(iter(self.cache)))
+            self.cache[url] = f" {normalise(self.world.text(url) or '')} "
+        return self.cache[url]
+
+
+def check_reachable(world: LocalWorld, pair: dict, source_urls: list[str], k: int = 10,
+                    texts: PageTexts | None = None) -> dict:
+    """Search already hides the masked pages, so every page it returns may count as evidence."""
+    texts = texts or PageTexts(world)
     mask = world.mask_for(source_urls)
     answer = normalise(pair["answer"])
     evidence = []
@@ -40,7 +59,6 @@ def check_reachable(world: LocalWorld, pair: dict, source_urls: list[str], k: in
             if url in seen:
                 continue
             seen.add(url)
-            text = world.text(url, mask=mask)
-            if text and answer and f" {answer} " in f" {normalise(text)} ":
+            if answer and f" {answer} " in texts(url):
                 evidence.append(url)
     return {"key": pair["id"], "mask_urls": mask, "evidence_urls": evidence, "reachable": bool(evidence)}
