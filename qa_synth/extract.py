@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from qa_synth.llm import LLM, LLMFailed
+from qa_synth.llm import LLM
 from qa_synth.prompts import load
 
 PROMPT = "extract_qa.v1"
@@ -21,14 +21,8 @@ async def extract_pairs(llm: LLM, page: dict, text: str, max_pairs: int = 5, max
               .replace("{title}", page["title"]).replace("{url}", page["url"]).replace("{text}", text[:MAX_PAGE_CHARS]))
     record = {"key": page["url"], "url": page["url"], "pairs": [], "dropped": {}, "skip": None,
               "generator": {"model": llm.model, "prompt": PROMPT}}
-    try:
-        reply = await llm.complete([{"role": "user", "content": prompt}], max_tokens=1024)
-        data = reply.json()
-    except LLMFailed as exc:
-        record["skip"] = f"LLM failed: {exc}"
-        return record
-    except ValueError as exc:
-        record["skip"] = f"reply not JSON: {exc}"
+    data, record["skip"] = await llm.ask_json(prompt, max_tokens=1024)
+    if record["skip"]:
         return record
     pairs = data.get("pairs") if isinstance(data, dict) else data
     if not isinstance(pairs, list):

@@ -155,5 +155,15 @@ class LLM:
                 raise LLMFailed(f"HTTP {exc.status_code}: {' '.join(str(exc.message).split())[:160]}") from exc
         raise AssertionError("unreachable")
 
+    async def ask_json(self, prompt: str, max_tokens: int = 1024):
+        """(JSON value, None) for a one-message prompt, or (None, the skip reason) when the
+        request failed for good or the reply holds no JSON."""
+        try:
+            return (await self.complete([{"role": "user", "content": prompt}], max_tokens=max_tokens)).json(), None
+        except LLMFailed as exc:
+            return None, f"LLM failed: {exc}"
+        except ValueError as exc:
+            return None, f"reply not JSON: {exc}"
+
     async def aclose(self) -> None:
         await self.client.close()

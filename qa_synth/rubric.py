@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa_synth.llm import LLM, LLMFailed
+from qa_synth.llm import LLM
 from qa_synth.prompts import load
 
 PROMPT = "rubric.v1"
@@ -12,13 +12,8 @@ CONDITIONS = ("independent", "specific", "unambiguous", "answerable", "closed", 
 async def judge(llm: LLM, pair: dict) -> dict:
     prompt = load(PROMPT).replace("{question}", pair["question"]).replace("{answer}", pair["answer"])
     record = {"key": pair["id"], "verdicts": {}, "kept": False, "skip": None, "prompt": PROMPT}
-    try:
-        data = (await llm.complete([{"role": "user", "content": prompt}], max_tokens=768)).json()
-    except LLMFailed as exc:
-        record["skip"] = f"LLM failed: {exc}"
-        return record
-    except ValueError as exc:
-        record["skip"] = f"reply not JSON: {exc}"
+    data, record["skip"] = await llm.ask_json(prompt, max_tokens=768)
+    if record["skip"]:
         return record
     if not isinstance(data, dict) or any(c not in data for c in CONDITIONS):
         record["skip"] = "reply lacks a verdict for every condition"

@@ -12,13 +12,25 @@ from tests.llm_double import LLMDouble
 MESSAGES = [{"role": "user", "content": "Extract facts from this page."}]
 
 
+_opened: list[LLM] = []
+
+
 def run(coro):
-    return asyncio.run(coro)
+    """Run a test coroutine, then close every LLM it made (inside the same event loop)."""
+    async def closing():
+        try:
+            return await coro
+        finally:
+            while _opened:
+                await _opened.pop().aclose()
+
+    return asyncio.run(closing())
 
 
 def make(double, tmp_path=None, **kwargs) -> LLM:
     cache = str(tmp_path / "cache.sqlite") if tmp_path else None
-    return LLM(double.base_url, "double-model", cache_path=cache, backoff=0.01, **kwargs)
+    _opened.append(LLM(double.base_url, "double-model", cache_path=cache, backoff=0.01, **kwargs))
+    return _opened[-1]
 
 
 def test_reply_usage_and_cache(tmp_path):
@@ -40,7 +52,7 @@ def test_reply_usage_and_cache(tmp_path):
                                        "prompt_tokens": 20, "completion_tokens": 10}
     with LLMDouble([{"status": 500}]) as dead:  # a rerun is served from the cache without the server
         async def again():
-            llm = LLM(dead.base_url, "double-model", cache_path=str(tmp_path / "cache.sqlite"))
+            llm = make(dead, tmp_path)
             return await llm.complete(MESSAGES)
 
         assert run(again()).cached and not dead.requests
@@ -120,7 +132,9 @@ def test_missing_endpoint_fails_fast_with_how_to_start_one():
         port = sock.getsockname()[1]
 
     async def go():
-        await LLM(f"http://127.0.0.1:{port}/v1", "m").check()
+        llm = LLM(f"http://127.0.0.1:{port}/v1", "m")
+        _opened.append(llm)
+        await llm.check()
 
     began = time.perf_counter()
     with pytest.raises(LLMUnavailable, match="vllm serve"):
