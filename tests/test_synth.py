@@ -69,7 +69,35 @@ def test_single_hop_tasks_end_to_end_then_from_cache(sample_world, tmp_path):
         again = synth(sample_world[0], out, dead.base_url, "--max-pages", "400")
         assert again.exit_code == 0, again.output
         assert json.loads(again.stdout)["tasks"] == 2 and not [r for r in dead.requests]
+    default_export = json.loads(again.stdout)["export"]  # unreachable tasks stay out by default
+    assert default_export["unreachable"] == 1 and default_export["train"] + default_export["validation"] == 1
     assert first_requests == summary["pages_used"] + 3  # one per page, one per pair judged
+
+
+def test_export_for_datasets_and_verl(sample_world, tmp_path):
+    import pandas as pd
+    from datasets import load_from_disk
+
+    out = str(tmp_path / "tasks")
+    with LLMDouble(responder=responder) as double:
+        result = synth(sample_world[0], out, double.base_url, "--max-pages", "400", "--validation-fraction", "0",
+                       "--include-unreachable")
+        assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["export"]
+    assert summary == {"tasks": 2, "unreachable": 0, "duplicates": 0, "train": 2, "validation": 0,
+                       "system_prompt": "agent_system.v1"}
+    frame = pd.read_parquet(os.path.join(out, "verl", "train.parquet"))
+    row = frame.iloc[0]
+    assert row["agent_name"] == "tool_agent" and row["data_source"] == "worldbuild"
+    assert [m["role"] for m in row["prompt"]] == ["system", "user"] and "<answer>" in row["prompt"][0]["content"]
+    assert row["reward_model"]["style"] == "rule" and row["reward_model"]["ground_truth"]
+    extra = row["extra_info"]
+    assert extra["snapshot"] == sample_world[1].manifest["snapshot"]
+    assert ROOT in list(extra["tools_kwargs"]["search"]["create_kwargs"]["mask"])
+    assert list(extra["tools_kwargs"]["browse"]["create_kwargs"]["mask"]) == list(extra["mask_urls"])
+    hf = load_from_disk(os.path.join(out, "hf"))
+    assert hf["train"].num_rows == 2 and set(hf["train"]["snapshot"]) == {sample_world[1].manifest["snapshot"]}
+    assert json.loads(hf["train"][0]["rubric"])["time_fixed"]["ok"] is True
 
 
 def test_resume_after_a_torn_write(sample_world, tmp_path):

@@ -323,12 +323,17 @@ def synth_qa(
     max_pages: int = typer.Option(50, min=1, help="Seed pages to use (spread over domains)"),
     concurrency: int = typer.Option(16, min=1, help="Requests in flight"),
     timeout: float = typer.Option(120.0, help="Seconds per request"),
+    validation_fraction: float = typer.Option(0.05, min=0.0, max=1.0, help="Share of tasks in the validation split"),
+    include_unreachable: bool = typer.Option(False, help="Export tasks whose answer was not found after masking"),
+    system_prompt: Optional[str] = typer.Option(None, help="File with the agent's system prompt [default: agent_system.v1]"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
 ) -> None:
-    """Synthesise grounded single-hop research tasks from the world (resumable; rerun to continue)."""
+    """Synthesise grounded single-hop research tasks from the world and export them for HF
+    datasets and verl (resumable; rerun to continue)."""
     import asyncio
     import os
 
+    from qa_synth.export import export
     from qa_synth.llm import LLM, LLMUnavailable
     from qa_synth.pipeline import SynthConfig, run_single_hop
 
@@ -352,10 +357,12 @@ def synth_qa(
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]: finished records are kept; rerun the same command to resume")
         raise typer.Exit(130) from None
+    summary["export"] = export(os.path.join(out, "tasks.jsonl"), out, validation_fraction, include_unreachable,
+                               system_prompt)
     if as_json:
         print(json.dumps(summary, indent=2))
         return
-    table = Table(title=f"synth-qa → {out}/tasks.jsonl", show_edge=False)
+    table = Table(title=f"synth-qa → {out}/ (tasks.jsonl, hf/, verl/)", show_edge=False)
     table.add_column("step")
     table.add_column("count", justify="right")
     for name, value in summary.items():

@@ -1,0 +1,71 @@
+"""Export: tasks → an HF `datasets` DatasetDict on disk and verl-ready parquet (DESIGN.md §4),
+split into train/validation by a hash of the task id (stable across reruns)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qa_synth.prompts import load
+from qa_synth.reach import normalise
+
+SYSTEM_PROMPT = "agent_system.v1"
+DATA_SOURCE = "worldbuild"
+
+
+def _split(task_id: str, validation_fraction: float) -> str:
+    bucket = int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "validation" if bucket < validation_fraction else "train"
+
+
+def verl_row(task: dict, index: int, system_prompt: str) -> dict:
+    mask = {"create_kwargs": {"mask": task["mask_urls"]}}
+    return {
+        "data_source": DATA_SOURCE,
+        "prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": task["question"]}],
+        "ability": f"deep_research/{task['kind']}",
+        "reward_model": {"style": "rule", "ground_truth": task["answer"]},
+        "extra_info": {"index": index, "id": task["id"], "question": task["question"], "answer": task["answer"],
+                       "mask_urls": task["mask_urls"], "snapshot": task["snapshot"],
+                       "tools_kwargs": {"search": mask, "browse": mask}},
+        "agent_name": "tool_agent",
+    }
+
+
+def export(tasks_path: str, out_dir: str, validation_fraction: float = 0.05, include_unreachable: bool = False,
+           system_prompt_file: str | None = None) -> dict:
+    """Write `out_dir/hf` (DatasetDict) and `out_dir/verl/{train,validation}.parquet`; returns counts."""
+    from datasets import Dataset, DatasetDict
+
+    system_prompt = open(system_prompt_file).read() if system_prompt_file else load(SYSTEM_PROMPT)
+    seen, splits = set(), {"train": [], "validation": []}
+    counts = {"tasks": 0, "unreachable": 0, "duplicates": 0}
+    with open(tasks_path, encoding="utf-8") as handle:
+        for line in handle:
+            task = json.loads(line)
+            counts["tasks"] += 1
+            if not task["reachable"] and not include_unreachable:
+                counts["unreachable"] += 1
+                continue
+            key = normalise(task["question"])
+            if key in seen:
+                counts["duplicates"] += 1
+                continue
+            seen.add(key)
+            splits[_split(task["id"], validation_fraction)].append(task)
+    os.makedirs(os.path.join(out_dir, "verl"), exist_ok=True)
+    for name, tasks in splits.items():
+        rows = [verl_row(task, i, system_prompt) for i, task in enumerate(tasks)]
+        pq.write_table(pa.Table.from_pylist(rows), os.path.join(out_dir, "verl", f"{name}.parquet"))
+        counts[name] = len(rows)
+    records = {name: [{**t, "rubric": json.dumps(t["rubric"]), "generator": json.dumps(t["generator"])}
+                      for t in tasks] for name, tasks in splits.items()}
+    if any(records.values()):  # nested verdicts as JSON strings: one schema whatever the rubric says
+        DatasetDict({name: Dataset.from_list(rows) for name, rows in records.items() if rows}).save_to_disk(
+            os.path.join(out_dir, "hf"))
+    counts["system_prompt"] = os.path.basename(system_prompt_file) if system_prompt_file else SYSTEM_PROMPT
+    return counts
