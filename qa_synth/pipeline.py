@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from qa_synth import extract, rubric
-from qa_synth.access import LocalWorld
+from qa_synth.access import LocalWorld, RemoteWorld
 from qa_synth.llm import LLM
 from qa_synth.reach import PageTexts, check_reachable
 from qa_synth.seeds import select_seeds
@@ -35,7 +35,9 @@ async def _each(items, work, sink: StageFile) -> None:
         sink.append(await finished)
 
 
-async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig) -> dict:
+async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig, service: str | None = None) -> dict:
+    """Seeds come from the world's files; search, page text and masks come from the world in
+    process, or from a `worldbuild serve` at `service` (which must serve the same snapshot)."""
     out = config.out_dir
     os.makedirs(out, exist_ok=True)
     seconds: dict[str, float] = {}
@@ -48,7 +50,9 @@ async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig) -> dict:
         clock = now
 
     with World.open(world_dir) as world:
-        access = LocalWorld(world)
+        access = RemoteWorld(service) if service else LocalWorld(world)
+        if access.snapshot != world.snapshot:
+            raise ValueError(f"{service} serves snapshot {access.snapshot}, but {world_dir} is {world.snapshot}")
         seeds_file = StageFile(os.path.join(out, "seeds.jsonl"))
         seeds = list(seeds_file.read())
         if len(seeds) < config.max_pages:

@@ -108,7 +108,9 @@ def test_every_route_answers_with_the_snapshot(http, snapshot):
     stats = http.get("/stats").json()
     assert stats["worker"]["rss_mb"] > 0 and stats["inputs"]
     schema = http.get("/openapi.json").json()
-    assert {"/search", "/browse", "/retrieve", "/serper/search", "/r/{target}", "/health", "/stats"} <= set(schema["paths"])
+    assert {"/search", "/browse", "/retrieve", "/serper/search", "/r/{target}", "/mask", "/health",
+            "/stats"} <= set(schema["paths"])
+    assert http.post("/mask", json={"urls": ["https://IANA.org/domains/root/servers/"]}).json()["urls"] == [ROOT_SERVERS]
 
 
 def test_browse_with_a_goal_puts_relevant_passages_first(http):
@@ -328,4 +330,4 @@ def test_fuzzed_requests_never_get_a_5xx(server):
             assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text[:300]}"
 
         no_server_error()
-    assert len(statuses) == 7 and 200 in statuses["POST /search"]
+    assert len(statuses) == 8 and 200 in statuses["POST /search"]

@@ -127,3 +127,25 @@ def test_normalise_and_key_phrases():
     assert normalise("1,234,567 people") == "1234567 people"
     assert key_phrases('Which prize did "The Silent Lake" win at the Venice Film Festival?') == [
         "The Silent Lake", "Venice Film Festival"]
+
+
+def test_over_http_gives_the_same_tasks(sample_world, tmp_path):
+    from tests.test_serve import start_server
+
+    proc, base = start_server(sample_world[0])
+    try:
+        with LLMDouble(responder=responder) as double:
+            local = synth(sample_world[0], str(tmp_path / "local"), double.base_url, "--max-pages", "400")
+            remote = synth(sample_world[0], str(tmp_path / "remote"), double.base_url, "--max-pages", "400",
+                           "--service", base)
+        assert local.exit_code == 0 and remote.exit_code == 0, remote.output
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    def tasks(folder):
+        keep = ("id", "question", "answer", "mask_urls", "evidence_urls", "reachable", "snapshot")
+        return sorted(({k: t[k] for k in keep} for t in map(json.loads, open(tmp_path / folder / "tasks.jsonl"))),
+                      key=lambda t: t["id"])
+
+    assert tasks("local") == tasks("remote") and len(tasks("local")) == 2

@@ -326,6 +326,7 @@ def synth_qa(
     validation_fraction: float = typer.Option(0.05, min=0.0, max=1.0, help="Share of tasks in the validation split"),
     include_unreachable: bool = typer.Option(False, help="Export tasks whose answer was not found after masking"),
     system_prompt: Optional[str] = typer.Option(None, help="File with the agent's system prompt [default: agent_system.v1]"),
+    service: Optional[str] = typer.Option(None, help="Search and mask through this `worldbuild serve` (same snapshot)"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
 ) -> None:
     """Synthesise grounded single-hop research tasks from the world and export them for HF
@@ -345,13 +346,13 @@ def synth_qa(
                   timeout=timeout)
         try:
             await llm.check()
-            return await run_single_hop(world_dir, llm, SynthConfig(out_dir=out, max_pages=max_pages))
+            return await run_single_hop(world_dir, llm, SynthConfig(out_dir=out, max_pages=max_pages), service)
         finally:
             await llm.aclose()
 
     try:
         summary = asyncio.run(run())
-    except LLMUnavailable as exc:
+    except (LLMUnavailable, ValueError) as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:

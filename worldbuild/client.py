@@ -85,6 +85,10 @@ class WorldClient:
                  mask: Iterable[str] | None = None) -> list[list[dict]]:
         return self._call("POST", *_Requests.retrieve(queries, topk, return_scores, mask))["result"]
 
+    def mask(self, urls: list[str]) -> list[str]:
+        """The stored URLs a mask of `urls` hides (every spelling, and same-content mirrors)."""
+        return self._call("POST", "/mask", {"urls": urls})["urls"]
+
     def stats(self) -> dict:
         return self._call("GET", "/stats")
 

@@ -16,7 +16,7 @@ import orjson
 from fastapi.responses import PlainTextResponse, Response
 
 from worldbuild.serve import errors
-from worldbuild.serve.models import BrowseRequest, RetrieveRequest, SearchRequest, SerperRequest
+from worldbuild.serve.models import BrowseRequest, MaskRequest, RetrieveRequest, SearchRequest, SerperRequest
 from worldbuild.serve.summarize import Summarizer
 from worldbuild.world import ModeUnavailable, World, default_world_dir
 
@@ -135,6 +135,12 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
         text = (f"Title: {page.title}\n\nURL Source: {page.url}\n\nPublished Time: {page.crawl_date}\n\n"
                 f"Markdown Content:\n{page.text}\n")
         return PlainTextResponse(text, headers={"X-World-Snapshot": world().snapshot})
+
+    @app.post("/mask", summary="What a mask hides: the stored URL of each page it covers, mirrors included")
+    async def mask(request: MaskRequest) -> Response:
+        hidden = world().masked_ids(request.urls)
+        pages = world().store.by_ids(hidden)
+        return reply({"urls": sorted(page.url for page in pages.values())})
 
     @app.get("/health", summary="Liveness and the snapshot served")
     async def health() -> Response:

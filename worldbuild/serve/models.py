@@ -65,6 +65,10 @@ class RetrieveRequest(Strict):
         return value
 
 
+class MaskRequest(Strict):
+    urls: list[str] = Field(min_length=1, max_length=MAX_MASK)
+
+
 class SerperRequest(Strict):
     """Serper's search request (`gl`, `hl`, `page` and the like are accepted and ignored)."""
 
