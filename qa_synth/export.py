@@ -10,8 +10,8 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from qa_synth.dedup import Benchmarks, NearDuplicates
 from qa_synth.prompts import load
-from qa_synth.reach import normalise
 
 SYSTEM_PROMPT = "agent_system.v1"
 DATA_SOURCE = "worldbuild"
@@ -37,13 +37,17 @@ def verl_row(task: dict, index: int, system_prompt: str) -> dict:
 
 
 def export(tasks_path: str, out_dir: str, validation_fraction: float = 0.05, include_unreachable: bool = False,
-           system_prompt_file: str | None = None) -> dict:
-    """Write `out_dir/hf` (DatasetDict) and `out_dir/verl/{train,validation}.parquet`; returns counts."""
+           system_prompt_file: str | None = None, benchmark_files: list[str] | None = None,
+           near_duplicate: float = 0.7) -> dict:
+    """Write `out_dir/hf` (DatasetDict) and `out_dir/verl/{train,validation}.parquet`; returns counts.
+    Drops unreachable tasks (unless asked), near-duplicate questions and tasks that overlap the
+    benchmark files."""
     from datasets import Dataset, DatasetDict
 
     system_prompt = open(system_prompt_file).read() if system_prompt_file else load(SYSTEM_PROMPT)
-    seen, splits = set(), {"train": [], "validation": []}
-    counts = {"tasks": 0, "unreachable": 0, "duplicates": 0}
+    duplicates, splits = NearDuplicates(near_duplicate), {"train": [], "validation": []}
+    benchmarks = Benchmarks(benchmark_files or [])
+    counts = {"tasks": 0, "unreachable": 0, "duplicates": 0, "contaminated": 0}
     with open(tasks_path, encoding="utf-8") as handle:
         for line in handle:
             task = json.loads(line)
@@ -51,11 +55,12 @@ def export(tasks_path: str, out_dir: str, validation_fraction: float = 0.05, inc
             if not task["reachable"] and not include_unreachable:
                 counts["unreachable"] += 1
                 continue
-            key = normalise(task["question"])
-            if key in seen:
+            if benchmarks.contaminated(task["question"], task["answer"]):
+                counts["contaminated"] += 1
+                continue
+            if duplicates.seen(task["question"]):
                 counts["duplicates"] += 1
                 continue
-            seen.add(key)
             splits[_split(task["id"], validation_fraction)].append(task)
     os.makedirs(os.path.join(out_dir, "verl"), exist_ok=True)
     for name, tasks in splits.items():
@@ -68,4 +73,5 @@ def export(tasks_path: str, out_dir: str, validation_fraction: float = 0.05, inc
         DatasetDict({name: Dataset.from_list(rows) for name, rows in records.items() if rows}).save_to_disk(
             os.path.join(out_dir, "hf"))
     counts["system_prompt"] = os.path.basename(system_prompt_file) if system_prompt_file else SYSTEM_PROMPT
+    counts["benchmark_questions"] = benchmarks.loaded
     return counts

@@ -84,8 +84,8 @@ def test_export_for_datasets_and_verl(sample_world, tmp_path):
                        "--include-unreachable")
         assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)["export"]
-    assert summary == {"tasks": 2, "unreachable": 0, "duplicates": 0, "train": 2, "validation": 0,
-                       "system_prompt": "agent_system.v1"}
+    assert summary == {"tasks": 2, "unreachable": 0, "duplicates": 0, "contaminated": 0, "train": 2,
+                       "validation": 0, "system_prompt": "agent_system.v1", "benchmark_questions": 0}
     frame = pd.read_parquet(os.path.join(out, "verl", "train.parquet"))
     row = frame.iloc[0]
     assert row["agent_name"] == "tool_agent" and row["data_source"] == "worldbuild"

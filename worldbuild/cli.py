@@ -327,6 +327,8 @@ def synth_qa(
     include_unreachable: bool = typer.Option(False, help="Export tasks whose answer was not found after masking"),
     system_prompt: Optional[str] = typer.Option(None, help="File with the agent's system prompt [default: agent_system.v1]"),
     service: Optional[str] = typer.Option(None, help="Search and mask through this `worldbuild serve` (same snapshot)"),
+    decontaminate: Optional[List[str]] = typer.Option(None, "--decontaminate",
+                                                       help="Benchmark JSONL whose questions/answers tasks must not overlap (repeatable)"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
 ) -> None:
     """Synthesise grounded single-hop research tasks from the world and export them for HF
@@ -359,7 +361,7 @@ def synth_qa(
         err.print("[yellow]interrupted[/yellow]: finished records are kept; rerun the same command to resume")
         raise typer.Exit(130) from None
     summary["export"] = export(os.path.join(out, "tasks.jsonl"), out, validation_fraction, include_unreachable,
-                               system_prompt)
+                               system_prompt, decontaminate)
     if as_json:
         print(json.dumps(summary, indent=2))
         return
