@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from qa_synth import extract, rubric
+from qa_synth import extract, rubric, tag
 from qa_synth.access import LocalWorld, RemoteWorld
 from qa_synth.llm import LLM
 from qa_synth.reach import PageTexts, check_reachable
@@ -27,6 +27,7 @@ class SynthConfig:
     max_pairs: int = 5
     max_answer_words: int = 10
     min_chars: int = 1500
+    tag: bool = False  # also tag each kept task with its capability (one more LLM call per task)
 
 
 async def _each(items, work, sink: StageFile) -> None:
@@ -87,6 +88,14 @@ async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig, service:
         lap("reach")
         reach = {r["key"]: r for r in reached.read()}
 
+        tags: dict[str, dict] = {}
+        if config.tag:
+            tagged = StageFile(os.path.join(out, "tags.jsonl"))
+            await _each([p for p in kept if p["id"] not in tagged.done], lambda p: tag.tag(llm, p), tagged)
+            tags = {r["key"]: r for r in tagged.read()}
+            tagged.close()
+            lap("tag")
+
         tasks = StageFile(os.path.join(out, "tasks.jsonl"), key="id")
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         for pair in kept:
@@ -95,7 +104,7 @@ async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig, service:
             found = reach[pair["id"]]
             tasks.append({
                 "id": pair["id"], "question": pair["question"], "answer": pair["answer"], "kind": "single_hop",
-                "capability": None, "source_urls": [pair["source_url"]], "mask_urls": found["mask_urls"],
+                "capability": tags.get(pair["id"], {}).get("capability"), "source_urls": [pair["source_url"]], "mask_urls": found["mask_urls"],
                 "evidence_urls": found["evidence_urls"], "reachable": found["reachable"],
                 "snapshot": access.snapshot, "generator": {**pair["generator"], "rubric_prompt": rubric.PROMPT},
                 "rubric": verdicts[pair["id"]]["verdicts"], "created_at": now,

@@ -31,6 +31,8 @@ def responder(body):
         if "maria-antoniak" in prompt:
             return {"content": "I'm sorry, I can't help with that."}
         return {"json": {"pairs": []}}
+    if prompt.startswith("You sort research questions"):
+        return {"json": {"capability": "direct" if "IANA" in prompt else "telepathy"}}
     if prompt.startswith("You check one question-answer pair"):
         if "Question: Who currently" in prompt:
             return {"json": {**ALL_OK, "time_fixed": {"ok": False, "why": "currently"}}}
@@ -149,3 +151,15 @@ def test_over_http_gives_the_same_tasks(sample_world, tmp_path):
                       key=lambda t: t["id"])
 
     assert tasks("local") == tasks("remote") and len(tasks("local")) == 2
+
+
+def test_capability_tagging(sample_world, tmp_path):
+    out = str(tmp_path / "tasks")
+    with LLMDouble(responder=responder) as double:
+        result = synth(sample_world[0], out, double.base_url, "--max-pages", "400", "--tag")
+        assert result.exit_code == 0, result.output
+    tasks = {t["question"]: t for t in map(json.loads, open(os.path.join(out, "tasks.jsonl")))}
+    assert tasks["What does the acronym IANA stand for?"]["capability"] == "direct"
+    assert tasks["Which organisation manages g.root-servers.net?"]["capability"] is None  # an unknown label
+    skips = [json.loads(line)["skip"] for line in open(os.path.join(out, "tags.jsonl"))]
+    assert sorted(map(str, skips)) == ["None", "unknown capability 'telepathy'"]

@@ -327,6 +327,7 @@ def synth_qa(
     include_unreachable: bool = typer.Option(False, help="Export tasks whose answer was not found after masking"),
     system_prompt: Optional[str] = typer.Option(None, help="File with the agent's system prompt [default: agent_system.v1]"),
     service: Optional[str] = typer.Option(None, help="Search and mask through this `worldbuild serve` (same snapshot)"),
+    tag: bool = typer.Option(False, "--tag", help="Tag each task with its search capability (one LLM call per task)"),
     decontaminate: Optional[List[str]] = typer.Option(None, "--decontaminate",
                                                        help="Benchmark JSONL whose questions/answers tasks must not overlap (repeatable)"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
@@ -348,7 +349,7 @@ def synth_qa(
                   timeout=timeout)
         try:
             await llm.check()
-            return await run_single_hop(world_dir, llm, SynthConfig(out_dir=out, max_pages=max_pages), service)
+            return await run_single_hop(world_dir, llm, SynthConfig(out_dir=out, max_pages=max_pages, tag=tag), service)
         finally:
             await llm.aclose()
 
