@@ -1,1 +1,1 @@
-"""Grounded QA task synthesis over a world (the `synth-qa` stage; not built yet)."""
+"""Grounded research tasks synthesised from a world: the `worldbuild synth-qa` stages."""

@@ -36,6 +36,19 @@ def verl_row(task: dict, index: int, system_prompt: str) -> dict:
     }
 
 
+HF_COLUMNS = ("id", "question", "answer", "kind", "capability", "hops", "source_urls", "mask_urls",
+              "evidence_urls", "reachable", "snapshot", "created_at")
+
+
+def _hf_record(task: dict) -> dict:
+    """One schema for single- and multi-hop tasks: nested parts (rubric, generator, facts) as JSON."""
+    record = {column: task.get(column) for column in HF_COLUMNS}
+    record["hops"] = task.get("hops", 1)
+    for nested in ("rubric", "generator", "facts", "entities"):
+        record[nested] = json.dumps(task.get(nested, [] if nested in ("facts", "entities") else {}), ensure_ascii=False)
+    return record
+
+
 def export(tasks_path: str, out_dir: str, validation_fraction: float = 0.05, include_unreachable: bool = False,
            system_prompt_file: str | None = None, benchmark_files: list[str] | None = None,
            near_duplicate: float = 0.7) -> dict:
@@ -67,8 +80,7 @@ def export(tasks_path: str, out_dir: str, validation_fraction: float = 0.05, inc
         rows = [verl_row(task, i, system_prompt) for i, task in enumerate(tasks)]
         pq.write_table(pa.Table.from_pylist(rows), os.path.join(out_dir, "verl", f"{name}.parquet"))
         counts[name] = len(rows)
-    records = {name: [{**t, "rubric": json.dumps(t["rubric"]), "generator": json.dumps(t["generator"])}
-                      for t in tasks] for name, tasks in splits.items()}
+    records = {name: [_hf_record(t) for t in tasks] for name, tasks in splits.items()}
     if any(records.values()):  # nested verdicts as JSON strings: one schema whatever the rubric says
         DatasetDict({name: Dataset.from_list(rows) for name, rows in records.items() if rows}).save_to_disk(
             os.path.join(out_dir, "hf"))

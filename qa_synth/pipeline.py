@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from qa_synth import extract, rubric, tag
+from qa_synth import extract, multihop, rubric, tag
 from qa_synth.access import LocalWorld, RemoteWorld
 from qa_synth.llm import LLM
 from qa_synth.reach import PageTexts, check_reachable
@@ -28,6 +29,7 @@ class SynthConfig:
     max_answer_words: int = 10
     min_chars: int = 1500
     tag: bool = False  # also tag each kept task with its capability (one more LLM call per task)
+    multi_hop: int = 0  # multi-hop tasks to try, each grown from a kept single-hop answer
 
 
 async def _each(items, work, sink: StageFile) -> None:
@@ -104,15 +106,53 @@ async def run_single_hop(world_dir: str, llm: LLM, config: SynthConfig, service:
             found = reach[pair["id"]]
             tasks.append({
                 "id": pair["id"], "question": pair["question"], "answer": pair["answer"], "kind": "single_hop",
-                "capability": tags.get(pair["id"], {}).get("capability"), "source_urls": [pair["source_url"]], "mask_urls": found["mask_urls"],
+                "capability": tags.get(pair["id"], {}).get("capability"), "source_urls": [pair["source_url"]],
+                "mask_urls": found["mask_urls"],
                 "evidence_urls": found["evidence_urls"], "reachable": found["reachable"],
                 "snapshot": access.snapshot, "generator": {**pair["generator"], "rubric_prompt": rubric.PROMPT},
                 "rubric": verdicts[pair["id"]]["verdicts"], "created_at": now,
             })
+        lap("tasks")
+        made = await _multi_hop(llm, access, kept, config, out, texts, tasks, now) if config.multi_hop else {}
         for stage in (seeds_file, extracted, judged, reached, tasks):
             stage.close()
-        lap("tasks")
-        return {**_summary(seeds, pages, pairs, verdicts, reach, tasks, llm), "seconds": seconds}
+        lap("multi_hop")
+        return {**_summary(seeds, pages, pairs, verdicts, reach, tasks, llm), "multi_hop": made, "seconds": seconds}
+
+
+async def _multi_hop(llm, access, kept, config, out, texts, tasks, now) -> dict:
+    """Grow a graph from each of the first `multi_hop` kept answers and compose a question."""
+    stage = StageFile(os.path.join(out, "multihop.jsonl"))
+
+    async def one(pair):
+        mask = access.mask_for([pair["source_url"]])
+        graph = await multihop.expand(llm, access, pair["answer"], mask)
+        chosen = multihop.sample_subgraph(graph, pair["answer"], random.Random(pair["id"]))
+        task, skip = (None, f"subgraph has {len(chosen)} nodes") if len(chosen) < 4 else \
+            await multihop.compose(llm, graph, chosen)
+        return {"key": pair["id"], "seed": pair["answer"], "mask_urls": mask, "graph": graph, "subgraph": chosen,
+                "task": task, "skip": skip}
+
+    seeds = kept[: config.multi_hop]
+    await _each([p for p in seeds if p["id"] not in stage.done], one, stage)
+    records = list(stage.read())
+    stage.close()
+    for record in records:
+        task_id = f"mh-{record['key']}"
+        if record["task"] is None or task_id in tasks.done:
+            continue
+        made = record["task"]
+        found = check_reachable(access, {"id": task_id, **made}, [], texts=texts, mask=record["mask_urls"])
+        tasks.append({
+            "id": task_id, "question": made["question"], "answer": made["answer"], "kind": "multi_hop",
+            "capability": None, "hops": made["hops"], "source_urls": sorted({f["url"] for f in made["facts"]}),
+            "facts": made["facts"], "entities": made["entities"], "mask_urls": record["mask_urls"],
+            "evidence_urls": found["evidence_urls"], "reachable": found["reachable"], "snapshot": access.snapshot,
+            "generator": {"model": llm.model, "prompt": multihop.COMPOSE, "expand_prompt": multihop.EXPAND},
+            "rubric": {}, "created_at": now,
+        })
+    return {"tried": len(records), "made": sum(1 for r in records if r["task"]),
+            "skips": dict(Counter(r["skip"].split(":")[0] for r in records if r["skip"]))}
 
 
 def _summary(seeds, pages, pairs, verdicts, reach, tasks, llm) -> dict:

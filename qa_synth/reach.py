@@ -47,10 +47,10 @@ class PageTexts:
 
 
 def check_reachable(world: LocalWorld, pair: dict, source_urls: list[str], k: int = 10,
-                    texts: PageTexts | None = None) -> dict:
+                    texts: PageTexts | None = None, mask: list[str] | None = None) -> dict:
     """Search already hides the masked pages, so every page it returns may count as evidence."""
     texts = texts or PageTexts(world)
-    mask = world.mask_for(source_urls)
+    mask = mask if mask is not None else world.mask_for(source_urls)
     answer = normalise(pair["answer"])
     evidence = []
     seen = set()

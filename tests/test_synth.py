@@ -15,6 +15,13 @@ ALL_OK = {c: {"ok": True, "why": "fine"} for c in
 ROOT = "http://www.iana.org/domains/root/servers"
 
 
+GRAPH = {
+    "Internet Assigned Numbers Authority": [("ICANN", "is operated by"), ("Root Servers", "coordinates")],
+    "ICANN": [("Time Zone Database", "hosts"), ("Domain Name Services", "oversees")],
+    "Root Servers": [("VeriSign", "include one operated by"), ("NASA", "include one operated by")],
+}
+
+
 def responder(body):
     """Pairs from the page in the prompt; a rubric that fails 'time_fixed' for 'currently' questions."""
     prompt = body["messages"][0]["content"]
@@ -31,6 +38,15 @@ def responder(body):
         if "maria-antoniak" in prompt:
             return {"content": "I'm sorry, I can't help with that."}
         return {"json": {"pairs": []}}
+    if prompt.startswith("You build a small knowledge graph"):
+        entity = prompt.split('about the entity "', 1)[1].split('"', 1)[0]
+        links = GRAPH.get(entity, [])
+        return {"json": {"features": [f"a fact about {entity}"] if links else [],
+                         "entities": [{"name": n, "relation": r} for n, r in links]}}
+    if prompt.startswith("You write one hard research question"):
+        entities = prompt.split("Entities: ", 1)[1].split("\n", 1)[0].split("; ")
+        return {"json": {"question": "Which body is linked, three relations away, to the coordinator of the DNS root?",
+                         "answer": entities[-1], "hops": 3, "facts": ["f1", "f2", "f999"]}}
     if prompt.startswith("You sort research questions"):
         return {"json": {"capability": "direct" if "IANA" in prompt else "telepathy"}}
     if prompt.startswith("You check one question-answer pair"):
@@ -163,3 +179,26 @@ def test_capability_tagging(sample_world, tmp_path):
     assert tasks["Which organisation manages g.root-servers.net?"]["capability"] is None  # an unknown label
     skips = [json.loads(line)["skip"] for line in open(os.path.join(out, "tags.jsonl"))]
     assert sorted(map(str, skips)) == ["None", "unknown capability 'telepathy'"]
+
+
+def test_multi_hop_tasks_from_a_backward_graph(sample_world, tmp_path):
+    out = str(tmp_path / "tasks")
+    with LLMDouble(responder=responder) as double:
+        result = synth(sample_world[0], out, double.base_url, "--max-pages", "400", "--multi-hop", "2")
+        assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["multi_hop"] == {"tried": 2, "made": 1, "skips": {"subgraph has 1 nodes": 1}}
+    record = next(r for r in map(json.loads, open(os.path.join(out, "multihop.jsonl"))) if r["task"])
+    assert record["seed"] == "Internet Assigned Numbers Authority"
+    assert len(record["graph"]["nodes"]) == 7 and len(record["subgraph"]) == 6  # N_MAX 8, subgraph of 6
+    assert all(edge["url"].startswith("http") for edge in record["graph"]["edges"])
+    assert ROOT not in {edge["url"] for edge in record["graph"]["edges"]}  # grown with the seed's source masked
+    task = next(t for t in map(json.loads, open(os.path.join(out, "tasks.jsonl"))) if t["kind"] == "multi_hop")
+    assert task["answer"] == record["subgraph"][-1] and task["hops"] == 3
+    assert [f["id"] for f in task["facts"]] == ["f1", "f2"] and all(f["url"] for f in task["facts"])
+    assert task["source_urls"] and ROOT in task["mask_urls"]
+    from datasets import load_from_disk
+
+    hf = load_from_disk(os.path.join(out, "hf"))
+    kinds = [k for split in hf.values() for k in split["kind"]]
+    assert kinds.count("multi_hop") == (1 if task["reachable"] else 0)

@@ -328,6 +328,7 @@ def synth_qa(
     system_prompt: Optional[str] = typer.Option(None, help="File with the agent's system prompt [default: agent_system.v1]"),
     service: Optional[str] = typer.Option(None, help="Search and mask through this `worldbuild serve` (same snapshot)"),
     tag: bool = typer.Option(False, "--tag", help="Tag each task with its search capability (one LLM call per task)"),
+    multi_hop: int = typer.Option(0, min=0, help="Multi-hop tasks to try, each grown from a kept single-hop answer"),
     decontaminate: Optional[List[str]] = typer.Option(None, "--decontaminate",
                                                        help="Benchmark JSONL whose questions/answers tasks must not overlap (repeatable)"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
@@ -349,7 +350,8 @@ def synth_qa(
                   timeout=timeout)
         try:
             await llm.check()
-            return await run_single_hop(world_dir, llm, SynthConfig(out_dir=out, max_pages=max_pages, tag=tag), service)
+            return await run_single_hop(world_dir, llm, SynthConfig(out_dir=out, max_pages=max_pages, tag=tag,
+                                                                  multi_hop=multi_hop), service)
         finally:
             await llm.aclose()
 
