@@ -130,8 +130,14 @@ async def _multi_hop(llm, access, kept, config, out, texts, tasks, now) -> dict:
         chosen = multihop.sample_subgraph(graph, pair["answer"], random.Random(pair["id"]))
         task, skip = (None, f"subgraph has {len(chosen)} nodes") if len(chosen) < 4 else \
             await multihop.compose(llm, graph, chosen)
+        verdicts = None
+        if task is not None:  # the same 7-point rubric as single-hop pairs
+            judged = await rubric.judge(llm, {"id": pair["id"], "question": task["question"], "answer": task["answer"]})
+            verdicts = judged["verdicts"]
+            if not judged["kept"]:
+                task, skip = None, judged["skip"] or "failed the rubric"
         return {"key": pair["id"], "seed": pair["answer"], "mask_urls": mask, "graph": graph, "subgraph": chosen,
-                "task": task, "skip": skip}
+                "task": task, "rubric": verdicts, "skip": skip}
 
     seeds = kept[: config.multi_hop]
     await _each([p for p in seeds if p["id"] not in stage.done], one, stage)
@@ -148,8 +154,9 @@ async def _multi_hop(llm, access, kept, config, out, texts, tasks, now) -> dict:
             "capability": None, "hops": made["hops"], "source_urls": sorted({f["url"] for f in made["facts"]}),
             "facts": made["facts"], "entities": made["entities"], "mask_urls": record["mask_urls"],
             "evidence_urls": found["evidence_urls"], "reachable": found["reachable"], "snapshot": access.snapshot,
-            "generator": {"model": llm.model, "prompt": multihop.COMPOSE, "expand_prompt": multihop.EXPAND},
-            "rubric": {}, "created_at": now,
+            "generator": {"model": llm.model, "prompt": multihop.COMPOSE, "expand_prompt": multihop.EXPAND,
+                          "rubric_prompt": rubric.PROMPT},
+            "rubric": record["rubric"], "created_at": now,
         })
     return {"tried": len(records), "made": sum(1 for r in records if r["task"]),
             "skips": dict(Counter(r["skip"].split(":")[0] for r in records if r["skip"]))}

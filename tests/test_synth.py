@@ -197,8 +197,50 @@ def test_multi_hop_tasks_from_a_backward_graph(sample_world, tmp_path):
     assert task["answer"] == record["subgraph"][-1] and task["hops"] == 3
     assert [f["id"] for f in task["facts"]] == ["f1", "f2"] and all(f["url"] for f in task["facts"])
     assert task["source_urls"] and ROOT in task["mask_urls"]
+    assert set(task["rubric"]) == set(ALL_OK) and task["generator"]["rubric_prompt"] == "rubric.v1"
     from datasets import load_from_disk
 
     hf = load_from_disk(os.path.join(out, "hf"))
     kinds = [k for split in hf.values() for k in split["kind"]]
     assert kinds.count("multi_hop") == (1 if task["reachable"] else 0)
+
+
+def test_a_killed_run_resumes_to_the_same_tasks(sample_world, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    def slow(body):
+        return {**responder(body), "delay": 0.05}
+
+    command = [sys.executable, "-m", "worldbuild", "synth-qa", "--world", sample_world[0], "--model", "double-model",
+               "--max-pages", "400", "--concurrency", "2", "--json"]
+    with LLMDouble(responder=slow) as double:
+        killed_out = str(tmp_path / "killed")
+        proc = subprocess.Popen(command + ["--out", killed_out, "--base-url", double.base_url], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        extracted = os.path.join(killed_out, "extracted.jsonl")
+        deadline = time.monotonic() + 60
+        while not (os.path.exists(extracted) and len(open(extracted).readlines()) >= 10):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        done_before = len(open(extracted).readlines())
+        assert not os.path.exists(os.path.join(killed_out, "tasks.jsonl")) or not open(
+            os.path.join(killed_out, "tasks.jsonl")).read()
+        resumed = subprocess.run(command + ["--out", killed_out, "--base-url", double.base_url], cwd=REPO,
+                                 capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        straight = synth(sample_world[0], str(tmp_path / "straight"), double.base_url, "--max-pages", "400")
+        assert straight.exit_code == 0
+    assert done_before >= 10
+
+    def questions(folder):
+        return sorted((t["question"], t["answer"], t["reachable"])
+                      for t in map(json.loads, open(os.path.join(folder, "tasks.jsonl"))))
+
+    assert questions(killed_out) == questions(str(tmp_path / "straight")) and questions(killed_out)
