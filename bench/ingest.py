@@ -13,7 +13,6 @@ dedup, SQLite page store, BM25 index and manifest. Figures are medians over the 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics

@@ -8,7 +8,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import CORPORA, REPO
+from tests.conftest import REPO
 from tests.warcs import article, response, write_warc
 from worldbuild.cli import app
 

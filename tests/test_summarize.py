@@ -20,8 +20,6 @@ def double():
 
 @pytest.fixture(scope="module")
 def server(sample_world, double, tmp_path_factory):
-    import subprocess
-    import sys
 
     cache = str(tmp_path_factory.mktemp("cache") / "summaries.sqlite")
     proc, base = start_server(sample_world[0], extra=["--summarizer-url", double.base_url, "--summarizer-model",

@@ -43,7 +43,7 @@ def write_warc(path: str, records: list[dict], gzip: bool = True) -> str:
                                            [("Content-Type", spec.get("content_type", "text/html")),
                                             ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
             elif kind == "request":
-                headers = StatusAndHeaders(f"GET / HTTP/1.1", [("Host", "example.org")], is_http_request=True)
+                headers = StatusAndHeaders("GET / HTTP/1.1", [("Host", "example.org")], is_http_request=True)
             record = writer.create_warc_record(
                 spec["url"], kind, payload=io.BytesIO(body), length=len(body), http_headers=headers,
                 warc_headers_dict={"WARC-Date": spec.get("date", "2024-05-01T12:00:00Z")},

