@@ -54,6 +54,9 @@ class Reply:
     prompt_tokens: int
     completion_tokens: int
     cached: bool = False
+    tool_calls: tuple = ()  # OpenAI tool calls ({"id", "type", "function": {"name", "arguments"}})
+    reasoning: str = ""  # what a reasoning parser (vLLM/SGLang) split off the content
+
 
     def json(self):
         """The JSON value in the reply; raises ValueError when there is none."""
@@ -76,7 +79,10 @@ class ReplyCache:
 
     def get(self, key: str) -> Reply | None:
         row = self.db.execute("SELECT reply FROM replies WHERE key=?", (key,)).fetchone()
-        return Reply(**{**json.loads(row[0]), "cached": True}) if row else None
+        if not row:
+            return None
+        value = json.loads(row[0])
+        return Reply(**{**value, "tool_calls": tuple(value.get("tool_calls", ())), "cached": True})
 
     def put(self, key: str, reply: Reply) -> None:
         value = {k: v for k, v in reply.__dict__.items() if k != "cached"}
@@ -137,9 +143,14 @@ class LLM:
                 response = await self.client.chat.completions.create(model=self.model, messages=messages, **params)
                 choice = response.choices[0]
                 usage = response.usage
-                reply = Reply(text=choice.message.content or "", finish_reason=choice.finish_reason or "",
+                message = choice.message
+                reply = Reply(text=message.content or "", finish_reason=choice.finish_reason or "",
                               prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                              completion_tokens=getattr(usage, "completion_tokens", 0) or 0)
+                              completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+                              tool_calls=tuple(call.model_dump(exclude_none=True)
+                                               for call in message.tool_calls or ()),
+                              reasoning=getattr(message, "reasoning_content", None)
+                              or getattr(message, "reasoning", None) or "")
                 self.usage.prompt_tokens += reply.prompt_tokens
                 self.usage.completion_tokens += reply.completion_tokens
                 return reply

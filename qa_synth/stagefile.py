@@ -31,12 +31,7 @@ class StageFile:
                 handle.truncate(data.rfind(b"\n") + 1)
 
     def read(self) -> Iterator[dict]:
-        if not os.path.exists(self.path):
-            return
-        with open(self.path, encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    yield json.loads(line)
+        return read_records(self.path)
 
     def append(self, record: dict) -> None:
         self._handle.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -45,3 +40,13 @@ class StageFile:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def read_records(path: str) -> Iterator[dict]:
+    """The records of a stage file (none when it does not exist yet)."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)

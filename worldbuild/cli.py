@@ -381,5 +381,10 @@ def synth_qa(
     out_console.print(table)
 
 
+from worldbuild import cli_agent  # noqa: E402  (registers rollout, filter, eval, sft-data)
+
+cli_agent.register(app)
+
+
 def main() -> None:  # pragma: no cover - console script entry
     app()

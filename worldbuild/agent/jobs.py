@@ -1,0 +1,112 @@
+"""The agent-side jobs behind the CLI: roll a policy out over tasks, then keep a difficulty
+band (filter), score a benchmark (evaluate) or distil SFT data. Each checks its endpoints
+first and fails fast with how to start them, and each resumes from its trajectory file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from qa_synth.llm import LLM
+from qa_synth.prompts import load
+from worldbuild.agent import difficulty, evaluate, sft
+from worldbuild.agent.judge import DEFAULT_CACHE, Judge
+from worldbuild.agent.react import EpisodeSettings
+from worldbuild.agent.rollout import RolloutPlan, read_trajectories, rollout
+from worldbuild.agent.tasks import SYSTEM_PROMPT, Task, load_tasks
+from worldbuild.agent.tools import ToolSettings
+from worldbuild.client import AsyncWorldClient, WorldError
+
+
+class ServiceUnavailable(RuntimeError):
+    """The world service or the policy endpoint does not answer: nothing can run."""
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    base_url: str | None = None
+    model: str | None = None
+    fallback: str = "em"
+    cache_path: str | None = DEFAULT_CACHE
+
+    def make(self, concurrency: int) -> Judge:
+        return Judge(self.base_url, self.model, fallback=self.fallback, cache_path=self.cache_path,
+                     concurrency=concurrency)
+
+
+@dataclass(frozen=True)
+class Job:
+    base_url: str
+    model: str
+    tools: ToolSettings
+    judge: JudgeSettings = field(default_factory=JudgeSettings)
+    episode: EpisodeSettings = field(default_factory=EpisodeSettings)
+    plan: RolloutPlan = field(default_factory=RolloutPlan)
+    api_key: str | None = None
+    timeout: float = 600.0  # one policy turn can be long (thinking models)
+
+
+async def _world_snapshot(settings: ToolSettings) -> str | None:
+    client = AsyncWorldClient(settings.base_url, timeout=10, retries=1)
+    try:
+        return (await client.health()).get("snapshot")
+    except WorldError as exc:
+        raise ServiceUnavailable(f"no world service at {settings.base_url} ({exc}); start one with "
+                                 f"`worldbuild serve --world DIR --port PORT`") from exc
+    finally:
+        await client.aclose()
+
+
+async def run(job: Job, tasks: list[Task], trajectories_path: str,
+              on_done: Callable[[dict], None] | None = None) -> dict:
+    """Roll out what the trajectory file lacks; returns counts and the served snapshot."""
+    snapshot = await _world_snapshot(job.tools)
+    policy = LLM(job.base_url, job.model, cache_path=None, api_key=job.api_key, concurrency=job.plan.concurrency,
+                 timeout=job.timeout, max_retries=3)
+    judge = job.judge.make(job.plan.concurrency)
+    try:
+        try:
+            await policy.check()
+        except Exception as exc:
+            raise ServiceUnavailable(str(exc)) from exc
+        counts = await rollout(tasks, trajectories_path, policy, job.tools, judge, job.episode, job.plan, on_done)
+    finally:
+        await policy.aclose()
+        await judge.aclose()
+    other = sorted({t.row.get("extra_info", {}).get("snapshot") for t in tasks if t.row} - {None, snapshot})
+    return {**counts, "world_snapshot": snapshot, "tasks_from_other_snapshots": other,
+            "policy_usage": policy.usage.to_dict(), "judge": judge.method}
+
+
+async def filter_tasks(job: Job, tasks_path: str, out_path: str, keep: str, trajectories_path: str | None = None,
+                       on_done=None) -> dict:
+    """pass@k with the current checkpoint, then the stage parquet of the kept band."""
+    k = job.plan.samples
+    band = difficulty.Band.parse(keep, k)
+    tasks = load_tasks(tasks_path)
+    trajectories_path = trajectories_path or out_path + ".trajectories.jsonl"
+    summary = await run(job, tasks, trajectories_path, on_done)
+    counts = difficulty.pass_counts(read_trajectories(trajectories_path), job.plan.checkpoint)
+    kept, report = difficulty.select(tasks, counts, k, band)
+    if kept:
+        difficulty.write_stage(kept, counts, job.plan.checkpoint, out_path)
+    difficulty.record_passes(tasks, counts, job.plan.checkpoint, out_path + ".passes.jsonl")
+    return {**summary, "tasks": len(tasks), "band": f"{band.low}..{band.high} of {k}", **report,
+            "solved_histogram": difficulty.histogram(tasks, counts, k), "out": out_path if kept else None}
+
+
+async def evaluate_benchmark(job: Job, bench_path: str, trajectories_path: str, on_done=None) -> dict:
+    tasks = load_tasks(bench_path)
+    summary = await run(job, tasks, trajectories_path, on_done)
+    ids = {t.id for t in tasks}
+    records = [r for r in read_trajectories(trajectories_path) if r["task_id"] in ids]
+    return {"run": summary, "model": job.model, **evaluate.summarize(records)}
+
+
+async def distil_sft(job: Job, tasks_path: str, out_path: str, trajectories_path: str | None = None,
+                     system_prompt: str | None = None, on_done=None) -> dict:
+    tasks = load_tasks(tasks_path)
+    trajectories_path = trajectories_path or out_path + ".trajectories.jsonl"
+    summary = await run(job, tasks, trajectories_path, on_done)
+    report = sft.build(read_trajectories(trajectories_path), system_prompt or load(SYSTEM_PROMPT), out_path)
+    return {**summary, **report, "out": out_path if report["kept"] else None}

@@ -1,0 +1,50 @@
+"""verl's custom reward: `reward.custom_reward_function.path=pkg://worldbuild.agent.reward`.
+
+Binary: 1 when the last <answer> the policy wrote is judged the same as the label, 0 otherwise
+(missing or malformed answers score 0). The judge is set through `reward_kwargs`
+(`judge_base_url`, `judge_model`, `fallback`, `judge_cache`) or the environment
+(`WORLDBUILD_JUDGE_URL`, `WORLDBUILD_JUDGE_MODEL`, ...); without one, exact match (or F1).
+Every call returns the same keys, which verl logs per batch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from worldbuild.agent.answer import extract_answer, f1
+from worldbuild.agent.judge import DEFAULT_CACHE, Judge
+
+_judges: dict[tuple, Judge] = {}
+
+
+def _setting(kwargs: dict, name: str, env: str, default=None):
+    value = kwargs.get(name)
+    return value if value not in (None, "") else os.environ.get(env) or default
+
+
+def judge_from(kwargs: dict) -> Judge:
+    """One judge per configuration and event loop (its HTTP session belongs to the loop)."""
+    base_url = _setting(kwargs, "judge_base_url", "WORLDBUILD_JUDGE_URL")
+    model = _setting(kwargs, "judge_model", "WORLDBUILD_JUDGE_MODEL")
+    fallback = _setting(kwargs, "fallback", "WORLDBUILD_JUDGE_FALLBACK", "em")
+    cache = _setting(kwargs, "judge_cache", "WORLDBUILD_JUDGE_CACHE", DEFAULT_CACHE)
+    key = (base_url, model, fallback, cache, id(asyncio.get_running_loop()))
+    if key not in _judges:
+        _judges[key] = Judge(base_url, model, fallback=fallback, cache_path=cache)
+    return _judges[key]
+
+
+async def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict:
+    extra_info = extra_info or {}
+    label = ground_truth["target"] if isinstance(ground_truth, dict) else str(ground_truth)
+    prediction = extract_answer(solution_str)
+    judge = judge_from(kwargs)
+    verdict = await judge.grade(str(extra_info.get("question") or ""), label, prediction)
+    return {
+        "score": verdict.score,
+        "acc": float(verdict.correct),
+        "has_answer": float(prediction is not None),
+        "f1": f1(prediction, label) if prediction else 0.0,
+        "judged": float(verdict.method == "judge" and verdict.error is None and prediction is not None),
+        "judge_failed": float(verdict.error is not None),
+    }

@@ -1,0 +1,74 @@
+"""Tasks to roll out, from what the other stages write: the verl parquet of `synth-qa` (its
+rows are kept whole, so the filter can write the kept ones back), task JSONL, or a benchmark
+file of {"question", "answer"} lines."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from qa_synth.prompts import load
+
+SYSTEM_PROMPT = "agent_system.v1"
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    question: str
+    answer: str
+    mask: list[str]
+    prompt: list[dict]  # system + user messages, exactly as training sends them
+    row: dict = field(default_factory=dict, compare=False)  # the parquet row it came from
+
+
+def _plain(value):
+    """Parquet gives numpy arrays for lists: make them JSON-plain again."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _plain(value.tolist())
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _task_id(question: str) -> str:
+    return "q-" + hashlib.sha256(" ".join(question.split()).encode()).hexdigest()[:16]
+
+
+def _from_row(row: dict) -> Task:
+    info = row.get("extra_info") or {}
+    question = info.get("question") or next(m["content"] for m in row["prompt"] if m["role"] == "user")
+    answer = info.get("answer") or row["reward_model"]["ground_truth"]
+    return Task(str(info.get("id") or _task_id(question)), question, str(answer), list(info.get("mask_urls") or []),
+                [{"role": m["role"], "content": m["content"]} for m in row["prompt"]], row)
+
+
+def _from_record(record: dict, system_prompt: str) -> Task:
+    question, answer = record["question"], record["answer"]
+    if isinstance(answer, list):  # benchmarks with several accepted answers: the first is the label
+        answer = answer[0]
+    return Task(str(record.get("id") or _task_id(question)), question, str(answer),
+                list(record.get("mask_urls") or []),
+                [{"role": "system", "content": system_prompt}, {"role": "user", "content": question}])
+
+
+def load_tasks(path: str, system_prompt: str | None = None) -> list[Task]:
+    """Every task in the file; raises ValueError naming the line of a malformed one."""
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return [_from_row(_plain(row)) for row in pq.read_table(path).to_pylist()]
+    system_prompt = system_prompt or load(SYSTEM_PROMPT)
+    tasks = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                tasks.append(_from_record(json.loads(line), system_prompt))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a task ({type(exc).__name__}: {exc})") from exc
+    return tasks

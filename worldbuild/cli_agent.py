@@ -1,0 +1,201 @@
+"""The agent-side commands (`rollout`, `filter`, `eval`, `sft-data`): thin Typer wrappers over
+`worldbuild.agent.jobs`. They share one set of options (policy endpoint, world service, judge,
+episode limits), declared once below and added to each command's signature."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+err = Console(stderr=True)
+
+
+def _shared(
+    base_url: str = typer.Option(..., envvar="OPENAI_BASE_URL",
+                                 help="The policy's OpenAI-compatible endpoint, e.g. a vLLM server of the checkpoint"),
+    model: str = typer.Option(..., envvar="WORLDBUILD_POLICY_MODEL", help="Model name at that endpoint"),
+    api_key: Optional[str] = typer.Option(None, envvar="OPENAI_API_KEY", help="Key for the policy endpoint"),
+    world_url: str = typer.Option("http://127.0.0.1:8000", envvar="WORLD_URL", help="`worldbuild serve` to search"),
+    judge_url: Optional[str] = typer.Option(None, envvar="WORLDBUILD_JUDGE_URL",
+                                            help="OpenAI-compatible endpoint of the answer judge [default: no judge]"),
+    judge_model: Optional[str] = typer.Option(None, envvar="WORLDBUILD_JUDGE_MODEL", help="Judge model name"),
+    fallback: str = typer.Option("em", help="Without a judge (or when it fails): em (exact match) or f1"),
+    judge_cache: Optional[str] = typer.Option(None, help="SQLite cache of verdicts [default: ~/.cache/worldbuild/judge.sqlite]"),
+    samples: int = typer.Option(1, "--samples", "-k", min=1, help="Rollouts per task"),
+    concurrency: int = typer.Option(64, min=1, help="Episodes in flight"),
+    max_turns: int = typer.Option(32, min=1, help="Assistant turns per episode"),
+    max_response_tokens: int = typer.Option(32768, min=1, help="Tokens after the prompt (training's response length)"),
+    max_tokens_per_turn: int = typer.Option(8192, min=1, help="Tokens per assistant turn"),
+    temperature: float = typer.Option(1.0, help="Sampling temperature (training samples at 1.0)"),
+    top_k: int = typer.Option(10, min=1, help="Search results per call"),
+    search_mode: str = typer.Option("bm25", help="bm25, dense or hybrid"),
+    browse_chars: int = typer.Option(8000, min=200, help="Page window per browse call"),
+    tool_timeout: float = typer.Option(30.0, help="Seconds per world-service request"),
+    checkpoint: str = typer.Option("", help="Name of the policy checkpoint, recorded in each trajectory"),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+):
+    """Declares the shared options (never called)."""
+
+
+def _job(options: dict, reminder: bool = False):
+    from worldbuild.agent.jobs import Job, JudgeSettings
+    from worldbuild.agent.judge import DEFAULT_CACHE
+    from worldbuild.agent.react import EpisodeSettings
+    from worldbuild.agent.rollout import RolloutPlan
+    from worldbuild.agent.tools import ToolSettings
+
+    o = options
+    if o["fallback"] not in ("em", "f1"):
+        raise typer.BadParameter("--fallback must be em or f1")
+    if bool(o["judge_url"]) != bool(o["judge_model"]):
+        raise typer.BadParameter("--judge-url and --judge-model go together")
+    return Job(
+        base_url=o["base_url"], model=o["model"], api_key=o["api_key"],
+        tools=ToolSettings(base_url=o["world_url"], timeout=o["tool_timeout"], top_k=o["top_k"],
+                           mode=o["search_mode"], max_chars=o["browse_chars"]),
+        judge=JudgeSettings(o["judge_url"], o["judge_model"], o["fallback"], o["judge_cache"] or DEFAULT_CACHE),
+        episode=EpisodeSettings(max_turns=o["max_turns"], max_response_tokens=o["max_response_tokens"],
+                                max_tokens_per_turn=o["max_tokens_per_turn"], temperature=o["temperature"],
+                                reminder=reminder),
+        plan=RolloutPlan(samples=o["samples"], concurrency=o["concurrency"], checkpoint=o["checkpoint"]),
+    )
+
+
+SHARED = inspect.signature(_shared).parameters
+
+
+def with_shared_options(command):
+    """Add the shared options to a command's signature; it receives them as `options`."""
+    own = [p for name, p in inspect.signature(command).parameters.items() if name != "options"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        options = {name: kwargs.pop(name) for name in SHARED}
+        return command(options=options, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(own + list(SHARED.values()))
+    return wrapper
+
+
+def _execute(job_coroutine_factory, total: int, as_json: bool, title: str) -> dict:
+    """Run a job with a progress bar; map unavailable services and Ctrl-C to clear exits."""
+    from worldbuild.agent.jobs import ServiceUnavailable
+
+    bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
+                   TimeElapsedColumn(), console=err, disable=as_json)
+    tracker = bar.add_task(title, total=total, acc="")
+    seen = {"n": 0, "correct": 0}
+
+    def on_done(record: dict) -> None:
+        seen["n"] += 1
+        seen["correct"] += bool(record["correct"])
+        bar.update(tracker, advance=1, acc=f"correct {seen['correct']}/{seen['n']}")
+
+    try:
+        with bar:
+            return asyncio.run(job_coroutine_factory(on_done))
+    except (ServiceUnavailable, ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: finished trajectories are kept; rerun the same command to resume")
+        raise typer.Exit(130) from None
+
+
+def _print(summary: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+
+
+def _tasks(path: str):
+    from worldbuild.agent.tasks import load_tasks
+
+    try:
+        return load_tasks(path)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @with_shared_options
+    def rollout(
+        tasks: str = typer.Argument(..., help="verl parquet from synth-qa, task JSONL, or question/answer JSONL"),
+        out: str = typer.Option(..., "--out", "-o", help="Trajectories JSONL (appended; a rerun resumes)"),
+        options: dict = None,
+    ) -> None:
+        """Run the agent (training's ReAct loop, prompt and tools) over tasks; save full trajectories."""
+        from worldbuild.agent.jobs import run
+
+        job, loaded = _job(options), _tasks(tasks)
+        summary = _execute(lambda done: run(job, loaded, out, done), len(loaded) * job.plan.samples,
+                           options["as_json"], "rollout")
+        _print({"trajectories": out, **summary}, options["as_json"])
+
+    @app.command("filter")
+    @with_shared_options
+    def filter_(
+        tasks: str = typer.Argument(..., help="verl parquet (or task JSONL) to filter"),
+        out: str = typer.Option(..., "--out", "-o", help="Stage parquet of the kept tasks"),
+        k: int = typer.Option(8, "--k", min=1, help="Rollouts per task (pass@k)"),
+        keep: str = typer.Option("1..7", help="Keep tasks solved this many times of k (inclusive)"),
+        trajectories: Optional[str] = typer.Option(None, help="Trajectories JSONL [default: OUT.trajectories.jsonl]"),
+        options: dict = None,
+    ) -> None:
+        """Difficulty filter: k rollouts per task with the current checkpoint, keep the band."""
+        from worldbuild.agent.difficulty import Band
+        from worldbuild.agent.jobs import filter_tasks
+
+        try:
+            Band.parse(keep, k)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        options["samples"] = k
+        job, total = _job(options), len(_tasks(tasks)) * k
+        summary = _execute(lambda done: filter_tasks(job, tasks, out, keep, trajectories, done), total,
+                           options["as_json"], f"pass@{k}")
+        _print(summary, options["as_json"])
+
+    @app.command("eval")
+    @with_shared_options
+    def eval_(
+        bench: str = typer.Argument(..., help="Benchmark JSONL ({question, answer} per line) or task parquet"),
+        out: str = typer.Option(..., "--out", "-o", help="Trajectories JSONL; the report goes to OUT.report.json"),
+        options: dict = None,
+    ) -> None:
+        """Accuracy on a benchmark with a 95% interval, tool calls and tokens per task."""
+        from worldbuild.agent.jobs import evaluate_benchmark
+
+        job, total = _job(options), len(_tasks(bench)) * options["samples"]
+        summary = _execute(lambda done: evaluate_benchmark(job, bench, out, done), total, options["as_json"], "eval")
+        with open(out + ".report.json", "w") as handle:
+            json.dump(summary, handle, indent=2)
+        _print(summary, options["as_json"])
+
+    @app.command("sft-data")
+    @with_shared_options
+    def sft_data(
+        tasks: str = typer.Argument(..., help="Tasks for the teacher (verl parquet or JSONL)"),
+        out: str = typer.Option(..., "--out", "-o", help="SFT parquet (messages + tools)"),
+        trajectories: Optional[str] = typer.Option(None, help="Teacher trajectories [default: OUT.trajectories.jsonl]"),
+        reminder: bool = typer.Option(True, help="Nudge the teacher to answer on its last turn (removed by C3)"),
+        options: dict = None,
+    ) -> None:
+        """Teacher trajectories → filtered (F1–F7), cleaned (C1–C4) verl multi-turn SFT parquet."""
+        from worldbuild.agent.jobs import distil_sft
+
+        job, total = _job(options, reminder=reminder), len(_tasks(tasks)) * options["samples"]
+        summary = _execute(lambda done: distil_sft(job, tasks, out, trajectories, None, done), total,
+                           options["as_json"], "teacher")
+        _print(summary, options["as_json"])
