@@ -11,6 +11,10 @@ A script is a list of steps, used in order (the last one repeats):
     {"status": 500}               answer with this HTTP status (429, 500, ...)
     {"delay": 3.0, ...}           wait before answering (for timeouts and latency)
     {"echo": true}                reply with the last user message
+    {"tool_calls": [{"name", "arguments"}], "content"?, "reasoning"?}
+                                  an assistant turn that calls tools (OpenAI shape), with
+                                  reasoning in `reasoning_content` as vLLM's parser returns it
+    {"finish_reason": "length"}   override the finish reason
 Without a script every request gets {"echo": true}. Requests are kept in `.requests`.
 """
 
@@ -66,11 +70,25 @@ class LLMDouble:
             content = next((m["content"] for m in reversed(body.get("messages", [])) if m["role"] == "user"), "")
         else:
             content = step.get("content", "")
+        message = {"role": "assistant", "content": content}
+        finish = "stop"
+        if step.get("tool_calls"):
+            message["tool_calls"] = [
+                {"id": f"call_{len(self.requests)}_{i}", "type": "function",
+                 "function": {"name": call["name"], "arguments": json.dumps(call.get("arguments", {}))}}
+                for i, call in enumerate(step["tool_calls"])]
+            finish = "tool_calls"
+        if step.get("reasoning"):
+            message["reasoning_content"] = step["reasoning"]
+        # tokens as a chars/4 estimate, so budgets over a conversation can be tested
+        prompt_tokens = sum(len(json.dumps(m)) for m in body.get("messages", [])) // 4
+        completion_tokens = max(1, len(json.dumps(message)) // 4)
         return web.json_response({
             "id": f"chatcmpl-{len(self.requests)}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "double"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            "choices": [{"index": 0, "message": message, "finish_reason": step.get("finish_reason", finish)}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
         })
 
     def _serve(self) -> None:

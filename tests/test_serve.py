@@ -4,15 +4,14 @@ Search-R1 request as its clients send it, the Python clients, and several worker
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
 from tests.conftest import REPO
+from tests.services import free_port, start_server
 from worldbuild.client import AsyncWorldClient, WorldClient, WorldError
 
 ROOT_SERVERS = "http://www.iana.org/domains/root/servers"
@@ -26,30 +25,6 @@ VARIANTS = [
     "HTTP://WWW.IANA.ORG/domains/root/servers",
     "https://IANA.org:443/domains/root/servers/",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(world_dir: str, workers: int = 1, extra: list[str] = ()):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "worldbuild", "serve", "--world", world_dir, "--port", str(port),
-                             "--workers", str(workers), *extra], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not start")
 
 
 @pytest.fixture(scope="module")

@@ -81,6 +81,8 @@ def with_shared_options(command):
         return command(options=options, **kwargs)
 
     wrapper.__signature__ = inspect.Signature(own + list(SHARED.values()))
+    wrapper.__annotations__ = {**_shared.__annotations__,
+                               **{k: v for k, v in command.__annotations__.items() if k != "options"}}
     return wrapper
 
 

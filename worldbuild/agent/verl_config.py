@@ -113,7 +113,8 @@ def first_line(exc: BaseException) -> str:
 
 def verl_problems(config) -> list[str]:
     """Run `validate_config` as main_ppo does, then build the dataclasses verl's workers build
-    (actor, rollout, algorithm, reward), so a bad value fails here and not on a GPU node."""
+    (actor, rollout, the rollout's checkpoint engine), so a bad value fails here and not on a GPU
+    node. (verl 0.9.1 never builds `reward` as a dataclass: its RewardManagerConfig cannot be.)"""
     from verl.trainer.ppo.utils import need_critic, need_reference_policy
     from verl.utils.config import omega_conf_to_dataclass, validate_config
 
@@ -128,7 +129,7 @@ def verl_problems(config) -> list[str]:
         cfg = resolved(config)
     except Exception as exc:
         return problems + [f"verl: cannot resolve the config: {first_line(exc)}"]
-    for key in ("actor_rollout_ref.actor", "actor_rollout_ref.rollout", "algorithm", "reward"):
+    for key in ("actor_rollout_ref.actor", "actor_rollout_ref.rollout", "actor_rollout_ref.rollout.checkpoint_engine"):
         try:
             with quiet():
                 omega_conf_to_dataclass(select(cfg, key))
@@ -175,7 +176,7 @@ def tool_problems(config, summary: dict) -> list[str]:
 def reward_problems(config, summary: dict) -> list[str]:
     """Load the reward through `get_custom_reward_fn`, the loader verl's reward workers use, and
     check that the judge's endpoint reaches it as keyword arguments it accepts."""
-    from verl.trainer.ppo.reward import get_custom_reward_fn
+    from verl.trainer.ppo.reward import get_custom_reward_fn, resolve_reward_manager_cls
     from verl.utils.import_utils import load_extern_object
 
     fn_cfg = select(config, "reward.custom_reward_function") or {}
@@ -183,6 +184,11 @@ def reward_problems(config, summary: dict) -> list[str]:
     kwargs = dict(fn_cfg.get("reward_kwargs") or {})
     summary["reward"] = f"{path}:{name}"
     problems = []
+    try:
+        with quiet():
+            resolve_reward_manager_cls(config)
+    except Exception as exc:
+        problems.append(f"reward: reward.reward_manager: {first_line(exc)}")
     if (path, name) != (REWARD_PATH, REWARD_NAME):
         problems.append(f"recipe: reward.custom_reward_function is {path}:{name}, expected the LLM judge "
                         f"{REWARD_PATH}:{REWARD_NAME} (binary reward, DESIGN.md §1)")

@@ -1,0 +1,220 @@
+"""The agent side end to end on CPU: the ReAct runner against an OpenAI-compatible double that
+makes real tool calls into a live `worldbuild serve`, per-task masks, resume, the difficulty
+band, evaluation, the judge and the reward."""
+
+import asyncio
+import json
+import re
+from collections import Counter
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from tests.llm_double import LLMDouble
+from tests.services import start_server
+from worldbuild.agent import difficulty, evaluate
+from worldbuild.agent.answer import extract_answer, f1
+from worldbuild.agent.jobs import Job, JudgeSettings, ServiceUnavailable, evaluate_benchmark, filter_tasks, run
+from worldbuild.agent.react import EpisodeSettings
+from worldbuild.agent.rollout import RolloutPlan, read_trajectories
+from worldbuild.agent.tasks import load_tasks
+from worldbuild.agent.tools import ToolSettings
+from worldbuild.cli import app
+
+WARC_COST = ("https://yorkspace.library.yorku.ca/xmlui/handle/10315/36158",
+             "The Cost of a WARC: Analyzing Web Archives in the Cloud")
+DICKENS = ("http://www.archive.org/details/no_thoroughfare_librivox", "Charles DickensNo Thoroughfare")
+SECRET_ARMIES = ("http://www.archive.org/details/secretarmiesb00spivrich",
+                 "Internet Archive: Details: Secret armies; the new technique of Nazi warfare")
+
+
+@pytest.fixture(scope="module")
+def world_url(sample_world):
+    proc, base = start_server(sample_world[0])
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+class ReadingPolicy:
+    """Plays the agent: search the question, browse the top hit, answer with the page title.
+    `quota[question]` limits how many of its answers to a question are right (the rest say
+    "unknown"), which gives each task a known pass count."""
+
+    def __init__(self, quota: dict[str, int] | None = None):
+        self.quota, self.answered = quota, Counter()
+
+    def __call__(self, body: dict) -> dict:
+        messages = body["messages"]
+        assert body["tools"][0]["function"]["name"] == "search"  # the training tools are offered
+        question = next(m["content"] for m in messages if m["role"] == "user")
+        observations = [m["content"] for m in messages if m["role"] == "tool"]
+        if not observations:
+            return {"reasoning": "I should search first.", "tool_calls": [{"name": "search",
+                                                                            "arguments": {"query": question}}]}
+        if len(observations) == 1:
+            url = re.search(r"URL: (\S+)", observations[0]).group(1)
+            return {"reasoning": "The top result looks right.",
+                    "tool_calls": [{"name": "browse", "arguments": {"url": url, "goal": question}}]}
+        title = re.search(r"Title: (.*)", observations[1]).group(1)
+        self.answered[question] += 1
+        if self.quota is not None and self.answered[question] > self.quota[question]:
+            title = "unknown"
+        return {"reasoning": "The page names it.", "content": f"The answer is <answer>{title}</answer>"}
+
+
+def job(double: LLMDouble, world: str, samples: int = 1, checkpoint: str = "step0", **episode) -> Job:
+    return Job(base_url=double.base_url, model="policy", tools=ToolSettings(base_url=world, timeout=5),
+               judge=JudgeSettings(fallback="em", cache_path=None), episode=EpisodeSettings(**episode),
+               plan=RolloutPlan(samples=samples, concurrency=8, checkpoint=checkpoint))
+
+
+def write_tasks(path, tasks: list[dict]) -> str:
+    with open(path, "w") as handle:
+        for task in tasks:
+            handle.write(json.dumps(task) + "\n")
+    return str(path)
+
+
+def test_answer_extraction_takes_the_models_last_answer():
+    assert extract_answer("<think>maybe <answer>x</answer></think> so <answer> Paris </answer>") == "Paris"
+    assert extract_answer("<tool_response>page says <answer>fake</answer></tool_response> none") is None
+    assert extract_answer("<answer></answer>") is None and extract_answer(None) is None
+    assert extract_answer("<answer>unclosed") is None
+    assert f1("the Eiffel Tower", "Eiffel tower") == 1.0 and 0 < f1("Eiffel", "Eiffel Tower") < 1
+
+
+def test_rollout_uses_tools_honours_masks_and_resumes(world_url, tmp_path):
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [
+        {"id": "open", "question": WARC_COST[1], "answer": WARC_COST[1]},
+        {"id": "masked", "question": WARC_COST[1], "answer": WARC_COST[1], "mask_urls": [WARC_COST[0]]},
+    ])
+    out = str(tmp_path / "traj.jsonl")
+    with LLMDouble(responder=ReadingPolicy()) as double:
+        counts = asyncio.run(run(job(double, world_url), load_tasks(tasks), out))
+        assert counts["done"] == 2 and counts["failed"] == 0
+        records = {r["task_id"]: r for r in read_trajectories(out)}
+        opened, masked = records["open"], records["masked"]
+        assert opened["correct"] and opened["stop"] == "answer" and opened["tool_calls"] == 2
+        roles = [m["role"] for m in opened["messages"]]
+        assert roles == ["system", "user", "assistant", "tool", "assistant", "tool", "assistant"]
+        assert opened["messages"][2]["reasoning_content"] == "I should search first."
+        assert opened["messages"][3]["content"].startswith(f'Results for "{WARC_COST[1]}"')
+        assert WARC_COST[0] in opened["messages"][3]["content"]
+        # masked: the source page never reaches the agent, so it reads another page and is wrong
+        assert not masked["correct"] and masked["prediction"] != WARC_COST[1]
+        assert all(WARC_COST[0] not in m["content"] for m in masked["messages"] if m["role"] == "tool")
+        assert masked["response_tokens"] > 0 and masked["completion_tokens"] > 0
+        sent = len(double.requests)
+        again = asyncio.run(run(job(double, world_url), load_tasks(tasks), out))
+        assert again["done"] == 0 and again["resumed"] == 2 and len(double.requests) == sent
+
+
+def test_rollout_stops_at_max_turns_and_reports_tool_errors(world_url, tmp_path):
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [{"question": "anything", "answer": "x"}])
+    script = [{"reasoning": "look", "tool_calls": [{"name": "browse", "arguments": {"url": "http://nowhere.example/"}}]},
+              {"tool_calls": [{"name": "python", "arguments": {"code": "1+1"}}]},
+              {"tool_calls": [{"name": "search", "arguments": {}}]}]
+    with LLMDouble(script) as double:
+        asyncio.run(run(job(double, world_url, max_turns=3), load_tasks(tasks), str(tmp_path / "t.jsonl")))
+    (record,) = read_trajectories(str(tmp_path / "t.jsonl"))
+    assert record["stop"] == "max_turns" and record["prediction"] is None and not record["correct"]
+    assert record["tool_calls"] == 3 and record["tool_errors"] == 3
+    errors = [m["content"] for m in record["messages"] if m["role"] == "tool"]
+    assert "not available" in errors[0] and "unknown tool 'python'" in errors[1] and "'query'" in errors[2]
+
+
+def test_response_budget_ends_an_episode(world_url, tmp_path):
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [{"question": WARC_COST[1], "answer": "x"}])
+    with LLMDouble(responder=ReadingPolicy()) as double:
+        asyncio.run(run(job(double, world_url, max_response_tokens=300), load_tasks(tasks), str(tmp_path / "t.jsonl")))
+    (record,) = read_trajectories(str(tmp_path / "t.jsonl"))
+    assert record["stop"] == "max_response_tokens" and record["response_tokens"] >= 300
+
+
+def test_unreachable_world_or_policy_fails_fast(world_url, tmp_path):
+    tasks = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [{"question": "q", "answer": "a"}]))
+    with LLMDouble() as double:
+        with pytest.raises(ServiceUnavailable, match="worldbuild serve"):
+            asyncio.run(run(job(double, "http://127.0.0.1:9"), tasks, str(tmp_path / "t.jsonl")))
+    dead = Job(base_url="http://127.0.0.1:9/v1", model="m", tools=ToolSettings(base_url=world_url),
+               judge=JudgeSettings(cache_path=None))
+    with pytest.raises(ServiceUnavailable, match="vllm serve"):
+        asyncio.run(run(dead, tasks, str(tmp_path / "t.jsonl")))
+
+
+def test_band_parsing():
+    assert difficulty.Band.parse("1..7", 8) == difficulty.Band(1, 7)
+    assert difficulty.Band.parse("3", 8) == difficulty.Band(3, 3)
+    assert difficulty.Band.parse("..2", 8) == difficulty.Band(0, 2)
+    assert difficulty.Band.parse("2..", 8) == difficulty.Band(2, 8)
+    for bad in ("7..1", "1..9", "x", ""):
+        with pytest.raises(ValueError):
+            difficulty.Band.parse(bad, 8)
+
+
+def test_filter_keeps_the_band_and_records_pass_counts(world_url, tmp_path):
+    from qa_synth.export import verl_row
+
+    titles = {"never": WARC_COST, "sometimes": DICKENS, "always": SECRET_ARMIES}
+    quota = {"never": 0, "sometimes": 3, "always": 8}
+    rows = [verl_row({"id": name, "question": title, "answer": title, "kind": "single_hop", "mask_urls": [],
+                      "snapshot": "s"}, i, "You are a research assistant.")
+            for i, (name, (_url, title)) in enumerate(titles.items())]
+    import pyarrow as pa
+
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train.parquet")
+    out = str(tmp_path / "stage1" / "train.parquet")
+    policy = ReadingPolicy({titles[name][1]: q for name, q in quota.items()})
+    with LLMDouble(responder=policy) as double:
+        summary = asyncio.run(filter_tasks(job(double, world_url, samples=8, checkpoint="sft"),
+                                           str(tmp_path / "train.parquet"), out, "1..7"))
+    assert summary["kept"] == 1 and summary["too_hard"] == 1 and summary["too_easy"] == 1
+    assert summary["solved_histogram"][0] == 1 and summary["solved_histogram"][3] == 1
+    assert summary["solved_histogram"][8] == 1
+    (kept,) = pq.read_table(out).to_pylist()
+    assert kept["extra_info"]["id"] == "sometimes" and kept["agent_name"] == "tool_agent"
+    assert kept["extra_info"]["pass_counts"] == [{"checkpoint": "sft", "correct": 3, "rollouts": 8}]
+    assert kept["prompt"] == rows[1]["prompt"]  # the row goes through unchanged
+    history = [json.loads(line) for line in open(out + ".passes.jsonl")]
+    assert {h["id"]: h["correct"] for h in history} == quota
+
+
+def test_filter_command_line(world_url, tmp_path):
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "question": DICKENS[1], "answer": DICKENS[1]}])
+    out = str(tmp_path / "stage.parquet")
+    with LLMDouble(responder=ReadingPolicy({DICKENS[1]: 1})) as double:
+        result = CliRunner().invoke(app, ["filter", tasks, "--k", "2", "--keep", "1..1", "--out", out,
+                                          "--base-url", double.base_url, "--model", "m", "--world-url", world_url,
+                                          "--judge-cache", str(tmp_path / "j.sqlite"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout[result.stdout.index("{"):])
+    assert summary["kept"] == 1 and summary["band"] == "1..1 of 2"
+    assert pq.read_table(out).num_rows == 1
+    bad = CliRunner().invoke(app, ["filter", tasks, "--k", "8", "--keep", "0..9", "--out", out,
+                                   "--base-url", "http://x/v1", "--model", "m"])
+    assert bad.exit_code == 2 and "0..9" in bad.output
+
+
+def test_eval_reports_accuracy_with_an_interval(world_url, tmp_path):
+    bench = write_tasks(tmp_path / "bench.jsonl", [
+        {"question": WARC_COST[1], "answer": WARC_COST[1]},
+        {"question": DICKENS[1], "answer": "Charles Dickens No Thoroughfare, the wrong label"},
+    ])
+    with LLMDouble(responder=ReadingPolicy()) as double:
+        report = asyncio.run(evaluate_benchmark(job(double, world_url), bench, str(tmp_path / "eval.jsonl")))
+    assert report["tasks"] == 2 and report["accuracy"] == 0.5
+    low, high = report["ci95"]
+    assert low < 0.5 < high and (round(low, 4), round(high, 4)) == tuple(round(x, 4) for x in evaluate.wilson(1, 2))
+    assert report["tool_calls_per_task"] == 2.0 and report["stops"] == {"answer": 2}
+
+
+def test_wilson_interval_matches_the_formula():
+    low, high = evaluate.wilson(81, 100)
+    assert abs(low - 0.7222) < 1e-3 and abs(high - 0.8749) < 1e-3
+    several = evaluate.summarize([
+        {"task_id": t, "correct": c, "prediction": "p", "tool_calls": 1, "tool_errors": 0, "turns": 2,
+         "completion_tokens": 10, "response_tokens": 20, "stop": "answer", "verdict": {"method": "em"}}
+        for t, c in [("a", True), ("a", False), ("b", True), ("b", True)]])
+    assert several["accuracy"] == 0.75 and several["pass@2"] == 1.0 and several["samples_per_task"] == 2
