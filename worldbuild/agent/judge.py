@@ -15,6 +15,7 @@ from worldbuild.jsonreply import extract_json
 
 PROMPT_VERSION = "judge.v1"
 FALLBACKS = ("em", "f1")
+THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "worldbuild", "judge.sqlite")
 
 
@@ -31,20 +32,22 @@ class Verdict:
         return dict(self.__dict__)
 
 
+VERDICT_WORD = re.compile(r"^\W*(true|yes|correct|equivalent|false|no|incorrect|not)\b")
+
+
 def _parse(reply: str) -> bool:
-    """The judge's yes/no; raises ValueError when the reply says neither."""
+    """The judge's yes/no: JSON {"equivalent": bool}, or a reply that starts with a verdict word;
+    raises ValueError when it says neither."""
     try:
         value = extract_json(reply)
         if isinstance(value, dict) and isinstance(value.get("equivalent"), bool):
             return value["equivalent"]
     except ValueError:
         pass
-    words = set(re.findall(r"[a-z]+", reply.lower()))
-    if words & {"true", "equivalent", "correct", "yes"} and not words & {"false", "incorrect", "no", "not"}:
-        return True
-    if words & {"false", "incorrect", "no", "not"}:
-        return False
-    raise ValueError(f"judge reply says neither: {reply[:120]!r}")
+    match = VERDICT_WORD.match(THINK.sub("", reply).strip().lower())
+    if match is None:
+        raise ValueError(f"judge reply says neither: {reply[:120]!r}")
+    return match.group(1) in ("true", "yes", "correct", "equivalent")
 
 
 def metric_verdict(prediction: str, label: str, fallback: str = "em", error: str | None = None) -> Verdict:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import weakref
 
 from worldbuild.agent.answer import extract_answer, f1
 from worldbuild.agent.judge import DEFAULT_CACHE, Judge
 
-_judges: dict[tuple, Judge] = {}
+_judges: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Judge]]" = weakref.WeakKeyDictionary()
 
 
 def _setting(kwargs: dict, name: str, env: str, default=None):
@@ -28,10 +29,11 @@ def judge_from(kwargs: dict) -> Judge:
     model = _setting(kwargs, "judge_model", "WORLDBUILD_JUDGE_MODEL")
     fallback = _setting(kwargs, "fallback", "WORLDBUILD_JUDGE_FALLBACK", "em")
     cache = _setting(kwargs, "judge_cache", "WORLDBUILD_JUDGE_CACHE", DEFAULT_CACHE)
-    key = (base_url, model, fallback, cache, id(asyncio.get_running_loop()))
-    if key not in _judges:
-        _judges[key] = Judge(base_url, model, fallback=fallback, cache_path=cache)
-    return _judges[key]
+    judges = _judges.setdefault(asyncio.get_running_loop(), {})
+    key = (base_url, model, fallback, cache)
+    if key not in judges:
+        judges[key] = Judge(base_url, model, fallback=fallback, cache_path=cache)
+    return judges[key]
 
 
 async def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict:

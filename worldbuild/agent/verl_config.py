@@ -256,6 +256,7 @@ def ppo_summary(config, stage: int) -> dict[str, Any]:
         "max_assistant_turns": f"{rollout}.multi_turn.max_assistant_turns",
         "max_tool_response_length": f"{rollout}.multi_turn.max_tool_response_length",
         "trainer_mode": "trainer.v1.trainer_mode",
+        "save_freq": "trainer.save_freq",
         "nnodes": "trainer.nnodes",
         "n_gpus_per_node": "trainer.n_gpus_per_node",
         "model": "actor_rollout_ref.model.path",
@@ -291,6 +292,8 @@ def recipe_problems(s: dict, recipe: Recipe, use_v1: bool) -> list[str]:
          f"({recipe.first_length} + {recipe.length_step} per later stage)"),
         (not use_v1 or s["trainer_mode"] == "sync",
          f"trainer.v1.trainer_mode={s['trainer_mode']}, only sync is strictly on-policy"),
+        (isinstance(s["save_freq"], int) and s["save_freq"] > 0,
+         f"trainer.save_freq={s['save_freq']} saves no checkpoint, the next stage starts from this one's last"),
     ]
     return [f"recipe: {message}" for ok, message in rules if not ok]
 
@@ -386,7 +389,7 @@ def check_sft(overrides: Sequence[str]) -> Report:
 # command line
 
 
-USAGE = __doc__.split("\n\n")[1]
+USAGE = "usage: python -m worldbuild.agent.verl_config (--stage N [--print-config] | --sft) -- OVERRIDES... [--stage M -- ...]"
 
 
 @dataclass
@@ -427,8 +430,6 @@ def parse(argv: Sequence[str]) -> tuple[list[Job], Recipe]:
         elif arg in fields:
             name, kind = fields[arg]
             numbers[name] = kind(args.pop(0))
-        elif arg in ("-h", "--help"):
-            raise SystemExit(print(USAGE) or 0)
         else:
             raise ValueError(f"unexpected argument {arg!r}")
     if not jobs:
@@ -449,8 +450,12 @@ def describe(report: Report) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["-h"], ["--help"]) or not argv:
+        print(__doc__.strip())
+        return 0 if argv else 2
     try:
-        jobs, recipe = parse(sys.argv[1:] if argv is None else argv)
+        jobs, recipe = parse(argv)
     except (ValueError, IndexError) as exc:
         print(f"usage error: {exc}\n{USAGE}", file=sys.stderr)
         return 2
