@@ -95,3 +95,59 @@ def test_a_down_service_gives_an_error_observation():
     assert time.monotonic() - began < 15
     bad, *_ = asyncio.run(call(tool, {"q": "wrong argument name"}))
     assert "needs a non-empty 'query'" in bad.text
+
+
+class SlowWorld:
+    """A world service that answers /search only after `delay` seconds (a real HTTP server)."""
+
+    def __init__(self, delay: float):
+        self.delay, self.calls = delay, 0
+
+    def __enter__(self):
+        import threading
+
+        from aiohttp import web
+
+        async def search(request):
+            self.calls += 1
+            await asyncio.sleep(self.delay)
+            return web.json_response({"results": [], "snapshot": "s"})
+
+        self.loop, ready = asyncio.new_event_loop(), threading.Event()
+        self.port = free_port()
+
+        def serve():
+            app = web.Application()
+            app.router.add_post("/search", search)
+            runner = web.AppRunner(app)
+            self.loop.run_until_complete(runner.setup())
+            self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+        ready.wait(10)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc):
+        async def cancel_handlers():
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(cancel_handlers(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def test_a_slow_service_times_out_into_an_error_observation():
+    from worldbuild.agent.verl_tools import SearchTool
+
+    world = SlowWorld(delay=5)
+    with world as url:
+        tool = SearchTool({"type": "native", "base_url": url, "timeout": 0.5, "retries": 1})
+        began = time.monotonic()
+        response, _reward, metrics = asyncio.run(call(tool, {"query": "anything"}))
+    assert response.text.startswith("[error] search failed") and metrics["error"] == "unavailable"
+    assert world.calls == 2 and time.monotonic() - began < 4  # one retry, then give up
