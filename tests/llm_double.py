@@ -16,6 +16,11 @@ A script is a list of steps, used in order (the last one repeats):
                                   reasoning in `reasoning_content` as vLLM's parser returns it
     {"finish_reason": "length"}   override the finish reason
 Without a script every request gets {"echo": true}. Requests are kept in `.requests`.
+
+    python -m tests.llm_double --port 8001 --reader
+
+plays a trivial research agent instead (`ReadingPolicy`): it searches the question, browses the
+top hit and answers with that page's title, through real tool calls.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import threading
 import time
+from collections import Counter
 
 from aiohttp import web
 
@@ -121,13 +128,43 @@ class LLMDouble:
             self.thread.join(10)
 
 
+class ReadingPolicy:
+    """A responder that plays the agent: search the question, browse the top hit, answer with
+    the page title. `quota[question]` caps how many of its answers to a question are right (the
+    rest say "unknown"), which gives each task a known pass count."""
+
+    def __init__(self, quota: dict[str, int] | None = None):
+        self.quota, self.answered = quota, Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, body: dict) -> dict:
+        messages = body["messages"]
+        question = next(m["content"] for m in messages if m["role"] == "user")
+        observations = [m["content"] for m in messages if m["role"] == "tool"]
+        if not observations:
+            return {"reasoning": "I should search first.",
+                    "tool_calls": [{"name": "search", "arguments": {"query": question}}]}
+        found = re.search(r"URL: (\S+)", observations[0])
+        if len(observations) == 1 and found:
+            return {"reasoning": "The top result looks right.",
+                    "tool_calls": [{"name": "browse", "arguments": {"url": found.group(1), "goal": question}}]}
+        title = re.search(r"Title: (.*)", observations[-1])
+        answer = title.group(1) if title else "unknown"
+        with self._lock:
+            self.answered[question] += 1
+            if self.quota is not None and self.answered[question] > self.quota.get(question, 0):
+                answer = "unknown"
+        return {"reasoning": "The page names it.", "content": f"The answer is <answer>{answer}</answer>"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--script", help="JSON file with a list of steps")
+    parser.add_argument("--reader", action="store_true", help="Play a trivial agent (ReadingPolicy)")
     args = parser.parse_args()
     script = json.load(open(args.script)) if args.script else None
-    with LLMDouble(script, port=args.port) as double:
+    with LLMDouble(script, port=args.port, responder=ReadingPolicy() if args.reader else None) as double:
         print(f"OpenAI-compatible double at {double.base_url}", flush=True)
         try:
             double.thread.join()

@@ -4,14 +4,12 @@ band, evaluation, the judge and the reward."""
 
 import asyncio
 import json
-import re
-from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from tests.llm_double import LLMDouble
+from tests.llm_double import LLMDouble, ReadingPolicy
 from tests.services import start_server
 from worldbuild.agent import difficulty, evaluate
 from worldbuild.agent.answer import extract_answer, f1
@@ -35,33 +33,6 @@ def world_url(sample_world):
     yield base
     proc.terminate()
     proc.wait(timeout=30)
-
-
-class ReadingPolicy:
-    """Plays the agent: search the question, browse the top hit, answer with the page title.
-    `quota[question]` limits how many of its answers to a question are right (the rest say
-    "unknown"), which gives each task a known pass count."""
-
-    def __init__(self, quota: dict[str, int] | None = None):
-        self.quota, self.answered = quota, Counter()
-
-    def __call__(self, body: dict) -> dict:
-        messages = body["messages"]
-        assert body["tools"][0]["function"]["name"] == "search"  # the training tools are offered
-        question = next(m["content"] for m in messages if m["role"] == "user")
-        observations = [m["content"] for m in messages if m["role"] == "tool"]
-        if not observations:
-            return {"reasoning": "I should search first.", "tool_calls": [{"name": "search",
-                                                                            "arguments": {"query": question}}]}
-        if len(observations) == 1:
-            url = re.search(r"URL: (\S+)", observations[0]).group(1)
-            return {"reasoning": "The top result looks right.",
-                    "tool_calls": [{"name": "browse", "arguments": {"url": url, "goal": question}}]}
-        title = re.search(r"Title: (.*)", observations[1]).group(1)
-        self.answered[question] += 1
-        if self.quota is not None and self.answered[question] > self.quota[question]:
-            title = "unknown"
-        return {"reasoning": "The page names it.", "content": f"The answer is <answer>{title}</answer>"}
 
 
 def job(double: LLMDouble, world: str, samples: int = 1, checkpoint: str = "step0", **episode) -> Job:
@@ -106,6 +77,9 @@ def test_rollout_uses_tools_honours_masks_and_resumes(world_url, tmp_path):
         assert not masked["correct"] and masked["prediction"] != WARC_COST[1]
         assert all(WARC_COST[0] not in m["content"] for m in masked["messages"] if m["role"] == "tool")
         assert masked["response_tokens"] > 0 and masked["completion_tokens"] > 0
+        offered = [[t["function"]["name"] for t in r["tools"]] for r in double.requests]
+        assert all(names == ["search", "browse"] for names in offered)  # the training tools, every turn
+        assert all("reasoning_content" not in m for r in double.requests for m in r["messages"])
         sent = len(double.requests)
         again = asyncio.run(run(job(double, world_url), load_tasks(tasks), out))
         assert again["done"] == 0 and again["resumed"] == 2 and len(double.requests) == sent
