@@ -134,7 +134,9 @@ def verl_problems(config) -> list[str]:
             with quiet():
                 omega_conf_to_dataclass(select(cfg, key))
         except Exception as exc:
-            problems.append(f"verl: {key}: {first_line(exc)}")
+            message = first_line(exc)
+            if not any(message in seen for seen in problems):  # validate_config built the actor already
+                problems.append(f"verl: {key}: {message}")
     return problems
 
 
@@ -161,8 +163,12 @@ def tool_problems(config, summary: dict) -> list[str]:
     if not path:
         return ["tools: actor_rollout_ref.rollout.multi_turn.tool_config_path is not set"]
     try:
+        path = resolve_config_path(path)
+        missing = [problem for name in tool_class_names(path) for problem in import_problem(name)]
+        if missing:
+            return missing
         with quiet():
-            tools = initialize_tools_from_config(resolve_config_path(path))
+            tools = initialize_tools_from_config(path)
     except Exception as exc:
         return [f"tools: cannot load {path}: {first_line(exc)}"]
     names = [tool.name for tool in tools]
@@ -171,6 +177,25 @@ def tool_problems(config, summary: dict) -> list[str]:
     if sorted(names) != sorted(TOOL_NAMES):
         problems.append(f"tools: {path} defines {names}, the agent needs exactly {list(TOOL_NAMES)}")
     return problems
+
+
+def tool_class_names(path: str) -> list[str]:
+    from omegaconf import OmegaConf
+
+    return [str(tool.class_name) for tool in OmegaConf.load(path).tools]
+
+
+def import_problem(class_name: str) -> list[str]:
+    """Import a tool class ourselves first: verl's loader turns a missing module into an
+    AttributeError on None that names nothing."""
+    import importlib
+
+    module, _, name = class_name.rpartition(".")
+    try:
+        getattr(importlib.import_module(module), name)
+    except Exception as exc:
+        return [f"tools: cannot import {class_name}: {first_line(exc)}"]
+    return []
 
 
 def reward_problems(config, summary: dict) -> list[str]:
@@ -277,7 +302,8 @@ def recipe_problems(s: dict, recipe: Recipe, use_v1: bool) -> list[str]:
          f"actor.ppo_mini_batch_size={s['ppo_mini_batch_size']} != data.train_batch_size={s['train_batch_size']} "
          "(strictly on-policy: one update per rollout batch)"),
         (s["ppo_epochs"] == 1, f"actor.ppo_epochs={s['ppo_epochs']}, expected 1 (each rollout batch used once)"),
-        (s["rollout_n"] == recipe.rollout_n, f"rollout.n={s['rollout_n']}, expected {recipe.rollout_n} rollouts per prompt"),
+        (s["rollout_n"] == recipe.rollout_n,
+         f"rollout.n={s['rollout_n']}, expected {recipe.rollout_n} rollouts per prompt"),
         (close(s["lr"], recipe.lr), f"actor.optim.lr={s['lr']}, expected {recipe.lr:g}"),
         (not s["use_kl_loss"], "actor.use_kl_loss=True, the recipe has no KL loss"),
         (not s["use_kl_in_reward"], "algorithm.use_kl_in_reward=True, the recipe has no KL penalty"),
@@ -306,19 +332,21 @@ def close(value: Any, target: float) -> bool:
 
 
 def budget_problems(config) -> list[str]:
-    """With dynamic batching one sequence (prompt + whole trajectory) must fit a GPU's token budget,
-    or verl fails mid-run when the first long trajectory arrives."""
+    """One sequence (prompt + whole trajectory) must fit vLLM's context and, with dynamic batching,
+    a GPU's token budget, or verl fails mid-run when the first long trajectory arrives."""
     actor = "actor_rollout_ref.actor"
-    if not select(config, f"{actor}.use_dynamic_bsz"):
-        return []
     longest = (select(config, "actor_rollout_ref.rollout.prompt_length") or 0) + \
               (select(config, "actor_rollout_ref.rollout.response_length") or 0)
+    problems = []
+    context = select(config, "actor_rollout_ref.rollout.max_model_len")
+    if context is not None and context < longest:
+        problems.append(f"recipe: rollout.max_model_len={context} < prompt + response = {longest}")
     sp = select(config, f"{actor}.ulysses_sequence_parallel_size") or 1
     budget = (select(config, f"{actor}.ppo_max_token_len_per_gpu") or 0) * sp
-    if budget < longest:
-        return [f"recipe: actor.ppo_max_token_len_per_gpu x ulysses_sequence_parallel_size = {budget} < "
-                f"prompt + response = {longest}"]
-    return []
+    if select(config, f"{actor}.use_dynamic_bsz") and budget < longest:
+        problems.append(f"recipe: actor.ppo_max_token_len_per_gpu x ulysses_sequence_parallel_size = {budget} < "
+                        f"prompt + response = {longest}")
+    return problems
 
 
 def check_ppo(overrides: Sequence[str], stage: int, recipe: Recipe = Recipe(),
@@ -379,9 +407,10 @@ def check_sft(overrides: Sequence[str]) -> Report:
     if s["messages_key"] != "messages" or s["tools_key"] != "tools":
         report.problems.append(f"recipe: data.messages_key/tools_key = {s['messages_key']}/{s['tools_key']}, "
                                "`worldbuild sft-data` writes messages/tools")
-    if select(config, "data.use_dynamic_bsz") and (select(config, "data.max_token_len_per_gpu") or 0) < (s["max_length"] or 0):
-        report.problems.append(f"recipe: data.max_token_len_per_gpu={select(config, 'data.max_token_len_per_gpu')} "
-                               f"< data.max_length={s['max_length']} (one trajectory must fit)")
+    budget = select(config, "data.max_token_len_per_gpu") or 0
+    if select(config, "data.use_dynamic_bsz") and budget < (s["max_length"] or 0):
+        report.problems.append(f"recipe: data.max_token_len_per_gpu={budget} < data.max_length={s['max_length']} "
+                               "(one trajectory must fit)")
     return report
 
 
@@ -389,7 +418,8 @@ def check_sft(overrides: Sequence[str]) -> Report:
 # command line
 
 
-USAGE = "usage: python -m worldbuild.agent.verl_config (--stage N [--print-config] | --sft) -- OVERRIDES... [--stage M -- ...]"
+USAGE = ("usage: python -m worldbuild.agent.verl_config (--stage N [--print-config] | --sft) -- OVERRIDES... "
+         "[--stage M -- ...]")
 
 
 @dataclass
@@ -444,7 +474,8 @@ def describe(report: Report) -> str:
         return f"{report.label}: ok " + " ".join(f"{k}={v}" for k, v in s.items())
     return (f"{report.label}: ok {s['adv_estimator']} batch={s['train_batch_size']} mini={s['ppo_mini_batch_size']} "
             f"epochs={s['ppo_epochs']} n={s['rollout_n']} lr={s['lr']:g} kl_loss={s['use_kl_loss']} "
-            f"kl_reward={s['use_kl_in_reward']} entropy={s['entropy_coeff']} rollout={s['rollout']}/{s['rollout_mode']} "
+            f"kl_reward={s['use_kl_in_reward']} entropy={s['entropy_coeff']} "
+            f"rollout={s['rollout']}/{s['rollout_mode']} "
             f"agent={s['agent_loop']} tools={','.join(s.get('tools', []))} response={s['response_length']} "
             f"nodes={s['nnodes']}x{s['n_gpus_per_node']}")
 
