@@ -4,13 +4,10 @@ Search-R1 request as its clients send it, the Python clients, and several worker
 import asyncio
 import json
 import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from tests.conftest import REPO
 from tests.services import free_port, start_server
 from worldbuild.client import AsyncWorldClient, WorldClient, WorldError
 

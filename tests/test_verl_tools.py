@@ -10,10 +10,11 @@ import pytest
 
 verl = pytest.importorskip("verl", reason="verl is not installed (pip install -e '.[rl]' after torch==2.13.0)")
 
-from tests.conftest import REPO  # noqa: E402
-from tests.services import free_port, start_server  # noqa: E402
 from verl.tools.schemas import ToolResponse  # noqa: E402
 from verl.tools.tool_registry import initialize_tools_from_config  # noqa: E402
+
+from tests.conftest import REPO  # noqa: E402
+from tests.services import free_port, start_server  # noqa: E402
 
 TOOL_CONFIG = os.path.join(REPO, "recipes", "config", "tool_config.yaml")
 SOURCE = "https://yorkspace.library.yorku.ca/xmlui/handle/10315/36158"

@@ -27,7 +27,7 @@ def _shared(
                                             help="OpenAI-compatible endpoint of the answer judge [default: no judge]"),
     judge_model: Optional[str] = typer.Option(None, envvar="WORLDBUILD_JUDGE_MODEL", help="Judge model name"),
     fallback: str = typer.Option("em", help="Without a judge (or when it fails): em (exact match) or f1"),
-    judge_cache: Optional[str] = typer.Option(None, help="SQLite cache of verdicts [default: ~/.cache/worldbuild/judge.sqlite]"),
+    judge_cache: Optional[str] = typer.Option(None, help="SQLite verdict cache [default: ~/.cache/worldbuild/judge.sqlite]"),
     samples: int = typer.Option(1, "--samples", "-k", min=1, help="Rollouts per task"),
     concurrency: int = typer.Option(64, min=1, help="Episodes in flight"),
     max_turns: int = typer.Option(32, min=1, help="Assistant turns per episode"),
