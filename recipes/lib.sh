@@ -6,6 +6,20 @@
 
 DRY_RUN=${DRY_RUN:-0}
 
+venv_program() {
+    # venv_program NAME: NAME from the active virtualenv, else from the repo's .venv (what
+    # scripts/setup.sh makes), else NAME on PATH; so a fresh clone's recipes find verl.
+    local name=$1 repo
+    repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    if [[ -n ${VIRTUAL_ENV:-} && -x $VIRTUAL_ENV/bin/$name ]]; then
+        echo "$VIRTUAL_ENV/bin/$name"
+    elif [[ -x $repo/.venv/bin/$name ]]; then
+        echo "$repo/.venv/bin/$name"
+    else
+        echo "$name"
+    fi
+}
+
 log() {
     # Progress on stderr, so stdout stays the command listing a dry run promises.
     printf '[%s] %s\n' "${RECIPE_NAME:-recipe}" "$*" >&2

@@ -45,7 +45,7 @@
 #   EPOCHS, STEPS_PER_STAGE  length of a stage (steps win when set) [1, unset]
 #   SAVE_FREQ, TEST_FREQ                                   [20, 10]
 #   PROJECT, EXPERIMENT, LOGGER                            [worldbuild-rl, rl-4b, [console]]
-#   PYTHON, WORLDBUILD, VLLM  the programs to call         [python3, worldbuild, vllm]
+#   PYTHON, WORLDBUILD, VLLM  the programs to call         [the active venv's or .venv/bin/ python3 and worldbuild, vllm]
 #   ALLOW_DEVIATION 1 = check against the numbers above instead of the paper's (smoke runs) [0]
 #   also: WORLD_PORT [from WORLD_URL], KEEP_WORLD=1 leaves a world we started running at exit,
 #   LOG_DIR [OUT_DIR/logs], TOOL_CONFIG [recipes/config/tool_config.yaml], WORLD_START_TIMEOUT,
@@ -131,8 +131,8 @@ TEST_FREQ=${TEST_FREQ:-10}
 PROJECT=${PROJECT:-worldbuild-rl}
 EXPERIMENT=${EXPERIMENT:-rl-4b}
 LOGGER=${LOGGER:-[console]}
-PYTHON=${PYTHON:-python3}
-WORLDBUILD=${WORLDBUILD:-worldbuild}
+PYTHON=${PYTHON:-$(venv_program python3)}
+WORLDBUILD=${WORLDBUILD:-$(venv_program worldbuild)}
 VLLM=${VLLM:-vllm}
 ALLOW_DEVIATION=${ALLOW_DEVIATION:-0}
 TOOL_CONFIG=${TOOL_CONFIG:-$HERE/config/tool_config.yaml}

@@ -27,7 +27,7 @@
 #                   conversations (verl checks; Qwen thinking templates may differ) [False]
 #   N_GPUS_PER_NODE, NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT  torchrun [8, 1, 0, 127.0.0.1, 29500]
 #   SAVE_FREQ, PROJECT, EXPERIMENT, LOGGER                   [-1 (end only), worldbuild-sft, sft-4b, [console]]
-#   PYTHON, TORCHRUN                                         [python3, torchrun]
+#   PYTHON, TORCHRUN                                         [the active venv's or .venv/bin/ python3, torchrun]
 #
 # Multi-node: run this script on every node with the same MASTER_ADDR/MASTER_PORT, NNODES and
 # that node's NODE_RANK (torchrun, not Ray); only NODE_RANK=0 merges the checkpoint.
@@ -78,8 +78,8 @@ SAVE_FREQ=${SAVE_FREQ:--1}
 PROJECT=${PROJECT:-worldbuild-sft}
 EXPERIMENT=${EXPERIMENT:-sft-4b}
 LOGGER=${LOGGER:-[console]}
-PYTHON=${PYTHON:-python3}
-TORCHRUN=${TORCHRUN:-torchrun}
+PYTHON=${PYTHON:-$(venv_program python3)}
+TORCHRUN=${TORCHRUN:-$(venv_program torchrun)}
 
 OUT_DIR=$(absolute "$OUT_DIR")
 SFT_DATA=$(absolute "$SFT_DATA")
