@@ -120,9 +120,10 @@ def test_rl_dry_run_main_ppo_has_the_paper_numbers(rl_dry_run):
 
 def test_rl_dry_run_prints_service_filter_and_merge_commands(rl_dry_run):
     cmds = commands(rl_dry_run.stdout)
-    serve = [c for c in cmds if c[:2] == ["worldbuild", "serve"]]
-    vllm = [c for c in cmds if c[:2] == ["vllm", "serve"]]
-    filt = [c for c in cmds if c[:2] == ["worldbuild", "filter"]]
+    named = [[os.path.basename(c[0]), *c[1:]] for c in cmds]  # worldbuild may come from .venv/bin
+    serve = [c for c in named if c[:2] == ["worldbuild", "serve"]]
+    vllm = [c for c in named if c[:2] == ["vllm", "serve"]]
+    filt = [c for c in named if c[:2] == ["worldbuild", "filter"]]
     merge = [c for c in cmds if c[1:4] == ["-m", "verl.model_merger", "merge"]]
     assert len(serve) == len(vllm) == len(filt) == len(merge) == 3
     assert {"--enable-auto-tool-choice", "--tool-call-parser", "hermes"} <= set(vllm[0])
@@ -229,7 +230,7 @@ def test_sft_dry_run_composes(tmp_path):
     result = run_recipe(SFT, "--dry-run")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     sft = [c for c in commands(result.stdout) if "verl.trainer.sft_trainer" in c]
-    assert len(sft) == 1 and sft[0][0] == "torchrun"
+    assert len(sft) == 1 and os.path.basename(sft[0][0]) == "torchrun"
     o = dict(arg.split("=", 1) for arg in sft[0][sft[0].index("verl.trainer.sft_trainer") + 1:])
     assert o["data.messages_key"] == "messages" and o["data.tools_key"] == "tools"
     assert o["model.path"] == "Qwen/Qwen3-4B-Thinking-2507"
@@ -316,6 +317,7 @@ def test_real_run_orchestration_with_stand_ins(tmp_path):
     judge = subprocess.Popen([sys.executable, str(tmp_path / "fake_http.py"), str(judge_port)])
     calls = tmp_path / "calls.log"
     env = dict(PATH=f"{bin_dir}:{os.environ['PATH']}", PYTHON=str(bin_dir / "python"), CALLS=str(calls),
+               WORLDBUILD=str(bin_dir / "worldbuild"), VLLM=str(bin_dir / "vllm"),
                STAGES="2", MODEL_PATH=str(tmp_path / "sft"), TASKS=str(tmp_path / "train.parquet"),
                VAL_TASKS=str(tmp_path / "val.parquet"), OUT_DIR=str(tmp_path / "out"),
                WORLD_URL=f"http://127.0.0.1:{world_port}", VLLM_PORT=str(vllm_port),
