@@ -381,6 +381,48 @@ def synth_qa(
     out_console.print(table)
 
 
+@app.command()
+def crawl(
+    urls: List[str] = typer.Argument(..., help="Start URLs"),
+    out: str = typer.Option(..., "--out", "-o", help="WARC file to write (.warc.gz; appended when it exists)"),
+    depth: int = typer.Option(2, "--depth", min=0, help="Links to follow from a start URL"),
+    max_pages: int = typer.Option(1000, "--max-pages", min=1, help="Requests to schedule at most"),
+    same_host: bool = typer.Option(False, "--same-host", help="Follow links only to the start URLs' hosts"),
+    include: Optional[List[str]] = typer.Option(None, "--include", help="Follow only URLs matching (repeatable regex)"),
+    exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Never follow URLs matching (repeatable regex)"),
+    delay: float = typer.Option(1.0, help="Seconds between requests to one host (autothrottle adapts from here)"),
+    timeout: float = typer.Option(30.0, help="Seconds per request"),
+    retries: int = typer.Option(2, min=0, help="Retries on timeouts, dropped connections and 5xx"),
+    max_bytes: int = typer.Option(10 * 1024 * 1024, help="Drop responses larger than this"),
+    user_agent: Optional[str] = typer.Option(None, help="User-Agent (also the robots.txt agent)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Crawl the web politely into a WARC file that `worldbuild ingest` (and any WARC tool) reads.
+    Obeys robots.txt; Ctrl-C keeps what was written, and the same command continues the frontier."""
+    from worldbuild.crawl.runner import DEFAULT_AGENT, CrawlSettings, crawl as run_crawl
+
+    settings = CrawlSettings(max_depth=depth, max_pages=max_pages, same_host=same_host, include=tuple(include or ()),
+                             exclude=tuple(exclude or ()), delay=delay, timeout=timeout, retries=retries,
+                             max_bytes=max_bytes, user_agent=user_agent or DEFAULT_AGENT)
+    bar = RichProgress(TextColumn("[bold]crawl"), TextColumn("{task.completed} responses"), TimeElapsedColumn(),
+                       console=err, disable=as_json)
+    task = bar.add_task("crawl", total=None)
+    with bar:
+        report = run_crawl(urls, out, settings, on_response=lambda n: bar.update(task, completed=n))
+    summary = report.to_dict()
+    if as_json:
+        print(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"crawl → {out} ({report.finish_reason})", show_edge=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for name, count in report.counts.items():
+        table.add_row(name, str(count))
+    Console().print(table)
+    if report.finish_reason == "shutdown":
+        err.print("[yellow]interrupted[/yellow]: the WARC so far is valid; run the same command to continue")
+
+
 from worldbuild import cli_agent  # noqa: E402  (registers rollout, filter, eval, sft-data)
 
 cli_agent.register(app)

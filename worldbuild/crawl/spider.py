@@ -1,0 +1,99 @@
+"""What the crawl follows: links of HTML pages, within the depth, host and pattern limits, up
+to the page budget. Every link not followed is counted with its reason (the closing report)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.linkextractors import LinkExtractor
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+
+from worldbuild.urls import canonical_url
+
+
+def is_html(response) -> bool:
+    kind = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+    return "html" in kind or (not kind and response.body.lstrip()[:15].lower().startswith((b"<!doctype", b"<html")))
+
+
+def failure_reason(failure) -> str:
+    if failure.check(HttpError):
+        return f"http {failure.value.response.status}"
+    name = type(failure.value).__name__
+    if failure.check(TimeoutError, TCPTimedOutError) or "Timeout" in name:
+        return "timeout"
+    if failure.check(DNSLookupError) or "Resolve" in name or "DNS" in name:
+        return "host not found"
+    message = str(failure.value)
+    if "max size" in message or "maxsize" in message.lower():
+        return "too large"
+    if "robots.txt" in message:
+        return "robots.txt"
+    return name
+
+
+class WorldSpider(scrapy.Spider):
+    """`start_urls`, `max_depth`, `max_pages`, `same_host`, `include`, `exclude` come as arguments."""
+
+    name = "worldbuild"
+
+    def __init__(self, start_urls: list[str], max_depth: int = 2, max_pages: int = 1000, same_host: bool = False,
+                 include: list[str] | None = None, exclude: list[str] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.start_urls = list(start_urls)
+        self.max_depth, self.max_pages, self.same_host = max_depth, max_pages, same_host
+        self.include = [re.compile(p) for p in include or []]
+        self.exclude = [re.compile(p) for p in exclude or []]
+        self.hosts = {urlsplit(u).hostname for u in start_urls}
+        self.links = LinkExtractor(deny_extensions=[])
+        self.counts: Counter = Counter()  # this run
+        self.state: dict = {}  # Scrapy persists it in JOBDIR: totals across resumed runs
+
+    async def start(self):
+        self.state.setdefault("scheduled", 0)
+        for url in self.start_urls:
+            if self._take():
+                yield scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": 0})
+
+    def _take(self) -> bool:
+        if self.state["scheduled"] >= self.max_pages:
+            self.counts["not followed: page budget"] += 1
+            return False
+        self.state["scheduled"] += 1
+        return True
+
+    def _refusal(self, url: str) -> str | None:
+        if self.same_host and urlsplit(url).hostname not in self.hosts:
+            return "not followed: other host"
+        if self.include and not any(p.search(url) for p in self.include):
+            return "not followed: --include"
+        if any(p.search(url) for p in self.exclude):
+            return "not followed: --exclude"
+        return None
+
+    def parse(self, response):
+        if not is_html(response):
+            self.counts["fetched: not HTML (kept in the WARC, not parsed)"] += 1
+            return
+        self.counts["fetched: HTML pages"] += 1
+        depth = response.meta.get("depth", 0)
+        if depth >= self.max_depth:
+            return
+        seen = set()
+        for link in self.links.extract_links(response):
+            key = canonical_url(link.url)
+            if key in seen:
+                continue
+            seen.add(key)
+            refusal = self._refusal(link.url)
+            if refusal:
+                self.counts[refusal] += 1
+            elif self._take():
+                yield response.follow(link.url, callback=self.parse, errback=self.failed)
+
+    def failed(self, failure):
+        self.counts[f"skipped: {failure_reason(failure)}"] += 1
