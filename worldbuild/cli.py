@@ -386,7 +386,7 @@ def crawl(
     urls: List[str] = typer.Argument(..., help="Start URLs"),
     out: str = typer.Option(..., "--out", "-o", help="WARC file to write (.warc.gz; appended when it exists)"),
     depth: int = typer.Option(2, "--depth", min=0, help="Links to follow from a start URL"),
-    max_pages: int = typer.Option(1000, "--max-pages", min=1, help="Requests to schedule at most"),
+    max_pages: int = typer.Option(1000, "--max-pages", min=1, help="Pages to fetch at most (over resumed runs too)"),
     same_host: bool = typer.Option(False, "--same-host", help="Follow links only to the start URLs' hosts"),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Follow only URLs matching (repeatable regex)"),
     exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Never follow URLs matching (repeatable regex)"),
@@ -399,8 +399,19 @@ def crawl(
 ) -> None:
     """Crawl the web politely into a WARC file that `worldbuild ingest` (and any WARC tool) reads.
     Obeys robots.txt; Ctrl-C keeps what was written, and the same command continues the frontier."""
+    import re
+
     from worldbuild.crawl.runner import DEFAULT_AGENT, CrawlSettings, crawl as run_crawl
 
+    for url in urls:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise typer.BadParameter(f"not an http(s) URL: {url!r}", param_hint="URLS")
+    for flag, patterns in (("--include", include), ("--exclude", exclude)):
+        for pattern in patterns or ():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise typer.BadParameter(f"{pattern!r} is not a regular expression: {exc}", param_hint=flag) from None
     settings = CrawlSettings(max_depth=depth, max_pages=max_pages, same_host=same_host, include=tuple(include or ()),
                              exclude=tuple(exclude or ()), delay=delay, timeout=timeout, retries=retries,
                              max_bytes=max_bytes, user_agent=user_agent or DEFAULT_AGENT)

@@ -4,10 +4,11 @@ to the page budget. Every link not followed is counted with its reason (the clos
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, deque
 from urllib.parse import urlsplit
 
 import scrapy
+from scrapy.exceptions import CloseSpider
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
@@ -51,20 +52,36 @@ class WorldSpider(scrapy.Spider):
         self.hosts = {urlsplit(u).hostname for u in start_urls}
         self.links = LinkExtractor(deny_extensions=[])
         self.counts: Counter = Counter()  # this run
+        self.pending = 0  # requests scheduled in this run and not answered yet
+        self.waiting: deque = deque()  # links the budget held back while requests were in flight
         self.state: dict = {}  # Scrapy persists it in JOBDIR: totals across resumed runs
 
     async def start(self):
-        self.state.setdefault("scheduled", 0)
+        self.state.setdefault("fetched", 0)
         for url in self.start_urls:
             if self._take():
-                yield scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": 0})
+                yield self._request(url, 0)
 
     def _take(self) -> bool:
-        if self.state["scheduled"] >= self.max_pages:
-            self.counts["not followed: page budget"] += 1
+        """Follow while the budget lasts: pages fetched over all runs of this crawl, plus the
+        requests of this run still in flight (so the crawl does not overshoot)."""
+        if self.state["fetched"] + self.pending >= self.max_pages:
             return False
-        self.state["scheduled"] += 1
+        self.pending += 1
         return True
+
+    def _request(self, url: str, depth: int) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": depth})
+
+    def closed(self, reason):
+        if self.waiting:
+            self.counts["not followed: page budget"] += len(self.waiting)
+
+    def _fetched(self) -> None:
+        self.pending = max(0, self.pending - 1)
+        self.state["fetched"] = self.state.get("fetched", 0) + 1
+        if self.state["fetched"] >= self.max_pages:  # what is queued stays in JOBDIR for a larger budget
+            raise CloseSpider("page budget")
 
     def _refusal(self, url: str) -> str | None:
         if self.same_host and urlsplit(url).hostname not in self.hosts:
@@ -78,8 +95,10 @@ class WorldSpider(scrapy.Spider):
     def parse(self, response):
         if not is_html(response):
             self.counts["fetched: not HTML (kept in the WARC, not parsed)"] += 1
+            self._fetched()
             return
         self.counts["fetched: HTML pages"] += 1
+        self._fetched()
         depth = response.meta.get("depth", 0)
         if depth >= self.max_depth:
             return
@@ -93,7 +112,12 @@ class WorldSpider(scrapy.Spider):
             if refusal:
                 self.counts[refusal] += 1
             elif self._take():
-                yield response.follow(link.url, callback=self.parse, errback=self.failed)
+                yield self._request(link.url, depth + 1)
+            else:  # a request that fails gives its place back to one of these
+                self.waiting.append((link.url, depth + 1))
 
     def failed(self, failure):
+        self.pending = max(0, self.pending - 1)
         self.counts[f"skipped: {failure_reason(failure)}"] += 1
+        while self.waiting and self._take():
+            yield self._request(*self.waiting.popleft())
