@@ -434,6 +434,60 @@ def crawl(
         err.print("[yellow]interrupted[/yellow]: the WARC so far is valid; run the same command to continue")
 
 
+@app.command()
+def expand(
+    world: Optional[str] = WorldOption,
+    tasks: str = typer.Option(..., "--tasks", help="Tasks (verl parquet or JSONL with question, answer, mask_urls)"),
+    search_url: str = typer.Option(..., envvar="WORLDBUILD_SEARCH_URL",
+                                   help="Serper-shaped search API: https://google.serper.dev/search, or "
+                                        "http://HOST:PORT/serper/search of another `worldbuild serve`"),
+    search_key: Optional[str] = typer.Option(None, envvar="SERPER_API_KEY", help="API key for the search backend"),
+    cdx_url: str = typer.Option(..., envvar="WORLDBUILD_CDX_URL",
+                                help="CDX index API, e.g. https://index.commoncrawl.org/CC-MAIN-2024-22-index"),
+    warc_base: str = typer.Option(..., envvar="WORLDBUILD_WARC_BASE",
+                                  help="Where the index's filenames live, e.g. https://data.commoncrawl.org/"),
+    per_task: int = typer.Option(5, min=1, help="New pages per task at most"),
+    queries_per_task: int = typer.Option(3, min=1, help="Search queries per task (question, answer, both)"),
+    max_queries: int = typer.Option(1000, min=0, help="Search queries in this round at most"),
+    max_fetches: int = typer.Option(5000, min=0, help="Record fetches in this round at most"),
+    query_cost: float = typer.Option(0.001, min=0, help="USD per search query, for the cost report"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+) -> None:
+    """Grow the world where the tasks are: search, look up in a CDX index, fetch by byte range,
+    ingest as a new snapshot (parent, tasks and sources recorded). Rerun to resume a round."""
+    from worldbuild.expand.backends import CdxIndex, SerperSearch
+    from worldbuild.expand.round import ExpandSettings, expand as run_expand
+
+    world_dir = world or default_world_dir()
+    _open(world_dir).close()
+    settings = ExpandSettings(per_task=per_task, queries_per_task=queries_per_task, max_queries=max_queries,
+                              max_fetches=max_fetches, query_cost=query_cost)
+    search, cdx = SerperSearch(search_url, search_key), CdxIndex(cdx_url, warc_base)
+    try:
+        report = run_expand(world_dir, tasks, search, cdx, settings)
+    except (ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: queries and fetches so far are kept; rerun to resume the round")
+        raise typer.Exit(130) from None
+    finally:
+        search.close()
+        cdx.close()
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title=f"expansion round {report['round']}: {report['parent']} → {report['snapshot']}",
+                  show_edge=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for name in ("pages_before", "pages_after", "queries", "fetches", "bytes_fetched", "cost_usd"):
+        table.add_row(name, str(report[name]))
+    for name, count in report["counts"].items():
+        table.add_row(name, str(count))
+    Console().print(table)
+
+
 from worldbuild import cli_agent  # noqa: E402  (registers rollout, filter, eval, sft-data)
 
 cli_agent.register(app)

@@ -120,10 +120,12 @@ class WorldWriter:
         self.store.rollback()
         self.store.close()
 
-    def commit(self, inputs: list[dict], report: IngestReport | None = None) -> dict:
-        """Build the index if the page set changed, then commit pages and manifest together."""
+    def commit(self, inputs: list[dict], report: IngestReport | None = None, note: dict | None = None) -> dict:
+        """Build the index if the page set changed, then commit pages and manifest together.
+        `note` says why this step happened (an expansion round: its tasks and sources); it goes
+        into the step's history entry and the manifest's `expansions`."""
         try:
-            manifest = self._commit(inputs, report)
+            manifest = self._commit(inputs, report, note)
         except BaseException:
             self.abort()
             raise
@@ -132,7 +134,7 @@ class WorldWriter:
         self._remove_stale_indexes(keep={info["path"] for info in manifest["index"].values()})
         return manifest
 
-    def _commit(self, inputs: list[dict], report: IngestReport | None) -> dict:
+    def _commit(self, inputs: list[dict], report: IngestReport | None, note: dict | None = None) -> dict:
         previous = self.previous or {}
         snapshot = snapshot_id(self.store, self.settings)
         changed = snapshot != previous.get("snapshot")
@@ -170,8 +172,11 @@ class WorldWriter:
                 "inputs_added": [item["name"] for item in inputs],
                 "pages_added": self.added,
                 "report": run,
+                **({"expansion": note} if note else {}),
             }],
         }
+        if note or previous.get("expansions"):
+            manifest["expansions"] = previous.get("expansions", []) + ([{**note, "snapshot": snapshot}] if note else [])
         self.store.set_manifest(manifest)
         self.store.commit()
         return manifest

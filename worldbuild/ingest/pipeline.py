@@ -109,8 +109,10 @@ def ingest(
     settings: IngestSettings | None = None,
     executor: Executor | None = None,
     progress: Progress | None = None,
+    note: dict | None = None,
 ) -> IngestResult:
-    """Ingest archives into the world at `world_dir` (created if new)."""
+    """Ingest archives into the world at `world_dir` (created if new); `note` is recorded in the
+    manifest with the step (see `WorldWriter.commit`)."""
     settings = settings or IngestSettings()
     executor = executor or LocalExecutor()
     progress = progress or Progress()
@@ -130,7 +132,7 @@ def ingest(
         summaries = _run_map(sources, settings, shard_dir, executor, progress, result)
 
         progress.stage("merge")
-        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report)
+        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note)
         result.manifest = manifest
         result.changed = manifest["snapshot"] != (previous or {}).get("snapshot")
         shutil.rmtree(shard_dir, ignore_errors=True)
@@ -179,7 +181,7 @@ def _run_map(sources, settings, shard_dir, executor, progress, result) -> list[d
     return summaries
 
 
-def _merge(world_dir, settings, sources, summaries, shard_dir, report) -> dict:
+def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None) -> dict:
     """Fold shards, in input order, into the world: dedup by canonical URL and content hash."""
     order = {s.sha256: i for i, s in enumerate(sources)}
     summaries.sort(key=lambda s: (order[s["unit"]["sha256"]], s["unit"]["start"]))
@@ -204,4 +206,4 @@ def _merge(world_dir, settings, sources, summaries, shard_dir, report) -> dict:
         raise
     for entry in per_input.values():
         entry["errors"] = [e["error"] for e in report.file_errors if e["file"] == entry["name"]]
-    return writer.commit(list(per_input.values()), report)
+    return writer.commit(list(per_input.values()), report, note)
