@@ -47,6 +47,12 @@
 #   PROJECT, EXPERIMENT, LOGGER                            [worldbuild-rl, rl-4b, [console]]
 #   PYTHON, WORLDBUILD, VLLM  the programs to call         [the active venv's or .venv/bin/ python3 and worldbuild, vllm]
 #   ALLOW_DEVIATION 1 = check against the numbers above instead of the paper's (smoke runs) [0]
+#   EXPAND          1 = an expansion round after every stage but the last (the paper grows its world
+#                   between iterations): `worldbuild expand` with the stage's kept tasks, then the
+#                   world service is restarted on the new snapshot [0]
+#   EXPAND_SEARCH_URL, EXPAND_CDX_URL, EXPAND_WARC_BASE, EXPAND_PER_TASK  its sources and budget
+#                   [unset, unset, https://data.commoncrawl.org/, 5]; SERPER_API_KEY is read from the
+#                   environment by `worldbuild expand`
 #   also: WORLD_PORT [from WORLD_URL], KEEP_WORLD=1 leaves a world we started running at exit,
 #   LOG_DIR [OUT_DIR/logs], TOOL_CONFIG [recipes/config/tool_config.yaml], WORLD_START_TIMEOUT,
 #   VLLM_START_TIMEOUT [600, 900 s], POLL_S [5 s]. Arguments after `--` are appended to every
@@ -134,6 +140,11 @@ LOGGER=${LOGGER:-[console]}
 PYTHON=${PYTHON:-$(venv_program python3)}
 WORLDBUILD=${WORLDBUILD:-$(venv_program worldbuild)}
 VLLM=${VLLM:-vllm}
+EXPAND=${EXPAND:-0}
+EXPAND_SEARCH_URL=${EXPAND_SEARCH_URL:-}
+EXPAND_CDX_URL=${EXPAND_CDX_URL:-}
+EXPAND_WARC_BASE=${EXPAND_WARC_BASE:-https://data.commoncrawl.org/}
+EXPAND_PER_TASK=${EXPAND_PER_TASK:-5}
 ALLOW_DEVIATION=${ALLOW_DEVIATION:-0}
 TOOL_CONFIG=${TOOL_CONFIG:-$HERE/config/tool_config.yaml}
 
@@ -352,6 +363,27 @@ run_stage() {
     merge_stage "$stage"
 }
 
+expand_world() {
+    # expand_world STAGE: grow the world around the stage's tasks, then serve the new snapshot.
+    local stage=$1 mark
+    mark="$(stage_dir "$stage")/expanded"
+    if [[ $DRY_RUN != 1 && -f $mark ]]; then
+        log "stage $stage: expansion round done already"
+        return
+    fi
+    run "$WORLDBUILD" expand --world "$WORLD_DIR" --tasks "$(stage_train_file "$stage")" \
+        --search-url "$EXPAND_SEARCH_URL" --cdx-url "$EXPAND_CDX_URL" --warc-base "$EXPAND_WARC_BASE" \
+        --per-task "$EXPAND_PER_TASK"
+    if [[ $DRY_RUN != 1 ]]; then touch "$mark"; fi
+    if [[ -n $WORLD_PID ]]; then
+        stop_pid "$WORLD_PID" "world service"
+        WORLD_PID=""
+        ensure_world
+    elif [[ $DRY_RUN != 1 ]]; then
+        log "warning: the world service at $WORLD_URL was not started here; restart it to serve the new snapshot"
+    fi
+}
+
 validate_all() {
     # Compose every stage against the installed verl in one process, before any of them runs:
     # a broken stage 3 should not surface after stages 1 and 2 have spent their GPU hours.
@@ -367,6 +399,9 @@ validate_all() {
 
 main() {
     (( STAGES >= 1 )) || die "STAGES must be >= 1"
+    if [[ $EXPAND == 1 && ( -z $EXPAND_SEARCH_URL || -z $EXPAND_CDX_URL ) ]]; then
+        die "EXPAND=1 needs EXPAND_SEARCH_URL (Serper-shaped search) and EXPAND_CDX_URL (a CDX index API)"
+    fi
     log "$STAGES stage(s), out $OUT_DIR$([[ $DRY_RUN == 1 ]] && echo ', dry run')"
     if [[ $DRY_RUN != 1 ]]; then
         [[ -s $TASKS ]] || die "no tasks at $TASKS (make them with: worldbuild synth-qa --out data/tasks)"
@@ -380,6 +415,7 @@ main() {
     local stage
     for (( stage = 1; stage <= STAGES; stage++ )); do
         run_stage "$stage"
+        if [[ $EXPAND == 1 ]] && (( stage < STAGES )); then expand_world "$stage"; fi
     done
     if [[ $DRY_RUN == 1 ]]; then
         validate_all || die "dry run: some stage does not hold (see above)"

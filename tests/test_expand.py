@@ -124,3 +124,34 @@ def test_unreachable_sources_are_counted_not_fatal(small_world, tmp_path):
     tasks = write_tasks(tmp_path / "tasks.jsonl", [{"question": "root zone", "answer": "IANA"}])
     report = run_expand(small_world, tasks, "http://127.0.0.1:9", "http://127.0.0.1:9")
     assert report["counts"]["query errors"] >= 1 and report["pages_after"] == report["pages_before"]
+
+
+def test_a_killed_round_resumes_where_it_stopped(backend, small_world, tmp_path):
+    from worldbuild.expand.backends import CdxIndex, SerperSearch
+    from worldbuild.expand.round import expand
+
+    big, search_base = backend
+    wanted = missing_pages(big, small_world, 3)
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [{"id": str(i), "question": t, "answer": t}
+                                                   for i, (_u, t) in enumerate(wanted)])
+
+    class Dying(SerperSearch):
+        calls = 0
+
+        def search(self, query, num=10):
+            Dying.calls += 1
+            if Dying.calls == 4:
+                raise KeyboardInterrupt  # Ctrl-C in the middle of the round
+            return super().search(query, num)
+
+    with CdxServer(SHARED_WARC) as cdx_base:
+        cdx = CdxIndex(f"{cdx_base}/cdx", f"{cdx_base}/warcs/")
+        with pytest.raises(KeyboardInterrupt):
+            expand(small_world, tasks, Dying(f"{search_base}/serper/search"), cdx)
+        round_dir = os.path.join(small_world, "expansions", "round-1")
+        assert not os.path.exists(os.path.join(round_dir, "done"))
+        fetched_before = sum(1 for _ in open(os.path.join(round_dir, "fetches.jsonl")))
+        report = expand(small_world, tasks, SerperSearch(f"{search_base}/serper/search"), cdx)
+    assert report["round"] == 1 and report["counts"]["queries resumed"] == 3
+    assert report["counts"].get("fetches resumed", 0) == fetched_before
+    assert report["pages_after"] > report["pages_before"]

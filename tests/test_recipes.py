@@ -23,7 +23,8 @@ SFT = os.path.join(REPO, "recipes", "run_sft_4b.sh")
 KNOBS = ("MODEL_PATH WORLD_DIR WORLD_URL WORLD_HOST TASKS VAL_TASKS STAGES RESPONSE_LENGTH RESPONSE_STEP "
          "TRAIN_BATCH_SIZE ROLLOUT_N LR N_GPUS_PER_NODE NNODES TP_SIZE SP_SIZE JUDGE_URL JUDGE_MODEL FILTER "
          "FILTER_K FILTER_KEEP MAX_TURNS OUT_DIR EPOCHS STEPS_PER_STAGE SAVE_FREQ PROJECT EXPERIMENT "
-         "ALLOW_DEVIATION TOKENS_PER_GPU BASE_MODEL SFT_DATA LOG_DIR DRY_RUN").split()
+         "ALLOW_DEVIATION TOKENS_PER_GPU BASE_MODEL SFT_DATA LOG_DIR DRY_RUN EXPAND EXPAND_SEARCH_URL "
+         "EXPAND_CDX_URL EXPAND_WARC_BASE EXPAND_PER_TASK").split()
 PAPER_LENGTHS = (32768, 49152, 65536)
 
 
@@ -224,6 +225,16 @@ def test_cli_prints_one_line_per_problem_and_exits_nonzero(stage1_overrides):
     ]
     assert lines[2].startswith("stage 1: compose: Could not override 'trainer.no_such_key'")
     assert result.stdout.startswith("stage 1: ok grpo batch=128")
+
+
+def test_expansion_rounds_between_stages():
+    result = run_recipe(RL, "--dry-run", EXPAND="1", EXPAND_SEARCH_URL="https://google.serper.dev/search",
+                        EXPAND_CDX_URL="https://index.commoncrawl.org/CC-MAIN-2024-22-index")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rounds = [c for c in commands(result.stdout) if c[1:2] == ["expand"]]
+    assert [c[c.index("--tasks") + 1].rsplit("/", 2)[-2] for c in rounds] == ["stage1", "stage2"]  # not after 3
+    missing = run_recipe(RL, "--dry-run", EXPAND="1")
+    assert missing.returncode != 0 and "EXPAND_SEARCH_URL" in missing.stderr
 
 
 def test_sft_dry_run_composes(tmp_path):
