@@ -2,14 +2,12 @@
 was refused and why, the WARC it writes (valid, with request/response/revisit records, readable
 by `worldbuild ingest`), budgets, and Ctrl-C then resume."""
 
-import io
 import os
 import signal
 import subprocess
 import sys
 import time
 
-import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from tests.conftest import REPO, needs_shared
@@ -33,11 +31,6 @@ def run_crawl(base: str, out: str, *extra: str) -> dict:
     result = subprocess.run(crawl_cmd(base, out, *extra), capture_output=True, text=True, cwd=REPO, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
-
-
-def records(path: str) -> list[tuple[str, str, object]]:
-    with open(path, "rb") as handle:
-        return [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"), r) for r in ArchiveIterator(handle)]
 
 
 def warc_types(path: str) -> list[tuple[str, str, dict]]:

@@ -389,7 +389,7 @@ def crawl(
     max_pages: int = typer.Option(1000, "--max-pages", min=1, help="Pages to fetch at most (over resumed runs too)"),
     same_host: bool = typer.Option(False, "--same-host", help="Follow links only to the start URLs' hosts"),
     include: Optional[List[str]] = typer.Option(None, "--include", help="Follow only URLs matching (repeatable regex)"),
-    exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Never follow URLs matching (repeatable regex)"),
+    exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="Never follow URLs matching (repeatable)"),
     delay: float = typer.Option(1.0, help="Seconds between requests to one host (autothrottle adapts from here)"),
     timeout: float = typer.Option(30.0, help="Seconds per request"),
     retries: int = typer.Option(2, min=0, help="Retries on timeouts, dropped connections and 5xx"),

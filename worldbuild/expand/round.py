@@ -55,7 +55,8 @@ def _sha256(path: str) -> str:
 def _round_number(world_dir: str) -> int:
     """The round a rerun resumes (its folder has no `done` mark), else the next one."""
     root = os.path.join(world_dir, "expansions")
-    rounds = sorted(int(n.split("-")[1]) for n in os.listdir(root) if n.startswith("round-")) if os.path.isdir(root) else []
+    names = os.listdir(root) if os.path.isdir(root) else []
+    rounds = sorted(int(n.split("-")[1]) for n in names if re.fullmatch(r"round-\d+", n))
     if rounds and not os.path.exists(os.path.join(root, f"round-{rounds[-1]}", "done")):
         return rounds[-1]
     return (rounds[-1] if rounds else 0) + 1
