@@ -8,5 +8,5 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 # torch first, pinned: its CPU build (an unpinned torch would pull a multi-GB CUDA build)
 .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==${TORCH_VERSION:-2.13.0}"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,dense,rl]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,dense,rl,ray]"
 export PATH="$PWD/.venv/bin:$PATH"

@@ -82,10 +82,13 @@ def ingest(
     lang: Optional[List[str]] = typer.Option(None, "--lang", help="Keep only these languages (repeatable, ISO 639-1)"),
     max_bytes: int = typer.Option(10 * 1024 * 1024, help="Skip HTTP bodies larger than this"),
     batch_size: int = typer.Option(32, help="Response records per shard (the unit of parallel work)"),
+    executor: str = typer.Option("local", help="local (process pool) or ray (tasks on a Ray cluster)"),
+    address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS",
+                                          help="Ray cluster to join, e.g. auto or HOST:6379 [default: a local Ray]"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Extract HTML pages from web archives into a frozen, searchable world."""
-    from worldbuild.ingest.executor import LocalExecutor
+    from worldbuild.ingest.executor import LocalExecutor, RayExecutor
     from worldbuild.ingest.pipeline import IngestBusy, ingest as run_ingest
     from worldbuild.records import IngestSettings
     from worldbuild.writer import SettingsMismatch
@@ -93,10 +96,23 @@ def ingest(
     world_dir = world or default_world_dir()
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
                               batch_size=batch_size)
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter("must be local or ray", param_hint="--executor")
+    if executor == "ray":
+        try:
+            runner = RayExecutor(address, workers)
+        except ImportError:
+            err.print("[red]error:[/red] --executor ray needs Ray: pip install 'worldbuild[ray]'")
+            raise typer.Exit(2) from None
+        except ConnectionError as exc:
+            err.print(f"[red]error:[/red] no Ray cluster at {address}: {exc}")
+            raise typer.Exit(2) from None
+    else:
+        runner = LocalExecutor(workers)
     progress = _BarProgress(err)
     began = time.perf_counter()
     try:
-        result = run_ingest(paths, world_dir, settings, LocalExecutor(workers), progress)
+        result = run_ingest(paths, world_dir, settings, runner, progress)
     except KeyboardInterrupt:
         progress.stop()
         err.print("[yellow]interrupted[/yellow]: the world is unchanged; finished shards are kept, "

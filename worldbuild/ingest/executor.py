@@ -45,3 +45,51 @@ class LocalExecutor:
         finally:
             pool.terminate()
             pool.join()
+
+
+def _apply(fn: Callable[[T], R], item: T) -> R:
+    return fn(item)
+
+
+class RayExecutor:
+    """Run `fn` over items as Ray tasks on a cluster (`address`: "auto", "ray://HOST:10001",
+    or HOST:PORT; None starts a local one). Items and results travel by value; the map step
+    writes its shard to storage every node reads, so paths must be shared (a network mount).
+
+    A worker or node that dies mid-task is retried by Ray (`max_retries`); an exception raised
+    by `fn` itself is not retried and ends the map, as it does locally."""
+
+    def __init__(self, address: str | None = None, workers: int | None = None, max_retries: int = 3):
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
+                     configure_logging=False, include_dashboard=False if address is None else None)
+        self.ray = ray
+        self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        self.max_retries = max_retries
+
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+        ray = self.ray
+        task = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_apply)
+        fn_ref = ray.put(fn)
+        pending = iter(items)
+        in_flight: list = []
+        window = self.workers * 2  # enough queued to keep every CPU busy, no more
+        try:
+            while True:
+                while len(in_flight) < window:
+                    item = next(pending, _DONE)
+                    if item is _DONE:
+                        break
+                    in_flight.append(task.remote(fn_ref, item))
+                if not in_flight:
+                    return
+                done, in_flight = ray.wait(in_flight, num_returns=1)
+                yield ray.get(done[0])
+        finally:
+            for ref in in_flight:
+                ray.cancel(ref, force=True)
+
+
+_DONE = object()

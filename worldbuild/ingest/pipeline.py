@@ -113,6 +113,7 @@ def ingest(
 ) -> IngestResult:
     """Ingest archives into the world at `world_dir` (created if new); `note` is recorded in the
     manifest with the step (see `WorldWriter.commit`)."""
+    world_dir = os.path.abspath(world_dir)  # executors on other nodes do not share our cwd
     settings = settings or IngestSettings()
     executor = executor or LocalExecutor()
     progress = progress or Progress()

@@ -1,0 +1,115 @@
+"""Ingest on a real local Ray cluster (`ray start --head` on 127.0.0.1 with 2 CPUs): the same
+world as the local executor, a worker killed mid-task survived, a relaunch that skips finished
+shards, and bad input reported as locally."""
+
+import functools
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
+
+from tests.conftest import CORPORA, REPO, SHARED_WARC, needs_shared  # noqa: E402
+from tests.services import free_port  # noqa: E402
+from worldbuild.ingest.executor import LocalExecutor, RayExecutor  # noqa: E402
+from worldbuild.ingest.pipeline import ingest  # noqa: E402
+from worldbuild.records import IngestSettings  # noqa: E402
+
+ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A head node on 127.0.0.1 with 2 CPUs, stopped at the end; this process is its driver.
+    `ray stop` ends every Ray process on the machine, so the tests refuse to run beside a cluster
+    that was already there."""
+    import psutil
+
+    if any(p.info["name"] == "gcs_server" for p in psutil.process_iter(["name"])):
+        pytest.skip("a Ray cluster already runs on this machine; these tests would stop it")
+    port = free_port()
+    temp = str(tmp_path_factory.mktemp("ray"))
+    ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
+    subprocess.run([ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                    "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats", "--temp-dir", temp],
+                   check=True, capture_output=True, env=ENV, timeout=120)
+    address = f"127.0.0.1:{port}"
+    yield address
+    if ray.is_initialized():
+        ray.shutdown()
+    subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=ENV, timeout=120)
+
+
+def test_ray_ingest_gives_the_same_world_as_local(cluster, sample_world, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "worldbuild", "ingest", CORPORA, "--world", str(tmp_path / "w"),
+                             "--executor", "ray", "--address", cluster, "--json"],
+                            capture_output=True, text=True, cwd=REPO, env=ENV, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout)
+    local = sample_world[1]
+    assert summary["snapshot"] == local.manifest["snapshot"]
+    assert summary["pages_in_world"] == local.manifest["pages"]
+    assert summary["skips"] == local.report.to_dict()["skips"]
+
+
+def _dies_once(marker: str, value: int) -> int:
+    """Kills its own worker process the first time it runs for value 3 (a crashed node)."""
+    if value == 3 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return value * value
+
+
+def test_a_worker_killed_mid_task_is_survived(cluster, tmp_path):
+    marker = str(tmp_path / "died")
+    executor = RayExecutor(cluster)
+    results = sorted(executor.map_unordered(functools.partial(_dies_once, marker), range(8)))
+    assert os.path.exists(marker)  # a worker really died
+    assert results == [v * v for v in range(8)]  # and Ray re-ran its task elsewhere
+
+
+def _fails(value: int) -> int:
+    raise ValueError(f"bad item {value}")
+
+
+def test_an_error_in_the_map_step_is_raised_not_retried_forever(cluster):
+    with pytest.raises(Exception, match="bad item"):
+        list(RayExecutor(cluster).map_unordered(_fails, [1]))
+
+
+class StopsAfter:
+    """A Ray executor interrupted (Ctrl-C) after `n` finished shards."""
+
+    def __init__(self, inner: RayExecutor, n: int):
+        self.inner, self.n, self.workers = inner, n, inner.workers
+
+    def map_unordered(self, fn, items):
+        for count, result in enumerate(self.inner.map_unordered(fn, items), 1):
+            yield result
+            if count == self.n:
+                raise KeyboardInterrupt
+
+
+def test_relaunch_skips_finished_shards(cluster, sample_world, tmp_path):
+    world = str(tmp_path / "w")
+    settings = IngestSettings(batch_size=8)
+    with pytest.raises(KeyboardInterrupt):
+        ingest([CORPORA], world, settings, StopsAfter(RayExecutor(cluster), 3))
+    again = ingest([CORPORA], world, settings, RayExecutor(cluster))
+    assert again.resumed_units >= 3
+    reference = ingest([CORPORA], str(tmp_path / "local"), settings, LocalExecutor(2))
+    assert again.manifest["snapshot"] == reference.manifest["snapshot"]
+
+
+@needs_shared
+def test_bad_inputs_are_reported_as_locally(cluster, tmp_path):
+    bad = os.path.join(SHARED_WARC, "bad")
+    files = [os.path.join(bad, n) for n in sorted(os.listdir(bad))] + [os.path.join(SHARED_WARC, "pywb-iana.warc.gz")]
+    on_ray = ingest(files, str(tmp_path / "ray"), IngestSettings(), RayExecutor(cluster))
+    local = ingest(files, str(tmp_path / "local"), IngestSettings(), LocalExecutor(2))
+    assert on_ray.report.to_dict()["skips"] == local.report.to_dict()["skips"]
+    assert on_ray.report.to_dict()["skips"]  # the bad files were reported, and the run finished
+    assert on_ray.manifest["snapshot"] == local.manifest["snapshot"]
