@@ -134,3 +134,29 @@ def test_dense_index_on_ray_matches_the_local_one(cluster, sample_world, tmp_pat
     assert np.array_equal(np.load(tmp_path / "ray" / "doc_ids.npy"), np.load(tmp_path / "local" / "doc_ids.npy"))
     assert np.allclose(np.load(tmp_path / "ray" / "vectors.npy"), np.load(tmp_path / "local" / "vectors.npy"),
                        atol=1e-5)
+
+
+def test_one_world_service_per_node(cluster, sample_world):
+    import httpx
+
+    from tests.services import free_port as pick
+
+    port = pick()
+    run = functools.partial(subprocess.run, capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300)
+    started = run([sys.executable, "-m", "worldbuild", "serve-cluster", "--world", sample_world[0], "--port",
+                   str(port), "--address", cluster])
+    assert started.returncode == 0, started.stderr[-3000:]
+    lines = [json.loads(line) for line in started.stdout.splitlines()]
+    try:
+        assert len(lines) == len([n for n in ray.nodes() if n["Alive"]]) == 1  # one node here: one service
+        assert lines[0]["url"] == f"http://127.0.0.1:{port}"
+        assert lines[0]["snapshot"] == sample_world[1].manifest["snapshot"]
+        assert httpx.post(f"http://127.0.0.1:{port}/search", json={"query": "root servers", "k": 3}).json()["results"]
+        again = run([sys.executable, "-m", "worldbuild", "serve-cluster", "--world", sample_world[0], "--port",
+                     str(port), "--address", cluster])
+        assert json.loads(again.stdout.splitlines()[0])["pid"] == lines[0]["pid"]  # kept, not started twice
+    finally:
+        stopped = run([sys.executable, "-m", "worldbuild", "serve-cluster", "--stop", "--address", cluster])
+    assert stopped.returncode == 0 and "stopped 1" in stopped.stderr
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)

@@ -340,6 +340,30 @@ def serve(
     Multiprocess(config, sockets=[listener]).run()
 
 
+@app.command("serve-cluster")
+def serve_cluster(
+    world: Optional[str] = WorldOption,
+    port: int = typer.Option(8000, help="Port of every node's service"),
+    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes per node's service"),
+    host: str = typer.Option("127.0.0.1", help="Address each service binds on its node"),
+    address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS", help="Ray cluster [default: auto]"),
+    stop: bool = typer.Option(False, "--stop", help="Stop the services instead"),
+) -> None:
+    """One `worldbuild serve` on every node of a Ray cluster (detached Ray actors), so each
+    training node's tools call http://127.0.0.1:PORT. The world must be on storage every node reads."""
+    import os
+
+    from worldbuild.serve import per_node
+
+    if stop:
+        err.print(f"stopped {per_node.stop(address)} service(s)")
+        return
+    world_dir = os.path.abspath(world or default_world_dir())
+    _open(world_dir).close()
+    for line in per_node.start(world_dir, port, workers, host, address):
+        print(json.dumps(line))
+
+
 @app.command("synth-qa")
 def synth_qa(
     world: Optional[str] = WorldOption,
