@@ -22,6 +22,8 @@
 #   WORLD_URL       world service, reachable from every node [http://127.0.0.1:8000]
 #   WORLD_HOST      bind address if we start it            [127.0.0.1]
 #   WORLD_WORKERS   `worldbuild serve --workers`           [8]
+#   WORLD_PER_NODE  1 = one service on every node of the running Ray cluster (`worldbuild
+#                   serve-cluster`), each node's tools calling its own on 127.0.0.1 [0]
 #   TASKS, VAL_TASKS  verl parquet from `worldbuild synth-qa --out data/tasks`
 #                   [data/tasks/verl/train.parquet, data/tasks/verl/validation.parquet]
 #   STAGES          curriculum stages                      [3]
@@ -99,6 +101,8 @@ WORLD_HOST=${WORLD_HOST:-127.0.0.1}
 WORLD_PORT=${WORLD_PORT:-$(sed -E 's#^[a-z]+://[^/:]+:?([0-9]*).*#\1#' <<<"$WORLD_URL")}
 WORLD_PORT=${WORLD_PORT:-80}
 WORLD_WORKERS=${WORLD_WORKERS:-8}
+WORLD_PER_NODE=${WORLD_PER_NODE:-0}
+WORLD_CLUSTER=0
 WORLD_START_TIMEOUT=${WORLD_START_TIMEOUT:-600}
 TASKS=${TASKS:-data/tasks/verl/train.parquet}
 VAL_TASKS=${VAL_TASKS:-data/tasks/verl/validation.parquet}
@@ -268,11 +272,21 @@ VLLM_PID=""
 cleanup() {
     stop_pid "$VLLM_PID" "filter vLLM server"
     if [[ ${KEEP_WORLD:-0} != 1 ]]; then stop_pid "$WORLD_PID" "world service"; fi
+    if [[ ${KEEP_WORLD:-0} != 1 && $WORLD_CLUSTER == 1 ]]; then
+        "$WORLDBUILD" serve-cluster --stop >&2 || log "warning: could not stop the per-node world services"
+    fi
 }
 trap cleanup EXIT
 
 ensure_world() {
     # The tools, the filter and verl's rollouts all need it; start one only if none answers.
+    if [[ $WORLD_PER_NODE == 1 ]]; then
+        # one per node of the Ray cluster (kept where one runs already): tool calls stay on their node
+        run "$WORLDBUILD" serve-cluster --world "$WORLD_DIR" --host "$WORLD_HOST" --port "$WORLD_PORT" \
+            --workers "$WORLD_WORKERS"
+        WORLD_CLUSTER=1
+        return
+    fi
     printf '+ curl -fsS %s/health  # if it fails:\n' "$WORLD_URL"
     if [[ $DRY_RUN != 1 ]] && http_ok "$WORLD_URL/health"; then
         log "world service up at $WORLD_URL"
@@ -375,7 +389,10 @@ expand_world() {
         --search-url "$EXPAND_SEARCH_URL" --cdx-url "$EXPAND_CDX_URL" --warc-base "$EXPAND_WARC_BASE" \
         --per-task "$EXPAND_PER_TASK"
     if [[ $DRY_RUN != 1 ]]; then touch "$mark"; fi
-    if [[ -n $WORLD_PID ]]; then
+    if [[ $WORLD_CLUSTER == 1 ]]; then
+        run "$WORLDBUILD" serve-cluster --stop
+        ensure_world
+    elif [[ -n $WORLD_PID ]]; then
         stop_pid "$WORLD_PID" "world service"
         WORLD_PID=""
         ensure_world

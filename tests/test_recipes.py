@@ -24,7 +24,7 @@ KNOBS = ("MODEL_PATH WORLD_DIR WORLD_URL WORLD_HOST TASKS VAL_TASKS STAGES RESPO
          "TRAIN_BATCH_SIZE ROLLOUT_N LR N_GPUS_PER_NODE NNODES TP_SIZE SP_SIZE JUDGE_URL JUDGE_MODEL FILTER "
          "FILTER_K FILTER_KEEP MAX_TURNS OUT_DIR EPOCHS STEPS_PER_STAGE SAVE_FREQ PROJECT EXPERIMENT "
          "ALLOW_DEVIATION TOKENS_PER_GPU BASE_MODEL SFT_DATA LOG_DIR DRY_RUN EXPAND EXPAND_SEARCH_URL "
-         "EXPAND_CDX_URL EXPAND_WARC_BASE EXPAND_PER_TASK").split()
+         "EXPAND_CDX_URL EXPAND_WARC_BASE EXPAND_PER_TASK WORLD_PER_NODE").split()
 PAPER_LENGTHS = (32768, 49152, 65536)
 
 
@@ -235,6 +235,15 @@ def test_expansion_rounds_between_stages():
     assert [c[c.index("--tasks") + 1].rsplit("/", 2)[-2] for c in rounds] == ["stage1", "stage2"]  # not after 3
     missing = run_recipe(RL, "--dry-run", EXPAND="1")
     assert missing.returncode != 0 and "EXPAND_SEARCH_URL" in missing.stderr
+
+
+def test_one_world_service_per_node():
+    result = run_recipe(RL, "--dry-run", WORLD_PER_NODE="1", STAGES="1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    cluster = [c for c in commands(result.stdout) if c[1:2] == ["serve-cluster"]]
+    assert len(cluster) == 1 and cluster[0][cluster[0].index("--port") + 1] == "8000"
+    single = [c for c in commands(result.stdout) if os.path.basename(c[0]) == "worldbuild" and c[1] == "serve"]
+    assert not single  # no single service on the head
 
 
 def test_sft_dry_run_composes(tmp_path):
