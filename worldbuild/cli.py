@@ -82,6 +82,8 @@ def ingest(
     lang: Optional[List[str]] = typer.Option(None, "--lang", help="Keep only these languages (repeatable, ISO 639-1)"),
     max_bytes: int = typer.Option(10 * 1024 * 1024, help="Skip HTTP bodies larger than this"),
     batch_size: int = typer.Option(32, help="Response records per shard (the unit of parallel work)"),
+    index_shard_pages: int = typer.Option(0, min=0, help="Build BM25 in shards of this many pages, searched as one "
+                                                         "(bounds the build's memory; 0: one piece)"),
     executor: str = typer.Option("local", help="local (process pool) or ray (tasks on a Ray cluster)"),
     address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS",
                                           help="Ray cluster to join, e.g. auto or HOST:6379 [default: a local Ray]"),
@@ -95,7 +97,7 @@ def ingest(
 
     world_dir = world or default_world_dir()
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
-                              batch_size=batch_size)
+                              batch_size=batch_size, index_shard_pages=index_shard_pages)
     if executor not in ("local", "ray"):
         raise typer.BadParameter("must be local or ray", param_hint="--executor")
     if executor == "ray":

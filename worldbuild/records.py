@@ -55,6 +55,7 @@ class IngestSettings:
     include_tables: bool = True
     extractor: str = "trafilatura/markdown"
     batch_size: int = field(default=32, compare=False)  # shard size: shapes work, not content
+    index_shard_pages: int = field(default=0, compare=False)  # BM25 in shards of this many pages (0: one piece)
 
     def content_settings(self) -> dict:
         """The settings that change page content, in a stable order (batch size excluded)."""

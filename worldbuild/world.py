@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Iterable
 
 from worldbuild.browse import DEFAULT_MAX_CHARS, BrowseResult, render
-from worldbuild.index.bm25 import BM25Index
+from worldbuild.index.sharded import open_bm25
 from worldbuild.index.snippets import snippet
 from worldbuild.records import Page
 from worldbuild.store import STORE_FILE, PageStore
@@ -61,7 +61,7 @@ class World:
             raise WorldNotFound(f"the world at {world_dir!r} has no committed ingest yet")
         self.manifest = manifest
         self._repair_manifest_file()
-        self.index = BM25Index(os.path.join(world_dir, manifest["index"]["bm25"]["path"]), backend=backend)
+        self.index = open_bm25(os.path.join(world_dir, manifest["index"]["bm25"]["path"]), backend=backend)
         self._dense = None
 
     @classmethod

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 
 from worldbuild.index.bm25 import build_index
+from worldbuild.index.sharded import build_sharded
 from worldbuild.ingest.report import IngestReport
 from worldbuild.records import IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
@@ -141,7 +142,11 @@ class WorldWriter:
         index_rel = os.path.join(INDEX_DIR, f"bm25-{snapshot}")
         index_path = os.path.join(self.world_dir, index_rel)
         if changed or not os.path.isdir(index_path):
-            index_info = build_index(self.store.index_texts(), index_path)
+            shard_pages = self.settings.index_shard_pages
+            if shard_pages and self.store.count() > shard_pages:
+                index_info = build_sharded(self.store.index_texts, index_path, shard_pages, self.store.count())
+            else:
+                index_info = build_index(self.store.index_texts(), index_path)
         else:
             index_info = previous["index"]["bm25"]
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")

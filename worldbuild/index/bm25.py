@@ -7,7 +7,6 @@ saved beside the index so that queries are tokenized exactly as the pages were.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -34,9 +33,16 @@ def _tokenizer():
     )
 
 
-def build_index(docs: Iterable[tuple[int, str]], out_dir: str) -> dict:
+def idf(df, n):
+    """bm25s's default (Lucene) idf, here to rescale and to weigh snippet terms."""
+    return np.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def build_index(docs: Iterable[tuple[int, str]], out_dir: str, world_df: tuple[dict[str, int], int] | None = None) -> dict:
     """Tokenize `(doc_id, text)` pairs in a stream and save a bm25s index into `out_dir`
-    (written to a temporary folder, then renamed: a half-built index never has the name)."""
+    (written to a temporary folder, then renamed: a half-built index never has the name).
+    `world_df` = (document frequency by stem, pages) of a whole world this index is a shard of:
+    its scores then use the world's idf, so shards' scores can be merged as one index's."""
     import bm25s
     from bm25s.tokenization import Tokenized
 
@@ -55,6 +61,8 @@ def build_index(docs: Iterable[tuple[int, str]], out_dir: str) -> dict:
     retriever = bm25s.BM25()
     if token_ids:
         retriever.index(Tokenized(ids=token_ids, vocab=tokenizer.get_vocab_dict()), show_progress=False)
+        if world_df is not None:
+            _use_world_idf(retriever.scores, tokenizer.get_vocab_dict(), len(token_ids), *world_df)
         retriever.save(tmp, show_progress=False)
         tokenizer.save_vocab(tmp)
     np.save(os.path.join(tmp, "doc_ids.npy"), np.asarray(doc_ids, dtype=np.int64))
@@ -64,6 +72,32 @@ def build_index(docs: Iterable[tuple[int, str]], out_dir: str) -> dict:
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return info
+
+
+def _use_world_idf(scores: dict, vocab: dict[str, int], pages: int, world_df: dict[str, int], world_pages: int) -> None:
+    """Rescale each term's column of the score matrix from this shard's idf to the world's
+    (a BM25 score is idf(t) times a term-frequency part that does not depend on idf)."""
+    indptr, data = scores["indptr"], scores["data"]
+    local_df = np.diff(indptr).astype(np.float64)
+    ratio = np.ones(len(local_df))
+    for stem, token_id in vocab.items():
+        if token_id < len(local_df) and local_df[token_id] > 0:
+            ratio[token_id] = idf(world_df.get(stem, local_df[token_id]), world_pages) / idf(local_df[token_id], pages)
+    data *= np.repeat(ratio, np.diff(indptr)).astype(data.dtype)
+
+
+def document_frequencies(docs: Iterable[tuple[int, str]]) -> tuple[dict[str, int], int]:
+    """(pages containing each stem, pages) over `docs`: the statistics shards share."""
+    tokenizer = _tokenizer()
+    counts: list[int] = []
+    pages = 0
+    for ids in tokenizer.streaming_tokenize(text for _doc_id, text in docs):
+        pages += 1
+        for token_id in set(ids):
+            if token_id >= len(counts):
+                counts.extend([0] * (token_id + 1 - len(counts)))
+            counts[token_id] += 1
+    return {stem: counts[i] for stem, i in tokenizer.get_vocab_dict().items() if i < len(counts)}, pages
 
 
 @dataclass(frozen=True)
@@ -97,8 +131,7 @@ class BM25Index:
         self._vocab = self.tokenizer.get_vocab_dict() if self.size else {}
 
     def _idf(self, token_id: int) -> float:
-        df = int(self._indptr[token_id + 1] - self._indptr[token_id])
-        return math.log(1 + (self.size - df + 0.5) / (df + 0.5))
+        return float(idf(int(self._indptr[token_id + 1] - self._indptr[token_id]), self.size))
 
     def terms(self, query: str) -> QueryTerms:
         stopwords = set(self.tokenizer.stopwords or ())
