@@ -1,6 +1,6 @@
 """BM25 search latency (k=10, with snippets and page reads) on worlds of 10k / 100k (/ 1M) pages.
 
-    python bench/search.py [--sizes 10000 100000] [--million] [--queries 1000]
+    python bench/search.py [--sizes 10000 100000] [--million] [--queries 1000] [--shard-pages N]
 
 Worlds are built by recombining real page text: every real page in ../shared/data is
 ingested once (the pool world); page i of a benchmark world takes a real title and 6-14
@@ -97,11 +97,11 @@ def rss_mb() -> float:
     return 0.0
 
 
-def build_world(size: int, pool_world: str, world_dir: str) -> dict:
+def build_world(size: int, pool_world: str, world_dir: str, shard_pages: int = 0) -> dict:
     """Phase 1 (own process): insert `size` recombined pages and build the index."""
     paragraphs, titles = load_pool(pool_world)
     began = time.perf_counter()
-    writer = WorldWriter(world_dir, IngestSettings(min_chars=200))
+    writer = WorldWriter(world_dir, IngestSettings(min_chars=200, index_shard_pages=shard_pages))
     for page in synthetic_pages(size, paragraphs, titles):
         writer.add(page)
     inserted = time.perf_counter()
@@ -116,6 +116,7 @@ def build_world(size: int, pool_world: str, world_dir: str) -> dict:
         "index_mb": round(dir_size(index_dir) / 1e6, 1),
         "store_mb": round(os.path.getsize(os.path.join(world_dir, STORE_FILE)) / 1e6, 1),
         "peak_rss_build_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "index_shards": manifest["index"]["bm25"].get("shards", 1),
     }
 
 
@@ -176,12 +177,13 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="also 1,000,000 pages (needs ~1 h and ~15 GB)")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--out", default=os.path.join("bench", "out", "search.json"))
+    parser.add_argument("--shard-pages", type=int, default=0, help="build BM25 in shards of this many pages")
     parser.add_argument("--phase", choices=["build", "query"], help=argparse.SUPPRESS)  # internal: child process
     parser.add_argument("--pool", help=argparse.SUPPRESS)
     parser.add_argument("--world", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "build":
-        print(json.dumps(build_world(args.sizes[0], args.pool, args.world)))
+        print(json.dumps(build_world(args.sizes[0], args.pool, args.world, args.shard_pages)))
         return
     if args.phase == "query":
         print(json.dumps(query_world(args.pool, args.world, args.queries)))
@@ -194,11 +196,12 @@ def main() -> None:
     results = []
     for size in sizes:
         world_dir = os.path.join(scratch, f"world-{size}")
-        row = child("--phase", "build", "--sizes", str(size), "--pool", pool, "--world", world_dir)
+        row = child("--phase", "build", "--sizes", str(size), "--pool", pool, "--world", world_dir,
+                    "--shard-pages", str(args.shard_pages))
         row.update(child("--phase", "query", "--pool", pool, "--world", world_dir, "--queries", str(args.queries)))
         shutil.rmtree(world_dir, ignore_errors=True)
         results.append(row)
-        print(f"{row['pages']:>9} pages | build {row['build_s']} s (index {row['index_build_s']} s) | "
+        print(f"{row['pages']:>9} pages in {row['index_shards']} shard(s) | build {row['build_s']} s (index {row['index_build_s']} s) | "
               f"index {row['index_mb']} MB, store {row['store_mb']} MB | peak RSS build {row['peak_rss_build_mb']} MB, "
               f"serving +{row['rss_added_by_open_and_queries_mb']} MB | "
               f"search k=10 p50 {row['p50_ms']} ms, p90 {row['p90_ms']} ms, p99 {row['p99_ms']} ms "
