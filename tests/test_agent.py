@@ -192,3 +192,18 @@ def test_wilson_interval_matches_the_formula():
          "completion_tokens": 10, "response_tokens": 20, "stop": "answer", "verdict": {"method": "em"}}
         for t, c in [("a", True), ("a", False), ("b", True), ("b", True)]])
     assert several["accuracy"] == 0.75 and several["pass@2"] == 1.0 and several["samples_per_task"] == 2
+
+
+def test_endpoint_failures_are_retried_not_scored_and_checkpoints_are_separate(world_url, tmp_path):
+    tasks = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "question": DICKENS[1],
+                                                               "answer": DICKENS[1]}]))
+    out = str(tmp_path / "t.jsonl")
+    with LLMDouble([{"status": 500}]) as broken:
+        failed = asyncio.run(run(job(broken, world_url), tasks, out))
+    assert failed["failed"] == 1 and failed["done"] == 0 and read_trajectories(out) == []
+    with LLMDouble(responder=ReadingPolicy()) as double:
+        retried = asyncio.run(run(job(double, world_url), tasks, out))
+        assert retried["done"] == 1 and retried["resumed"] == 0  # the failed episode was tried again
+        other = asyncio.run(run(job(double, world_url, checkpoint="step1"), tasks, out))
+    assert other["done"] == 1  # another checkpoint is new work, not a resume
+    assert sorted(r["checkpoint"] for r in read_trajectories(out)) == ["step0", "step1"]

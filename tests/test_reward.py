@@ -95,3 +95,13 @@ def test_verdicts_record_the_judge_model_and_prompt(tmp_path):
     with LLMDouble([{"content": "Not equivalent: different year."}]) as judge:
         assert not grade(Judge(judge.base_url, "j", cache_path=None), "1999").error
     assert verdict.correct and verdict.model == "judge-7b" and verdict.prompt == PROMPT_VERSION
+
+
+@pytest.mark.parametrize("reply, verdict", [
+    ('{"equivalent": "false"}', False), ('{"equivalent": false, }', False), ("Equivalent: false", False),
+    ('"equivalent": false', False), ('<think>hm</think>{"equivalent": true}', True), ("Yes, the same.", True),
+    ("Not equivalent: another year.", False), ("Incorrect", False)])
+def test_judge_replies_are_read_strictly(reply, verdict):
+    from worldbuild.agent.judge import _parse
+
+    assert _parse(reply) is verdict

@@ -68,6 +68,14 @@ class IngestSettings:
             "extractor": self.extractor,
         }
 
+    @classmethod
+    def of_world(cls, manifest: dict, **work) -> "IngestSettings":
+        """The settings a world was built with (to extend it), plus work-shaping fields."""
+        content = dict(manifest["settings"])
+        content["langs"] = tuple(content.get("langs") or ())
+        shard_pages = manifest.get("index", {}).get("bm25", {}).get("shard_pages", 0)
+        return cls(**content, **{"index_shard_pages": shard_pages, **work})
+
     def fingerprint(self) -> str:
         blob = json.dumps(self.content_settings(), sort_keys=True).encode()
         return hashlib.blake2b(blob, digest_size=8).hexdigest()

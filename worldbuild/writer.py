@@ -142,7 +142,8 @@ class WorldWriter:
         index_rel = os.path.join(INDEX_DIR, f"bm25-{snapshot}")
         index_path = os.path.join(self.world_dir, index_rel)
         if changed or not os.path.isdir(index_path):
-            shard_pages = self.settings.index_shard_pages
+            # a sharded world stays sharded when extended without the flag
+            shard_pages = self.settings.index_shard_pages or previous.get("index", {}).get("bm25", {}).get("shard_pages", 0)
             if shard_pages and self.store.count() > shard_pages:
                 index_info = build_sharded(self.store.index_texts, index_path, shard_pages, self.store.count())
             else:

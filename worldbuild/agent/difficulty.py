@@ -35,11 +35,13 @@ class Band:
         return self.low <= correct <= self.high
 
 
-def pass_counts(trajectories: list[dict], checkpoint: str | None = None) -> dict[str, list[int]]:
-    """task id -> [correct, rollouts] over the trajectories of one checkpoint."""
+def pass_counts(trajectories: list[dict], checkpoint: str | None = None, k: int | None = None) -> dict[str, list[int]]:
+    """task id -> [correct, rollouts] over the first k samples of one checkpoint."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for record in trajectories:
         if checkpoint is not None and record.get("checkpoint") != checkpoint:
+            continue
+        if k is not None and record["sample"] >= k:
             continue
         counts[record["task_id"]][0] += bool(record["correct"])
         counts[record["task_id"]][1] += 1

@@ -49,7 +49,10 @@ class Job:
 async def _world_snapshot(settings: ToolSettings) -> str | None:
     client = AsyncWorldClient(settings.base_url, timeout=10, retries=1)
     try:
-        return (await client.health()).get("snapshot")
+        snapshot = (await client.health()).get("snapshot")
+        if not snapshot:
+            raise WorldError(f"{settings.base_url}/health did not answer as a world service")
+        return snapshot
     except WorldError as exc:
         raise ServiceUnavailable(f"no world service at {settings.base_url} ({exc}); start one with "
                                  f"`worldbuild serve --world DIR --port PORT`") from exc
@@ -86,7 +89,7 @@ async def filter_tasks(job: Job, tasks_path: str, out_path: str, keep: str, traj
     tasks = load_tasks(tasks_path)
     trajectories_path = trajectories_path or out_path + ".trajectories.jsonl"
     summary = await run(job, tasks, trajectories_path, on_done)
-    counts = difficulty.pass_counts(read_trajectories(trajectories_path), job.plan.checkpoint)
+    counts = difficulty.pass_counts(read_trajectories(trajectories_path), job.plan.checkpoint, k)
     kept, report = difficulty.select(tasks, counts, k, band)
     if kept:
         difficulty.write_stage(kept, counts, job.plan.checkpoint, out_path)
@@ -99,7 +102,9 @@ async def evaluate_benchmark(job: Job, bench_path: str, trajectories_path: str, 
     tasks = load_tasks(bench_path)
     summary = await run(job, tasks, trajectories_path, on_done)
     ids = {t.id for t in tasks}
-    records = [r for r in read_trajectories(trajectories_path) if r["task_id"] in ids]
+    records = [r for r in read_trajectories(trajectories_path)  # this policy's, on this benchmark
+               if r["task_id"] in ids and r["model"] == job.model and r["checkpoint"] == job.plan.checkpoint
+               and r["sample"] < job.plan.samples]
     return {"run": summary, "model": job.model, **evaluate.summarize(records)}
 
 

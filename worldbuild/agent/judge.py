@@ -32,22 +32,27 @@ class Verdict:
         return dict(self.__dict__)
 
 
-VERDICT_WORD = re.compile(r"^\W*(true|yes|correct|equivalent|false|no|incorrect|not)\b")
+VERDICT_WORD = re.compile(r"^\W*(true|yes|correct|false|no|incorrect|not)\b")
+VERDICT_FIELD = re.compile(r'"?equivalent"?\s*[:=]\s*"?(true|false)\b', re.IGNORECASE)
 
 
 def _parse(reply: str) -> bool:
-    """The judge's yes/no: JSON {"equivalent": bool}, or a reply that starts with a verdict word;
-    raises ValueError when it says neither."""
+    """The judge's yes/no: JSON {"equivalent": bool}, an `equivalent: true|false` field however
+    quoted, or a reply that starts with a verdict word; raises ValueError when it says neither."""
+    text = THINK.sub("", reply)
     try:
-        value = extract_json(reply)
+        value = extract_json(text)
         if isinstance(value, dict) and isinstance(value.get("equivalent"), bool):
             return value["equivalent"]
     except ValueError:
         pass
-    match = VERDICT_WORD.match(THINK.sub("", reply).strip().lower())
+    field = VERDICT_FIELD.search(text)
+    if field:
+        return field.group(1).lower() == "true"
+    match = VERDICT_WORD.match(text.strip().lower())
     if match is None:
         raise ValueError(f"judge reply says neither: {reply[:120]!r}")
-    return match.group(1) in ("true", "yes", "correct", "equivalent")
+    return match.group(1) in ("true", "yes", "correct")
 
 
 def metric_verdict(prediction: str, label: str, fallback: str = "em", error: str | None = None) -> Verdict:

@@ -112,10 +112,11 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
             tool_errors += not observation.ok
             messages.append({"role": "tool", "tool_call_id": call.get("id"), "name": name,
                              "content": observation.text})
-    final = next((m for m in reversed(messages) if m["role"] == "assistant"), {})
+    written = "\n".join(m.get("content") or "" for m in messages if m["role"] == "assistant")
     return {
         "messages": messages,
-        "prediction": extract_answer(final.get("content")) if not final.get("tool_calls") else None,
+        # the last <answer> the model wrote in any turn: what the verl reward reads from the response
+        "prediction": extract_answer(written),
         "stop": stop,
         "turns": sum(m["role"] == "assistant" for m in messages),
         "tool_calls": tool_calls,

@@ -23,31 +23,44 @@ class RolloutPlan:
     checkpoint: str = ""  # which policy produced the trajectories (recorded in each)
 
 
-def trajectory_key(task_id: str, sample: int) -> str:
-    return f"{task_id}#{sample}"
+def trajectory_key(task_id: str, sample: int, policy: str = "") -> str:
+    """One trajectory per (policy, task, sample): another checkpoint in the same file is new work."""
+    return f"{policy}|{task_id}#{sample}" if policy else f"{task_id}#{sample}"
 
 
 async def rollout(tasks: list[Task], out_path: str, policy: LLM, tool_settings: ToolSettings, judge: Judge,
                   episode: EpisodeSettings = EpisodeSettings(), plan: RolloutPlan = RolloutPlan(),
                   on_done: Callable[[dict], None] | None = None) -> dict:
-    """Run what `out_path` lacks; returns counts of this call (`done`, `resumed`, `failed`)."""
+    """Run what `out_path` lacks; returns counts of this call (`done`, `resumed`, `failed`).
+    Episodes the policy endpoint failed (after its retries) are not saved, so a rerun tries
+    them again instead of scoring them as wrong."""
     out = StageFile(out_path)
-    todo = [(task, s) for task in tasks for s in range(plan.samples) if trajectory_key(task.id, s) not in out.done]
+    policy_name = plan.checkpoint or policy.model
+    todo = [(task, s) for task in tasks for s in range(plan.samples)
+            if trajectory_key(task.id, s, policy_name) not in out.done]
     resumed = len(tasks) * plan.samples - len(todo)
     tools, slots = WorldTools(tool_settings), asyncio.Semaphore(plan.concurrency)
     counts = {"done": 0, "resumed": resumed, "failed": 0}
+    failures: list[str] = []  # the first few endpoint failures, for the summary
 
     async def one(task: Task, sample: int) -> None:
         async with slots:
             began = time.perf_counter()
-            result = await run_episode(policy, tools, task.prompt, task.mask, episode)
-            verdict = await judge.grade(task.question, task.answer, result["prediction"])
-        record = {"key": trajectory_key(task.id, sample), "task_id": task.id, "sample": sample,
+            try:
+                result = await run_episode(policy, tools, task.prompt, task.mask, episode)
+                verdict = await judge.grade(task.question, task.answer, result["prediction"])
+            except Exception as exc:  # one broken episode must not end the others
+                result, verdict = {"stop": f"llm_error: {type(exc).__name__}: {exc}"}, None
+        if result["stop"].startswith("llm_error"):
+            counts["failed"] += 1
+            if len(failures) < 5:
+                failures.append(result["stop"][:200])
+            return
+        record = {"key": trajectory_key(task.id, sample, policy_name), "task_id": task.id, "sample": sample,
                   "checkpoint": plan.checkpoint, "model": policy.model, "question": task.question,
                   "label": task.answer, **result, "correct": verdict.correct, "score": verdict.score,
                   "verdict": verdict.to_dict(), "seconds": round(time.perf_counter() - began, 3)}
         out.append(record)
-        counts["failed"] += record["stop"].startswith("llm_error")
         counts["done"] += 1
         if on_done:
             on_done(record)
@@ -57,7 +70,7 @@ async def rollout(tasks: list[Task], out_path: str, policy: LLM, tool_settings: 
     finally:
         out.close()
         await tools.aclose()
-    return counts
+    return {**counts, "failure_examples": failures} if failures else counts
 
 
 def read_trajectories(path: str) -> list[dict]:

@@ -36,10 +36,9 @@ def complete_length(path: str) -> tuple[int, dict[str, tuple[str, str]]]:
         try:
             for record in iterator:
                 headers = record.rec_headers
-                record.content_stream().read()
+                iterator.read_to_end(record)  # the raw block: no content decoding to trip on
                 if getattr(record.raw_stream, "limit", 0):  # cut short: the stream ended mid-record
                     break
-                iterator.read_to_end(record)
                 end = iterator.get_record_offset() + iterator.get_record_length()
                 digest = headers.get_header("WARC-Payload-Digest")
                 if record.rec_type == "response" and digest and digest not in digests:

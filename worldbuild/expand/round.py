@@ -125,7 +125,10 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
             "sources": {"search": describe(search.url), "cdx": describe(cdx.cdx_url), "warcs": describe(cdx.warc_base)},
             "queries": counts["queries"], "fetches": counts["fetched"],
             "cost_usd": round(counts["queries"] * settings.query_cost, 4)}
-    result = ingest([warc_path], world_dir, note=note) if os.path.getsize(warc_path) else None
+    from worldbuild.records import IngestSettings
+
+    settings_of_world = IngestSettings.of_world(before)  # the world's own filters (--lang, --min-chars, ...)
+    result = ingest([warc_path], world_dir, settings_of_world, note=note) if os.path.getsize(warc_path) else None
     open(os.path.join(round_dir, "done"), "w").close()
     manifest = result.manifest if result and result.manifest else before
     return {**note, "counts": dict(sorted(counts.items())), "bytes_fetched": counts["bytes"],
