@@ -99,6 +99,15 @@ def test_depth_and_page_budgets(tmp_path):
     assert pages == 3
 
 
+def test_links_seen_twice_do_not_use_up_the_budget(tmp_path):
+    site = Site()  # every page links to the next two: most links were asked for already
+    with site as base:
+        report = run_crawl(base, str(tmp_path / "c.warc.gz"), "--depth", "20", "--max-pages", "6", "--same-host",
+                           "--include", r"/page/\d+$|:\d+/$")
+    assert report["finish_reason"] == "page budget" and report["counts"]["fetched: HTML pages"] == 6
+    assert len([p for p in site.served if p.startswith("/page/")]) == 5  # the index and 5 pages
+
+
 def test_ctrl_c_keeps_a_valid_warc_and_a_rerun_continues(tmp_path):
     out = str(tmp_path / "crawl.warc.gz")
     site = Site()

@@ -89,6 +89,8 @@ class World:
 
     def close(self) -> None:
         self.store.close()
+        if hasattr(self.index, "close"):  # a sharded index has a thread pool to stop
+            self.index.close()
 
     def __enter__(self) -> "World":
         return self

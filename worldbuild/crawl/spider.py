@@ -8,7 +8,8 @@ from collections import Counter, deque
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.exceptions import CloseSpider
+from scrapy import signals
+from scrapy.exceptions import CloseSpider, DontCloseSpider
 from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
@@ -56,8 +57,29 @@ class WorldSpider(scrapy.Spider):
         self.waiting: deque = deque()  # links the budget held back while requests were in flight
         self.state: dict = {}  # Scrapy persists it in JOBDIR: totals across resumed runs
 
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.dropped, signal=signals.request_dropped)
+        crawler.signals.connect(spider.idle, signal=signals.spider_idle)
+        return spider
+
+    def dropped(self, request, spider=None):
+        """The scheduler refused a request (seen before): it gives its budget place back."""
+        self.pending = max(0, self.pending - 1)
+
+    def idle(self, spider=None):
+        """Nothing in flight: links the budget held back get the places that were freed."""
+        scheduled = False
+        while self.waiting and self._take():
+            self.crawler.engine.crawl(self._request(*self.waiting.popleft()))
+            scheduled = True
+        if scheduled:
+            raise DontCloseSpider
+
     async def start(self):
         self.state.setdefault("fetched", 0)
+        self.state.setdefault("requested", set())
         for url in self.start_urls:
             if self._take():
                 yield self._request(url, 0)
@@ -71,6 +93,7 @@ class WorldSpider(scrapy.Spider):
         return True
 
     def _request(self, url: str, depth: int) -> scrapy.Request:
+        self.state["requested"].add(canonical_url(url))  # kept in JOBDIR: a resumed run knows them too
         return scrapy.Request(url, callback=self.parse, errback=self.failed, meta={"depth": depth})
 
     def closed(self, reason):
@@ -105,7 +128,7 @@ class WorldSpider(scrapy.Spider):
         seen = set()
         for link in self.links.extract_links(response):
             key = canonical_url(link.url)
-            if key in seen:
+            if key in seen or key in self.state["requested"]:  # asked for already: costs no budget
                 continue
             seen.add(key)
             refusal = self._refusal(link.url)

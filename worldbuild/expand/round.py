@@ -16,7 +16,7 @@ from qa_synth.stagefile import StageFile
 from worldbuild.agent.tasks import Task, load_tasks
 from worldbuild.crawl.warcfile import complete_length
 from worldbuild.expand.backends import CdxIndex, SerperSearch, SourceError, describe
-from worldbuild.urls import canonical_url
+from worldbuild.urls import canonical_url, url_key
 from worldbuild.world import World
 
 STOPWORDS = set("the a an of in on at to for and or by with from what which who whom whose when where why how "
@@ -77,9 +77,16 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
             handle.truncate(end)
     queries_log = StageFile(os.path.join(round_dir, "queries.jsonl"))
     fetches_log = StageFile(os.path.join(round_dir, "fetches.jsonl"))
-    logged = {record["key"]: record for record in queries_log.read()}
+    logged = {r["key"]: r for r in queries_log.read() if "error" not in r}  # failed ones are tried again
+    fetched_before = [r for r in fetches_log.read() if not r["outcome"].startswith("error")]
+    done_fetches = {r["key"] for r in fetched_before}
     counts: Counter = Counter()
-    masked = {canonical_url(url) for task in tasks for url in task.mask}
+    # a resumed round spends what is left of its budgets, and reports the whole round
+    counts["queries"] = len(logged)
+    counts["fetch attempts"] = len(fetched_before)
+    counts["fetched"] = sum(r["outcome"] == "fetched" for r in fetched_before)
+    counts["bytes"] = sum(r.get("bytes", 0) for r in fetched_before)
+    masked = {url_key(url) for task in tasks for url in task.mask}
     try:
         with World.open(world_dir) as world, open(warc_path, "ab") as warc:
             before = world.manifest
@@ -96,6 +103,7 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
                         counts["queries"] += 1
                         try:
                             links = [hit["link"] for hit in search.search(query, settings.results_per_query)]
+                            counts["queries made now"] += 1
                         except SourceError as exc:
                             counts["query errors"] += 1
                             links = []
@@ -108,7 +116,7 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
                         canon = canonical_url(link)
                         if canon in claimed or canon in {canonical_url(w) for w in wanted}:
                             continue
-                        if canon in masked:
+                        if url_key(link) in masked:
                             counts["skipped: a task's masked source"] += 1
                         elif world.page(link) is not None:
                             counts["skipped: already in the world"] += 1
@@ -116,7 +124,7 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
                             wanted.append(link)
                 for link in wanted:
                     claimed.add(canonical_url(link))
-                    _fetch(link, cdx, warc, fetches_log, counts, settings)
+                    _fetch(link, cdx, warc, fetches_log, counts, settings, done_fetches)
     finally:
         queries_log.close()
         fetches_log.close()
@@ -137,8 +145,9 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
             "ingest_skips": result.report.to_dict()["skips"] if result else {}}
 
 
-def _fetch(link: str, cdx: CdxIndex, warc, log: StageFile, counts: Counter, settings: ExpandSettings) -> None:
-    if link in log.done:
+def _fetch(link: str, cdx: CdxIndex, warc, log: StageFile, counts: Counter, settings: ExpandSettings,
+           done: set[str]) -> None:
+    if link in done:
         counts["fetches resumed"] += 1
         return
     if counts["fetch attempts"] >= settings.max_fetches:
@@ -161,4 +170,4 @@ def _fetch(link: str, cdx: CdxIndex, warc, log: StageFile, counts: Counter, sett
     counts["fetched"] += 1
     counts["bytes"] += len(record)
     log.append({"key": link, "outcome": "fetched", "filename": capture.filename, "offset": capture.offset,
-                "length": capture.length})
+                "length": capture.length, "bytes": len(record)})

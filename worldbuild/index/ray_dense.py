@@ -34,7 +34,8 @@ class RayEncoder:
         if not ray.is_initialized():
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, configure_logging=False)
         self.ray = ray
-        resources = ray.cluster_resources()
+        # size the pool from what is free now: an actor that cannot be placed would hold its parts forever
+        resources = ray.available_resources()
         gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
         count = actors or (gpus or cpus)
         options = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}

@@ -89,6 +89,9 @@ class ShardedBM25Index:
         for shard in self.shards:
             shard.warmup()
 
+    def close(self) -> None:
+        self.pool.shutdown(wait=False)
+
 
 def open_bm25(path: str, backend: str = "numpy"):
     return ShardedBM25Index(path, backend) if is_sharded(path) else BM25Index(path, backend)

@@ -9,6 +9,7 @@ child process over the shared, read-only, memory-mapped world.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -23,10 +24,16 @@ class NodeService:
     """The actor: starts the server on its node and reports when /health answers."""
 
     def __init__(self, world: str, port: int, workers: int, host: str):
+        import tempfile
+
         self.base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+        # a log file, not a pipe: a pipe nobody reads fills up and blocks the server
+        self.log_path = os.path.join(tempfile.gettempdir(), f"worldbuild-serve-{port}.log")
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "worldbuild", "serve", "--world", world, "--host", host,
                                       "--port", str(port), "--workers", str(workers)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=log, stderr=subprocess.STDOUT)
+        log.close()
 
     def wait_healthy(self, timeout: float) -> dict:
         import socket
@@ -34,12 +41,13 @@ class NodeService:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worldbuild serve exited: {self.proc.stderr.read().decode()[-1000:]}")
+                with open(self.log_path, "rb") as log:
+                    raise RuntimeError(f"worldbuild serve exited: {log.read()[-1000:].decode(errors='replace')}")
             try:
                 reply = httpx.get(self.base + "/health", timeout=2)
-                if reply.status_code == 200:
+                if reply.status_code == 200 and self.proc.poll() is None:  # ours, not a leftover on the port
                     return {"node": socket.gethostname(), "url": self.base, "snapshot": reply.json().get("snapshot"),
-                            "pid": self.proc.pid}
+                            "pid": self.proc.pid, "log": self.log_path}
             except httpx.TransportError:
                 pass
             time.sleep(0.5)
