@@ -143,7 +143,8 @@ class WorldWriter:
         index_path = os.path.join(self.world_dir, index_rel)
         if changed or not os.path.isdir(index_path):
             # a sharded world stays sharded when extended without the flag
-            shard_pages = self.settings.index_shard_pages or previous.get("index", {}).get("bm25", {}).get("shard_pages", 0)
+            shard_pages = (self.settings.index_shard_pages
+                           or previous.get("index", {}).get("bm25", {}).get("shard_pages", 0))
             if shard_pages and self.store.count() > shard_pages:
                 index_info = build_sharded(self.store.index_texts, index_path, shard_pages, self.store.count())
             else:

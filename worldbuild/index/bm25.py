@@ -38,7 +38,8 @@ def idf(df, n):
     return np.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def build_index(docs: Iterable[tuple[int, str]], out_dir: str, world_df: tuple[dict[str, int], int] | None = None) -> dict:
+def build_index(docs: Iterable[tuple[int, str]], out_dir: str,
+                world_df: tuple[dict[str, int], int] | None = None) -> dict:
     """Tokenize `(doc_id, text)` pairs in a stream and save a bm25s index into `out_dir`
     (written to a temporary folder, then renamed: a half-built index never has the name).
     `world_df` = (document frequency by stem, pages) of a whole world this index is a shard of:

@@ -1,7 +1,9 @@
-"""A BM25 index built in shards (each a bm25s index of about `shard_pages` pages, built one
-after another, so memory is bounded by one shard) and searched as one: every shard answers the
-query, and the top-k lists are merged by score. Shards score with the world's idf (one extra pass at build time), so the merge
-equals the one-piece index's ranking up to the average page length each shard uses. One-piece and sharded indexes offer the same `terms`/`search`/`warmup`."""
+"""A BM25 index built in shards and searched as one. Each shard is a bm25s index of about
+`shard_pages` pages, built one after another, so memory is bounded by one shard. Shards score
+with the world's idf (one extra pass at build time), every shard answers the query, and the
+top-k lists are merged by score: the ranking equals the one-piece index's up to the average
+page length each shard uses. One-piece and sharded indexes offer the same
+`terms`/`search`/`warmup`."""
 
 from __future__ import annotations
 
