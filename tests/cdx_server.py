@@ -87,10 +87,26 @@ class CdxServer:
                                       {"Content-Range": f"bytes {start}-{end}/{len(data)}"})
                 return self.reply(404, b"not found")
 
+            def do_HEAD(self):
+                path = os.path.join(server_state.folder, os.path.basename(unquote(urlsplit(self.path).path)))
+                if not urlsplit(self.path).path.startswith("/warcs/") or not os.path.isfile(path):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(os.path.getsize(path)))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                pass  # clients that stop reading mid-range are expected
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return f"http://127.0.0.1:{self.server.server_address[1]}"

@@ -9,6 +9,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from worldbuild.ingest.storage import expand_url, is_url, local, open_input, size_of
+
 ARCHIVE_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz")
 
 
@@ -21,7 +23,7 @@ class InputFile:
 
     @property
     def name(self) -> str:
-        return os.path.basename(self.path)
+        return os.path.basename(self.path.rstrip("/"))
 
     @property
     def is_arc(self) -> bool:
@@ -33,7 +35,7 @@ class InputFile:
 
 def sha256_file(path: str, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with open_input(path) as handle:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
@@ -42,7 +44,7 @@ def sha256_file(path: str, chunk: int = 1 << 20) -> str:
 def sniff_format(path: str) -> str | None:
     """"warc" or "arc" from the first bytes (gzipped or not); None for anything else.
     warcio reads almost any text as an ARC record, so this gate must come first."""
-    with open(path, "rb") as handle:
+    with open_input(path) as handle:
         head = handle.read(1 << 16)
     if head[:2] == b"\x1f\x8b":
         try:
@@ -67,6 +69,20 @@ def expand_paths(patterns: list[str]) -> tuple[list[str], list[tuple[str, str]]]
     files: list[str] = []
     problems: list[tuple[str, str]] = []
     for pattern in patterns:
+        if is_url(pattern):
+            try:
+                found = expand_url(pattern, ARCHIVE_SUFFIXES)
+            except (ImportError, ValueError) as exc:
+                problems.append((pattern, f"cannot read this URL: {exc} (install the fsspec backend for it)"))
+                continue
+            except OSError as exc:
+                problems.append((pattern, f"cannot list: {exc}"))
+                continue
+            if not found:
+                problems.append((pattern, "URL matches no files"))
+            files.extend(found)
+            continue
+        pattern = local(pattern)
         path = Path(pattern)
         if path.is_dir():
             found = sorted(str(p) for p in path.rglob("*") if p.is_file() and _is_archive(p))
@@ -82,13 +98,13 @@ def expand_paths(patterns: list[str]) -> tuple[list[str], list[tuple[str, str]]]
             files.extend(found)
         else:
             problems.append((pattern, "path not found"))
-    unique = list(dict.fromkeys(os.path.abspath(f) for f in files))
+    unique = list(dict.fromkeys(f if is_url(f) else os.path.abspath(f) for f in files))
     return unique, problems
 
 
 def describe(path: str) -> InputFile:
     """Size and sha256 of one input; raises OSError with the reason when it cannot be read."""
-    if os.path.isdir(path):
+    if not is_url(path) and os.path.isdir(path):
         raise IsADirectoryError(f"is a directory: {path}")
-    size = os.path.getsize(path)
+    size = size_of(path)
     return InputFile(path=path, size=size, sha256=sha256_file(path), format=sniff_format(path) if size else None)

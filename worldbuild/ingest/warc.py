@@ -17,6 +17,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
 from worldbuild.ingest.inputs import InputFile
+from worldbuild.ingest.storage import open_input
 
 logging.getLogger("warcio").setLevel(logging.ERROR)  # our skip report says it once, per file
 
@@ -70,7 +71,7 @@ def plan_units(source: InputFile, batch_size: int) -> Iterator[WorkUnit]:
     start, seq, responses = 0, 0, 0
     if not source.is_arc:
         try:
-            with open(source.path, "rb") as handle:
+            with open_input(source.path) as handle:
                 records = ArchiveIterator(handle, arc2warc=True)
                 for record in records:
                     offset = records.offset  # get_record_offset() would read the record to its end
@@ -93,7 +94,7 @@ def is_truncated(record: ArcWarcRecord) -> bool:
 def iter_unit(unit: WorkUnit) -> Iterator[tuple[int, ArcWarcRecord]]:
     """Yield (offset, record) for the records of one unit; archive errors propagate."""
     last = None
-    with open(unit.path, "rb") as handle:
+    with open_input(unit.path) as handle:
         handle.seek(unit.start)
         records = ArchiveIterator(handle, arc2warc=True)
         for record in records:
