@@ -20,6 +20,26 @@ venv_program() {
     fi
 }
 
+recipe_usage() {
+    # The script's header comment (from line 2 to the first blank line) is its help.
+    sed -n '2,/^$/s/^# \{0,1\}//p' "$RECIPE_SCRIPT"
+}
+
+parse_recipe_args() {
+    # parse_recipe_args "$@": --dry-run, -h/--help, and `-- ARGS...` (overrides appended to the
+    # trainer's, kept in EXTRA). RECIPE_SCRIPT must name the calling script.
+    EXTRA=()
+    while (( $# )); do
+        case $1 in
+            --dry-run) DRY_RUN=1 ;;
+            -h|--help) recipe_usage; exit 0 ;;
+            --) shift; EXTRA=("$@"); break ;;
+            *) recipe_usage >&2; die "unknown argument: $1" ;;
+        esac
+        shift
+    done
+}
+
 log() {
     # Progress on stderr, so stdout stays the command listing a dry run promises.
     printf '[%s] %s\n' "${RECIPE_NAME:-recipe}" "$*" >&2

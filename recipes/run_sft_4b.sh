@@ -35,24 +35,12 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RECIPE_SCRIPT=${BASH_SOURCE[0]}
 RECIPE_NAME=sft-4b
 # shellcheck source=recipes/lib.sh
 source "$HERE/lib.sh"
 
-usage() {
-    sed -n '2,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
-}
-
-EXTRA=()
-while (( $# )); do
-    case $1 in
-        --dry-run) DRY_RUN=1 ;;
-        -h|--help) usage; exit 0 ;;
-        --) shift; EXTRA=("$@"); break ;;
-        *) usage >&2; die "unknown argument: $1" ;;
-    esac
-    shift
-done
+parse_recipe_args "$@"
 
 BASE_MODEL=${BASE_MODEL:-Qwen/Qwen3-4B-Thinking-2507}
 SFT_DATA=${SFT_DATA:-data/sft/train.parquet}

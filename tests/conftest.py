@@ -29,3 +29,14 @@ def sample_copy(sample_world, tmp_path):
     target = str(tmp_path / "world")
     shutil.copytree(sample_world[0], target)
     return target
+
+
+@pytest.fixture(scope="module")
+def server(sample_world):
+    """`worldbuild serve` of the sample world on a free port (a real process); its base URL."""
+    from tests.services import start_server
+
+    proc, base = start_server(sample_world[0])
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)

@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.llm_double import LLMDouble, ReadingPolicy
-from tests.services import start_server
 from worldbuild.agent import difficulty, evaluate
 from worldbuild.agent.answer import extract_answer, f1
 from worldbuild.agent.jobs import Job, JudgeSettings, ServiceUnavailable, evaluate_benchmark, filter_tasks, run
@@ -25,14 +24,6 @@ WARC_COST = ("https://yorkspace.library.yorku.ca/xmlui/handle/10315/36158",
 DICKENS = ("http://www.archive.org/details/no_thoroughfare_librivox", "Charles DickensNo Thoroughfare")
 SECRET_ARMIES = ("http://www.archive.org/details/secretarmiesb00spivrich",
                  "Internet Archive: Details: Secret armies; the new technique of Nazi warfare")
-
-
-@pytest.fixture(scope="module")
-def world_url(sample_world):
-    proc, base = start_server(sample_world[0])
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def job(double: LLMDouble, world: str, samples: int = 1, checkpoint: str = "step0", **episode) -> Job:
@@ -56,14 +47,14 @@ def test_answer_extraction_takes_the_models_last_answer():
     assert f1("the Eiffel Tower", "Eiffel tower") == 1.0 and 0 < f1("Eiffel", "Eiffel Tower") < 1
 
 
-def test_rollout_uses_tools_honours_masks_and_resumes(world_url, tmp_path):
+def test_rollout_uses_tools_honours_masks_and_resumes(server, tmp_path):
     tasks = write_tasks(tmp_path / "tasks.jsonl", [
         {"id": "open", "question": WARC_COST[1], "answer": WARC_COST[1]},
         {"id": "masked", "question": WARC_COST[1], "answer": WARC_COST[1], "mask_urls": [WARC_COST[0]]},
     ])
     out = str(tmp_path / "traj.jsonl")
     with LLMDouble(responder=ReadingPolicy()) as double:
-        counts = asyncio.run(run(job(double, world_url), load_tasks(tasks), out))
+        counts = asyncio.run(run(job(double, server), load_tasks(tasks), out))
         assert counts["done"] == 2 and counts["failed"] == 0
         records = {r["task_id"]: r for r in read_trajectories(out)}
         opened, masked = records["open"], records["masked"]
@@ -81,17 +72,17 @@ def test_rollout_uses_tools_honours_masks_and_resumes(world_url, tmp_path):
         assert all(names == ["search", "browse"] for names in offered)  # the training tools, every turn
         assert all("reasoning_content" not in m for r in double.requests for m in r["messages"])
         sent = len(double.requests)
-        again = asyncio.run(run(job(double, world_url), load_tasks(tasks), out))
+        again = asyncio.run(run(job(double, server), load_tasks(tasks), out))
         assert again["done"] == 0 and again["resumed"] == 2 and len(double.requests) == sent
 
 
-def test_rollout_stops_at_max_turns_and_reports_tool_errors(world_url, tmp_path):
+def test_rollout_stops_at_max_turns_and_reports_tool_errors(server, tmp_path):
     tasks = write_tasks(tmp_path / "tasks.jsonl", [{"question": "anything", "answer": "x"}])
     script = [{"reasoning": "look", "tool_calls": [{"name": "browse", "arguments": {"url": "http://nowhere.example/"}}]},
               {"tool_calls": [{"name": "python", "arguments": {"code": "1+1"}}]},
               {"tool_calls": [{"name": "search", "arguments": {}}]}]
     with LLMDouble(script) as double:
-        asyncio.run(run(job(double, world_url, max_turns=3), load_tasks(tasks), str(tmp_path / "t.jsonl")))
+        asyncio.run(run(job(double, server, max_turns=3), load_tasks(tasks), str(tmp_path / "t.jsonl")))
     (record,) = read_trajectories(str(tmp_path / "t.jsonl"))
     assert record["stop"] == "max_turns" and record["prediction"] is None and not record["correct"]
     assert record["tool_calls"] == 3 and record["tool_errors"] == 3
@@ -99,20 +90,20 @@ def test_rollout_stops_at_max_turns_and_reports_tool_errors(world_url, tmp_path)
     assert "not available" in errors[0] and "unknown tool 'python'" in errors[1] and "'query'" in errors[2]
 
 
-def test_response_budget_ends_an_episode(world_url, tmp_path):
+def test_response_budget_ends_an_episode(server, tmp_path):
     tasks = write_tasks(tmp_path / "tasks.jsonl", [{"question": WARC_COST[1], "answer": "x"}])
     with LLMDouble(responder=ReadingPolicy()) as double:
-        asyncio.run(run(job(double, world_url, max_response_tokens=300), load_tasks(tasks), str(tmp_path / "t.jsonl")))
+        asyncio.run(run(job(double, server, max_response_tokens=300), load_tasks(tasks), str(tmp_path / "t.jsonl")))
     (record,) = read_trajectories(str(tmp_path / "t.jsonl"))
     assert record["stop"] == "max_response_tokens" and record["response_tokens"] >= 300
 
 
-def test_unreachable_world_or_policy_fails_fast(world_url, tmp_path):
+def test_unreachable_world_or_policy_fails_fast(server, tmp_path):
     tasks = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [{"question": "q", "answer": "a"}]))
     with LLMDouble() as double:
         with pytest.raises(ServiceUnavailable, match="worldbuild serve"):
             asyncio.run(run(job(double, "http://127.0.0.1:9"), tasks, str(tmp_path / "t.jsonl")))
-    dead = Job(base_url="http://127.0.0.1:9/v1", model="m", tools=ToolSettings(base_url=world_url),
+    dead = Job(base_url="http://127.0.0.1:9/v1", model="m", tools=ToolSettings(base_url=server),
                judge=JudgeSettings(cache_path=None))
     with pytest.raises(ServiceUnavailable, match="vllm serve"):
         asyncio.run(run(dead, tasks, str(tmp_path / "t.jsonl")))
@@ -128,7 +119,7 @@ def test_band_parsing():
             difficulty.Band.parse(bad, 8)
 
 
-def test_filter_keeps_the_band_and_records_pass_counts(world_url, tmp_path):
+def test_filter_keeps_the_band_and_records_pass_counts(server, tmp_path):
     from qa_synth.export import verl_row
 
     titles = {"never": WARC_COST, "sometimes": DICKENS, "always": SECRET_ARMIES}
@@ -142,8 +133,8 @@ def test_filter_keeps_the_band_and_records_pass_counts(world_url, tmp_path):
     out = str(tmp_path / "stage1" / "train.parquet")
     policy = ReadingPolicy({titles[name][1]: q for name, q in quota.items()})
     with LLMDouble(responder=policy) as double:
-        summary = asyncio.run(filter_tasks(job(double, world_url, samples=8, checkpoint="sft"),
-                                           str(tmp_path / "train.parquet"), out, "1..7"))
+        summary = asyncio.run(filter_tasks(job(double, server, samples=8, checkpoint="sft"),
+                                           load_tasks(str(tmp_path / "train.parquet")), out, "1..7"))
     assert summary["kept"] == 1 and summary["too_hard"] == 1 and summary["too_easy"] == 1
     assert summary["solved_histogram"][0] == 1 and summary["solved_histogram"][3] == 1
     assert summary["solved_histogram"][8] == 1
@@ -155,12 +146,12 @@ def test_filter_keeps_the_band_and_records_pass_counts(world_url, tmp_path):
     assert {h["id"]: h["correct"] for h in history} == quota
 
 
-def test_filter_command_line(world_url, tmp_path):
+def test_filter_command_line(server, tmp_path):
     tasks = write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "question": DICKENS[1], "answer": DICKENS[1]}])
     out = str(tmp_path / "stage.parquet")
     with LLMDouble(responder=ReadingPolicy({DICKENS[1]: 1})) as double:
         result = CliRunner().invoke(app, ["filter", tasks, "--k", "2", "--keep", "1..1", "--out", out,
-                                          "--base-url", double.base_url, "--model", "m", "--world-url", world_url,
+                                          "--base-url", double.base_url, "--model", "m", "--world-url", server,
                                           "--judge-cache", str(tmp_path / "j.sqlite"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{"):])
@@ -171,13 +162,14 @@ def test_filter_command_line(world_url, tmp_path):
     assert bad.exit_code == 2 and "0..9" in bad.output
 
 
-def test_eval_reports_accuracy_with_an_interval(world_url, tmp_path):
+def test_eval_reports_accuracy_with_an_interval(server, tmp_path):
     bench = write_tasks(tmp_path / "bench.jsonl", [
         {"question": WARC_COST[1], "answer": WARC_COST[1]},
         {"question": DICKENS[1], "answer": "Charles Dickens No Thoroughfare, the wrong label"},
     ])
     with LLMDouble(responder=ReadingPolicy()) as double:
-        report = asyncio.run(evaluate_benchmark(job(double, world_url), bench, str(tmp_path / "eval.jsonl")))
+        report = asyncio.run(evaluate_benchmark(job(double, server), load_tasks(bench),
+                                                str(tmp_path / "eval.jsonl")))
     assert report["tasks"] == 2 and report["accuracy"] == 0.5
     low, high = report["ci95"]
     assert low < 0.5 < high and (round(low, 4), round(high, 4)) == tuple(round(x, 4) for x in evaluate.wilson(1, 2))
@@ -194,16 +186,16 @@ def test_wilson_interval_matches_the_formula():
     assert several["accuracy"] == 0.75 and several["pass@2"] == 1.0 and several["samples_per_task"] == 2
 
 
-def test_endpoint_failures_are_retried_not_scored_and_checkpoints_are_separate(world_url, tmp_path):
+def test_endpoint_failures_are_retried_not_scored_and_checkpoints_are_separate(server, tmp_path):
     tasks = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "question": DICKENS[1],
                                                                "answer": DICKENS[1]}]))
     out = str(tmp_path / "t.jsonl")
     with LLMDouble([{"status": 500}]) as broken:
-        failed = asyncio.run(run(job(broken, world_url), tasks, out))
+        failed = asyncio.run(run(job(broken, server), tasks, out))
     assert failed["failed"] == 1 and failed["done"] == 0 and read_trajectories(out) == []
     with LLMDouble(responder=ReadingPolicy()) as double:
-        retried = asyncio.run(run(job(double, world_url), tasks, out))
+        retried = asyncio.run(run(job(double, server), tasks, out))
         assert retried["done"] == 1 and retried["resumed"] == 0  # the failed episode was tried again
-        other = asyncio.run(run(job(double, world_url, checkpoint="step1"), tasks, out))
+        other = asyncio.run(run(job(double, server, checkpoint="step1"), tasks, out))
     assert other["done"] == 1  # another checkpoint is new work, not a resume
     assert sorted(r["checkpoint"] for r in read_trajectories(out)) == ["step0", "step1"]

@@ -25,14 +25,6 @@ VARIANTS = [
 
 
 @pytest.fixture(scope="module")
-def server(sample_world):
-    proc, base = start_server(sample_world[0])
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
 def http(server):
     with httpx.Client(base_url=server, timeout=30) as client:
         yield client

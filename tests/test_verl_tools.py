@@ -14,21 +14,13 @@ from verl.tools.schemas import ToolResponse  # noqa: E402
 from verl.tools.tool_registry import initialize_tools_from_config  # noqa: E402
 
 from tests.conftest import REPO  # noqa: E402
-from tests.services import free_port, start_server  # noqa: E402
+from tests.services import free_port  # noqa: E402
 
 TOOL_CONFIG = os.path.join(REPO, "recipes", "config", "tool_config.yaml")
 SOURCE = "https://yorkspace.library.yorku.ca/xmlui/handle/10315/36158"
 QUERY = "The Cost of a WARC: Analyzing Web Archives in the Cloud"
 SPELLINGS = ["http://yorkspace.library.yorku.ca/xmlui/handle/10315/36158/",
              "https://YORKSPACE.library.yorku.ca/xmlui/handle/10315/36158?utm_source=x#top"]
-
-
-@pytest.fixture(scope="module")
-def world_url(sample_world):
-    proc, base = start_server(sample_world[0])
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def load_tools(monkeypatch, url: str) -> dict:
@@ -47,16 +39,16 @@ async def call(tool, arguments: dict, mask: list[str] | None = None) -> tuple[To
         assert instance_id not in tool.masks
 
 
-def test_registry_loads_both_tools_with_openai_schemas(monkeypatch, world_url):
-    tools = load_tools(monkeypatch, world_url)
+def test_registry_loads_both_tools_with_openai_schemas(monkeypatch, server):
+    tools = load_tools(monkeypatch, server)
     assert set(tools) == {"search", "browse"}
     schema = tools["browse"].get_openai_tool_schema().model_dump(exclude_none=True)
     assert schema["function"]["parameters"]["required"] == ["url", "goal"]
-    assert tools["search"].tools.settings.base_url == world_url and tools["search"].tools.settings.top_k == 10
+    assert tools["search"].tools.settings.base_url == server and tools["search"].tools.settings.top_k == 10
 
 
-def test_search_and_browse_honour_the_row_mask(monkeypatch, world_url):
-    tools = load_tools(monkeypatch, world_url)
+def test_search_and_browse_honour_the_row_mask(monkeypatch, server):
+    tools = load_tools(monkeypatch, server)
 
     async def scenario():
         open_search, reward, metrics = await call(tools["search"], {"query": QUERY})
@@ -74,11 +66,11 @@ def test_search_and_browse_honour_the_row_mask(monkeypatch, world_url):
         assert info["error"] == "not_found"
 
 
-def test_long_pages_are_cut_to_the_budget(monkeypatch, world_url):
-    monkeypatch.setenv("WORLD_URL", world_url)
+def test_long_pages_are_cut_to_the_budget(monkeypatch, server):
+    monkeypatch.setenv("WORLD_URL", server)
     from worldbuild.agent.verl_tools import BrowseTool
 
-    tool = BrowseTool({"type": "native", "base_url": world_url, "max_chars": 20000, "observation_chars": 1500})
+    tool = BrowseTool({"type": "native", "base_url": server, "max_chars": 20000, "observation_chars": 1500})
     response, *_ = asyncio.run(call(tool, {"url": "http://www.archive.org/iathreads/forum-display.php?poster=rastamon",
                                            "goal": "posts"}))
     assert len(response.text) <= 1500 and response.text.endswith("…(truncated)")

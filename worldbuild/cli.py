@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from worldbuild.cli_exits import exits_cleanly
 from worldbuild.world import World, WorldNotFound, default_world_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -407,14 +408,9 @@ def synth_qa(
         finally:
             await llm.aclose()
 
-    try:
+    with exits_cleanly((LLMUnavailable, ValueError), "finished records are kept; rerun the same command to resume",
+                       err):
         summary = asyncio.run(run())
-    except (LLMUnavailable, ValueError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]: finished records are kept; rerun the same command to resume")
-        raise typer.Exit(130) from None
     summary["export"] = export(os.path.join(out, "tasks.jsonl"), out, validation_fraction, include_unreachable,
                                system_prompt, decontaminate)
     if as_json:
@@ -516,13 +512,9 @@ def expand(
                               max_fetches=max_fetches, query_cost=query_cost)
     search, cdx = SerperSearch(search_url, search_key), CdxIndex(cdx_url, warc_base)
     try:
-        report = run_expand(world_dir, tasks, search, cdx, settings)
-    except (ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]: queries and fetches so far are kept; rerun to resume the round")
-        raise typer.Exit(130) from None
+        with exits_cleanly((ValueError, FileNotFoundError),
+                           "queries and fetches so far are kept; rerun to resume the round", err):
+            report = run_expand(world_dir, tasks, search, cdx, settings)
     finally:
         search.close()
         cdx.close()

@@ -12,6 +12,8 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+
+from worldbuild.cli_exits import exits_cleanly
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 err = Console(stderr=True)
@@ -86,10 +88,11 @@ def with_shared_options(command):
     return wrapper
 
 
-def _execute(job_coroutine_factory, total: int, as_json: bool, title: str) -> dict:
-    """Run a job with a progress bar; map unavailable services and Ctrl-C to clear exits."""
+def _run(job_coroutine_factory, total: int, options: dict, title: str, **shown) -> dict:
+    """Run a job with a progress bar, print its summary (and `shown` first), return it."""
     from worldbuild.agent.jobs import ServiceUnavailable
 
+    as_json = options["as_json"]
     bar = Progress(TextColumn(f"[bold]{title}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
                    TimeElapsedColumn(), console=err, disable=as_json)
     tracker = bar.add_task(title, total=total, acc="")
@@ -100,33 +103,23 @@ def _execute(job_coroutine_factory, total: int, as_json: bool, title: str) -> di
         seen["correct"] += bool(record["correct"])
         bar.update(tracker, advance=1, acc=f"correct {seen['correct']}/{seen['n']}")
 
-    try:
-        with bar:
-            return asyncio.run(job_coroutine_factory(on_done))
-    except (ServiceUnavailable, ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]: finished trajectories are kept; rerun the same command to resume")
-        raise typer.Exit(130) from None
-
-
-def _print(summary: dict, as_json: bool) -> None:
+    with exits_cleanly((ServiceUnavailable, ValueError, FileNotFoundError),
+                       "finished trajectories are kept; rerun the same command to resume", err), bar:
+        summary = asyncio.run(job_coroutine_factory(on_done))
+    summary = {**shown, **summary}
     if as_json:
         print(json.dumps(summary, indent=2, default=str))
-        return
-    for key, value in summary.items():
-        print(f"{key}: {value}")
+    else:
+        for key, value in summary.items():
+            print(f"{key}: {value}")
+    return summary
 
 
 def _tasks(path: str):
     from worldbuild.agent.tasks import load_tasks
 
-    try:
+    with exits_cleanly((ValueError, OSError), "", err):
         return load_tasks(path)
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
@@ -141,9 +134,8 @@ def register(app: typer.Typer) -> None:
         from worldbuild.agent.jobs import run
 
         job, loaded = _job(options), _tasks(tasks)
-        summary = _execute(lambda done: run(job, loaded, out, done), len(loaded) * job.plan.samples,
-                           options["as_json"], "rollout")
-        _print({"trajectories": out, **summary}, options["as_json"])
+        _run(lambda done: run(job, loaded, out, done), len(loaded) * job.plan.samples, options, "rollout",
+             trajectories=out)
 
     @app.command("filter")
     @with_shared_options
@@ -164,10 +156,9 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         options["samples"] = k
-        job, total = _job(options), len(_tasks(tasks)) * k
-        summary = _execute(lambda done: filter_tasks(job, tasks, out, keep, trajectories, done), total,
-                           options["as_json"], f"pass@{k}")
-        _print(summary, options["as_json"])
+        job, loaded = _job(options), _tasks(tasks)
+        _run(lambda done: filter_tasks(job, loaded, out, keep, trajectories, done), len(loaded) * k, options,
+             f"pass@{k}")
 
     @app.command("eval")
     @with_shared_options
@@ -179,11 +170,11 @@ def register(app: typer.Typer) -> None:
         """Accuracy on a benchmark with a 95% interval, tool calls and tokens per task."""
         from worldbuild.agent.jobs import evaluate_benchmark
 
-        job, total = _job(options), len(_tasks(bench)) * options["samples"]
-        summary = _execute(lambda done: evaluate_benchmark(job, bench, out, done), total, options["as_json"], "eval")
+        job, loaded = _job(options), _tasks(bench)
+        summary = _run(lambda done: evaluate_benchmark(job, loaded, out, done), len(loaded) * job.plan.samples,
+                       options, "eval")
         with open(out + ".report.json", "w") as handle:
             json.dump(summary, handle, indent=2)
-        _print(summary, options["as_json"])
 
     @app.command("sft-data")
     @with_shared_options
@@ -197,7 +188,6 @@ def register(app: typer.Typer) -> None:
         """Teacher trajectories → filtered (F1–F7), cleaned (C1–C4) verl multi-turn SFT parquet."""
         from worldbuild.agent.jobs import distil_sft
 
-        job, total = _job(options, reminder=reminder), len(_tasks(tasks)) * options["samples"]
-        summary = _execute(lambda done: distil_sft(job, tasks, out, trajectories, None, done), total,
-                           options["as_json"], "teacher")
-        _print(summary, options["as_json"])
+        job, loaded = _job(options, reminder=reminder), _tasks(tasks)
+        _run(lambda done: distil_sft(job, loaded, out, trajectories, None, done), len(loaded) * job.plan.samples,
+             options, "teacher")

@@ -13,7 +13,7 @@ from worldbuild.agent import difficulty, evaluate, sft
 from worldbuild.agent.judge import DEFAULT_CACHE, Judge
 from worldbuild.agent.react import EpisodeSettings
 from worldbuild.agent.rollout import RolloutPlan, read_trajectories, rollout
-from worldbuild.agent.tasks import SYSTEM_PROMPT, Task, load_tasks
+from worldbuild.agent.tasks import SYSTEM_PROMPT, Task
 from worldbuild.agent.tools import ToolSettings
 from worldbuild.client import AsyncWorldClient, WorldError
 
@@ -81,12 +81,11 @@ async def run(job: Job, tasks: list[Task], trajectories_path: str,
             "policy_usage": policy.usage.to_dict(), "judge": judge.method}
 
 
-async def filter_tasks(job: Job, tasks_path: str, out_path: str, keep: str, trajectories_path: str | None = None,
+async def filter_tasks(job: Job, tasks: list[Task], out_path: str, keep: str, trajectories_path: str | None = None,
                        on_done=None) -> dict:
     """pass@k with the current checkpoint, then the stage parquet of the kept band."""
     k = job.plan.samples
     band = difficulty.Band.parse(keep, k)
-    tasks = load_tasks(tasks_path)
     trajectories_path = trajectories_path or out_path + ".trajectories.jsonl"
     summary = await run(job, tasks, trajectories_path, on_done)
     counts = difficulty.pass_counts(read_trajectories(trajectories_path), job.plan.checkpoint, k)
@@ -98,8 +97,7 @@ async def filter_tasks(job: Job, tasks_path: str, out_path: str, keep: str, traj
             "solved_histogram": difficulty.histogram(tasks, counts, k), "out": out_path if kept else None}
 
 
-async def evaluate_benchmark(job: Job, bench_path: str, trajectories_path: str, on_done=None) -> dict:
-    tasks = load_tasks(bench_path)
+async def evaluate_benchmark(job: Job, tasks: list[Task], trajectories_path: str, on_done=None) -> dict:
     summary = await run(job, tasks, trajectories_path, on_done)
     ids = {t.id for t in tasks}
     records = [r for r in read_trajectories(trajectories_path)  # this policy's, on this benchmark
@@ -108,9 +106,8 @@ async def evaluate_benchmark(job: Job, bench_path: str, trajectories_path: str, 
     return {"run": summary, "model": job.model, **evaluate.summarize(records)}
 
 
-async def distil_sft(job: Job, tasks_path: str, out_path: str, trajectories_path: str | None = None,
+async def distil_sft(job: Job, tasks: list[Task], out_path: str, trajectories_path: str | None = None,
                      system_prompt: str | None = None, on_done=None) -> dict:
-    tasks = load_tasks(tasks_path)
     trajectories_path = trajectories_path or out_path + ".trajectories.jsonl"
     summary = await run(job, tasks, trajectories_path, on_done)
     report = sft.build(read_trajectories(trajectories_path), system_prompt or load(SYSTEM_PROMPT), out_path)

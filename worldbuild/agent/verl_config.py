@@ -349,16 +349,22 @@ def budget_problems(config) -> list[str]:
     return problems
 
 
+def _compose_into(report: Report, config_name: str, overrides: Sequence[str]):
+    """The composed config, kept in `report`; None (and the reason in its problems) when it fails."""
+    try:
+        report.config = compose(config_name, overrides)
+    except Exception as exc:
+        report.problems.append(compose_problem(exc))
+    return report.config
+
+
 def check_ppo(overrides: Sequence[str], stage: int, recipe: Recipe = Recipe(),
               load_plugins: bool = True) -> Report:
     """Compose the main_ppo config for one curriculum stage and list everything wrong with it."""
     report = Report(label=f"stage {stage}")
-    try:
-        config = compose(PPO_CONFIG, overrides)
-    except Exception as exc:
-        report.problems.append(compose_problem(exc))
+    config = _compose_into(report, PPO_CONFIG, overrides)
+    if config is None:
         return report
-    report.config = config
     report.summary = ppo_summary(config, stage)
     report.problems += verl_problems(config)
     report.problems += recipe_problems(report.summary, recipe, bool(select(config, "trainer.use_v1")))
@@ -380,12 +386,9 @@ def check_sft(overrides: Sequence[str]) -> Report:
     from verl.utils.config import omega_conf_to_dataclass
 
     report = Report(label="sft")
-    try:
-        config = compose(SFT_CONFIG, overrides)
-    except Exception as exc:
-        report.problems.append(compose_problem(exc))
+    config = _compose_into(report, SFT_CONFIG, overrides)
+    if config is None:
         return report
-    report.config = config
     keys = {"model": "model.path", "train_files": "data.train_files", "messages_key": "data.messages_key",
             "tools_key": "data.tools_key", "max_length": "data.max_length", "lr": "optim.lr",
             "epochs": "trainer.total_epochs", "train_batch_size": "data.train_batch_size",

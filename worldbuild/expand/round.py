@@ -92,7 +92,7 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
             before = world.manifest
             claimed: set[str] = set()
             for task in tasks:
-                wanted = []
+                wanted, wanted_keys = [], set()
                 for query in task_queries(task, settings.queries_per_task):
                     key = f"{task.id}\t{query}"
                     done = logged.get(key)
@@ -114,7 +114,7 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
                         counts["queries resumed"] += 1
                     for link in done["links"]:
                         canon = canonical_url(link)
-                        if canon in claimed or canon in {canonical_url(w) for w in wanted}:
+                        if canon in claimed or canon in wanted_keys:
                             continue
                         if url_key(link) in masked:
                             counts["skipped: a task's masked source"] += 1
@@ -122,6 +122,7 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
                             counts["skipped: already in the world"] += 1
                         elif len(wanted) < settings.per_task:
                             wanted.append(link)
+                            wanted_keys.add(canon)
                 for link in wanted:
                     claimed.add(canonical_url(link))
                     _fetch(link, cdx, warc, fetches_log, counts, settings, done_fetches)
