@@ -1,5 +1,6 @@
-"""A BM25 index built in shards answers like the one-piece index: the same snapshot, top-10
-overlap of at least 0.9 on real queries over the sample world, masks and snippets as before."""
+"""A BM25 index built in shards answers like the one-piece index: the same snapshot, and on
+real queries over the sample world the same top 10 with the same scores (shards score with the
+world's statistics), masks and snippets as before."""
 
 import statistics
 
@@ -36,12 +37,15 @@ def test_sharded_index_agrees_with_the_one_piece_index(sharded_world, sample_wor
         assert isinstance(sharded.index, ShardedBM25Index) and sharded.index.size == len(whole)
         overlaps = []
         for query in queries(whole):
-            expected = {hit.url for hit in whole.search(query, k=10)}
-            got = {hit.url for hit in sharded.search(query, k=10)}
+            expected = {hit.url: hit.score for hit in whole.search(query, k=10)}
+            got = {hit.url: hit.score for hit in sharded.search(query, k=10)}
             if expected:
-                overlaps.append(len(expected & got) / len(expected))
+                overlaps.append(len(expected.keys() & got.keys()) / len(expected))
+            for url in expected.keys() & got.keys():
+                assert got[url] == pytest.approx(expected[url], rel=1e-5), (query, url)
         assert len(overlaps) > 100
-        assert statistics.mean(overlaps) >= 0.9, statistics.mean(overlaps)
+        # the issue asks for overlap@10 >= 0.9; with world statistics only ties at the 10th place differ
+        assert statistics.mean(overlaps) >= 0.99, statistics.mean(overlaps)
 
 
 def test_masks_and_snippets_work_across_shards(sharded_world):

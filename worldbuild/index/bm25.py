@@ -17,6 +17,7 @@ import numpy as np
 
 TOKENIZER = {"lower": True, "stopwords": "en", "stemmer": "english"}
 _WORD = re.compile(r"(?u)\b\w\w+\b")
+DOC_LENGTHS = "doc_lengths.npy"
 
 
 def _stemmer():
@@ -38,12 +39,11 @@ def idf(df, n):
     return np.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def build_index(docs: Iterable[tuple[int, str]], out_dir: str,
-                world_df: tuple[dict[str, int], int] | None = None) -> dict:
+def build_index(docs: Iterable[tuple[int, str]], out_dir: str) -> dict:
     """Tokenize `(doc_id, text)` pairs in a stream and save a bm25s index into `out_dir`
     (written to a temporary folder, then renamed: a half-built index never has the name).
-    `world_df` = (document frequency by stem, pages) of a whole world this index is a shard of:
-    its scores then use the world's idf, so shards' scores can be merged as one index's."""
+    Page lengths in tokens are saved beside it (`doc_lengths.npy`): with them a shard's scores
+    can later be moved to a whole world's statistics (`worldbuild.index.sharded`)."""
     import bm25s
     from bm25s.tokenization import Tokenized
 
@@ -59,46 +59,19 @@ def build_index(docs: Iterable[tuple[int, str]], out_dir: str,
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    retriever = bm25s.BM25()
     if token_ids:
+        retriever = bm25s.BM25()
         retriever.index(Tokenized(ids=token_ids, vocab=tokenizer.get_vocab_dict()), show_progress=False)
-        if world_df is not None:
-            _use_world_idf(retriever.scores, tokenizer.get_vocab_dict(), len(token_ids), *world_df)
         retriever.save(tmp, show_progress=False)
         tokenizer.save_vocab(tmp)
     np.save(os.path.join(tmp, "doc_ids.npy"), np.asarray(doc_ids, dtype=np.int64))
+    np.save(os.path.join(tmp, DOC_LENGTHS), np.asarray([len(ids) for ids in token_ids], dtype=np.int32))
     info = {"documents": len(doc_ids), "vocabulary": len(tokenizer.get_vocab_dict()), "tokenizer": TOKENIZER}
     with open(os.path.join(tmp, "worldbuild.json"), "w") as handle:
         json.dump(info, handle)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return info
-
-
-def _use_world_idf(scores: dict, vocab: dict[str, int], pages: int, world_df: dict[str, int], world_pages: int) -> None:
-    """Rescale each term's column of the score matrix from this shard's idf to the world's
-    (a BM25 score is idf(t) times a term-frequency part that does not depend on idf)."""
-    indptr, data = scores["indptr"], scores["data"]
-    local_df = np.diff(indptr).astype(np.float64)
-    ratio = np.ones(len(local_df))
-    for stem, token_id in vocab.items():
-        if token_id < len(local_df) and local_df[token_id] > 0:
-            ratio[token_id] = idf(world_df.get(stem, local_df[token_id]), world_pages) / idf(local_df[token_id], pages)
-    data *= np.repeat(ratio, np.diff(indptr)).astype(data.dtype)
-
-
-def document_frequencies(docs: Iterable[tuple[int, str]]) -> tuple[dict[str, int], int]:
-    """(pages containing each stem, pages) over `docs`: the statistics shards share."""
-    tokenizer = _tokenizer()
-    counts: list[int] = []
-    pages = 0
-    for ids in tokenizer.streaming_tokenize(text for _doc_id, text in docs):
-        pages += 1
-        for token_id in set(ids):
-            if token_id >= len(counts):
-                counts.extend([0] * (token_id + 1 - len(counts)))
-            counts[token_id] += 1
-    return {stem: counts[i] for stem, i in tokenizer.get_vocab_dict().items() if i < len(counts)}, pages
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """A BM25 index built in shards and searched as one. Each shard is a bm25s index of about
-`shard_pages` pages, built one after another, so memory is bounded by one shard. Shards score
-with the world's idf (one extra pass at build time), every shard answers the query, and the
-top-k lists are merged by score: the ranking equals the one-piece index's up to the average
-page length each shard uses. One-piece and sharded indexes offer the same
+`shard_pages` pages, built on its own (memory is bounded by one shard, and shards could be
+built anywhere). When all exist, each shard's scores are moved from its own statistics to the
+world's (page count, document frequencies, average page length), so every shard scores a page
+exactly as a one-piece index of the whole world would; every shard answers the query and the
+top-k lists are merged by score. One-piece and sharded indexes offer the same
 `terms`/`search`/`warmup`."""
 
 from __future__ import annotations
@@ -12,40 +13,111 @@ import math
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from worldbuild.index.bm25 import BM25Index, QueryTerms, build_index, document_frequencies, idf
+import numpy as np
+
+from worldbuild.index.bm25 import DOC_LENGTHS, BM25Index, QueryTerms, _tokenizer, build_index, idf
 
 SHARD_PREFIX = "shard-"
+_CHUNK = 1 << 24  # score entries rescaled at a time (bounds the temporary arrays to ~0.5 GB)
 
 
 def shard_of(doc_id: int, shards: int) -> int:
     """Pages spread over shards by a hash of their id, so every shard is a random sample of the
-    world and its term statistics stay close to the whole's."""
+    world and the shards are of even size."""
     return ((doc_id * 2654435761) & 0xFFFFFFFF) % shards
 
 
 def build_sharded(docs: Callable[[], Iterable[tuple[int, str]]], out_dir: str, shard_pages: int, total: int) -> dict:
     """ceil(total / shard_pages) shards in `out_dir/shard-NNNN`, built one at a time (one pass
-    over `docs()` each, so memory is bounded by one shard), renamed into place when all exist."""
+    over `docs()` each), moved to the world's statistics, and renamed into place when all are
+    done (a crash leaves no half-built index under the name)."""
     shards = max(1, math.ceil(total / shard_pages))
-    world_df = document_frequencies(docs())  # one pass: the world's statistics every shard scores with
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    documents = 0
-    for number in range(shards):
-        mine = ((doc_id, text) for doc_id, text in docs() if shard_of(doc_id, shards) == number)
-        built = build_index(mine, os.path.join(tmp, f"{SHARD_PREFIX}{number:04d}"), world_df)
-        documents += built["documents"]
-    info = {"documents": documents, "shards": shards, "shard_pages": shard_pages, "sharding": "hash of doc id",
-            "statistics": "world idf (shards' scores are merged as one index's)",
+    paths = [os.path.join(tmp, f"{SHARD_PREFIX}{number:04d}") for number in range(shards)]
+    for number, path in enumerate(paths):
+        built = build_index(((doc_id, text) for doc_id, text in docs() if shard_of(doc_id, shards) == number), path)
+    world = WorldStatistics.of(paths)
+    for path in paths:
+        rescale_to_world(path, world)
+    info = {"documents": world.pages, "shards": shards, "shard_pages": shard_pages, "sharding": "hash of doc id",
+            "statistics": "world (page count, document frequencies, average page length)",
             "tokenizer": built["tokenizer"]}
     with open(os.path.join(tmp, "worldbuild.json"), "w") as handle:
         json.dump(info, handle)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return info
+
+
+@dataclass
+class WorldStatistics:
+    """What BM25 needs to know about the whole world, summed from its shards."""
+
+    pages: int
+    tokens: int
+    document_frequency: dict[str, int]
+
+    @classmethod
+    def of(cls, shard_paths: list[str]) -> "WorldStatistics":
+        pages, tokens, frequency = 0, 0, {}
+        for path in shard_paths:
+            lengths = np.load(os.path.join(path, DOC_LENGTHS))
+            pages, tokens = pages + len(lengths), tokens + int(lengths.sum(dtype=np.int64))
+            if not len(lengths):
+                continue
+            indptr = np.load(os.path.join(path, "indptr.csc.index.npy"), mmap_mode="r")
+            counts = np.diff(indptr)
+            for stem, token_id in _vocabulary(path).items():
+                if token_id < len(counts) and counts[token_id]:
+                    frequency[stem] = frequency.get(stem, 0) + int(counts[token_id])
+        return cls(pages, tokens, frequency)
+
+    @property
+    def average_length(self) -> float:
+        return self.tokens / max(1, self.pages)
+
+
+def _vocabulary(path: str) -> dict[str, int]:
+    """Stem -> token id (a score matrix column) of one saved shard."""
+    tokenizer = _tokenizer()
+    tokenizer.load_vocab(path)
+    return tokenizer.get_vocab_dict()
+
+
+def rescale_to_world(path: str, world: WorldStatistics) -> None:
+    """Rewrite a shard's scores as the world's BM25 would give them. A bm25s score is
+    idf(t) * tf / (tf + k1 * (1 - b + b * len / avg_len)); with the shard's own idf, page lengths
+    and average, each stored score gives back the exact term frequency, which is then scored
+    again with the world's idf and average page length."""
+    import bm25s
+
+    lengths = np.load(os.path.join(path, DOC_LENGTHS)).astype(np.float64)
+    if not len(lengths):
+        return
+    retriever = bm25s.BM25.load(path, mmap=False, show_progress=False, verbosity=0)
+    k1, b = retriever.k1, retriever.b
+    data, indices, indptr = retriever.scores["data"], retriever.scores["indices"], retriever.scores["indptr"]
+    local_df = np.diff(indptr).astype(np.float64)
+    world_df = local_df.copy()
+    for stem, token_id in _vocabulary(path).items():
+        if token_id < len(world_df):
+            world_df[token_id] = world.document_frequency.get(stem, local_df[token_id])
+    local_idf, world_idf = idf(local_df, len(lengths)), idf(world_df, world.pages)
+    local_norm = k1 * (1 - b + b * lengths / lengths.mean())
+    world_norm = k1 * (1 - b + b * lengths / world.average_length)
+    for start in range(0, len(data), _CHUNK):
+        stop = min(start + _CHUNK, len(data))
+        column = np.searchsorted(indptr, np.arange(start, stop), side="right") - 1
+        doc = indices[start:stop]
+        part = data[start:stop] / local_idf[column]  # tf / (tf + local_norm)
+        tf = np.rint(part * local_norm[doc] / (1 - part))
+        data[start:stop] = world_idf[column] * tf / (tf + world_norm[doc])
+    retriever.save(path, show_progress=False)
 
 
 def is_sharded(path: str) -> bool:
