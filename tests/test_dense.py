@@ -79,7 +79,7 @@ def test_build_resumes_from_parts_on_disk(tmp_path, sample_world, monkeypatch):
 
     with pytest.raises(KeyboardInterrupt):
         build_dense(interrupted(), str(tmp_path / "resumed"), part_size=50)
-    assert len(os.listdir(str(tmp_path / "resumed") + ".parts")) == 2
+    assert len(os.listdir(str(tmp_path / "resumed") + ".parts-50")) == 2
     real_load, encoded = dense.load_model, []
 
     def counting_load(*args, **kwargs):
@@ -139,3 +139,36 @@ def test_ingest_keeps_dense_when_pages_are_unchanged_and_drops_it_when_they_chan
     with World.open(world_dir) as world:
         assert not world.has_dense  # it described the old page set
         assert not [d for d in os.listdir(os.path.join(world_dir, "index")) if d.startswith("dense-")]
+
+
+def test_sharded_dense_index_ranks_as_the_one_piece_index(dense_world, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from worldbuild.cli import app
+    from worldbuild.index.dense import DenseIndex
+
+    target = str(tmp_path / "world")
+    shutil.copytree(dense_world, target)
+    result = CliRunner().invoke(app, ["index", "--dense", "--world", target, "--shard-pages", "50"])
+    assert result.exit_code == 0, result.output
+    assert "in 4 shards" in result.output
+    with World.open(dense_world) as whole, World.open(target) as sharded:
+        info = sharded.manifest["index"]["dense"]
+        assert info["shards"] == 4 and info["shard_pages"] == 50 and info["documents"] == len(whole)
+        folder = os.path.join(target, info["path"])
+        assert sorted(n for n in os.listdir(folder) if n.startswith("shard-")) == [f"shard-{i:04d}" for i in range(4)]
+        assert not os.path.exists(os.path.join(folder, "vectors.npy"))
+        index = sharded.dense()
+        assert isinstance(index, DenseIndex) and len(index.pieces) == 4 and index.size == len(whole)
+        for query in ["who operates the servers at the top of the DNS hierarchy", "archiving the web for the future",
+                      "a park opened in a German city", "open data for researchers"]:
+            expected = whole.dense().search(query, 10)
+            got = index.search(query, 10)
+            assert [doc for doc, _ in got] == [doc for doc, _ in expected], query
+            assert np.allclose([s for _, s in got], [s for _, s in expected], atol=1e-5)
+            hidden = {doc for doc, _ in expected[:3]}
+            masked = index.search(query, 10, hidden)
+            assert len(masked) == 10 and not hidden & {doc for doc, _ in masked}
+            assert [d for d, _ in masked] == [d for d, _ in whole.dense().search(query, 10, hidden)]

@@ -247,6 +247,8 @@ def index(
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … [default: what torch finds]"),
     executor: str = typer.Option("local", help="local, or ray: encoder actors on a Ray cluster (one per GPU)"),
     address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS", help="Ray cluster to join [default: a local Ray]"),
+    shard_pages: int = typer.Option(0, min=0, help="Keep the vectors in shards of at most this many pages, searched "
+                                    "in parallel as one (0: one piece)"),
 ) -> None:
     """Build an extra index over the world's pages (resumable: rerun to continue)."""
     import os
@@ -277,14 +279,15 @@ def index(
         with bar:
             task = bar.add_task("embed", total=total)
             info = build_dense(docs, os.path.join(world_dir, rel), model, batch_size, device,
-                               on_progress=lambda n: bar.advance(task, n), encoder=encoder)
+                               on_progress=lambda n: bar.advance(task, n), encoder=encoder, shard_pages=shard_pages)
     except DenseUnavailable as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     finally:
         store.close()
     record_index(world_dir, "dense", {**info, "path": rel})
-    err.print(f"dense index: {info['documents']} pages × {info['dimensions']} dims ({model}) in {rel}")
+    shards = f" in {info['shards']} shards" if info.get("shards") else ""
+    err.print(f"dense index: {info['documents']} pages × {info['dimensions']} dims ({model}){shards} in {rel}")
 
 
 # uvloop accepts new connections slowly while its loop is busy (measured: 167 connections

@@ -89,8 +89,9 @@ class World:
 
     def close(self) -> None:
         self.store.close()
-        if hasattr(self.index, "close"):  # a sharded index has a thread pool to stop
-            self.index.close()
+        for index in (self.index, self._dense):
+            if hasattr(index, "close"):  # sharded indexes have a thread pool to stop
+                index.close()
 
     def __enter__(self) -> "World":
         return self

