@@ -17,6 +17,7 @@ from tests.services import free_port  # noqa: E402
 from worldbuild.ingest.executor import LocalExecutor, RayExecutor  # noqa: E402
 from worldbuild.ingest.pipeline import ingest  # noqa: E402
 from worldbuild.records import IngestSettings  # noqa: E402
+from worldbuild.world import World  # noqa: E402
 
 ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -53,6 +54,17 @@ def test_ray_ingest_gives_the_same_world_as_local(cluster, sample_world, tmp_pat
     assert summary["snapshot"] == local.manifest["snapshot"]
     assert summary["pages_in_world"] == local.manifest["pages"]
     assert summary["skips"] == local.report.to_dict()["skips"]
+
+
+def test_bm25_shards_built_as_ray_tasks_score_as_the_one_piece_index(cluster, sample_world, tmp_path):
+    world = str(tmp_path / "w")
+    result = ingest([CORPORA], world, IngestSettings(index_shard_pages=60), RayExecutor(cluster))
+    assert result.manifest["index"]["bm25"]["shards"] == 4
+    with World.open(world) as sharded, World.open(sample_world[0]) as whole:
+        for query in ["DNS root servers", "common crawl open data", "web archive file format"]:
+            expected, got = whole.search(query, k=10), sharded.search(query, k=10)
+            assert [hit.url for hit in got] == [hit.url for hit in expected]
+            assert [hit.score for hit in got] == pytest.approx([hit.score for hit in expected], rel=1e-5)
 
 
 def _dies_once(marker: str, value: int) -> int:

@@ -2,12 +2,14 @@
 real queries over the sample world the same top 10 with the same scores (shards score with the
 world's statistics), masks and snippets as before."""
 
+import os
 import statistics
 
 import pytest
 
 from tests.conftest import CORPORA
-from worldbuild.index.sharded import ShardedBM25Index
+from worldbuild.index.bm25 import BM25Index, build_index
+from worldbuild.index.sharded import ShardedBM25Index, WorldStatistics, build_sharded, rescale_to_world
 from worldbuild.ingest.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
@@ -56,3 +58,81 @@ def test_masks_and_snippets_work_across_shards(sharded_world):
         masked = world.search("root zone database", k=5, mask=[top])
         assert top not in {hit.url for hit in masked} and len(masked) == len(hits)
         assert world.search("", k=5) == [] and world.search("zzqqxxnotaword", k=5) == []
+
+
+class StopsAfter:
+    """An executor that is interrupted (Ctrl-C) after `count` finished tasks."""
+
+    def __init__(self, count: int):
+        self.workers, self.count = 1, count
+
+    def map_unordered(self, fn, items):
+        for done, item in enumerate(items):
+            if done == self.count:
+                raise KeyboardInterrupt
+            yield fn(item)
+
+
+def _pages(world_dir: str) -> list[tuple[int, str]]:
+    with World.open(world_dir) as world:
+        return list(world.store.index_texts())
+
+
+def _scores(index_dir: str) -> list:
+    import numpy as np
+
+    return [np.load(os.path.join(index_dir, name, "data.csc.index.npy")) for name in sorted(os.listdir(index_dir))
+            if name.startswith("shard-")]
+
+
+def test_an_interrupted_shard_build_resumes_without_redoing_finished_shards(sample_world, tmp_path):
+    pages = _pages(sample_world[0])
+    fresh = build_sharded(iter(pages), str(tmp_path / "fresh"), 50, len(pages), key="k")
+    out = str(tmp_path / "index")
+
+    def dies_in_the_spill():
+        for number, page in enumerate(pages):
+            if number == 100:
+                raise KeyboardInterrupt
+            yield page
+
+    with pytest.raises(KeyboardInterrupt):
+        build_sharded(dies_in_the_spill(), out, 50, len(pages), key="k")
+    assert not os.path.exists(out) and not os.path.exists(os.path.join(out + ".tmp", "spill", "complete"))
+    with pytest.raises(KeyboardInterrupt):
+        build_sharded(iter(pages), out, 50, len(pages), StopsAfter(2), key="k")
+    built = sorted(n for n in os.listdir(out + ".tmp") if n.startswith("shard-"))
+    assert len(built) == 2
+    first = os.stat(os.path.join(out + ".tmp", built[0], "doc_ids.npy")).st_mtime_ns
+    spilled = []
+    info = build_sharded(iter(spilled.append(p) or p for p in pages), out, 50, len(pages), key="k")
+    assert spilled == []  # the spill was complete: not read again
+    assert os.stat(os.path.join(out, built[0], "doc_ids.npy")).st_mtime_ns == first  # not rebuilt
+    assert info == fresh and not os.path.exists(out + ".tmp")
+    for resumed, whole in zip(_scores(out), _scores(str(tmp_path / "fresh"))):
+        assert (resumed == whole).all()
+    # another page set (another key) starts over rather than reuse the leftovers
+    os.makedirs(out + ".tmp")
+    with open(os.path.join(out + ".tmp", "plan.json"), "w") as handle:
+        handle.write('{"key": "other", "total": 1, "shards": 1}')
+    assert build_sharded(iter(pages[:120]), out, 50, 120, key="k2")["documents"] == 120
+
+
+def test_rescaling_is_never_applied_twice(sample_world, tmp_path):
+    pages = _pages(sample_world[0])
+    out = str(tmp_path / "index")
+    build_sharded(iter(pages), out, 100, len(pages))
+    shard = os.path.join(out, "shard-0000")
+    before = _scores(out)[0].copy()
+    world = WorldStatistics.of([os.path.join(out, n) for n in ("shard-0000", "shard-0001")])
+    rescale_to_world(shard, world)  # a rerun after a crash that came after the rescale
+    assert (_scores(out)[0] == before).all()
+    # the scores of one piece over the same pages, for the same words: the world statistics
+    one_piece = str(tmp_path / "one")
+    build_index(iter(pages), one_piece)
+    whole, parts = BM25Index(one_piece), ShardedBM25Index(out)
+    for query in ("root zone", "crawl archive data"):
+        expected, got = whole.search(whole.terms(query), 10), parts.search(parts.terms(query), 10)
+        assert [doc for doc, _ in got] == [doc for doc, _ in expected]
+        assert [score for _, score in got] == pytest.approx([score for _, score in expected], rel=1e-6)
+    parts.close()

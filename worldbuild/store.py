@@ -145,6 +145,9 @@ class PageStore:
             sql += f" LIMIT {int(limit)}"
         return list(self.db.execute(sql))
 
+    def last_doc_id(self) -> int:
+        return self.db.execute("SELECT COALESCE(MAX(doc_id), 0) FROM pages").fetchone()[0]
+
     def index_texts(self) -> Iterator[tuple[int, str]]:
         """(doc_id, title + text) in doc_id order: what the BM25 index is built over."""
         for doc_id, title, text in self.db.execute("SELECT doc_id, title, text FROM pages ORDER BY doc_id"):

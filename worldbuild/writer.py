@@ -19,6 +19,7 @@ from importlib import metadata
 
 from worldbuild.index.bm25 import build_index
 from worldbuild.index.sharded import build_sharded
+from worldbuild.ingest.executor import Executor
 from worldbuild.ingest.report import IngestReport
 from worldbuild.records import IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
@@ -94,10 +95,11 @@ def record_index(world_dir: str, name: str, info: dict) -> dict:
 class WorldWriter:
     """Open a transaction on a world (created if new); `add` pages; `commit` or `abort`."""
 
-    def __init__(self, world_dir: str, settings: IngestSettings):
+    def __init__(self, world_dir: str, settings: IngestSettings, executor: Executor | None = None):
         os.makedirs(os.path.join(world_dir, INDEX_DIR), exist_ok=True)
         self.world_dir = world_dir
         self.settings = settings
+        self.executor = executor  # builds index shards (one at a time without it)
         self.store = PageStore(os.path.join(world_dir, STORE_FILE), writable=True)
         self.previous = self.store.manifest()
         try:
@@ -146,7 +148,9 @@ class WorldWriter:
             shard_pages = (self.settings.index_shard_pages
                            or previous.get("index", {}).get("bm25", {}).get("shard_pages", 0))
             if shard_pages and self.store.count() > shard_pages:
-                index_info = build_sharded(self.store.index_texts, index_path, shard_pages, self.store.count())
+                total = self.store.count()
+                index_info = build_sharded(self.store.index_texts(), index_path, shard_pages, total, self.executor,
+                                           key=f"{snapshot}:{total}:{self.store.last_doc_id()}")
             else:
                 index_info = build_index(self.store.index_texts(), index_path)
         else:

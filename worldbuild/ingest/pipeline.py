@@ -133,7 +133,7 @@ def ingest(
         summaries = _run_map(sources, settings, shard_dir, executor, progress, result)
 
         progress.stage("merge")
-        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note)
+        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, executor)
         result.manifest = manifest
         result.changed = manifest["snapshot"] != (previous or {}).get("snapshot")
         shutil.rmtree(shard_dir, ignore_errors=True)
@@ -182,12 +182,12 @@ def _run_map(sources, settings, shard_dir, executor, progress, result) -> list[d
     return summaries
 
 
-def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None) -> dict:
+def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None, executor=None) -> dict:
     """Fold shards, in input order, into the world: dedup by canonical URL and content hash."""
     order = {s.sha256: i for i, s in enumerate(sources)}
     summaries.sort(key=lambda s: (order[s["unit"]["sha256"]], s["unit"]["start"]))
     per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0} for s in sources}
-    writer = WorldWriter(world_dir, settings)
+    writer = WorldWriter(world_dir, settings, executor)
     try:
         for summary in summaries:
             unit = WorkUnit(**summary["unit"])
