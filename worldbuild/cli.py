@@ -88,6 +88,8 @@ def ingest(
     executor: str = typer.Option("local", help="local (process pool) or ray (tasks on a Ray cluster)"),
     address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS",
                                           help="Ray cluster to join, e.g. auto or HOST:6379 [default: a local Ray]"),
+    staging: Optional[str] = typer.Option(None, help="Where workers write map shards: a shared folder or an object "
+                                          "store URL (s3://bucket/prefix, gs://…) [default: inside the world]"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Extract HTML pages from web archives into a frozen, searchable world."""
@@ -112,10 +114,18 @@ def ingest(
             raise typer.Exit(2) from None
     else:
         runner = LocalExecutor(workers)
+    if staging:
+        from worldbuild.ingest import storage
+
+        try:
+            storage.make_dirs(staging)
+        except (ImportError, OSError, ValueError) as exc:
+            err.print(f"[red]error:[/red] cannot use --staging {staging}: {exc}")
+            raise typer.Exit(2) from None
     progress = _BarProgress(err)
     began = time.perf_counter()
     try:
-        result = run_ingest(paths, world_dir, settings, runner, progress)
+        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging)
     except KeyboardInterrupt:
         progress.stop()
         err.print("[yellow]interrupted[/yellow]: the world is unchanged; finished shards are kept, "

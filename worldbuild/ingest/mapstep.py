@@ -7,12 +7,12 @@ can run it; a shard whose summary file exists is finished and never redone.
 from __future__ import annotations
 
 import json
-import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from warcio.recordloader import ArcWarcRecord
 
+from worldbuild.ingest import storage
 from worldbuild.ingest.decode import decode_html
 from worldbuild.ingest.extract import extract_page
 from worldbuild.ingest.report import IngestReport
@@ -130,38 +130,32 @@ def extract_unit(unit: WorkUnit, settings: IngestSettings) -> tuple[list[Page], 
 
 
 def shard_paths(shard_dir: str, unit: WorkUnit) -> tuple[str, str]:
-    base = os.path.join(shard_dir, unit.unit_id)
+    base = storage.join(shard_dir, unit.unit_id)
     return base + ".parquet", base + ".json"
-
-
-def _write_atomic(path: str, write) -> None:
-    """Write through `write(tmp_path)`, then rename: readers see a whole file or none."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def _write_text(path: str, text: str) -> None:
-    with open(path, "w") as handle:
-        handle.write(text)
 
 
 def map_unit(unit: WorkUnit, settings: IngestSettings, shard_dir: str) -> dict:
     """Extract one unit into `<shard_dir>/<unit_id>.parquet` plus its summary `.json` (written
-    last: its presence marks the shard finished). Returns the summary."""
+    last: its presence marks the shard finished). `shard_dir` is a folder or an object-store
+    URL. Returns the summary."""
     pages, report = extract_unit(unit, settings)
     parquet_path, summary_path = shard_paths(shard_dir, unit)
     table = pa.Table.from_pylist([page.to_dict() for page in pages], schema=PAGE_SCHEMA)
-    _write_atomic(parquet_path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    storage.write_bytes(parquet_path, sink.getvalue().to_pybytes())
     summary = {"unit": unit.to_dict(), "pages": len(pages), "report": report.to_dict()}
-    _write_atomic(summary_path, lambda tmp: _write_text(tmp, json.dumps(summary)))
+    storage.write_bytes(summary_path, json.dumps(summary).encode())
     return summary
+
+
+def read_shard(shard_dir: str, unit: WorkUnit) -> pa.Table:
+    return pq.read_table(pa.BufferReader(storage.read_bytes(shard_paths(shard_dir, unit)[0])))
 
 
 def read_summary(shard_dir: str, unit: WorkUnit) -> dict | None:
     """The summary of a finished shard, or None when the unit still has to run."""
     parquet_path, summary_path = shard_paths(shard_dir, unit)
-    if not (os.path.exists(summary_path) and os.path.exists(parquet_path)):
+    if not (storage.exists(summary_path) and storage.exists(parquet_path)):
         return None
-    with open(summary_path) as handle:
-        return json.load(handle)
+    return json.loads(storage.read_bytes(summary_path))

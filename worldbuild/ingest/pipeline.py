@@ -9,17 +9,15 @@ from __future__ import annotations
 import fcntl
 import functools
 import os
-import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
-import pyarrow.parquet as pq
-
+from worldbuild.ingest import storage
 from worldbuild.ingest.executor import Executor, LocalExecutor
 from worldbuild.ingest.extract import warm_up
 from worldbuild.ingest.inputs import InputFile, describe, expand_paths
-from worldbuild.ingest.mapstep import map_unit, read_summary, shard_paths
+from worldbuild.ingest.mapstep import map_unit, read_shard, read_summary
 from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import WorkUnit, plan_units
 from worldbuild.records import IngestSettings, Page
@@ -98,8 +96,7 @@ def _select_inputs(paths: list[str], known: set[str], report: IngestReport) -> t
 
 
 def _shard_pages(shard_dir: str, unit: WorkUnit) -> Iterator[Page]:
-    table = pq.read_table(shard_paths(shard_dir, unit)[0])
-    for row in table.to_pylist():
+    for row in read_shard(shard_dir, unit).to_pylist():
         yield Page(**row)
 
 
@@ -110,9 +107,12 @@ def ingest(
     executor: Executor | None = None,
     progress: Progress | None = None,
     note: dict | None = None,
+    staging: str | None = None,
 ) -> IngestResult:
     """Ingest archives into the world at `world_dir` (created if new); `note` is recorded in the
-    manifest with the step (see `WorldWriter.commit`)."""
+    manifest with the step (see `WorldWriter.commit`). Map shards go under `staging` (a folder
+    or an object-store URL every worker can write; default: inside the world) and are removed
+    once merged."""
     world_dir = os.path.abspath(world_dir)  # executors on other nodes do not share our cwd
     settings = settings or IngestSettings()
     executor = executor or LocalExecutor()
@@ -128,15 +128,18 @@ def ingest(
         if not sources:
             return result
 
-        shard_dir = os.path.join(world_dir, STAGING_DIR, settings.fingerprint())
-        os.makedirs(shard_dir, exist_ok=True)
+        shard_dir = storage.join(staging or os.path.join(world_dir, STAGING_DIR), settings.fingerprint())
+        storage.make_dirs(shard_dir)
         summaries = _run_map(sources, settings, shard_dir, executor, progress, result)
 
         progress.stage("merge")
-        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, executor)
+        # index shards are built where the world is: by the executor's workers when they share its
+        # folder, here when shards went to an object store (no shared filesystem to assume)
+        index_executor = LocalExecutor() if storage.is_url(shard_dir) else executor
+        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, index_executor)
         result.manifest = manifest
         result.changed = manifest["snapshot"] != (previous or {}).get("snapshot")
-        shutil.rmtree(shard_dir, ignore_errors=True)
+        storage.remove_tree(shard_dir)
         return result
 
 
