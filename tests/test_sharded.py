@@ -136,3 +136,24 @@ def test_rescaling_is_never_applied_twice(sample_world, tmp_path):
         assert [doc for doc, _ in got] == [doc for doc, _ in expected]
         assert [score for _, score in got] == pytest.approx([score for _, score in expected], rel=1e-6)
     parts.close()
+
+
+@pytest.mark.parametrize("shard_pages", [66, 29])  # 3 and 7 shards of the 197 sample pages
+def test_any_number_of_shards_scores_as_one_piece(sample_world, tmp_path, shard_pages):
+    pages = _pages(sample_world[0])
+    build_index(iter(pages), str(tmp_path / "one"))
+    info = build_sharded(iter(pages), str(tmp_path / "parts"), shard_pages, len(pages), LocalExecutor(2))
+    assert info["shards"] == -(-len(pages) // shard_pages)
+    whole, parts = BM25Index(str(tmp_path / "one")), ShardedBM25Index(str(tmp_path / "parts"))
+    with World.open(sample_world[0]) as world:
+        for query in queries(world)[:40]:
+            expected, got = whole.search(whole.terms(query), 10), parts.search(parts.terms(query), 10)
+            assert [score for _, score in got] == pytest.approx([score for _, score in expected], rel=1e-6), query
+            # the same pages above the 10th place's score (pages with equal scores may swap by a float32 ulp)
+            cut = expected[-1][1] * (1 + 1e-5) if expected else 0
+
+            def above(hits):
+                return sorted((round(score, 4), doc) for doc, score in hits if score > cut)
+
+            assert above(got) == above(expected), query
+    parts.close()
