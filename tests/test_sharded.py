@@ -157,3 +157,16 @@ def test_any_number_of_shards_scores_as_one_piece(sample_world, tmp_path, shard_
 
             assert above(got) == above(expected), query
     parts.close()
+
+
+def test_cli_tells_how_the_shard_build_goes(tmp_path):
+    from typer.testing import CliRunner
+
+    from worldbuild.cli import app
+
+    result = CliRunner().invoke(app, ["ingest", CORPORA, "--world", str(tmp_path / "w"), "--index-shard-pages", "70",
+                                      "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert "BM25 in 3 shards: 0 already built, 3 to build" in result.output
+    assert "BM25 shard 3/3 built" in result.output
+    assert "BM25 shards scored with the world's statistics (197 pages)" in result.output

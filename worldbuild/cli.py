@@ -60,6 +60,9 @@ class _BarProgress:
         self.bar.stop()
         err.print(f"[bold]{name}[/bold]: dedup, page store, BM25 index …")
 
+    def note(self, text: str) -> None:
+        err.print(f"  {text} [dim]({time.perf_counter() - self.began:.0f} s)[/dim]")
+
     def stop(self) -> None:
         self.bar.stop()
 

@@ -16,6 +16,7 @@ import platform
 import shutil
 from datetime import datetime, timezone
 from importlib import metadata
+from typing import Callable
 
 from worldbuild.index.bm25 import build_index
 from worldbuild.index.sharded import build_sharded
@@ -95,11 +96,13 @@ def record_index(world_dir: str, name: str, info: dict) -> dict:
 class WorldWriter:
     """Open a transaction on a world (created if new); `add` pages; `commit` or `abort`."""
 
-    def __init__(self, world_dir: str, settings: IngestSettings, executor: Executor | None = None):
+    def __init__(self, world_dir: str, settings: IngestSettings, executor: Executor | None = None,
+                 on_note: Callable[[str], None] | None = None):
         os.makedirs(os.path.join(world_dir, INDEX_DIR), exist_ok=True)
         self.world_dir = world_dir
         self.settings = settings
         self.executor = executor  # builds index shards (one at a time without it)
+        self.on_note = on_note  # hears how a long index build goes
         self.store = PageStore(os.path.join(world_dir, STORE_FILE), writable=True)
         self.previous = self.store.manifest()
         try:
@@ -150,7 +153,7 @@ class WorldWriter:
             if shard_pages and self.store.count() > shard_pages:
                 total = self.store.count()
                 index_info = build_sharded(self.store.index_texts(), index_path, shard_pages, total, self.executor,
-                                           key=f"{snapshot}:{total}:{self.store.last_doc_id()}")
+                                           key=f"{snapshot}:{total}:{self.store.last_doc_id()}", on_note=self.on_note)
             else:
                 index_info = build_index(self.store.index_texts(), index_path)
         else:

@@ -14,7 +14,7 @@ import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -36,13 +36,15 @@ def shard_of(doc_id: int, shards: int) -> int:
 
 
 def build_sharded(docs: Iterable[tuple[int, str]], out_dir: str, shard_pages: int, total: int,
-                  executor: Executor | None = None, key: str = "") -> dict:
+                  executor: Executor | None = None, key: str = "",
+                  on_note: Callable[[str], None] | None = None) -> dict:
     """ceil(total / shard_pages) shards in `out_dir/shard-NNNN`: one pass over `docs` writes each
     page's text to its shard's spill file, `executor` builds the shards from them (as many at a
     time as it has workers, each bounded by one shard's memory; on Ray, `out_dir` must be on
     storage every node reads), then every shard is moved to the world's statistics and the whole
     is renamed into place. Every step resumes: rerun with the same `key` (what identifies the
-    page set) and finished spills, shards and rescales are kept."""
+    page set) and finished spills, shards and rescales are kept. `on_note` hears each step."""
+    say = on_note or (lambda text: None)
     shards = max(1, math.ceil(total / shard_pages))
     tmp = out_dir + ".tmp"
     plan = {"key": key, "total": total, "shards": shards}
@@ -53,12 +55,16 @@ def build_sharded(docs: Iterable[tuple[int, str]], out_dir: str, shard_pages: in
     paths = [os.path.join(tmp, f"{SHARD_PREFIX}{number:04d}") for number in range(shards)]
     spills = _spill(docs, os.path.join(tmp, "spill"), shards)
     todo = [(spill, path) for spill, path in zip(spills, paths) if not os.path.isdir(path)]
-    for _ in _within_memory(executor, shard_pages).map_unordered(_build_shard, todo):
-        pass
+    builders = _within_memory(executor, shard_pages)
+    say(f"BM25 in {shards} shards: {shards - len(todo)} already built, {len(todo)} to build, "
+        f"{min(builders.workers, max(1, len(todo)))} at a time")
+    for done, pages in enumerate(builders.map_unordered(_build_shard, todo), 1):
+        say(f"BM25 shard {done}/{len(todo)} built ({pages:,} pages)")
     shutil.rmtree(os.path.join(tmp, "spill"), ignore_errors=True)
     world = WorldStatistics.of(paths)
     for path in paths:
         rescale_to_world(path, world)
+    say(f"BM25 shards scored with the world's statistics ({world.pages:,} pages)")
     info = {"documents": world.pages, "shards": shards, "shard_pages": shard_pages, "sharding": "hash of doc id",
             "statistics": "world (page count, document frequencies, average page length)", "tokenizer": TOKENIZER}
     _write_json(os.path.join(tmp, "worldbuild.json"), info)

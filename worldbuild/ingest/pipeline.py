@@ -37,6 +37,7 @@ class Progress:
     def start(self, total_bytes: int) -> None: ...
     def advance(self, done_bytes: int, pages: int, records: int) -> None: ...
     def stage(self, name: str) -> None: ...
+    def note(self, text: str) -> None: ...
 
 
 @dataclass
@@ -136,7 +137,7 @@ def ingest(
         # index shards are built where the world is: by the executor's workers when they share its
         # folder, here when shards went to an object store (no shared filesystem to assume)
         index_executor = LocalExecutor() if storage.is_url(shard_dir) else executor
-        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, index_executor)
+        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, index_executor, progress)
         result.manifest = manifest
         result.changed = manifest["snapshot"] != (previous or {}).get("snapshot")
         storage.remove_tree(shard_dir)
@@ -185,12 +186,13 @@ def _run_map(sources, settings, shard_dir, executor, progress, result) -> list[d
     return summaries
 
 
-def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None, executor=None) -> dict:
+def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None, executor=None,
+           progress: Progress | None = None) -> dict:
     """Fold shards, in input order, into the world: dedup by canonical URL and content hash."""
     order = {s.sha256: i for i, s in enumerate(sources)}
     summaries.sort(key=lambda s: (order[s["unit"]["sha256"]], s["unit"]["start"]))
     per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0} for s in sources}
-    writer = WorldWriter(world_dir, settings, executor)
+    writer = WorldWriter(world_dir, settings, executor, on_note=(progress or Progress()).note)
     try:
         for summary in summaries:
             unit = WorkUnit(**summary["unit"])
