@@ -49,6 +49,7 @@ def test_stats(sample_world):
     assert data["top_domains"] and data["languages"]["en"] > 0
     text = invoke("stats", "--world", sample_world[0])
     assert text.exit_code == 0 and data["snapshot"] in text.stdout
+    assert f"index bm25: {data['pages']} pages in one piece" in " ".join(text.stdout.split())
 
 
 def test_missing_world_is_a_clear_error(tmp_path):

@@ -170,3 +170,5 @@ def test_cli_tells_how_the_shard_build_goes(tmp_path):
     assert "BM25 in 3 shards: 0 already built, 3 to build" in result.output
     assert "BM25 shard 3/3 built" in result.output
     assert "BM25 shards scored with the world's statistics (197 pages)" in result.output
+    stats = CliRunner().invoke(app, ["stats", "--world", str(tmp_path / "w")])
+    assert "index bm25: 197 pages in 3 shards" in " ".join(stats.output.split())

@@ -242,6 +242,10 @@ def stats(
         report = info["report"]
         out.print(f"records read {report['records_read']} · pages extracted {report['pages_extracted']} · "
                   f"kept {report['pages_kept']}")
+        for name, index_info in opened.manifest.get("index", {}).items():
+            pieces = f"{index_info['shards']} shards" if index_info.get("shards") else "one piece"
+            model = f" · {index_info['model']}, {index_info['dimensions']} dims" if index_info.get("model") else ""
+            out.print(f"index [bold]{name}[/bold]: {index_info.get('documents', '?')} pages in {pieces}{model}")
         for title, counts in (("top domains", info["top_domains"]), ("languages", info["languages"])):
             table = Table(title=title, show_edge=False)
             table.add_column(title.split()[-1])
