@@ -67,6 +67,7 @@ def test_inputs_and_shards_on_s3_give_the_same_world(s3, sample_world, tmp_path)
     assert len(written) >= 3  # finished shards are objects in the bucket, written by the worker processes
     assert not os.path.exists(os.path.join(world, ".ingest"))  # nothing staged inside the world
     result = ingest(inputs, world, IngestSettings(), LocalExecutor(2), staging="s3://scratch/run")
+    assert result.resumed_units >= 3  # read back from the bucket, not extracted again
     assert result.manifest["snapshot"] == sample_world[1].manifest["snapshot"]
     assert result.manifest["pages"] == sample_world[1].manifest["pages"]
     assert result.report.to_dict()["skips"] == sample_world[1].report.to_dict()["skips"]

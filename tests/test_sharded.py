@@ -172,3 +172,46 @@ def test_cli_tells_how_the_shard_build_goes(tmp_path):
     assert "BM25 shards scored with the world's statistics (197 pages)" in result.output
     stats = CliRunner().invoke(app, ["stats", "--world", str(tmp_path / "w")])
     assert "index bm25: 197 pages in 3 shards" in " ".join(stats.output.split())
+
+
+def test_empty_shards_are_fine(sample_world, tmp_path):
+    pages = _pages(sample_world[0])[:3]  # 3 pages hashed over 3 shards leave one empty
+    info = build_sharded(iter(pages), str(tmp_path / "parts"), 1, 3)
+    index = ShardedBM25Index(str(tmp_path / "parts"))
+    assert info["documents"] == 3 and sorted(shard.size for shard in index.shards)[0] == 0
+    words = pages[0][1].split()[:3]
+    assert pages[0][0] in {doc for doc, _ in index.search(index.terms(" ".join(words)), 3)}
+    index.close()
+
+
+def test_a_crash_in_the_rescale_resumes_without_reading_pages_again(sample_world, tmp_path, monkeypatch):
+    import worldbuild.index.sharded as sharded
+
+    pages = _pages(sample_world[0])
+    fresh = str(tmp_path / "fresh")
+    build_sharded(iter(pages), fresh, 50, len(pages), key="k")
+    out = str(tmp_path / "index")
+    real, calls = sharded.rescale_to_world, []
+
+    def dies_on_the_third(path, world):
+        calls.append(path)
+        if len(calls) == 3:
+            # the crash comes after the new scores were written, before they were marked complete
+            real_scores = sharded._world_scores(path, world)
+            sharded._save_atomic(os.path.join(path, "world-scores.npy"), real_scores)
+            raise KeyboardInterrupt
+        real(path, world)
+
+    monkeypatch.setattr(sharded, "rescale_to_world", dies_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        build_sharded(iter(pages), out, 50, len(pages), key="k")
+    monkeypatch.setattr(sharded, "rescale_to_world", real)
+    # a marker with the new scores not yet swapped in (a crash between the two steps); the old
+    # scores are gone too, so a rescale that computed again instead of swapping would fail loudly
+    second = os.path.join(out + ".tmp", "shard-0001")
+    os.replace(os.path.join(second, "data.csc.index.npy"), os.path.join(second, "world-scores.npy"))
+    read = []
+    build_sharded((read.append(p) or p for p in pages), out, 50, len(pages), key="k")
+    assert read == []  # every shard was built: no spill pass
+    for resumed, whole in zip(_scores(out), _scores(fresh)):
+        assert (resumed == whole).all()

@@ -6,6 +6,7 @@ the store exactly as it was. Readers open it read-only, so a world can sit on sh
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -145,8 +146,13 @@ class PageStore:
             sql += f" LIMIT {int(limit)}"
         return list(self.db.execute(sql))
 
-    def last_doc_id(self) -> int:
-        return self.db.execute("SELECT COALESCE(MAX(doc_id), 0) FROM pages").fetchone()[0]
+    def layout_digest(self) -> str:
+        """A digest of which page holds which doc id: an index built for another layout (the
+        same pages merged in another order) must not be reused."""
+        digest = hashlib.sha256()
+        for doc_id, content in self.db.execute("SELECT doc_id, content_hash FROM pages ORDER BY doc_id"):
+            digest.update(f"{doc_id}\t{content}\n".encode())
+        return digest.hexdigest()[:20]
 
     def index_texts(self) -> Iterator[tuple[int, str]]:
         """(doc_id, title + text) in doc_id order: what the BM25 index is built over."""

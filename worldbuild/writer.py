@@ -88,7 +88,7 @@ def record_index(world_dir: str, name: str, info: dict) -> dict:
         store.close()
     write_json_atomic(os.path.join(world_dir, MANIFEST_FILE), manifest)
     for entry in os.listdir(os.path.join(world_dir, INDEX_DIR)):
-        if entry.startswith(f"{name}-") and os.path.join(INDEX_DIR, entry) != info["path"] and not entry.endswith(".parts"):
+        if entry.startswith(f"{name}-") and os.path.join(INDEX_DIR, entry) != info["path"] and ".parts" not in entry:
             shutil.rmtree(os.path.join(world_dir, INDEX_DIR, entry), ignore_errors=True)
     return manifest
 
@@ -153,7 +153,7 @@ class WorldWriter:
             if shard_pages and self.store.count() > shard_pages:
                 total = self.store.count()
                 index_info = build_sharded(self.store.index_texts(), index_path, shard_pages, total, self.executor,
-                                           key=f"{snapshot}:{total}:{self.store.last_doc_id()}", on_note=self.on_note)
+                                           key=self.store.layout_digest(), on_note=self.on_note)
             else:
                 index_info = build_index(self.store.index_texts(), index_path)
         else:

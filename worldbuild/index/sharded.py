@@ -22,8 +22,9 @@ from worldbuild.index.bm25 import TOKENIZER, DOC_LENGTHS, BM25Index, QueryTerms,
 from worldbuild.ingest.executor import Executor, LocalExecutor
 
 SHARD_PREFIX = "shard-"
-_CHUNK = 1 << 24  # score entries rescaled at a time (bounds the temporary arrays to ~0.5 GB)
+_CHUNK = 1 << 24  # score entries rescaled at a time (bounds the temporary arrays to ~1 GB)
 _SPILL_ROWS = 10_000  # pages per spill write and read
+_SPILL_CHARS = 1 << 28  # text held before every buffer is written out
 # peak memory of one shard's build per page (measured: 3.6 GB for 250k pages of ~3 KB of text)
 SHARD_BYTES_PER_PAGE = 16_000
 _SCORES = "data.csc.index.npy"  # bm25s's name for the score matrix's values (`BM25.save(data_name=...)`)
@@ -53,8 +54,9 @@ def build_sharded(docs: Iterable[tuple[int, str]], out_dir: str, shard_pages: in
         os.makedirs(tmp)
         _write_json(os.path.join(tmp, "plan.json"), plan)
     paths = [os.path.join(tmp, f"{SHARD_PREFIX}{number:04d}") for number in range(shards)]
-    spills = _spill(docs, os.path.join(tmp, "spill"), shards)
-    todo = [(spill, path) for spill, path in zip(spills, paths) if not os.path.isdir(path)]
+    missing = [number for number, path in enumerate(paths) if not os.path.isdir(path)]
+    spills = _spill(docs, os.path.join(tmp, "spill"), shards) if missing else []  # all built: no spill needed
+    todo = [(spills[number], paths[number]) for number in missing]
     builders = _within_memory(executor, shard_pages)
     say(f"BM25 in {shards} shards: {shards - len(todo)} already built, {len(todo)} to build, "
         f"{min(builders.workers, max(1, len(todo)))} at a time")
@@ -68,9 +70,9 @@ def build_sharded(docs: Iterable[tuple[int, str]], out_dir: str, shard_pages: in
     info = {"documents": world.pages, "shards": shards, "shard_pages": shard_pages, "sharding": "hash of doc id",
             "statistics": "world (page count, document frequencies, average page length)", "tokenizer": TOKENIZER}
     _write_json(os.path.join(tmp, "worldbuild.json"), info)
-    os.remove(os.path.join(tmp, "plan.json"))
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
+    os.remove(os.path.join(out_dir, "plan.json"))
     return info
 
 
@@ -89,6 +91,7 @@ def _spill(docs: Iterable[tuple[int, str]], spill_dir: str, shards: int) -> list
     schema = pa.schema([("doc_id", pa.int64()), ("text", pa.large_string())])
     writers = [pq.ParquetWriter(path, schema, compression="zstd") for path in paths]
     buffers: list[list[tuple[int, str]]] = [[] for _ in range(shards)]
+    buffered = 0  # characters held in all buffers: bounded whatever the number of shards
 
     def flush(number: int) -> None:
         ids, texts = zip(*buffers[number])
@@ -99,8 +102,15 @@ def _spill(docs: Iterable[tuple[int, str]], spill_dir: str, shards: int) -> list
         for doc_id, text in docs:
             number = shard_of(doc_id, shards)
             buffers[number].append((doc_id, text))
+            buffered += len(text)
             if len(buffers[number]) >= _SPILL_ROWS:
+                buffered -= sum(len(text) for _, text in buffers[number])
                 flush(number)
+            elif buffered > _SPILL_CHARS:
+                for other in range(shards):
+                    if buffers[other]:
+                        flush(other)
+                buffered = 0
         for number in range(shards):
             if buffers[number]:
                 flush(number)
@@ -112,10 +122,12 @@ def _spill(docs: Iterable[tuple[int, str]], spill_dir: str, shards: int) -> list
 
 
 def _within_memory(executor: Executor | None, shard_pages: int) -> Executor:
-    """A local pool builds no more shards at once than the free memory holds (a cluster's
-    scheduler places its own tasks)."""
+    """No more shards built at once than memory holds: a local pool is sized to the free memory,
+    and Ray tasks reserve one shard's memory each."""
     if executor is None:
         return LocalExecutor(1)
+    if hasattr(executor, "with_task_memory"):  # Ray: each task reserves one shard's memory
+        return executor.with_task_memory(shard_pages * SHARD_BYTES_PER_PAGE)
     if not isinstance(executor, LocalExecutor):
         return executor
     fits = _available_memory() // max(1, shard_pages * SHARD_BYTES_PER_PAGE)
@@ -202,12 +214,15 @@ def _vocabulary(path: str) -> dict[str, int]:
 def rescale_to_world(path: str, world: WorldStatistics) -> None:
     """Rewrite a shard's scores as the world's BM25 would give them. A bm25s score is
     idf(t) * tf / (tf + k1 * (1 - b + b * len / avg_len)); with the shard's own idf, page lengths
-    and average, each stored score gives back the exact term frequency, which is then scored
-    again with the world's idf and average page length.
+    and average, each stored score gives back the term frequency (exact for counts up to a few
+    thousand; beyond, float32 rounding moves the score by ~1e-5), which is then scored again with
+    the world's idf and average page length.
 
     Safe to interrupt: the new scores are written beside the old (`world-scores.npy`), a marker
     says they are complete, and only then do they replace the old; a rerun finishes the step it
     was in and never rescales twice."""
+    if not len(np.load(os.path.join(path, DOC_LENGTHS), mmap_mode="r")):
+        return  # an empty shard has no scores
     scores, marker = os.path.join(path, _SCORES), os.path.join(path, "rescaled")
     rescaled = os.path.join(path, "world-scores.npy")
     if not os.path.exists(marker):
@@ -225,8 +240,6 @@ def _world_scores(path: str, world: WorldStatistics) -> np.ndarray:
     retriever = bm25s.BM25.load(path, mmap=True, show_progress=False, verbosity=0)
     k1, b = retriever.k1, retriever.b
     data = np.array(retriever.scores["data"])
-    if not len(lengths):
-        return data
     indices, indptr = retriever.scores["indices"], np.asarray(retriever.scores["indptr"])
     local_df = np.diff(indptr).astype(np.float64)
     world_df = local_df.copy()

@@ -6,6 +6,7 @@ The local one is a process pool; a cluster executor only has to offer the same
 
 from __future__ import annotations
 
+import copy
 import multiprocessing
 import os
 import signal
@@ -68,10 +69,19 @@ class RayExecutor:
         self.ray = ray
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.max_retries = max_retries
+        self.task_memory: int | None = None  # bytes each task reserves (Ray places tasks by it)
+
+    def with_task_memory(self, task_memory: int) -> "RayExecutor":
+        """The same cluster, with tasks that each reserve `task_memory` bytes: a node runs no
+        more of them at once than its memory holds."""
+        sized = copy.copy(self)
+        sized.task_memory = task_memory
+        return sized
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
         ray = self.ray
-        task = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False)(_apply)
+        options = {"memory": self.task_memory} if self.task_memory else {}
+        task = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False, **options)(_apply)
         fn_ref = ray.put(fn)
         pending = iter(items)
         in_flight: list = []

@@ -141,16 +141,20 @@ def map_unit(unit: WorkUnit, settings: IngestSettings, shard_dir: str) -> dict:
     pages, report = extract_unit(unit, settings)
     parquet_path, summary_path = shard_paths(shard_dir, unit)
     table = pa.Table.from_pylist([page.to_dict() for page in pages], schema=PAGE_SCHEMA)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    storage.write_bytes(parquet_path, sink.getvalue().to_pybytes())
+    with storage.open_write(parquet_path) as handle:
+        pq.write_table(table, handle, compression="zstd")
     summary = {"unit": unit.to_dict(), "pages": len(pages), "report": report.to_dict()}
-    storage.write_bytes(summary_path, json.dumps(summary).encode())
+    with storage.open_write(summary_path) as handle:
+        handle.write(json.dumps(summary).encode())
     return summary
 
 
 def read_shard(shard_dir: str, unit: WorkUnit) -> pa.Table:
-    return pq.read_table(pa.BufferReader(storage.read_bytes(shard_paths(shard_dir, unit)[0])))
+    path = shard_paths(shard_dir, unit)[0]
+    if not storage.is_url(path):
+        return pq.read_table(storage.local(path))
+    with storage.open_input(path) as handle:
+        return pq.read_table(handle)
 
 
 def read_summary(shard_dir: str, unit: WorkUnit) -> dict | None:

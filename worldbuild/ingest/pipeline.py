@@ -7,6 +7,7 @@ transaction, so a killed run leaves the world as it was plus whole shards on dis
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import functools
 import os
 from contextlib import contextmanager
@@ -129,14 +130,18 @@ def ingest(
         if not sources:
             return result
 
-        shard_dir = storage.join(staging or os.path.join(world_dir, STAGING_DIR), settings.fingerprint())
+        # a shared staging place holds several worlds' runs: each world has its own prefix
+        run = f"{hashlib.sha256(world_dir.encode()).hexdigest()[:12]}-{settings.fingerprint()}" if staging \
+            else settings.fingerprint()
+        shard_dir = storage.join(staging or os.path.join(world_dir, STAGING_DIR), run)
         storage.make_dirs(shard_dir)
         summaries = _run_map(sources, settings, shard_dir, executor, progress, result)
 
         progress.stage("merge")
         # index shards are built where the world is: by the executor's workers when they share its
         # folder, here when shards went to an object store (no shared filesystem to assume)
-        index_executor = LocalExecutor() if storage.is_url(shard_dir) else executor
+        index_executor = LocalExecutor(min(executor.workers, os.cpu_count() or 1)) if storage.is_url(shard_dir) \
+            else executor
         manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, index_executor, progress)
         result.manifest = manifest
         result.changed = manifest["snapshot"] != (previous or {}).get("snapshot")

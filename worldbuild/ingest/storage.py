@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import BinaryIO
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
 
 
 def is_url(path: str) -> bool:
@@ -67,17 +68,23 @@ def make_dirs(path: str) -> None:
         os.makedirs(local(path), exist_ok=True)
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    """Readers see the whole file or none: a local file is renamed into place; an object store
-    makes an object visible only when its upload completes."""
+@contextmanager
+def open_write(path: str) -> Iterator[BinaryIO]:
+    """A handle whose file readers see whole or not at all: a local file is renamed into place
+    when the block ends; an object store makes an object visible only when its upload completes."""
     if is_url(path):
         filesystem, inner = _filesystem(path)
-        filesystem.pipe_file(inner, data)
+        with filesystem.open(inner, "wb") as handle:
+            yield handle
         return
     tmp = f"{local(path)}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, local(path))
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+        os.replace(tmp, local(path))
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def read_bytes(path: str) -> bytes:
