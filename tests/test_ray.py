@@ -56,6 +56,17 @@ def test_ray_ingest_gives_the_same_world_as_local(cluster, sample_world, tmp_pat
     assert summary["skips"] == local.report.to_dict()["skips"]
 
 
+def test_tasks_reserve_memory_but_never_more_than_a_node_has(cluster):
+    import ray
+
+    executor = RayExecutor(cluster)
+    largest = max(node["Resources"]["memory"] for node in ray.nodes() if node["Alive"])
+    assert executor.with_task_memory(10**6).task_memory == 10**6
+    assert executor.with_task_memory(10**15).task_memory == int(largest)
+    assert executor.task_memory is None  # the ingest's own tasks are unchanged
+    assert list(executor.with_task_memory(10**15).map_unordered(abs, [-1, -2])) != []  # placeable, not stuck
+
+
 def test_bm25_shards_built_as_ray_tasks_score_as_the_one_piece_index(cluster, sample_world, tmp_path):
     world = str(tmp_path / "w")
     result = ingest([CORPORA], world, IngestSettings(index_shard_pages=60), RayExecutor(cluster))

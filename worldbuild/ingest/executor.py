@@ -74,8 +74,10 @@ class RayExecutor:
     def with_task_memory(self, task_memory: int) -> "RayExecutor":
         """The same cluster, with tasks that each reserve `task_memory` bytes: a node runs no
         more of them at once than its memory holds."""
+        largest = max((node["Resources"].get("memory", 0) for node in self.ray.nodes() if node.get("Alive")), default=0)
         sized = copy.copy(self)
-        sized.task_memory = task_memory
+        # a task asking more than any node has would wait forever: ask at most the largest node's
+        sized.task_memory = int(min(task_memory, largest)) if largest else None
         return sized
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
