@@ -25,8 +25,9 @@ SHARD_PREFIX = "shard-"
 _CHUNK = 1 << 24  # score entries rescaled at a time (bounds the temporary arrays to ~1 GB)
 _SPILL_ROWS = 10_000  # pages per spill write and read
 _SPILL_CHARS = 1 << 28  # text held before every buffer is written out
-# peak memory of one shard's build per page (measured: 3.6 GB for 250k pages of ~3 KB of text)
-SHARD_BYTES_PER_PAGE = 16_000
+# peak memory of one shard's build per page (measured: 3.6 GB for 250k pages, 8.2 GB for 500k,
+# of ~3 KB of text each)
+SHARD_BYTES_PER_PAGE = 17_000
 _SCORES = "data.csc.index.npy"  # bm25s's name for the score matrix's values (`BM25.save(data_name=...)`)
 
 
