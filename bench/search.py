@@ -1,6 +1,7 @@
 """BM25 search latency (k=10, with snippets and page reads) on worlds of 10k / 100k (/ 1M) pages.
 
     python bench/search.py [--sizes 10000 100000] [--million] [--queries 1000] [--shard-pages N]
+                           [--index-workers 1 2]
 
 Worlds are built by recombining real page text: every real page in ../shared/data is
 ingested once (the pool world); page i of a benchmark world takes a real title and 6-14
@@ -97,11 +98,13 @@ def rss_mb() -> float:
     return 0.0
 
 
-def build_world(size: int, pool_world: str, world_dir: str, shard_pages: int = 0) -> dict:
-    """Phase 1 (own process): insert `size` recombined pages and build the index."""
+def build_world(size: int, pool_world: str, world_dir: str, shard_pages: int = 0, index_workers: int = 1) -> dict:
+    """Phase 1 (own process): insert `size` recombined pages and build the index (shards by
+    `index_workers` processes at a time)."""
     paragraphs, titles = load_pool(pool_world)
     began = time.perf_counter()
-    writer = WorldWriter(world_dir, IngestSettings(min_chars=200, index_shard_pages=shard_pages))
+    writer = WorldWriter(world_dir, IngestSettings(min_chars=200, index_shard_pages=shard_pages),
+                         LocalExecutor(index_workers))
     for page in synthetic_pages(size, paragraphs, titles):
         writer.add(page)
     inserted = time.perf_counter()
@@ -116,6 +119,9 @@ def build_world(size: int, pool_world: str, world_dir: str, shard_pages: int = 0
         "index_mb": round(dir_size(index_dir) / 1e6, 1),
         "store_mb": round(os.path.getsize(os.path.join(world_dir, STORE_FILE)) / 1e6, 1),
         "peak_rss_build_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        # with index_workers > 1 the shards are built in child processes: the largest of them
+        "peak_rss_shard_worker_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "index_workers": index_workers,
         "index_shards": manifest["index"]["bm25"].get("shards", 1),
     }
 
@@ -178,12 +184,14 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--out", default=os.path.join("bench", "out", "search.json"))
     parser.add_argument("--shard-pages", type=int, default=0, help="build BM25 in shards of this many pages")
+    parser.add_argument("--index-workers", type=int, nargs="+", default=[1],
+                        help="build each size once per value: shards built by this many processes at a time")
     parser.add_argument("--phase", choices=["build", "query"], help=argparse.SUPPRESS)  # internal: child process
     parser.add_argument("--pool", help=argparse.SUPPRESS)
     parser.add_argument("--world", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "build":
-        print(json.dumps(build_world(args.sizes[0], args.pool, args.world, args.shard_pages)))
+        print(json.dumps(build_world(args.sizes[0], args.pool, args.world, args.shard_pages, args.index_workers[0])))
         return
     if args.phase == "query":
         print(json.dumps(query_world(args.pool, args.world, args.queries)))
@@ -194,15 +202,16 @@ def main() -> None:
     pool = build_pool(scratch)
     sizes = args.sizes + ([1_000_000] if args.million else [])
     results = []
-    for size in sizes:
+    for size, index_workers in ((s, w) for s in sizes for w in args.index_workers):
         world_dir = os.path.join(scratch, f"world-{size}")
         row = child("--phase", "build", "--sizes", str(size), "--pool", pool, "--world", world_dir,
-                    "--shard-pages", str(args.shard_pages))
+                    "--shard-pages", str(args.shard_pages), "--index-workers", str(index_workers))
         row.update(child("--phase", "query", "--pool", pool, "--world", world_dir, "--queries", str(args.queries)))
         shutil.rmtree(world_dir, ignore_errors=True)
         results.append(row)
-        print(f"{row['pages']:>9} pages in {row['index_shards']} shard(s) | build {row['build_s']} s (index {row['index_build_s']} s) | "
-              f"index {row['index_mb']} MB, store {row['store_mb']} MB | peak RSS build {row['peak_rss_build_mb']} MB, "
+        print(f"{row['pages']:>9} pages in {row['index_shards']} shard(s), {index_workers} at a time | "
+              f"build {row['build_s']} s (index {row['index_build_s']} s) | "
+              f"index {row['index_mb']} MB, store {row['store_mb']} MB | peak RSS build {row['peak_rss_build_mb']} MB (largest shard worker {row['peak_rss_shard_worker_mb']} MB), "
               f"serving +{row['rss_added_by_open_and_queries_mb']} MB | "
               f"search k=10 p50 {row['p50_ms']} ms, p90 {row['p90_ms']} ms, p99 {row['p99_ms']} ms "
               f"(bm25 alone p50 {row['bm25_only_p50_ms']} ms; numpy backend p50 {row['numpy_backend_p50_ms']} ms)",
