@@ -168,3 +168,20 @@ local_or_hub() {
 require_cmd() {
     command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH${2:+ ($2)}"
 }
+
+merge_latest_checkpoint() {
+    # verl's last FSDP checkpoint in $1 (named by latest_checkpointed_iteration.txt) -> Hugging
+    # Face weights in $1/merged. $2: the part of global_step_N that holds the model ("actor" for
+    # GRPO, empty for SFT); $3: why there may be none, for the error.
+    local dir=$1 part=$2 why=$3 step
+    if [[ $DRY_RUN == 1 ]]; then
+        step='<latest>'
+        # shellcheck disable=SC2016  # printed for the reader, not run
+        printf '+ step=$(cat %s/latest_checkpointed_iteration.txt)\n' "$dir"
+    else
+        [[ -s $dir/latest_checkpointed_iteration.txt ]] || die "$why"
+        step=$(<"$dir/latest_checkpointed_iteration.txt")
+    fi
+    run "$PYTHON" -m verl.model_merger merge --backend fsdp \
+        --local_dir "$dir/global_step_$step${part:+/$part}" --target_dir "$dir/merged"
+}

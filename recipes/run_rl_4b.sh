@@ -333,18 +333,8 @@ train_stage() {
 
 merge_stage() {
     # The stage's last checkpoint (verl writes latest_checkpointed_iteration.txt) -> HF weights.
-    local stage=$1 dir step
-    dir=$(stage_dir "$stage")
-    if [[ $DRY_RUN == 1 ]]; then
-        step='<latest>'
-        # shellcheck disable=SC2016  # printed for the reader, not run
-        printf '+ step=$(cat %s/latest_checkpointed_iteration.txt)\n' "$dir"
-    else
-        [[ -s $dir/latest_checkpointed_iteration.txt ]] || die "stage $stage saved no checkpoint (SAVE_FREQ=$SAVE_FREQ)"
-        step=$(<"$dir/latest_checkpointed_iteration.txt")
-    fi
-    run "$PYTHON" -m verl.model_merger merge --backend fsdp \
-        --local_dir "$dir/global_step_$step/actor" --target_dir "$dir/merged"
+    local stage=$1
+    merge_latest_checkpoint "$(stage_dir "$stage")" actor "stage $stage saved no checkpoint (SAVE_FREQ=$SAVE_FREQ)"
 }
 
 run_stage() {

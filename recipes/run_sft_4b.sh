@@ -122,18 +122,8 @@ validate() {
 
 merge() {
     # Only rank 0 of the job merges; the others are done once training ends.
-    local step
     if (( NODE_RANK != 0 )); then return; fi
-    if [[ $DRY_RUN == 1 ]]; then
-        step='<latest>'
-        # shellcheck disable=SC2016  # printed for the reader, not run
-        printf '+ step=$(cat %s/latest_checkpointed_iteration.txt)\n' "$OUT_DIR"
-    else
-        [[ -s $OUT_DIR/latest_checkpointed_iteration.txt ]] || die "training saved no checkpoint in $OUT_DIR"
-        step=$(<"$OUT_DIR/latest_checkpointed_iteration.txt")
-    fi
-    run "$PYTHON" -m verl.model_merger merge --backend fsdp \
-        --local_dir "$OUT_DIR/global_step_$step" --target_dir "$OUT_DIR/merged"
+    merge_latest_checkpoint "$OUT_DIR" "" "training saved no checkpoint in $OUT_DIR"
 }
 
 main() {

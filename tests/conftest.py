@@ -40,3 +40,24 @@ def server(sample_world):
     yield base
     proc.terminate()
     proc.wait(timeout=30)
+
+
+def interrupted(items, after: int):
+    """`items`, then Ctrl-C when the next one is asked for after `after` of them (the one after
+    is never taken from `items`, so work behind it never starts)."""
+    if after == 0:
+        raise KeyboardInterrupt
+    for count, item in enumerate(items, 1):
+        yield item
+        if count == after:
+            raise KeyboardInterrupt
+
+
+class StopsAfter:
+    """An executor interrupted (Ctrl-C) after `count` finished tasks of `inner`."""
+
+    def __init__(self, inner, count: int):
+        self.inner, self.count, self.workers = inner, count, inner.workers
+
+    def map_unordered(self, fn, items):
+        return interrupted(self.inner.map_unordered(fn, items), self.count)

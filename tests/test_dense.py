@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, interrupted
 from worldbuild.index.dense import build_dense, page_text, reciprocal_rank_fusion
 from worldbuild.world import ModeUnavailable, World
 
@@ -70,15 +70,8 @@ def test_build_resumes_from_parts_on_disk(tmp_path, sample_world, monkeypatch):
     with World.open(sample_world[0]) as world:
         docs = [(i, page_text(*t.split("\n", 1))) for i, t in world.store.index_texts()]
     full = build_dense(iter(docs), str(tmp_path / "full"), part_size=50)
-
-    def interrupted():
-        for n, doc in enumerate(docs):
-            if n == 120:
-                raise KeyboardInterrupt
-            yield doc
-
     with pytest.raises(KeyboardInterrupt):
-        build_dense(interrupted(), str(tmp_path / "resumed"), part_size=50)
+        build_dense(interrupted(docs, 120), str(tmp_path / "resumed"), part_size=50)
     assert len(os.listdir(str(tmp_path / "resumed") + ".parts-50")) == 2
     real_load, encoded = dense.load_model, []
 

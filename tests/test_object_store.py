@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.conftest import CORPORA, REPO
+from tests.conftest import CORPORA, REPO, StopsAfter
 from tests.services import free_port
 from worldbuild.ingest.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
@@ -42,19 +42,6 @@ def s3():
             os.environ[name] = value
     s3fs.S3FileSystem.clear_instance_cache()
     server.stop()
-
-
-class StopsAfter:
-    """Interrupted (Ctrl-C) after `count` finished units."""
-
-    def __init__(self, inner, count: int):
-        self.inner, self.count, self.workers = inner, count, inner.workers
-
-    def map_unordered(self, fn, items):
-        for done, result in enumerate(self.inner.map_unordered(fn, items)):
-            if done == self.count:
-                raise KeyboardInterrupt
-            yield result
 
 
 def test_inputs_and_shards_on_s3_give_the_same_world(s3, sample_world, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 
-from tests.conftest import CORPORA, REPO, SHARED_WARC, needs_shared  # noqa: E402
+from tests.conftest import CORPORA, REPO, SHARED_WARC, StopsAfter, needs_shared  # noqa: E402
 from tests.services import free_port  # noqa: E402
 from worldbuild.ingest.executor import LocalExecutor, RayExecutor  # noqa: E402
 from worldbuild.ingest.pipeline import ingest  # noqa: E402
@@ -101,19 +101,6 @@ def _fails(value: int) -> int:
 def test_an_error_in_the_map_step_is_raised_not_retried_forever(cluster):
     with pytest.raises(Exception, match="bad item"):
         list(RayExecutor(cluster).map_unordered(_fails, [1]))
-
-
-class StopsAfter:
-    """A Ray executor interrupted (Ctrl-C) after `n` finished shards."""
-
-    def __init__(self, inner: RayExecutor, n: int):
-        self.inner, self.n, self.workers = inner, n, inner.workers
-
-    def map_unordered(self, fn, items):
-        for count, result in enumerate(self.inner.map_unordered(fn, items), 1):
-            yield result
-            if count == self.n:
-                raise KeyboardInterrupt
 
 
 def test_relaunch_skips_finished_shards(cluster, sample_world, tmp_path):

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from tests.conftest import CORPORA
+from tests.conftest import CORPORA, StopsAfter, interrupted
 from worldbuild.index.bm25 import BM25Index, build_index
 from worldbuild.index.sharded import ShardedBM25Index, WorldStatistics, build_sharded, rescale_to_world
 from worldbuild.ingest.executor import LocalExecutor
@@ -60,19 +60,6 @@ def test_masks_and_snippets_work_across_shards(sharded_world):
         assert world.search("", k=5) == [] and world.search("zzqqxxnotaword", k=5) == []
 
 
-class StopsAfter:
-    """An executor that is interrupted (Ctrl-C) after `count` finished tasks."""
-
-    def __init__(self, count: int):
-        self.workers, self.count = 1, count
-
-    def map_unordered(self, fn, items):
-        for done, item in enumerate(items):
-            if done == self.count:
-                raise KeyboardInterrupt
-            yield fn(item)
-
-
 def _pages(world_dir: str) -> list[tuple[int, str]]:
     with World.open(world_dir) as world:
         return list(world.store.index_texts())
@@ -89,18 +76,11 @@ def test_an_interrupted_shard_build_resumes_without_redoing_finished_shards(samp
     pages = _pages(sample_world[0])
     fresh = build_sharded(iter(pages), str(tmp_path / "fresh"), 50, len(pages), key="k")
     out = str(tmp_path / "index")
-
-    def dies_in_the_spill():
-        for number, page in enumerate(pages):
-            if number == 100:
-                raise KeyboardInterrupt
-            yield page
-
-    with pytest.raises(KeyboardInterrupt):
-        build_sharded(dies_in_the_spill(), out, 50, len(pages), key="k")
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C in the spill pass
+        build_sharded(interrupted(pages, 100), out, 50, len(pages), key="k")
     assert not os.path.exists(out) and not os.path.exists(os.path.join(out + ".tmp", "spill", "complete"))
     with pytest.raises(KeyboardInterrupt):
-        build_sharded(iter(pages), out, 50, len(pages), StopsAfter(2), key="k")
+        build_sharded(iter(pages), out, 50, len(pages), StopsAfter(LocalExecutor(1), 2), key="k")
     built = sorted(n for n in os.listdir(out + ".tmp") if n.startswith("shard-"))
     assert len(built) == 2
     first = os.stat(os.path.join(out + ".tmp", built[0], "doc_ids.npy")).st_mtime_ns

