@@ -72,3 +72,26 @@ def test_cli_names_a_staging_store_it_cannot_use(tmp_path):
     assert result.returncode == 2
     assert "cannot use --staging nosuchscheme://bucket/x" in result.stderr
     assert not os.path.exists(tmp_path / "w")
+
+
+def test_storage_that_fails_mid_run_is_one_line_and_keeps_finished_shards(s3, tmp_path, monkeypatch):
+    """The bucket disappears after the map step: the CLI says so in one line, the world is not
+    created, and the finished shards are still in the staging place for a rerun."""
+    from typer.testing import CliRunner
+
+    import worldbuild.ingest.pipeline as pipeline
+    from worldbuild.cli import app
+
+    def bucket_gone(*args, **kwargs):
+        raise PermissionError("Access Denied: s3://scratch/gone")
+
+    monkeypatch.setattr(pipeline, "_merge", bucket_gone)
+    world = str(tmp_path / "w")
+    result = CliRunner().invoke(app, ["ingest", *[f"s3://crawl/warcs/{name}" for name in FILES], "--world", world,
+                                      "--staging", "s3://scratch/gone", "--workers", "2"])
+    assert result.exit_code == 2, result.output
+    assert "error: PermissionError: Access Denied: s3://scratch/gone. The world is unchanged" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert not os.path.exists(os.path.join(world, "world.json"))
+    s3.invalidate_cache()
+    assert [path for path in s3.find("scratch/gone") if path.endswith(".json")]  # finished shards kept

@@ -138,6 +138,11 @@ def ingest(
         progress.stop()
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    except OSError as exc:  # staging, world or index storage failed (full disk, a bucket gone)
+        progress.stop()
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}. The world is unchanged; finished shards are "
+                  "kept, so running the same command again resumes.")
+        raise typer.Exit(2) from None
     progress.stop()
     seconds = time.perf_counter() - began
     run = result.report.to_dict()
