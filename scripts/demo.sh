@@ -26,10 +26,15 @@ DEMO_OUT="$(dirname "$WORLDBUILD_WORLD")/demo-agent"
 rm -rf "$DEMO_OUT" && mkdir -p "$DEMO_OUT"
 WORLD_PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 POLICY_PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-worldbuild serve --port "$WORLD_PORT" 2>/dev/null & WORLD_PID=$!
+worldbuild serve --port "$WORLD_PORT" 2>"$DEMO_OUT/serve.log" & WORLD_PID=$!
 python -m tests.llm_double --port "$POLICY_PORT" --reader >/dev/null & POLICY_PID=$!
 trap 'kill $WORLD_PID $POLICY_PID 2>/dev/null' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$WORLD_PORT/health" >/dev/null && break; sleep 0.2; done
+# /health answers 503 "warming" until the service is warm, 200 "ok" once ready
+if ! python -m worldbuild.serve.wait "http://127.0.0.1:$WORLD_PORT" --timeout 180 --pid "$WORLD_PID"; then
+    echo "== the world service did not become ready; its log ($DEMO_OUT/serve.log):" >&2
+    cat "$DEMO_OUT/serve.log" >&2
+    exit 1
+fi
 AGENT=(--base-url "http://127.0.0.1:$POLICY_PORT/v1" --model reader --world-url "http://127.0.0.1:$WORLD_PORT"
        --judge-cache "$DEMO_OUT/judge.sqlite")
 echo "== eval on corpora/demo-questions.jsonl (one task masks its source page, so the agent misses it)"

@@ -1,12 +1,23 @@
-# Sourced by the other scripts: create .venv (once) and install worldbuild into it.
+# Sourced by the other scripts: create the venv (once) and install worldbuild into it.
+#   default: the exact versions in requirements/lock.txt, the ones the suite last passed with (.venv/)
+#   WORLDBUILD_LATEST=1 (scripts/test.sh --latest): the newest releases, in a separate .venv-latest/;
+#   run it before refreshing the lock with scripts/lock.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-    "$PYTHON" -m venv .venv
+if [[ "${WORLDBUILD_LATEST:-0}" == 1 ]]; then
+    VENV=.venv-latest
+    PINS=(--upgrade --upgrade-strategy eager)
+else
+    VENV=.venv
+    PINS=(--constraint requirements/lock.txt)
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
+"${PIP[@]}" --upgrade pip
 # torch first, pinned: its CPU build (an unpinned torch would pull a multi-GB CUDA build)
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==${TORCH_VERSION:-2.13.0}"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,dense,rl,ray]"
-export PATH="$PWD/.venv/bin:$PATH"
+"${PIP[@]}" "torch==${TORCH_VERSION:-2.13.0}"
+"${PIP[@]}" "${PINS[@]}" -e ".[test,dense,rl,ray]"
+export PATH="$PWD/$VENV/bin:$PATH"

@@ -1,7 +1,16 @@
+import fcntl
+import hashlib
+import importlib
 import os
+import pickle
 import shutil
+import sys
+import tempfile
+from importlib import metadata
 
 import pytest
+
+import worldbuild
 
 from worldbuild.ingest.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
@@ -12,15 +21,59 @@ CORPORA = os.path.join(REPO, "corpora")
 SHARED = os.path.join(REPO, "..", "shared", "data")
 SHARED_WARC = os.path.join(SHARED, "warc")
 
+def needs_extra(module: str, extra: str):
+    """`module`, from one of the optional extras; without it the tests skip, except in CI (CI set),
+    which installs every extra: there a missing one fails instead of passing by skipping."""
+    if os.environ.get("CI"):
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f"the {extra} extra is not installed (pip install -e '.[{extra}]')")
+
+
 needs_shared = pytest.mark.skipif(not os.path.isdir(SHARED_WARC), reason="../shared/data is not beside the repo")
 
 
+def _build_key(*inputs: str) -> str:
+    """A digest of everything a built world depends on: the inputs' bytes, the package's source
+    and every installed distribution's version. Any change to any of them builds anew."""
+    digest = hashlib.sha256(sys.version.encode())
+    package = os.path.dirname(worldbuild.__file__)
+    paths = []
+    for root in (package, *inputs):
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            paths += [os.path.join(folder, name) for name in sorted(files) if not name.endswith(".pyc")]
+    for path in paths:
+        digest.update(path.encode())
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
+    for dist in sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()):
+        digest.update(dist.encode())
+    return digest.hexdigest()[:16]
+
+
+def built_once(name: str, inputs: list[str], build):
+    """`build(world_dir)`'s world and result, made once per machine for the same code, inputs and
+    packages (shared by pytest-xdist workers and later runs; a lock keeps builders apart)."""
+    cache = os.path.join(tempfile.gettempdir(), "worldbuild-test-worlds")
+    os.makedirs(cache, exist_ok=True)
+    place = os.path.join(cache, f"{name}-{_build_key(*inputs)}")
+    with open(place + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(place + ".result"):
+            shutil.rmtree(place, ignore_errors=True)
+            result = build(os.path.join(place, "world"))
+            with open(place + ".result.tmp", "wb") as handle:
+                pickle.dump(result, handle)
+            os.replace(place + ".result.tmp", place + ".result")
+        with open(place + ".result", "rb") as handle:
+            return os.path.join(place, "world"), pickle.load(handle)
+
+
 @pytest.fixture(scope="session")
-def sample_world(tmp_path_factory):
-    """The bundled sample corpus, ingested once for the whole session (read-only for tests)."""
-    world_dir = str(tmp_path_factory.mktemp("sample") / "world")
-    result = ingest([CORPORA], world_dir, IngestSettings(), LocalExecutor(2))
-    return world_dir, result
+def sample_world():
+    """The bundled sample corpus, ingested once (read-only for tests: change a `sample_copy`)."""
+    return built_once("sample", [CORPORA], lambda world_dir: ingest([CORPORA], world_dir, IngestSettings(),
+                                                                     LocalExecutor(2)))
 
 
 @pytest.fixture

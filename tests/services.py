@@ -27,9 +27,10 @@ def start_server(world_dir: str, workers: int = 1, extra: list[str] = ()):
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode()
         try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:  # 503 while warming up
                 return proc, base
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.1)
     proc.kill()
     raise AssertionError("server did not start")

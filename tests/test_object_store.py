@@ -7,14 +7,14 @@ import os
 
 import pytest
 
-from tests.conftest import CORPORA, REPO, StopsAfter
+from tests.conftest import CORPORA, REPO, StopsAfter, needs_extra
 from tests.services import free_port
 from worldbuild.ingest.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 
-moto_server = pytest.importorskip("moto.server")
-s3fs = pytest.importorskip("s3fs")
+moto_server = needs_extra("moto.server", "test")
+s3fs = needs_extra("s3fs", "s3")
 
 FILES = ("sample-crawls.warc.gz", "sample-pages.warc.gz")
 

@@ -1,6 +1,7 @@
-"""Ingest on a real local Ray cluster (`ray start --head` on 127.0.0.1 with 2 CPUs): the same
-world as the local executor, a worker killed mid-task survived, a relaunch that skips finished
-shards, and bad input reported as locally."""
+"""Ingest on a real local Ray cluster (`ray start --head` on 127.0.0.1 with 2 CPUs, token
+authentication on as today's Ray starts it once a token exists): the same world as the local
+executor, a worker killed mid-task survived, a relaunch that skips finished shards, bad input
+reported as locally, and a driver without the token refused in one line."""
 
 import functools
 import json
@@ -10,7 +11,9 @@ import sys
 
 import pytest
 
-ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
+from tests.conftest import needs_extra
+
+ray = needs_extra("ray", "ray")
 
 from tests.conftest import CORPORA, REPO, SHARED_WARC, StopsAfter, needs_shared  # noqa: E402
 from tests.services import free_port  # noqa: E402
@@ -20,6 +23,15 @@ from worldbuild.records import IngestSettings  # noqa: E402
 from worldbuild.world import World  # noqa: E402
 
 ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+ENV.pop("RAY_AUTH_MODE", None)  # the cluster and its drivers decide from the token, as for a user
+
+
+def _token_auth_supported() -> bool:
+    try:
+        import ray._private.authentication.authentication_token_setup  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +45,11 @@ def cluster(tmp_path_factory):
         pytest.skip("a Ray cluster already runs on this machine; these tests would stop it")
     port = free_port()
     temp = str(tmp_path_factory.mktemp("ray"))
+    if _token_auth_supported():  # a token of its own, found by the head and by every driver here
+        token = os.path.join(temp, "auth_token")
+        with open(token, "w") as handle:
+            handle.write(os.urandom(32).hex())
+        ENV["RAY_AUTH_TOKEN_PATH"] = os.environ["RAY_AUTH_TOKEN_PATH"] = token
     ray_bin = os.path.join(os.path.dirname(sys.executable), "ray")
     subprocess.run([ray_bin, "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                     "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats", "--temp-dir", temp],
@@ -42,6 +59,7 @@ def cluster(tmp_path_factory):
     if ray.is_initialized():
         ray.shutdown()
     subprocess.run([ray_bin, "stop", "--force"], capture_output=True, env=ENV, timeout=120)
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
 
 
 def test_ray_ingest_gives_the_same_world_as_local(cluster, sample_world, tmp_path):
@@ -54,6 +72,36 @@ def test_ray_ingest_gives_the_same_world_as_local(cluster, sample_world, tmp_pat
     assert summary["snapshot"] == local.manifest["snapshot"]
     assert summary["pages_in_world"] == local.manifest["pages"]
     assert summary["skips"] == local.report.to_dict()["skips"]
+
+
+def _without_token(home) -> dict:
+    """This machine's environment with no Ray token anywhere a driver looks for one."""
+    env = {key: value for key, value in ENV.items() if not key.startswith("RAY_AUTH_TOKEN")}
+    return {**env, "HOME": str(home)}
+
+
+def test_a_driver_without_the_token_is_refused_in_one_line(cluster, sample_world, tmp_path):
+    if not _token_auth_supported():
+        pytest.skip("this Ray has no token authentication")
+    for command in (["ingest", CORPORA, "--world", str(tmp_path / "w"), "--executor", "ray", "--address", cluster],
+                    ["serve-cluster", "--world", sample_world[0], "--address", cluster]):
+        result = subprocess.run([sys.executable, "-m", "worldbuild", *command], capture_output=True, text=True,
+                                cwd=REPO, env=_without_token(tmp_path), timeout=300)
+        assert result.returncode == 2, result.stderr[-2000:]
+        ours = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(ours) == 1 and "token authentication" in ours[0], result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+    assert not os.path.exists(tmp_path / "w")  # nothing was written
+
+
+def test_no_cluster_at_the_address_is_one_line_at_once(sample_world, tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    for command in (["ingest", CORPORA, "--world", str(tmp_path / "w"), "--executor", "ray", "--address", address],
+                    ["serve-cluster", "--world", sample_world[0], "--address", address]):
+        result = subprocess.run([sys.executable, "-m", "worldbuild", *command], capture_output=True, text=True,
+                                cwd=REPO, env=ENV, timeout=120)
+        assert result.returncode == 2
+        assert f"no Ray cluster at {address}" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_tasks_reserve_memory_but_never_more_than_a_node_has(cluster):
@@ -126,7 +174,7 @@ def test_bad_inputs_are_reported_as_locally(cluster, tmp_path):
 
 
 def test_dense_index_on_ray_matches_the_local_one(cluster, sample_world, tmp_path):
-    pytest.importorskip("sentence_transformers", reason="the dense extra is not installed")
+    needs_extra("sentence_transformers", "dense")
     import numpy as np
 
     from worldbuild.index.dense import build_dense, page_text

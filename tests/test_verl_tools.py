@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-verl = pytest.importorskip("verl", reason="verl is not installed (pip install -e '.[rl]' after torch==2.13.0)")
+from tests.conftest import needs_extra
+
+verl = needs_extra("verl", "rl")
 
 from verl.tools.schemas import ToolResponse  # noqa: E402
 from verl.tools.tool_registry import initialize_tools_from_config  # noqa: E402

@@ -18,7 +18,7 @@ from worldbuild.world import World, WorldNotFound, default_world_dir
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Build a frozen, searchable lite web from WARC files and serve it to research agents.")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line in logs
 
 WorldOption = typer.Option(None, "--world", "-w", envvar="WORLDBUILD_WORLD",
                            help="World directory [default: ./world]")
@@ -112,8 +112,8 @@ def ingest(
         except ImportError:
             err.print("[red]error:[/red] --executor ray needs Ray: pip install 'worldbuild[ray]'")
             raise typer.Exit(2) from None
-        except ConnectionError as exc:
-            err.print(f"[red]error:[/red] no Ray cluster at {address}: {exc}")
+        except ConnectionError as exc:  # RayUnavailable says which address and why in one line
+            err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
     else:
         runner = LocalExecutor(workers)
@@ -290,7 +290,8 @@ def index(
     if executor == "ray":
         from worldbuild.index.ray_dense import RayEncoder
 
-        encoder = RayEncoder(address, model, device, batch_size)
+        with exits_cleanly((ImportError, ConnectionError), "nothing was embedded", err):
+            encoder = RayEncoder(address, model, device, batch_size)
         err.print(f"embedding on Ray with {encoder.kind}")
     rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, model))
     store = PageStore(os.path.join(world_dir, STORE_FILE))
@@ -338,7 +339,7 @@ def serve(
 
     world_dir = os.path.abspath(world or default_world_dir())
     _open(world_dir).close()  # fail fast, before any worker starts
-    os.environ["WORLDBUILD_WORLD"] = world_dir
+    os.environ.update(WORLDBUILD_WORLD=world_dir, WORLDBUILD_SERVE_URL=f"http://{host}:{port}")
     if summarizer_url or summarizer_model:
         if not (summarizer_url and summarizer_model):
             err.print("[red]error:[/red] --summarizer-url and --summarizer-model go together")
@@ -346,25 +347,34 @@ def serve(
         os.environ.update(WORLDBUILD_SUMMARIZER_URL=summarizer_url, WORLDBUILD_SUMMARIZER_MODEL=summarizer_model,
                           WORLDBUILD_SUMMARIZER_TIMEOUT=str(summarizer_timeout),
                           WORLDBUILD_SUMMARY_CACHE=summary_cache or os.path.join(world_dir, ".cache", "summaries.sqlite"))
-    err.print(f"serving {world_dir} on http://{host}:{port} with {workers} worker(s); OpenAPI at /docs"
-              + (f"; browse summaries by {summarizer_model}" if summarizer_model else ""))
-    if workers == 1:
-        from worldbuild.serve import create_app
-
-        app_ = create_app(world_dir, summarizer=summarizer_from_env())
-        uvicorn.run(app_, host=host, port=port, log_level=log_level, loop=SERVE_LOOP)
-        return
-    # Several processes share one listening socket. uvicorn creates it without the TCP protocol
-    # number, so asyncio skips TCP_NODELAY on accepted connections (a 40 ms stall per answer
-    # under Nagle + delayed ACK); set it on the listening socket, which Linux passes on.
+    # bind first: a taken port fails now, in one line, not after the warm-up; the workers inherit the
+    # socket. uvicorn creates it without the TCP protocol number, so asyncio skips TCP_NODELAY on
+    # accepted connections (a 40 ms stall per answer under Nagle + delayed ACK); set it here.
     import socket
 
     from uvicorn.supervisors import Multiprocess
 
+    from worldbuild.serve.app import announce_ready
+
     config = uvicorn.Config("worldbuild.serve.app:app_from_env", factory=True, host=host, port=port,
                             workers=workers, loop=SERVE_LOOP, log_level=log_level)
-    listener = config.bind_socket()
+    try:
+        listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}")
+        raise typer.Exit(2) from None
+    listener.set_inheritable(True)  # the workers serve on this very socket
     listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    err.print(f"serving {world_dir} on http://{host}:{port} with {workers} worker(s); OpenAPI at /docs"
+              + (f"; browse summaries by {summarizer_model}" if summarizer_model else "")
+              + "; warming up (/health answers 'warming' until ready)")
+    if workers == 1:
+        from worldbuild.serve import create_app
+
+        config.app, config.factory = create_app(world_dir, summarizer=summarizer_from_env(),
+                                                on_ready=announce_ready(f"http://{host}:{port}")), False
+        uvicorn.Server(config).run(sockets=[listener])
+        return
     Multiprocess(config, sockets=[listener]).run()
 
 
@@ -383,13 +393,14 @@ def serve_cluster(
 
     from worldbuild.serve import per_node
 
-    if stop:
-        err.print(f"stopped {per_node.stop(address)} service(s)")
-        return
-    world_dir = os.path.abspath(world or default_world_dir())
-    _open(world_dir).close()
-    for line in per_node.start(world_dir, port, workers, host, address):
-        print(json.dumps(line))
+    with exits_cleanly((ImportError, ConnectionError, RuntimeError, TimeoutError), "no service was started", err):
+        if stop:
+            err.print(f"stopped {per_node.stop(address)} service(s)")
+            return
+        world_dir = os.path.abspath(world or default_world_dir())
+        _open(world_dir).close()
+        for line in per_node.start(world_dir, port, workers, host, address):
+            print(json.dumps(line))
 
 
 @app.command("synth-qa")

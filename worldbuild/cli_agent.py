@@ -16,7 +16,7 @@ from rich.console import Console
 from worldbuild.cli_exits import exits_cleanly
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line in logs
 
 
 def _shared(

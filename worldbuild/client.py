@@ -24,9 +24,21 @@ def _body(**fields: Any) -> dict:
     return {k: v for k, v in fields.items() if v is not None and not (k == "mask" and not v)}
 
 
+def _warming(response: httpx.Response) -> bool:
+    """/health answers 503 "warming" while the service compiles and loads: an answer, not a fault."""
+    if response.status_code != 503:
+        return False
+    try:
+        return response.json().get("status") == "warming"
+    except ValueError:
+        return False
+
+
 def _result(response: httpx.Response) -> dict:
     if response.status_code == 404:
         return {}
+    if _warming(response):
+        return response.json()
     if response.status_code >= 400:
         try:
             message = response.json().get("error", response.text)
@@ -66,7 +78,7 @@ class WorldClient:
         for attempt in range(self.retries + 1):
             try:
                 response = self.http.request(method, path, json=body)
-                if response.status_code not in RETRY_STATUS or attempt == self.retries:
+                if response.status_code not in RETRY_STATUS or attempt == self.retries or _warming(response):
                     return _result(response)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 if attempt == self.retries:
@@ -118,7 +130,7 @@ class AsyncWorldClient:
         for attempt in range(self.retries + 1):
             try:
                 response = await self.http.request(method, path, json=body)
-                if response.status_code not in RETRY_STATUS or attempt == self.retries:
+                if response.status_code not in RETRY_STATUS or attempt == self.retries or _warming(response):
                     return _result(response)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 if attempt == self.retries:

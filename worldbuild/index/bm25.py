@@ -15,6 +15,8 @@ from typing import Iterable
 
 import numpy as np
 
+from worldbuild.index.kernels import cache_bm25s_kernels
+
 TOKENIZER = {"lower": True, "stopwords": "en", "stemmer": "english"}
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 DOC_LENGTHS = "doc_lengths.npy"
@@ -98,6 +100,8 @@ class BM25Index:
         self.stemmer = _stemmer()
         self.retriever = None
         if self.size:
+            if backend == "numba":
+                cache_bm25s_kernels()
             self.retriever = bm25s.BM25.load(path, mmap=True, override_params={"backend": backend},
                                              show_progress=False, verbosity=0)
             self.tokenizer.load_vocab(path)

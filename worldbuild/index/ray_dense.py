@@ -29,10 +29,9 @@ class RayEncoder:
 
     def __init__(self, address: str | None, model_name: str, device: str | None = None, batch_size: int = 64,
                  actors: int | None = None, max_restarts: int = 3):
-        import ray
+        from worldbuild.raycluster import connect
 
-        if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, configure_logging=False)
+        ray = connect(address)
         self.ray = ray
         # size the pool from what is free now: an actor that cannot be placed would hold its parts forever
         resources = ray.available_resources()

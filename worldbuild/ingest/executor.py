@@ -61,11 +61,9 @@ class RayExecutor:
     by `fn` itself is not retried and ends the map, as it does locally."""
 
     def __init__(self, address: str | None = None, workers: int | None = None, max_retries: int = 3):
-        import ray
+        from worldbuild.raycluster import connect
 
-        if not ray.is_initialized():
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-                     configure_logging=False, include_dashboard=False if address is None else None)
+        ray = connect(address, include_dashboard=False if address is None else None)
         self.ray = ray
         self.workers = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.max_retries = max_retries

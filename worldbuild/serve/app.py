@@ -5,11 +5,15 @@ hand-off, and one SQLite connection per process. Scale with `--workers`."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
 import re
+import sys
+import time
 from contextlib import asynccontextmanager
+from typing import Callable
 
 from fastapi import FastAPI, Header, Request
 import orjson
@@ -39,23 +43,43 @@ def _memory() -> dict:
     return {"pid": os.getpid(), **found}
 
 
-def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: Summarizer | None = None) -> FastAPI:
+def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: Summarizer | None = None,
+               on_ready: Callable[[float], None] | None = None) -> FastAPI:
     """The service for the world at `world_dir` (default $WORLDBUILD_WORLD or ./world). With a
-    summarizer, browse with a goal answers an LLM's evidence + summary (raw window on failure)."""
-    opened = World.open(world_dir or default_world_dir(), backend="numba" if warm_up else "numpy")
-    if warm_up:
-        opened.index.warmup()  # compile now, not on the first agent's query
-    if opened.has_dense:
-        try:
-            opened.dense()  # load the embedding model now, not on the first dense query
-        except ModeUnavailable as exc:
-            logging.getLogger("worldbuild.serve").warning("dense and hybrid modes unavailable: %s", exc)
+    summarizer, browse with a goal answers an LLM's evidence + summary (raw window on failure).
 
-    gc.freeze()  # the world's long-lived objects leave the collector's scans: no multi-ms GC stalls
+    The world opens at once (memory-mapped); the warm-up (BM25 kernels, the dense model) runs in
+    the background once serving starts, so the port answers from the first second. /health says
+    "warming" (503) until the warm-up is done, then "ok"; `on_ready(seconds)` is called then."""
+    opened = World.open(world_dir or default_world_dir(), backend="numba" if warm_up else "numpy")
+    state = {"status": "warming" if warm_up else "ok"}
+
+    def warm() -> float:
+        began = time.perf_counter()
+        opened.index.warmup()  # compile (or load from numba's cache) now, not on an agent's query
+        if opened.has_dense:
+            try:
+                opened.dense()  # load the embedding model now, not on the first dense query
+            except ModeUnavailable as exc:
+                logging.getLogger("worldbuild.serve").warning("dense and hybrid modes unavailable: %s", exc)
+        gc.freeze()  # the world's long-lived objects leave the collector's scans: no multi-ms GC stalls
+        return time.perf_counter() - began
+
+    async def warm_in_background() -> None:
+        seconds = await asyncio.to_thread(warm)
+        state["status"] = "ok"
+        if on_ready is not None:
+            on_ready(seconds)
+
+    if not warm_up:
+        gc.freeze()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        warming = asyncio.create_task(warm_in_background()) if warm_up else None
         yield
+        if warming is not None and not warming.done():
+            await asyncio.wait([warming], timeout=60)
         opened.close()
 
     app = FastAPI(title="worldbuild", version="1", lifespan=lifespan,
@@ -142,9 +166,9 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
         pages = world().store.by_ids(hidden)
         return reply({"urls": sorted(page.url for page in pages.values())})
 
-    @app.get("/health", summary="Liveness and the snapshot served")
+    @app.get("/health", summary="Readiness and the snapshot served: 503 'warming' until warmed up, then 'ok'")
     async def health() -> Response:
-        return reply({"status": "ok", "pages": len(world())})
+        return reply({"status": state["status"], "pages": len(world())}, 200 if state["status"] == "ok" else 503)
 
     @app.get("/stats", summary="The world's manifest and this worker's memory")
     async def stats() -> Response:
@@ -162,6 +186,17 @@ def summarizer_from_env() -> Summarizer | None:
                       timeout=float(os.environ.get("WORLDBUILD_SUMMARIZER_TIMEOUT", "60")))
 
 
+def announce_ready(base: str) -> Callable[[float], None]:
+    """The line `worldbuild serve` prints once a worker answers warm."""
+
+    def announce(seconds: float) -> None:
+        print(f"ready: {base} answers (worker {os.getpid()}, warmed up in {seconds:.1f} s)", file=sys.stderr,
+              flush=True)
+
+    return announce
+
+
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` with several workers (settings come from the env)."""
-    return create_app(os.environ.get("WORLDBUILD_WORLD"), summarizer=summarizer_from_env())
+    return create_app(os.environ.get("WORLDBUILD_WORLD"), summarizer=summarizer_from_env(),
+                      on_ready=announce_ready(os.environ.get("WORLDBUILD_SERVE_URL", "the service")))

@@ -62,12 +62,9 @@ class NodeService:
 
 
 def _connect(address: str | None):
-    import ray
+    from worldbuild.raycluster import connect
 
-    if not ray.is_initialized():
-        ray.init(address=address or "auto", namespace=NAMESPACE, ignore_reinit_error=True, log_to_driver=False,
-                 configure_logging=False)
-    return ray
+    return connect(address or "auto", namespace=NAMESPACE)
 
 
 def start(world: str, port: int = 8000, workers: int = 1, host: str = "127.0.0.1", address: str | None = None,
