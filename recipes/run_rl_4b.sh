@@ -314,7 +314,7 @@ difficulty_filter() {
     VLLM_PID=$BG_PID
     wait_for_http "http://127.0.0.1:$VLLM_PORT/v1/models" "$VLLM_START_TIMEOUT" "$VLLM_PID" \
         || die "vLLM did not start, see $LOG_DIR/stage$stage-vllm.log"
-    run "$WORLDBUILD" filter "$TASKS" --k "$FILTER_K" --keep "$FILTER_KEEP" \
+    run "$WORLDBUILD" filter "$TASKS" --samples "$FILTER_K" --keep "$FILTER_KEEP" \
         --base-url "http://127.0.0.1:$VLLM_PORT/v1" --model "$model" \
         --world-url "$WORLD_URL" --judge-url "$JUDGE_URL" --judge-model "$JUDGE_MODEL" \
         --max-turns "$MAX_TURNS" --max-response-tokens "$(stage_length "$stage")" \

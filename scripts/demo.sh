@@ -39,7 +39,7 @@ AGENT=(--base-url "http://127.0.0.1:$POLICY_PORT/v1" --model reader --world-url 
        --judge-cache "$DEMO_OUT/judge.sqlite")
 echo "== eval on corpora/demo-questions.jsonl (one task masks its source page, so the agent misses it)"
 worldbuild eval corpora/demo-questions.jsonl --out "$DEMO_OUT/eval.jsonl" "${AGENT[@]}"
-echo "== difficulty filter, 4 rollouts per task, keep 1..3 (this policy is deterministic: nothing is kept)"
-worldbuild filter corpora/demo-questions.jsonl --k 4 --keep 1..3 --out "$DEMO_OUT/stage1.parquet" "${AGENT[@]}"
+echo "== difficulty filter, 4 rollouts per task (--samples), keep 1..3 (this policy is deterministic: nothing is kept)"
+worldbuild filter corpora/demo-questions.jsonl --samples 4 --keep 1..3 --out "$DEMO_OUT/stage1.parquet" "${AGENT[@]}"
 echo "== trajectories: $DEMO_OUT/eval.jsonl (first one's messages, abridged)"
 python -c "import json,sys; r=json.loads(open(sys.argv[1]).readline()); [print(m['role'], '|', (m.get('content') or str(m.get('tool_calls')))[:110].replace(chr(10),' ')) for m in r['messages']]" "$DEMO_OUT/eval.jsonl"

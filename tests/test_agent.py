@@ -150,14 +150,14 @@ def test_filter_command_line(server, tmp_path):
     tasks = write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "question": DICKENS[1], "answer": DICKENS[1]}])
     out = str(tmp_path / "stage.parquet")
     with LLMDouble(responder=ReadingPolicy({DICKENS[1]: 1})) as double:
-        result = CliRunner().invoke(app, ["filter", tasks, "--k", "2", "--keep", "1..1", "--out", out,
+        result = CliRunner().invoke(app, ["filter", tasks, "--samples", "2", "--keep", "1..1", "--out", out,
                                           "--base-url", double.base_url, "--model", "m", "--world-url", server,
                                           "--judge-cache", str(tmp_path / "j.sqlite"), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{"):])
     assert summary["kept"] == 1 and summary["band"] == "1..1 of 2"
     assert pq.read_table(out).num_rows == 1
-    bad = CliRunner().invoke(app, ["filter", tasks, "--k", "8", "--keep", "0..9", "--out", out,
+    bad = CliRunner().invoke(app, ["filter", tasks, "--samples", "8", "--keep", "0..9", "--out", out,
                                    "--base-url", "http://x/v1", "--model", "m"])
     assert bad.exit_code == 2 and "0..9" in bad.output
 

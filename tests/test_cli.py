@@ -93,3 +93,25 @@ def test_console_script_runs(sample_world):
         pytest.skip("console script not installed in this environment")
     done = subprocess.run([exe, "stats", "--json", "--world", sample_world[0]], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0 and json.loads(done.stdout)["pages"] > 0
+
+
+def test_one_vocabulary_across_commands():
+    """-k is results per search everywhere, -n rollouts per task, choices are listed, --version works."""
+    from importlib.metadata import version
+
+    assert invoke("--version").stdout.strip() == f"worldbuild {version('worldbuild')}"
+    wide = {"COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}
+    helps = {command: " ".join(invoke(command, "--help", env=wide).stdout.split())
+             for command in ("search", "rollout", "filter", "eval", "sft-data", "ingest", "index")}
+    for command in ("rollout", "filter", "eval", "sft-data"):
+        assert "--samples -n <int range> [x>=1] Rollouts per task" in helps[command], helps[command]
+        assert "--results -k" in helps[command] and "--search-mode <bm25|dense|hybrid>" in helps[command]
+        assert "--fallback <em|f1>" in helps[command]
+    assert "--results -k" in helps["search"] and "--mode <bm25|dense|hybrid>" in helps["search"]
+    assert "[default: 8]" in helps["filter"].split("--samples", 1)[1].split("--", 1)[0]  # pass@8 by default
+    assert "--k " not in helps["filter"]
+    for command in ("ingest", "index"):  # one name for shard sizes, one for the executor's choices
+        assert "--shard-pages" in helps[command] and "--executor <local|ray>" in helps[command]
+    assert "--index-shard-pages" not in helps["ingest"] and "--batch-size" not in helps["ingest"]
+    bad = invoke("search", "x", "--mode", "sparse")
+    assert bad.exit_code == 2 and "sparse" in bad.output

@@ -42,6 +42,18 @@ def test_index_is_recorded_without_changing_the_snapshot(dense_world, sample_wor
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-4)
 
 
+def test_indexing_a_finished_dense_index_again_is_a_no_op_that_says_so(dense_world):
+    from typer.testing import CliRunner
+
+    from worldbuild.cli import app
+
+    vectors = os.path.join(dense_world, World.open(dense_world).manifest["index"]["dense"]["path"], "vectors.npy")
+    before = os.stat(vectors).st_mtime_ns
+    again = CliRunner().invoke(app, ["index", "--dense", "--world", dense_world])
+    assert again.exit_code == 0 and "nothing to do" in again.stderr
+    assert os.stat(vectors).st_mtime_ns == before  # not embedded again
+
+
 def test_dense_and_hybrid_find_the_page_by_meaning(dense_world):
     query = "who operates the servers at the top of the DNS hierarchy"
     with World.open(dense_world) as world:

@@ -130,10 +130,10 @@ def test_rl_dry_run_prints_service_filter_and_merge_commands(rl_dry_run):
     merge = [c for c in cmds if c[1:4] == ["-m", "verl.model_merger", "merge"]]
     assert len(serve) == len(vllm) == len(filt) == len(merge) == 3
     assert {"--enable-auto-tool-choice", "--tool-call-parser", "hermes"} <= set(vllm[0])
-    for flag in ("--k", "--keep", "--base-url", "--model", "--world-url", "--judge-url", "--judge-model",
+    for flag in ("--samples", "--keep", "--base-url", "--model", "--world-url", "--judge-url", "--judge-model",
                  "--checkpoint", "--out"):
         assert flag in filt[0]
-    assert filt[0][filt[0].index("--keep") + 1] == "1..7" and filt[0][filt[0].index("--k") + 1] == "8"
+    assert filt[0][filt[0].index("--keep") + 1] == "1..7" and filt[0][filt[0].index("--samples") + 1] == "8"
     assert filt[1][filt[1].index("--checkpoint") + 1] == "stage2"
     assert merge[0][merge[0].index("--backend") + 1] == "fsdp"
     assert "curl -fsS http://127.0.0.1:8000/health" in rl_dry_run.stdout

@@ -48,7 +48,7 @@ def reference_snapshot(tmp_path_factory):
 
 def test_kill_9_during_extraction_then_resume(tmp_path, reference_snapshot):
     world_dir = str(tmp_path / "w")
-    proc = subprocess.Popen(cli("ingest", PAGES, "--world", world_dir, "--workers", "1", "--batch-size", "8"),
+    proc = subprocess.Popen(cli("ingest", PAGES, "--world", world_dir, "--workers", "1", "--unit-records", "8"),
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for_shards(proc, world_dir, 3)
     proc.kill()
@@ -59,7 +59,7 @@ def test_kill_9_during_extraction_then_resume(tmp_path, reference_snapshot):
         World.open(world_dir)  # nothing was committed
     assert not os.path.exists(os.path.join(world_dir, "world.json"))
 
-    done = subprocess.run(cli("ingest", PAGES, "--world", world_dir, "--workers", "2", "--batch-size", "8", "--json"),
+    done = subprocess.run(cli("ingest", PAGES, "--world", world_dir, "--workers", "2", "--unit-records", "8", "--json"),
                           cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -70,7 +70,7 @@ def test_kill_9_during_extraction_then_resume(tmp_path, reference_snapshot):
 
 def test_ctrl_c_stops_workers_and_resumes(tmp_path, reference_snapshot):
     world_dir = str(tmp_path / "w")
-    proc = subprocess.Popen(cli("ingest", PAGES, "--world", world_dir, "--workers", "2", "--batch-size", "8"),
+    proc = subprocess.Popen(cli("ingest", PAGES, "--world", world_dir, "--workers", "2", "--unit-records", "8"),
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for_shards(proc, world_dir, 2)
     proc.send_signal(signal.SIGINT)

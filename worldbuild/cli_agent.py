@@ -13,8 +13,10 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from worldbuild.cli_exits import exits_cleanly
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from worldbuild.cli_exits import exits_cleanly
+from worldbuild.cli_options import Fallback, JsonOpt, ModeOpt, ResultsOpt, SamplesOpt, SearchMode
 
 err = Console(stderr=True, soft_wrap=True)  # an error stays one line in logs
 
@@ -28,20 +30,20 @@ def _shared(
     judge_url: Optional[str] = typer.Option(None, envvar="WORLDBUILD_JUDGE_URL",
                                             help="OpenAI-compatible endpoint of the answer judge [default: no judge]"),
     judge_model: Optional[str] = typer.Option(None, envvar="WORLDBUILD_JUDGE_MODEL", help="Judge model name"),
-    fallback: str = typer.Option("em", help="Without a judge (or when it fails): em (exact match) or f1"),
+    fallback: Fallback = typer.Option(Fallback.em, help="Without a judge (or when it fails): exact match or token F1"),
     judge_cache: Optional[str] = typer.Option(None, help="SQLite verdict cache [default: ~/.cache/worldbuild/judge.sqlite]"),
-    samples: int = typer.Option(1, "--samples", "-k", min=1, help="Rollouts per task"),
+    samples: int = SamplesOpt(1),
     concurrency: int = typer.Option(64, min=1, help="Episodes in flight"),
     max_turns: int = typer.Option(32, min=1, help="Assistant turns per episode"),
     max_response_tokens: int = typer.Option(32768, min=1, help="Tokens after the prompt (training's response length)"),
     max_tokens_per_turn: int = typer.Option(8192, min=1, help="Tokens per assistant turn"),
     temperature: float = typer.Option(1.0, help="Sampling temperature (training samples at 1.0)"),
-    top_k: int = typer.Option(10, min=1, help="Search results per call"),
-    search_mode: str = typer.Option("bm25", help="bm25, dense or hybrid"),
+    top_k: int = ResultsOpt(10, "Results per search call"),
+    search_mode: SearchMode = ModeOpt("--search-mode"),
     browse_chars: int = typer.Option(8000, min=200, help="Page window per browse call"),
     tool_timeout: float = typer.Option(30.0, help="Seconds per world-service request"),
     checkpoint: str = typer.Option("", help="Name of the policy checkpoint, recorded in each trajectory"),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON"),
+    as_json: bool = JsonOpt("the summary"),
 ):
     """Declares the shared options (never called)."""
 
@@ -61,8 +63,9 @@ def _job(options: dict, reminder: bool = False):
     return Job(
         base_url=o["base_url"], model=o["model"], api_key=o["api_key"],
         tools=ToolSettings(base_url=o["world_url"], timeout=o["tool_timeout"], top_k=o["top_k"],
-                           mode=o["search_mode"], max_chars=o["browse_chars"]),
-        judge=JudgeSettings(o["judge_url"], o["judge_model"], o["fallback"], o["judge_cache"] or DEFAULT_CACHE),
+                           mode=SearchMode(o["search_mode"]).value, max_chars=o["browse_chars"]),
+        judge=JudgeSettings(o["judge_url"], o["judge_model"], Fallback(o["fallback"]).value,
+                            o["judge_cache"] or DEFAULT_CACHE),
         episode=EpisodeSettings(max_turns=o["max_turns"], max_response_tokens=o["max_response_tokens"],
                                 max_tokens_per_turn=o["max_tokens_per_turn"], temperature=o["temperature"],
                                 reminder=reminder),
@@ -74,15 +77,17 @@ SHARED = inspect.signature(_shared).parameters
 
 
 def with_shared_options(command):
-    """Add the shared options to a command's signature; it receives them as `options`."""
+    """Add the shared options to a command's signature; it receives them as `options`. A command
+    may declare a shared option itself to give it another default (`filter`: 8 samples)."""
     own = [p for name, p in inspect.signature(command).parameters.items() if name != "options"]
+    overridden = {p.name for p in own} & set(SHARED)
 
     @functools.wraps(command)
     def wrapper(**kwargs):
-        options = {name: kwargs.pop(name) for name in SHARED}
+        options = {name: kwargs[name] if name in overridden else kwargs.pop(name) for name in SHARED}
         return command(options=options, **kwargs)
 
-    wrapper.__signature__ = inspect.Signature(own + list(SHARED.values()))
+    wrapper.__signature__ = inspect.Signature(own + [p for name, p in SHARED.items() if name not in overridden])
     wrapper.__annotations__ = {**_shared.__annotations__,
                                **{k: v for k, v in command.__annotations__.items() if k != "options"}}
     return wrapper
@@ -142,23 +147,22 @@ def register(app: typer.Typer) -> None:
     def filter_(
         tasks: str = typer.Argument(..., help="verl parquet (or task JSONL) to filter"),
         out: str = typer.Option(..., "--out", "-o", help="Stage parquet of the kept tasks"),
-        k: int = typer.Option(8, "--k", min=1, help="Rollouts per task (pass@k)"),
-        keep: str = typer.Option("1..7", help="Keep tasks solved this many times of k (inclusive)"),
+        samples: int = SamplesOpt(8),
+        keep: str = typer.Option("1..7", help="Keep tasks solved this many times of --samples (inclusive)"),
         trajectories: Optional[str] = typer.Option(None, help="Trajectories JSONL [default: OUT.trajectories.jsonl]"),
         options: dict = None,
     ) -> None:
-        """Difficulty filter: k rollouts per task with the current checkpoint, keep the band."""
+        """Difficulty filter: n rollouts per task with the current checkpoint, keep the band."""
         from worldbuild.agent.difficulty import Band
         from worldbuild.agent.jobs import filter_tasks
 
         try:
-            Band.parse(keep, k)
+            Band.parse(keep, samples)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        options["samples"] = k
         job, loaded = _job(options), _tasks(tasks)
-        _run(lambda done: filter_tasks(job, loaded, out, keep, trajectories, done), len(loaded) * k, options,
-             f"pass@{k}")
+        _run(lambda done: filter_tasks(job, loaded, out, keep, trajectories, done), len(loaded) * samples, options,
+             f"pass@{samples}")
 
     @app.command("eval")
     @with_shared_options

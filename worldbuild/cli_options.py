@@ -1,0 +1,76 @@
+"""The command line's one vocabulary: every option that several commands take is declared here
+once, so a name means the same thing everywhere, and choices are enums that `--help` lists.
+
+    -w/--world        the world directory          -k/--results   results per search
+    -n/--samples      rollouts per task            -j/--workers   processes
+    --shard-pages     pages per index shard        --executor     local | ray
+    --mode            bm25 | dense | hybrid        --json         machine-readable output"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Optional
+
+import typer
+
+
+class SearchMode(str, Enum):
+    bm25 = "bm25"
+    dense = "dense"
+    hybrid = "hybrid"
+
+
+class ExecutorKind(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class Fallback(str, Enum):
+    em = "em"
+    f1 = "f1"
+
+
+class LogLevel(str, Enum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
+
+
+def WorldOpt():
+    return typer.Option(None, "--world", "-w", envvar="WORLDBUILD_WORLD", show_default=False,
+                        help="World directory [default: ./world]")
+
+
+def JsonOpt(what: str = "the result"):
+    return typer.Option(False, "--json", help=f"Print {what} as JSON")
+
+
+def ResultsOpt(default: int = 10, what: str = "Results per search"):
+    return typer.Option(default, "--results", "-k", min=1, max=1000, help=what)
+
+
+def SamplesOpt(default: int = 1):
+    return typer.Option(default, "--samples", "-n", min=1, help="Rollouts per task (pass@n)")
+
+
+def WorkersOpt(default: Optional[int], what: str):
+    return typer.Option(default, "--workers", "-j", min=1, help=what)
+
+
+def ShardPagesOpt(what: str):
+    return typer.Option(0, "--shard-pages", min=0, help=f"{what} (0: one piece)")
+
+
+def ExecutorOpt(what: str):
+    return typer.Option(ExecutorKind.local, "--executor", help=what)
+
+
+def AddressOpt(default_note: str):
+    return typer.Option(None, "--address", envvar="RAY_ADDRESS", show_default=False,
+                        help=f"Ray cluster (HOST:PORT, auto, ray://...) [default: {default_note}]")
+
+
+def ModeOpt(name: str = "--mode"):
+    return typer.Option(SearchMode.bm25, name, help="Retrieval: dense and hybrid need `worldbuild index --dense`")
