@@ -123,10 +123,11 @@ class LLM:
         except openai.APIStatusError:
             pass  # some servers have no /models; a completion will tell
 
-    async def complete(self, messages: list[dict], *, temperature: float = 0.0, max_tokens: int = 2048,
+    async def complete(self, messages: list[dict], *, temperature: float = 0.0, max_tokens: int | None = 2048,
                        **params) -> Reply:
-        """One chat completion, from the cache if this exact request was answered before."""
-        params = {"temperature": temperature, "max_tokens": max_tokens, **params}
+        """One chat completion, from the cache if this exact request was answered before.
+        `max_tokens=None` leaves the length to the server (vLLM: the rest of its context)."""
+        params = {"temperature": temperature, **({"max_tokens": max_tokens} if max_tokens else {}), **params}
         key = ReplyCache.key(self.model, messages, params) if self.cache else None
         if key and (hit := self.cache.get(key)):
             self.usage.cached += 1

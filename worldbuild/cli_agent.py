@@ -34,7 +34,11 @@ def _shared(
     concurrency: int = typer.Option(64, min=1, help="Episodes in flight"),
     max_turns: int = typer.Option(32, min=1, help="Assistant turns per episode"),
     max_response_tokens: int = typer.Option(32768, min=1, help="Tokens after the prompt (training's response length)"),
-    max_tokens_per_turn: int = typer.Option(8192, min=1, help="Tokens per assistant turn"),
+    max_tokens_per_turn: Optional[int] = typer.Option(
+        None, min=1, help="Tokens per assistant turn [default: as verl, the rest of the response budget]"),
+    max_tool_response_length: Optional[int] = typer.Option(
+        None, min=1, help="Characters of one tool answer kept (verl's multi_turn.max_tool_response_length)"),
+    thinking: bool = typer.Option(False, help="The policy's template opens <think> in the prompt (Qwen3-Thinking)"),
     temperature: float = typer.Option(1.0, help="Sampling temperature (training samples at 1.0)"),
     top_k: int = typer.Option(10, min=1, help="Search results per call"),
     search_mode: str = typer.Option("bm25", help="bm25, dense or hybrid"),
@@ -65,6 +69,7 @@ def _job(options: dict, reminder: bool = False):
         judge=JudgeSettings(o["judge_url"], o["judge_model"], o["fallback"], o["judge_cache"] or DEFAULT_CACHE),
         episode=EpisodeSettings(max_turns=o["max_turns"], max_response_tokens=o["max_response_tokens"],
                                 max_tokens_per_turn=o["max_tokens_per_turn"], temperature=o["temperature"],
+                                max_tool_response_length=o["max_tool_response_length"], thinking=o["thinking"],
                                 reminder=reminder),
         plan=RolloutPlan(samples=o["samples"], concurrency=o["concurrency"], checkpoint=o["checkpoint"]),
     )
@@ -157,8 +162,11 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc)) from None
         options["samples"] = k
         job, loaded = _job(options), _tasks(tasks)
-        _run(lambda done: filter_tasks(job, loaded, out, keep, trajectories, done), len(loaded) * k, options,
-             f"pass@{k}")
+        summary = _run(lambda done: filter_tasks(job, loaded, out, keep, trajectories, done), len(loaded) * k,
+                       options, f"pass@{k}")
+        if summary.get("rerun"):
+            err.print(f"[red]error:[/] {summary['rerun']}")
+            raise typer.Exit(3)
 
     @app.command("eval")
     @with_shared_options
