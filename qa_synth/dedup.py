@@ -43,16 +43,16 @@ def jaccard(a: set, b: set) -> float:
 
 
 class _Sketches:
-    """MinHashes of shingle sets with one set of permutations (making them is most of the cost)."""
+    """MinHashes of shingle sets. One MinHash is reused (clear, update): the LSH keeps only its
+    band hashes, and making a MinHash costs more than filling one."""
 
     def __init__(self, num_perm: int = NUM_PERM, seed: int = 1):
-        first = MinHash(num_perm=num_perm, seed=seed)
-        self.num_perm, self.permutations, self.scheme = num_perm, first.permutations, first.scheme
+        self.sketch = MinHash(num_perm=num_perm, seed=seed)
 
     def of(self, shingles: set) -> MinHash:
-        sketch = MinHash(num_perm=self.num_perm, permutations=self.permutations, scheme=self.scheme)
-        sketch.update_batch([" ".join(s).encode() if isinstance(s, tuple) else s.encode() for s in shingles])
-        return sketch
+        self.sketch.clear()
+        self.sketch.update_batch([" ".join(s).encode() if isinstance(s, tuple) else s.encode() for s in shingles])
+        return self.sketch
 
 
 def _lsh(threshold: float, num_perm: int) -> MinHashLSH:
@@ -97,6 +97,7 @@ class Benchmarks:
         self.sketches = _Sketches(num_perm)
         self.lsh = _lsh(SAME_ANSWER_JACCARD - CANDIDATE_MARGIN, num_perm)
         self.questions: list[tuple[str, set[str]]] = []  # (normalised answer, content words)
+        self.answers: set[str] = set()
         self.loaded = 0
         for path in paths:
             with open(path, encoding="utf-8") as handle:
@@ -113,14 +114,15 @@ class Benchmarks:
                     if answer and words:
                         self.lsh.insert(len(self.questions), self.sketches.of(words), check_duplication=False)
                         self.questions.append((normalise(answer), words))
+                        self.answers.add(normalise(answer))
 
     def contaminated(self, question: str, answer: str) -> bool:
         if ngrams(question, 8) & self.eight:
             return True
-        words = content_words(question)
-        if not words or not self.questions:
-            return False
         label = normalise(answer)
+        words = content_words(question)
+        if not words or label not in self.answers:  # no benchmark question has this answer
+            return False
         for key in self.lsh.query(self.sketches.of(words)):
             other_answer, other_words = self.questions[key]
             if other_answer == label and jaccard(words, other_words) >= SAME_ANSWER_JACCARD:
