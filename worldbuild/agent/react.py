@@ -115,7 +115,8 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
         if first_prompt_tokens is None:
             first_prompt_tokens = reply.prompt_tokens
         if turn > 0 and reply.prompt_tokens - first_prompt_tokens >= settings.max_response_tokens:
-            stop = "max_response_tokens"  # verl stops once the observations fill the budget
+            response_tokens = reply.prompt_tokens - first_prompt_tokens
+            stop = "max_response_tokens"  # verl stops once the observations fill the budget: no such turn
             break
         completion_tokens += reply.completion_tokens
         response_tokens = reply.prompt_tokens + reply.completion_tokens - first_prompt_tokens
