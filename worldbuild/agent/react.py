@@ -116,7 +116,9 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
             first_prompt_tokens = reply.prompt_tokens
         if turn > 0 and reply.prompt_tokens - first_prompt_tokens >= settings.max_response_tokens:
             response_tokens = reply.prompt_tokens - first_prompt_tokens
-            stop = "max_response_tokens"  # verl stops once the observations fill the budget: no such turn
+            # verl stops once the observations fill the budget: no such turn, and the response ends
+            # in an observation, so it has no final answer
+            final, stop = None, "max_response_tokens"
             break
         completion_tokens += reply.completion_tokens
         response_tokens = reply.prompt_tokens + reply.completion_tokens - first_prompt_tokens
