@@ -100,6 +100,7 @@ def test_response_budget_ends_an_episode(server, tmp_path):
         asyncio.run(run(job(double, server, max_response_tokens=300), load_tasks(tasks), str(tmp_path / "t.jsonl")))
     (record,) = read_trajectories(str(tmp_path / "t.jsonl"))
     assert record["stop"] == "max_response_tokens" and record["response_tokens"] >= 300
+    assert record["prediction"] is None  # the response ends in an observation: no final turn, no answer
 
 
 def test_unreachable_world_or_policy_fails_fast(server, tmp_path):
