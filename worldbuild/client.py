@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 import httpx
 
-from worldbuild.retry import RETRY_STATUS, Backoff, arequest, request  # noqa: F401  (RETRY_STATUS re-exported)
+from worldbuild.retry import Backoff, arequest, request
 
 
 class WorldError(RuntimeError):
