@@ -49,12 +49,20 @@ def _hf_record(task: dict) -> dict:
     return record
 
 
+def _why_empty(split: str, counts: dict, validation_fraction: float) -> str:
+    if split == "validation":
+        return (f"no file: no task fell in the validation split (validation_fraction={validation_fraction}); "
+                "train with validation off or export more tasks")
+    return (f"no file: no task left for training ({counts['tasks']} read: {counts['unreachable']} unreachable, "
+            f"{counts['duplicates']} duplicates, {counts['contaminated']} contaminated)")
+
+
 def export(tasks_path: str, out_dir: str, validation_fraction: float = 0.05, include_unreachable: bool = False,
            system_prompt_file: str | None = None, benchmark_files: list[str] | None = None,
            near_duplicate: float = 0.7) -> dict:
     """Write `out_dir/hf` (DatasetDict) and `out_dir/verl/{train,validation}.parquet`; returns counts.
     Drops unreachable tasks (unless asked), near-duplicate questions and tasks that overlap the
-    benchmark files."""
+    benchmark files. An empty split gets no file (its reason is in `counts["omitted"]`)."""
     from datasets import Dataset, DatasetDict
 
     system_prompt = open(system_prompt_file).read() if system_prompt_file else load(SYSTEM_PROMPT)
@@ -76,10 +84,20 @@ def export(tasks_path: str, out_dir: str, validation_fraction: float = 0.05, inc
                 continue
             splits[_split(task["id"], validation_fraction)].append(task)
     os.makedirs(os.path.join(out_dir, "verl"), exist_ok=True)
+    omitted = {}
     for name, tasks in splits.items():
+        path = os.path.join(out_dir, "verl", f"{name}.parquet")
+        counts[name] = len(tasks)
+        if not tasks:  # a parquet of no rows has no columns either, and verl's dataset cannot read it
+            omitted[name] = _why_empty(name, counts, validation_fraction)
+            if os.path.exists(path):
+                os.remove(path)  # never leave an older run's split beside this one's
+            continue
         rows = [verl_row(task, i, system_prompt) for i, task in enumerate(tasks)]
-        pq.write_table(pa.Table.from_pylist(rows), os.path.join(out_dir, "verl", f"{name}.parquet"))
-        counts[name] = len(rows)
+        pq.write_table(pa.Table.from_pylist(rows), path + ".partial")
+        os.replace(path + ".partial", path)
+    if omitted:
+        counts["omitted"] = omitted
     records = {name: [_hf_record(t) for t in tasks] for name, tasks in splits.items()}
     if any(records.values()):  # nested verdicts as JSON strings: one schema whatever the rubric says
         DatasetDict({name: Dataset.from_list(rows) for name, rows in records.items() if rows}).save_to_disk(

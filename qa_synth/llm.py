@@ -1,7 +1,8 @@
 """LLM access for task synthesis: any OpenAI-compatible endpoint (vLLM, SGLang, OpenAI).
 
-- async, with a concurrency limit, a timeout per request and retries with exponential backoff
-  and jitter on 429, 5xx, timeouts and dropped connections (other 4xx are final);
+- async, with a concurrency limit, a timeout per request and retries on 429, 5xx, timeouts and
+  dropped connections (other 4xx are final), waiting as `worldbuild.retry` says (the server's
+  `Retry-After`, else exponential backoff with jitter);
 - an on-disk cache keyed by model + messages + parameters, so a rerun costs nothing and gives
   the same tasks;
 - token usage counted (and cache hits, and retries) for the closing report;
@@ -14,13 +15,13 @@ import asyncio
 import hashlib
 import json
 import os
-import random
 import sqlite3
 from dataclasses import dataclass, field
 
 import openai
 
 from worldbuild.jsonreply import extract_json
+from worldbuild.retry import Backoff
 
 START_HINT = ("start one, e.g. `vllm serve Qwen/Qwen3-30B-A3B-Instruct-2507 --port 8000` and pass "
               "--base-url http://127.0.0.1:8000/v1, or set OPENAI_BASE_URL / OPENAI_API_KEY")
@@ -122,10 +123,11 @@ class LLM:
         except openai.APIStatusError:
             pass  # some servers have no /models; a completion will tell
 
-    async def complete(self, messages: list[dict], *, temperature: float = 0.0, max_tokens: int = 2048,
+    async def complete(self, messages: list[dict], *, temperature: float = 0.0, max_tokens: int | None = 2048,
                        **params) -> Reply:
-        """One chat completion, from the cache if this exact request was answered before."""
-        params = {"temperature": temperature, "max_tokens": max_tokens, **params}
+        """One chat completion, from the cache if this exact request was answered before.
+        `max_tokens=None` leaves the length to the server (vLLM: the rest of its context)."""
+        params = {"temperature": temperature, **({"max_tokens": max_tokens} if max_tokens else {}), **params}
         key = ReplyCache.key(self.model, messages, params) if self.cache else None
         if key and (hit := self.cache.get(key)):
             self.usage.cached += 1
@@ -160,7 +162,9 @@ class LLM:
                     self.usage.failures += 1
                     raise LLMFailed(f"{type(exc).__name__} after {attempt + 1} tries") from exc
                 self.usage.retries += 1
-                await asyncio.sleep(self.backoff * 2**attempt * (0.5 + random.random()))
+                response = getattr(exc, "response", None)  # a status error carries the server's Retry-After
+                asked = response.headers.get("retry-after") if response is not None else None
+                await asyncio.sleep(Backoff(self.max_retries, self.backoff).delay(attempt, asked))
             except openai.APIStatusError as exc:
                 self.usage.failures += 1
                 raise LLMFailed(f"HTTP {exc.status_code}: {' '.join(str(exc.message).split())[:160]}") from exc

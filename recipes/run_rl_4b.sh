@@ -26,6 +26,10 @@
 #                   serve-cluster`), each node's tools calling its own on 127.0.0.1 [0]
 #   TASKS, VAL_TASKS  verl parquet from `worldbuild synth-qa --out data/tasks`
 #                   [data/tasks/verl/train.parquet, data/tasks/verl/validation.parquet]
+#   VALIDATION      1 = validate on VAL_TASKS every TEST_FREQ steps, 0 = no validation (no file needed) [1]
+#                   The data each stage trains on is checked before anything starts (and in a dry run,
+#                   when TASKS exists): rows >= TRAIN_BATCH_SIZE, a non-empty validation set, the
+#                   columns and extra_info our tools and reward read (python -m worldbuild.agent.verl_data)
 #   STAGES          curriculum stages                      [3]
 #   RESPONSE_LENGTH, RESPONSE_STEP  stage 1 budget and growth per stage  [32768, 16384]
 #   MAX_PROMPT_LENGTH                                      [4096]
@@ -37,6 +41,8 @@
 #   GPU_MEMORY_UTILIZATION  vLLM share of GPU memory       [0.6]
 #   MAX_TURNS       assistant turns per rollout            [32]
 #   MAX_TOOL_RESPONSE_LENGTH  characters of one tool answer kept [12000]
+#   THINKING        1 = the policy's template opens <think> in the prompt (Qwen3-Thinking): a final turn
+#                   that never closed its reasoning has no answer, in the reward and the filter [1]
 #   AGENT_WORKERS   verl agent-loop workers                [8]
 #   JUDGE_URL, JUDGE_MODEL  OpenAI-compatible judge for the binary reward (start it yourself,
 #                   on GPUs training does not use)  [http://127.0.0.1:8001/v1, Qwen/Qwen3-30B-A3B-Instruct-2507]
@@ -94,6 +100,7 @@ WORLD_CLUSTER=0
 WORLD_START_TIMEOUT=${WORLD_START_TIMEOUT:-600}
 TASKS=${TASKS:-data/tasks/verl/train.parquet}
 VAL_TASKS=${VAL_TASKS:-data/tasks/verl/validation.parquet}
+VALIDATION=${VALIDATION:-1}
 STAGES=${STAGES:-3}
 RESPONSE_LENGTH=${RESPONSE_LENGTH:-32768}
 RESPONSE_STEP=${RESPONSE_STEP:-16384}
@@ -109,6 +116,7 @@ TOKENS_PER_GPU=${TOKENS_PER_GPU:-}
 GPU_MEMORY_UTILIZATION=${GPU_MEMORY_UTILIZATION:-0.6}
 MAX_TURNS=${MAX_TURNS:-32}
 MAX_TOOL_RESPONSE_LENGTH=${MAX_TOOL_RESPONSE_LENGTH:-12000}
+THINKING=${THINKING:-1}
 AGENT_WORKERS=${AGENT_WORKERS:-8}
 JUDGE_URL=${JUDGE_URL:-http://127.0.0.1:8001/v1}
 JUDGE_URL=${JUDGE_URL%/}
@@ -161,6 +169,24 @@ stage_train_file() {
     if [[ $FILTER == 1 ]]; then echo "$(stage_dir "$1")/train.parquet"; else echo "$TASKS"; fi
 }
 
+val_files() {
+    # With validation off verl still builds a validation loader: hand it the stage's own tasks (never read).
+    if [[ $VALIDATION == 1 ]]; then echo "$VAL_TASKS"; else stage_train_file "$1"; fi
+}
+
+check_data() {
+    # check_data TRAIN_FILE: stop with one line unless verl can train a stage on it (python -m
+    # worldbuild.agent.verl_data: rows >= TRAIN_BATCH_SIZE, validation, columns, extra_info).
+    local -a val
+    if [[ $VALIDATION == 1 ]]; then val=(--val "$VAL_TASKS"); else val=(--no-val); fi
+    printf '+ '
+    print_cmd "$PYTHON" -m worldbuild.agent.verl_data --train "$1" "${val[@]}" --batch-size "$TRAIN_BATCH_SIZE"
+    local report
+    report=$("$PYTHON" -m worldbuild.agent.verl_data --train "$1" "${val[@]}" --batch-size "$TRAIN_BATCH_SIZE" 2>&1) \
+        || die "data: $report"
+    log "$report"
+}
+
 OVR=()
 stage_overrides() {
     # stage_overrides STAGE MODEL: fill OVR with the main_ppo overrides of one stage; the real run
@@ -174,7 +200,7 @@ stage_overrides() {
         algorithm.adv_estimator=grpo
         algorithm.use_kl_in_reward=False
         "data.train_files=$(stage_train_file "$stage")"
-        "data.val_files=$VAL_TASKS"
+        "data.val_files=$(val_files "$stage")"
         "data.train_batch_size=$TRAIN_BATCH_SIZE"
         "data.max_prompt_length=$MAX_PROMPT_LENGTH"
         "data.max_response_length=$len"
@@ -210,6 +236,7 @@ stage_overrides() {
         reward.custom_reward_function.name=compute_score
         "+reward.custom_reward_function.reward_kwargs.judge_base_url=$JUDGE_URL"
         "+reward.custom_reward_function.reward_kwargs.judge_model=$JUDGE_MODEL"
+        "+reward.custom_reward_function.reward_kwargs.thinking=$( [[ $THINKING == 1 ]] && echo True || echo False )"
         "+ray_kwargs.ray_init.runtime_env.env_vars.WORLD_URL=$WORLD_URL"
         "trainer.project_name=$PROJECT"
         "trainer.experiment_name=$EXPERIMENT-stage$stage"
@@ -219,7 +246,8 @@ stage_overrides() {
         "trainer.default_local_dir=$dir"
         trainer.resume_mode=auto
         "trainer.save_freq=$SAVE_FREQ"
-        "trainer.test_freq=$TEST_FREQ"
+        "trainer.test_freq=$( [[ $VALIDATION == 1 ]] && echo "$TEST_FREQ" || echo -1 )"
+        "trainer.val_before_train=$( [[ $VALIDATION == 1 ]] && echo True || echo False )"
         "trainer.total_epochs=$EPOCHS"
         "trainer.total_training_steps=$steps"
         ${EXTRA[@]+"${EXTRA[@]}"}
@@ -318,6 +346,7 @@ difficulty_filter() {
         --base-url "http://127.0.0.1:$VLLM_PORT/v1" --model "$model" \
         --world-url "$WORLD_URL" --judge-url "$JUDGE_URL" --judge-model "$JUDGE_MODEL" \
         --max-turns "$MAX_TURNS" --max-response-tokens "$(stage_length "$stage")" \
+        --max-tool-response-length "$MAX_TOOL_RESPONSE_LENGTH" $( [[ $THINKING == 1 ]] && echo --thinking ) \
         --checkpoint "stage$stage" --out "$out"
     stop_pid "$VLLM_PID" "filter vLLM server"
     VLLM_PID=""
@@ -351,6 +380,7 @@ run_stage() {
     ensure_world
     ensure_judge
     if [[ $FILTER == 1 ]]; then difficulty_filter "$stage" "$model"; fi
+    if [[ $DRY_RUN != 1 ]]; then check_data "$(stage_train_file "$stage")"; fi
     train_stage "$stage" "$model"
     merge_stage "$stage"
 }
@@ -398,9 +428,12 @@ main() {
         die "EXPAND=1 needs EXPAND_SEARCH_URL (Serper-shaped search) and EXPAND_CDX_URL (a CDX index API)"
     fi
     log "$STAGES stage(s), out $OUT_DIR$([[ $DRY_RUN == 1 ]] && echo ', dry run')"
+    if [[ $DRY_RUN == 1 && ! -e $TASKS ]]; then
+        log "dry run: no tasks at $TASKS yet, so the data is not checked (a real run checks it first)"
+    else
+        check_data "$TASKS"  # a stage trains on these or on a subset the filter keeps: too few here, too few there
+    fi
     if [[ $DRY_RUN != 1 ]]; then
-        [[ -s $TASKS ]] || die "no tasks at $TASKS (make them with: worldbuild synth-qa --out data/tasks)"
-        [[ -s $VAL_TASKS ]] || die "no validation tasks at $VAL_TASKS"
         require_cmd "$PYTHON"
         require_cmd curl
         if [[ $FILTER == 1 ]]; then require_cmd "$VLLM" "needed by the difficulty filter"; fi

@@ -70,7 +70,8 @@ class LLMDouble:
         finally:
             self.in_flight -= 1
         if "status" in step:
-            return web.json_response({"error": {"message": f"scripted status {step['status']}"}}, status=step["status"])
+            return web.json_response({"error": {"message": f"scripted status {step['status']}"}}, status=step["status"],
+                                     headers=step.get("headers"))
         if "json" in step:
             content = json.dumps(step["json"])
         elif step.get("echo"):

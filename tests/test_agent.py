@@ -4,6 +4,7 @@ band, evaluation, the judge and the reward."""
 
 import asyncio
 import json
+import os
 
 import pyarrow.parquet as pq
 import pytest
@@ -80,14 +81,17 @@ def test_rollout_stops_at_max_turns_and_reports_tool_errors(server, tmp_path):
     tasks = write_tasks(tmp_path / "tasks.jsonl", [{"question": "anything", "answer": "x"}])
     script = [{"reasoning": "look", "tool_calls": [{"name": "browse", "arguments": {"url": "http://nowhere.example/"}}]},
               {"tool_calls": [{"name": "python", "arguments": {"code": "1+1"}}]},
-              {"tool_calls": [{"name": "search", "arguments": {}}]}]
+              {"tool_calls": [{"name": "search", "arguments": {}}]},
+              {"content": "<answer>x</answer>", "tool_calls": [{"name": "search", "arguments": {"query": "q"}}]}]
     with LLMDouble(script) as double:
-        asyncio.run(run(job(double, server, max_turns=3), load_tasks(tasks), str(tmp_path / "t.jsonl")))
+        asyncio.run(run(job(double, server, max_turns=4), load_tasks(tasks), str(tmp_path / "t.jsonl")))
     (record,) = read_trajectories(str(tmp_path / "t.jsonl"))
-    assert record["stop"] == "max_turns" and record["prediction"] is None and not record["correct"]
+    # verl ends at max_assistant_turns without running the last turn's call; its answer is the final turn's
+    assert record["stop"] == "max_turns" and record["turns"] == 4 and record["prediction"] == "x"
     assert record["tool_calls"] == 3 and record["tool_errors"] == 3
     errors = [m["content"] for m in record["messages"] if m["role"] == "tool"]
-    assert "not available" in errors[0] and "unknown tool 'python'" in errors[1] and "'query'" in errors[2]
+    assert "not available" in errors[0] and "'query'" in errors[2]
+    assert errors[1] == "Unknown function 'python'. Available tools: ['search', 'browse']"  # verl's words
 
 
 def test_response_budget_ends_an_episode(server, tmp_path):
@@ -96,6 +100,7 @@ def test_response_budget_ends_an_episode(server, tmp_path):
         asyncio.run(run(job(double, server, max_response_tokens=300), load_tasks(tasks), str(tmp_path / "t.jsonl")))
     (record,) = read_trajectories(str(tmp_path / "t.jsonl"))
     assert record["stop"] == "max_response_tokens" and record["response_tokens"] >= 300
+    assert record["prediction"] is None  # the response ends in an observation: no final turn, no answer
 
 
 def test_unreachable_world_or_policy_fails_fast(server, tmp_path):
@@ -199,3 +204,57 @@ def test_endpoint_failures_are_retried_not_scored_and_checkpoints_are_separate(s
         other = asyncio.run(run(job(double, server, checkpoint="step1"), tasks, out))
     assert other["done"] == 1  # another checkpoint is new work, not a resume
     assert sorted(r["checkpoint"] for r in read_trajectories(out)) == ["step0", "step1"]
+
+
+def test_runner_gives_turns_the_budget_and_history_verl_gives_them(server, tmp_path):
+    tasks = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "question": WARC_COST[1],
+                                                               "answer": WARC_COST[1]}]))
+    with LLMDouble(responder=ReadingPolicy()) as double:
+        asyncio.run(run(job(double, server, max_response_tokens=20000), tasks, str(tmp_path / "t.jsonl")))
+        asyncio.run(run(job(double, server, checkpoint="capped", max_tokens_per_turn=500), tasks,
+                        str(tmp_path / "t.jsonl")))
+        first, second, third = double.requests[:3]
+        capped = double.requests[3:]
+    # verl: the first turn may use the whole response budget, later ones what the context has left
+    assert first["max_tokens"] == 20000 and "max_tokens" not in second and "max_tokens" not in third
+    assert all(r["max_tokens"] <= 500 for r in capped)  # only when asked for
+    # verl keeps every generated token: the reasoning of earlier turns goes back, where the template reads it
+    assistant = [m for m in third["messages"] if m["role"] == "assistant"]
+    assert [m["content"].split("</think>")[0] for m in assistant] == [
+        "<think>\nI should search first.\n", "<think>\nThe top result looks right.\n"]
+
+
+def test_pass_counts_are_kept_per_policy(server, tmp_path):
+    from worldbuild.agent.rollout import policy_id
+
+    tasks = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "question": DICKENS[1],
+                                                               "answer": DICKENS[1]}]))
+    out = str(tmp_path / "t.jsonl")
+    with LLMDouble(responder=ReadingPolicy({DICKENS[1]: 1})) as double:
+        for model in ("policy-a", "policy-b"):  # two policies, no --checkpoint, one file
+            one = Job(base_url=double.base_url, model=model, tools=ToolSettings(base_url=server, timeout=5),
+                      judge=JudgeSettings(fallback="em", cache_path=None), plan=RolloutPlan(samples=1))
+            assert asyncio.run(run(one, tasks, out))["done"] == 1
+    records = read_trajectories(out)
+    a, b = (policy_id("", model, double.base_url) for model in ("policy-a", "policy-b"))
+    assert {r["policy"] for r in records} == {a, b}
+    assert difficulty.pass_counts(records, a, 1) == {"a": [1, 1]}  # the first answer was right
+    assert difficulty.pass_counts(records, b, 1) == {"a": [0, 1]}  # never [1, 2]
+
+
+def test_filter_counts_endpoint_failures_and_a_rerun_retries_them(server, tmp_path):
+    tasks = load_tasks(write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "question": DICKENS[1],
+                                                               "answer": DICKENS[1]}]))
+    out = str(tmp_path / "stage.parquet")
+    script = [{"status": 500}] * 4 + [{"reasoning": "x", "content": "<answer>unknown</answer>"}]
+    with LLMDouble(script) as flaky:  # the first episode fails after its retries, the second answers
+        flaky_job = Job(base_url=flaky.base_url, model="m", tools=ToolSettings(base_url=server, timeout=5),
+                        judge=JudgeSettings(fallback="em", cache_path=None),
+                        plan=RolloutPlan(samples=2, concurrency=1, checkpoint="s1"))
+        summary = asyncio.run(filter_tasks(flaky_job, tasks, out, "0..2"))
+    assert summary["failed"] == 1 and summary["incomplete"] == 1 and summary["out"] is None
+    assert "rerun" in summary["rerun"] and not os.path.exists(out)  # no band from half the rollouts
+    with LLMDouble(responder=ReadingPolicy()) as double:
+        retried = asyncio.run(filter_tasks(job(double, server, samples=2, checkpoint="s1"), tasks, out, "0..2"))
+    assert retried["done"] == 1 and retried["resumed"] == 1 and retried["incomplete"] == 0
+    assert retried["out"] == out and pq.read_table(out).num_rows == 1

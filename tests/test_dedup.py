@@ -59,3 +59,18 @@ def test_export_drops_duplicates_contaminated_and_unreachable(tmp_path):
     counts = export(str(tasks), str(tmp_path / "out"), validation_fraction=0.0, benchmark_files=[str(bench)])
     assert counts["tasks"] == 5 and counts["unreachable"] == 1 and counts["contaminated"] == 1
     assert counts["duplicates"] == 1 and counts["train"] == 2 and counts["benchmark_questions"] == 1
+
+
+def test_export_never_writes_a_column_less_parquet(tmp_path):
+    from qa_synth.export import export
+
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"id": "t1", "question": "Who founded the Valdora rowing club?", "answer": "Ida",
+                                 "kind": "single_hop", "mask_urls": [], "reachable": False, "snapshot": "s"}) + "\n")
+    out = tmp_path / "out"
+    (out / "verl").mkdir(parents=True)
+    (out / "verl" / "train.parquet").write_bytes(b"an older run's split")
+    counts = export(str(tasks), str(out), validation_fraction=0.5)
+    assert counts["train"] == 0 and counts["validation"] == 0 and counts["unreachable"] == 1
+    assert set(counts["omitted"]) == {"train", "validation"} and "1 unreachable" in counts["omitted"]["train"]
+    assert list((out / "verl").iterdir()) == []  # nothing verl would choke on, nothing stale

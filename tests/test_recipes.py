@@ -26,7 +26,7 @@ KNOBS = ("MODEL_PATH WORLD_DIR WORLD_URL WORLD_HOST TASKS VAL_TASKS STAGES RESPO
          "TRAIN_BATCH_SIZE ROLLOUT_N LR N_GPUS_PER_NODE NNODES TP_SIZE SP_SIZE JUDGE_URL JUDGE_MODEL FILTER "
          "FILTER_K FILTER_KEEP MAX_TURNS OUT_DIR EPOCHS STEPS_PER_STAGE SAVE_FREQ PROJECT EXPERIMENT "
          "ALLOW_DEVIATION TOKENS_PER_GPU BASE_MODEL SFT_DATA LOG_DIR DRY_RUN EXPAND EXPAND_SEARCH_URL "
-         "EXPAND_CDX_URL EXPAND_WARC_BASE EXPAND_PER_TASK WORLD_PER_NODE").split()
+         "EXPAND_CDX_URL EXPAND_WARC_BASE EXPAND_PER_TASK WORLD_PER_NODE VALIDATION THINKING").split()
 PAPER_LENGTHS = (32768, 49152, 65536)
 
 
@@ -41,6 +41,19 @@ def recipe_env(**extra) -> dict:
 def run_recipe(script, *args, **env) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", script, *args], cwd=REPO, env=recipe_env(**env), capture_output=True,
                           text=True, timeout=300)
+
+
+def write_tasks(path, n: int) -> str:
+    """A task parquet as `worldbuild synth-qa` exports it (n = 0: the column-less file it used to write)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from qa_synth.export import verl_row
+
+    rows = [verl_row({"id": f"t{i}", "question": f"Question {i}?", "answer": "A", "kind": "single_hop",
+                      "mask_urls": [], "snapshot": "s"}, i, "system") for i in range(n)]
+    pq.write_table(pa.Table.from_pylist(rows) if rows else pa.table({}), str(path))
+    return str(path)
 
 
 def commands(stdout: str) -> list[list[str]]:
@@ -268,6 +281,37 @@ def test_sft_unknown_key_and_bad_value_are_reported():
 
 
 # ------------------------------------------------------------------------------------------
+# the data a stage trains on, checked before anything starts
+
+
+def test_too_few_or_empty_tasks_stop_the_run_with_one_line(tmp_path):
+    val = write_tasks(tmp_path / "val.parquet", 2)
+    for tasks, words in ((write_tasks(tmp_path / "small.parquet", 40), "40 row(s), fewer than 128"),
+                         (write_tasks(tmp_path / "empty.parquet", 0), "lacks column(s)")):
+        for args in (["--dry-run"], []):
+            result = run_recipe(RL, *args, TASKS=tasks, VAL_TASKS=val, STAGES="1")
+            errors = [line for line in result.stderr.splitlines() if "error:" in line]
+            assert result.returncode == 1 and len(errors) == 1 and words in errors[0], result.stderr
+            assert not main_ppo_runs(result.stdout) and "verl_config" not in result.stdout  # nothing composed or run
+    missing_val = run_recipe(RL, "--dry-run", TASKS=write_tasks(tmp_path / "t.parquet", 128),
+                             VAL_TASKS=str(tmp_path / "none.parquet"), STAGES="1")
+    assert missing_val.returncode == 1 and "validation:" in missing_val.stderr and "no such file" in missing_val.stderr
+
+
+def test_validation_off_needs_no_validation_file(tmp_path):
+    tasks = write_tasks(tmp_path / "t.parquet", 128)
+    result = run_recipe(RL, "--dry-run", TASKS=tasks, VAL_TASKS=str(tmp_path / "none.parquet"), STAGES="1",
+                        VALIDATION="0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data ok: train 128 rows (1 step(s) of 128), validation off" in result.stderr
+    ppo = overrides_of(main_ppo_runs(result.stdout)[0])
+    assert ppo["trainer.test_freq"] == "-1" and ppo["trainer.val_before_train"] == "False"
+    assert ppo["+reward.custom_reward_function.reward_kwargs.thinking"] == "True"
+    (filter_cmd,) = [c for c in commands(result.stdout) if c[1:2] == ["filter"]]
+    assert filter_cmd[filter_cmd.index("--max-tool-response-length") + 1] == "12000" and "--thinking" in filter_cmd
+    assert "--max-tokens-per-turn" not in filter_cmd  # as in training: a turn may use the rest of the budget
+
+
 # a real (non-dry) run, with stand-ins for the GPU programs
 
 
@@ -333,8 +377,8 @@ def test_real_run_orchestration_with_stand_ins(tmp_path):
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     (tmp_path / "sft").mkdir()
-    (tmp_path / "train.parquet").write_bytes(b"tasks")
-    (tmp_path / "val.parquet").write_bytes(b"tasks")
+    write_tasks(tmp_path / "train.parquet", 130)  # one batch of 128 and change
+    write_tasks(tmp_path / "val.parquet", 2)
     world_port, vllm_port, judge_port = free_port(), free_port(), free_port()
     judge = subprocess.Popen([sys.executable, str(tmp_path / "fake_http.py"), str(judge_port)])
     calls = tmp_path / "calls.log"

@@ -101,8 +101,12 @@ def test_export_for_datasets_and_verl(sample_world, tmp_path):
                        "--include-unreachable")
         assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)["export"]
+    omitted = summary.pop("omitted")
     assert summary == {"tasks": 2, "unreachable": 0, "duplicates": 0, "contaminated": 0, "train": 2,
                        "validation": 0, "system_prompt": "agent_system.v1", "benchmark_questions": 0}
+    # an empty split gets no file (a 0-row parquet has no columns and verl cannot read it), and says why
+    assert list(omitted) == ["validation"] and "validation_fraction=0.0" in omitted["validation"]
+    assert not os.path.exists(os.path.join(out, "verl", "validation.parquet"))
     frame = pd.read_parquet(os.path.join(out, "verl", "train.parquet"))
     row = frame.iloc[0]
     assert row["agent_name"] == "tool_agent" and row["data_source"] == "worldbuild"

@@ -36,7 +36,11 @@ def _shared(
     concurrency: int = typer.Option(64, min=1, help="Episodes in flight"),
     max_turns: int = typer.Option(32, min=1, help="Assistant turns per episode"),
     max_response_tokens: int = typer.Option(32768, min=1, help="Tokens after the prompt (training's response length)"),
-    max_tokens_per_turn: int = typer.Option(8192, min=1, help="Tokens per assistant turn"),
+    max_tokens_per_turn: Optional[int] = typer.Option(
+        None, min=1, help="Tokens per assistant turn [default: as verl, the rest of the response budget]"),
+    max_tool_response_length: Optional[int] = typer.Option(
+        None, min=1, help="Characters of one tool answer kept (verl's multi_turn.max_tool_response_length)"),
+    thinking: bool = typer.Option(False, help="The policy's template opens <think> in the prompt (Qwen3-Thinking)"),
     temperature: float = typer.Option(1.0, help="Sampling temperature (training samples at 1.0)"),
     top_k: int = ResultsOpt(10, "Results per search call"),
     search_mode: SearchMode = ModeOpt("--search-mode"),
@@ -68,6 +72,7 @@ def _job(options: dict, reminder: bool = False):
                             o["judge_cache"] or DEFAULT_CACHE),
         episode=EpisodeSettings(max_turns=o["max_turns"], max_response_tokens=o["max_response_tokens"],
                                 max_tokens_per_turn=o["max_tokens_per_turn"], temperature=o["temperature"],
+                                max_tool_response_length=o["max_tool_response_length"], thinking=o["thinking"],
                                 reminder=reminder),
         plan=RolloutPlan(samples=o["samples"], concurrency=o["concurrency"], checkpoint=o["checkpoint"]),
     )
@@ -161,8 +166,11 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
         job, loaded = _job(options), _tasks(tasks)
-        _run(lambda done: filter_tasks(job, loaded, out, keep, trajectories, done), len(loaded) * samples, options,
-             f"pass@{samples}")
+        summary = _run(lambda done: filter_tasks(job, loaded, out, keep, trajectories, done), len(loaded) * samples,
+                       options, f"pass@{samples}")
+        if summary.get("rerun"):
+            err.print(f"[red]error:[/] {summary['rerun']}")
+            raise typer.Exit(3)
 
     @app.command("eval")
     @with_shared_options

@@ -1,15 +1,14 @@
 """Talk to `worldbuild serve` from Python: the same operations as `World`, sync and async,
-with timeouts and retries (connection errors, timeouts, 429 and 5xx; 4xx answers are final)."""
+with timeouts and retries (connection errors, timeouts, 429 and 5xx, with jitter and `Retry-After`:
+`worldbuild.retry`; 4xx answers are final)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any, Iterable
 
 import httpx
 
-RETRY_STATUS = {429, 500, 502, 503, 504}
+from worldbuild.retry import Backoff, arequest, request
 
 
 class WorldError(RuntimeError):
@@ -72,19 +71,13 @@ class WorldClient:
     def __init__(self, base_url: str = "http://127.0.0.1:8000", timeout: float = 30.0, retries: int = 3,
                  backoff: float = 0.5):
         self.http = httpx.Client(base_url=base_url, timeout=timeout)
-        self.retries, self.backoff = retries, backoff
+        self.backoff = Backoff(retries=retries, base=backoff)
 
     def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.http.request(method, path, json=body)
-                if response.status_code not in RETRY_STATUS or attempt == self.retries or _warming(response):
-                    return _result(response)
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
-                if attempt == self.retries:
-                    raise WorldError(f"world service unreachable at {self.http.base_url}: {exc}") from exc
-            time.sleep(self.backoff * 2**attempt)
-        raise AssertionError("unreachable")
+        try:
+            return _result(request(self.http, method, path, self.backoff, json=body))
+        except httpx.TransportError as exc:
+            raise WorldError(f"world service unreachable at {self.http.base_url}: {exc}") from exc
 
     def search(self, query: str, k: int = 10, mode: str = "bm25", mask: Iterable[str] | None = None) -> list[dict]:
         return self._call("POST", *_Requests.search(query, k, mode, mask)).get("results", [])
@@ -105,7 +98,11 @@ class WorldClient:
         return self._call("GET", "/stats")
 
     def health(self) -> dict:
-        return self._call("GET", "/health")
+        """The service's snapshot and status; one try (a probe), and "warming" is an answer."""
+        try:
+            return _result(self.http.get("/health"))
+        except httpx.TransportError as exc:
+            raise WorldError(f"world service unreachable at {self.http.base_url}: {exc}") from exc
 
     def close(self) -> None:
         self.http.close()
@@ -124,19 +121,13 @@ class AsyncWorldClient:
                  backoff: float = 0.5, max_connections: int = 256):
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self.http = httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits)
-        self.retries, self.backoff = retries, backoff
+        self.backoff = Backoff(retries=retries, base=backoff)
 
     async def _call(self, method: str, path: str, body: dict | None = None) -> dict:
-        for attempt in range(self.retries + 1):
-            try:
-                response = await self.http.request(method, path, json=body)
-                if response.status_code not in RETRY_STATUS or attempt == self.retries or _warming(response):
-                    return _result(response)
-            except (httpx.TransportError, httpx.TimeoutException) as exc:
-                if attempt == self.retries:
-                    raise WorldError(f"world service unreachable at {self.http.base_url}: {exc}") from exc
-            await asyncio.sleep(self.backoff * 2**attempt)
-        raise AssertionError("unreachable")
+        try:
+            return _result(await arequest(self.http, method, path, self.backoff, json=body))
+        except httpx.TransportError as exc:
+            raise WorldError(f"world service unreachable at {self.http.base_url}: {exc}") from exc
 
     async def search(self, query: str, k: int = 10, mode: str = "bm25", mask: Iterable[str] | None = None) -> list[dict]:
         return (await self._call("POST", *_Requests.search(query, k, mode, mask))).get("results", [])
@@ -153,7 +144,11 @@ class AsyncWorldClient:
         return await self._call("GET", "/stats")
 
     async def health(self) -> dict:
-        return await self._call("GET", "/health")
+        """The service's snapshot and status; one try (a probe), and "warming" is an answer."""
+        try:
+            return _result(await self.http.get("/health"))
+        except httpx.TransportError as exc:
+            raise WorldError(f"world service unreachable at {self.http.base_url}: {exc}") from exc
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -35,17 +35,22 @@ class Band:
         return self.low <= correct <= self.high
 
 
-def pass_counts(trajectories: list[dict], checkpoint: str | None = None, k: int | None = None) -> dict[str, list[int]]:
-    """task id -> [correct, rollouts] over the first k samples of one checkpoint."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+def record_policy(record: dict) -> str:
+    """The policy of a trajectory record (files written before records named it: the checkpoint,
+    else the model)."""
+    return record.get("policy") or record.get("checkpoint") or record.get("model") or ""
+
+
+def pass_counts(trajectories: list[dict], policy: str | None = None, k: int | None = None) -> dict[str, list[int]]:
+    """task id -> [correct, rollouts] over the first k samples of one policy (each sample once)."""
+    seen: dict[str, dict[int, bool]] = defaultdict(dict)
     for record in trajectories:
-        if checkpoint is not None and record.get("checkpoint") != checkpoint:
+        if policy is not None and record_policy(record) != policy:
             continue
         if k is not None and record["sample"] >= k:
             continue
-        counts[record["task_id"]][0] += bool(record["correct"])
-        counts[record["task_id"]][1] += 1
-    return dict(counts)
+        seen[record["task_id"]].setdefault(record["sample"], bool(record["correct"]))
+    return {task: [sum(samples.values()), len(samples)] for task, samples in seen.items()}
 
 
 def select(tasks: list[Task], counts: dict[str, list[int]], k: int, band: Band) -> tuple[list[Task], dict]:

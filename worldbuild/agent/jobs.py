@@ -12,7 +12,7 @@ from qa_synth.prompts import load
 from worldbuild.agent import difficulty, evaluate, sft
 from worldbuild.agent.judge import DEFAULT_CACHE, Judge
 from worldbuild.agent.react import EpisodeSettings
-from worldbuild.agent.rollout import RolloutPlan, read_trajectories, rollout
+from worldbuild.agent.rollout import RolloutPlan, policy_id, read_trajectories, rollout
 from worldbuild.agent.tasks import SYSTEM_PROMPT, Task
 from worldbuild.agent.tools import ToolSettings
 from worldbuild.client import AsyncWorldClient, WorldError
@@ -81,29 +81,43 @@ async def run(job: Job, tasks: list[Task], trajectories_path: str,
             "policy_usage": policy.usage.to_dict(), "judge": judge.method}
 
 
+def policy_of(job: Job) -> str:
+    return policy_id(job.plan.checkpoint, job.model, job.base_url)
+
+
 async def filter_tasks(job: Job, tasks: list[Task], out_path: str, keep: str, trajectories_path: str | None = None,
                        on_done=None) -> dict:
-    """pass@k with the current checkpoint, then the stage parquet of the kept band."""
+    """pass@k with the current policy, then the stage parquet of the kept band. Tasks that lack
+    k rollouts (the policy endpoint failed them) are counted, and no stage parquet is written
+    until a rerun has retried them: a band measured on part of the rollouts is not the band."""
     k = job.plan.samples
     band = difficulty.Band.parse(keep, k)
     trajectories_path = trajectories_path or out_path + ".trajectories.jsonl"
     summary = await run(job, tasks, trajectories_path, on_done)
-    counts = difficulty.pass_counts(read_trajectories(trajectories_path), job.plan.checkpoint, k)
+    policy = policy_of(job)
+    counts = difficulty.pass_counts(read_trajectories(trajectories_path), policy, k)
     kept, report = difficulty.select(tasks, counts, k, band)
-    if kept:
-        difficulty.write_stage(kept, counts, job.plan.checkpoint, out_path)
-    difficulty.record_passes(tasks, counts, job.plan.checkpoint, out_path + ".passes.jsonl")
-    return {**summary, "tasks": len(tasks), "band": f"{band.low}..{band.high} of {k}", **report,
-            "solved_histogram": difficulty.histogram(tasks, counts, k), "out": out_path if kept else None}
+    label = job.plan.checkpoint or policy
+    complete = report["incomplete"] == 0
+    if kept and complete:
+        difficulty.write_stage(kept, counts, label, out_path)
+    if complete:
+        difficulty.record_passes(tasks, counts, label, out_path + ".passes.jsonl")
+    result = {**summary, "policy": policy, "tasks": len(tasks), "band": f"{band.low}..{band.high} of {k}", **report,
+              "solved_histogram": difficulty.histogram(tasks, counts, k), "out": out_path if kept and complete else None}
+    if not complete:
+        result["rerun"] = (f"{report['incomplete']} task(s) lack {k} rollouts ({summary.get('failed', 0)} episode(s) "
+                           "failed at the policy endpoint this run); no stage parquet written: rerun the same "
+                           "command to retry them")
+    return result
 
 
 async def evaluate_benchmark(job: Job, tasks: list[Task], trajectories_path: str, on_done=None) -> dict:
     summary = await run(job, tasks, trajectories_path, on_done)
-    ids = {t.id for t in tasks}
+    ids, policy = {t.id for t in tasks}, policy_of(job)
     records = [r for r in read_trajectories(trajectories_path)  # this policy's, on this benchmark
-               if r["task_id"] in ids and r["model"] == job.model and r["checkpoint"] == job.plan.checkpoint
-               and r["sample"] < job.plan.samples]
-    return {"run": summary, "model": job.model, **evaluate.summarize(records)}
+               if r["task_id"] in ids and difficulty.record_policy(r) == policy and r["sample"] < job.plan.samples]
+    return {"run": summary, "model": job.model, "policy": policy, **evaluate.summarize(records)}
 
 
 async def distil_sft(job: Job, tasks: list[Task], out_path: str, trajectories_path: str | None = None,

@@ -14,6 +14,7 @@ from worldbuild.agent.prompts import load
 from worldbuild.jsonreply import extract_json
 
 PROMPT_VERSION = "judge.v1"
+MAX_ANSWER_CHARS = 200  # an answer, not an essay: longer ones are wrong without asking (and cannot argue)
 FALLBACKS = ("em", "f1")
 THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "worldbuild", "judge.sqlite")
@@ -66,7 +67,8 @@ def metric_verdict(prediction: str, label: str, fallback: str = "em", error: str
 
 
 class Judge:
-    """`await judge.grade(question, label, prediction)`; `None` for the URL means no judge."""
+    """`await judge.grade(question, label, prediction)`; `None` for the URL means no judge. The
+    judge sees the question, the reference and an answer of at most MAX_ANSWER_CHARS."""
 
     def __init__(self, base_url: str | None, model: str | None, fallback: str = "em",
                  cache_path: str | None = DEFAULT_CACHE, concurrency: int = 64, timeout: float = 60.0,
@@ -88,11 +90,14 @@ class Judge:
     async def grade(self, question: str, label: str, prediction: str | None) -> Verdict:
         if prediction is None or not prediction.strip():
             return Verdict(0.0, False, self.method, self.llm.model if self.llm else None)
+        prediction = prediction.strip()
+        if len(prediction) > MAX_ANSWER_CHARS:
+            return Verdict(0.0, False, "too_long", self.llm.model if self.llm else None)
         if self.llm is None:
             return metric_verdict(prediction, label, self.fallback)
         if exact_match(prediction, label):  # no need to ask
             return Verdict(1.0, True, "judge", self.llm.model, PROMPT_VERSION)
-        prompt = self.template.format(question=question, reference=label, prediction=prediction[:2000])
+        prompt = self.template.format(question=question, reference=label, prediction=prediction)
         try:
             reply = await self.llm.complete([{"role": "user", "content": prompt}], temperature=0.0,
                                             max_tokens=self.max_tokens)

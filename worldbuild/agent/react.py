@@ -1,21 +1,23 @@
-"""One ReAct episode against an OpenAI-compatible chat endpoint, as in training: the system
-prompt and tools of the task parquet, tool calls run against the world with the task's mask,
-until the model answers without calling a tool, runs out of turns, or fills its response
-budget (the `response_length` verl gives it)."""
+"""One ReAct episode against an OpenAI-compatible chat endpoint, under the conditions verl's
+`ToolAgentLoop` trains in (`worldbuild.agent.verl_loop`): the system prompt and tools of the
+task parquet; tool calls run against the world with the task's mask; a turn may use what is
+left of the response budget unless `max_tokens_per_turn` is set; earlier turns' reasoning goes
+back as the chat template keeps it; the episode ends when a turn calls no tool, when the turns
+or the response budget (verl's `response_length`) run out. The answer is read from the final
+turn only, as the reward reads it."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from uuid import uuid4
 
 from qa_synth.llm import LLM, LLMFailed
-from worldbuild.agent import observe
+from worldbuild.agent import observe, verl_loop
 from worldbuild.agent.answer import extract_answer
-from worldbuild.agent.tools import SCHEMAS, WorldTools
+from worldbuild.agent.tools import SCHEMAS, Observation, WorldTools
 
-HERMES_CALL = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.DOTALL)
+HERMES_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 REMINDER = "You have one turn left. Give your final answer now, inside <answer></answer>."
 
 
@@ -23,42 +25,64 @@ REMINDER = "You have one turn left. Give your final answer now, inside <answer><
 class EpisodeSettings:
     max_turns: int = 32  # assistant turns (verl: multi_turn.max_assistant_turns)
     max_response_tokens: int = 32768  # everything after the prompt (verl: response_length)
-    max_tokens_per_turn: int = 8192
+    max_tokens_per_turn: int | None = None  # None: as verl, a turn may use the rest of the budget
     max_parallel_calls: int = 1  # verl: multi_turn.max_parallel_calls
+    max_tool_response_length: int | None = None  # verl: multi_turn.max_tool_response_length (chars)
+    tool_response_truncate_side: str = "middle"  # verl: multi_turn.tool_response_truncate_side
+    keep_reasoning: bool = True  # send earlier turns' reasoning back, as verl's token history has it
+    thinking: bool = False  # the template opens <think> in the prompt (Qwen3-Thinking): see answer.py
     temperature: float = 1.0
     top_p: float = 1.0
     reminder: bool = False  # a last-turn nudge to answer (teacher runs for SFT data; training has none)
 
 
 def text_tool_calls(content: str) -> tuple[str, list[dict]]:
-    """Hermes-format calls written in the content (an endpoint without a tool parser)."""
+    """Hermes-format calls written in the content (an endpoint without a tool parser), kept and
+    dropped as verl's hermes parser keeps and drops them."""
     calls = []
     for body in HERMES_CALL.findall(content):
-        try:
-            value = json.loads(body)
-            name, arguments = value["name"], value.get("arguments", {})
-        except (ValueError, KeyError, TypeError):
-            name, arguments = "invalid_tool_call", body
+        parsed = verl_loop.hermes_call(body)
+        if parsed is None:
+            continue
         calls.append({"id": f"call_{uuid4().hex[:12]}", "type": "function",
-                      "function": {"name": name, "arguments": arguments if isinstance(arguments, str)
-                                   else json.dumps(arguments, ensure_ascii=False)}})
+                      "function": {"name": parsed[0], "arguments": parsed[1]}})
     return HERMES_CALL.sub("", content).strip(), calls
 
 
-def _arguments(call: dict):
-    raw = call.get("function", {}).get("arguments")
-    if isinstance(raw, dict):
-        return raw
-    try:
-        return json.loads(raw or "{}")
-    except ValueError:
-        return None  # the tool answers with an error observation
+def turn_text(message: dict) -> str:
+    """One assistant turn as the policy wrote it: its reasoning inside <think>, then the content."""
+    reasoning = message.get("reasoning_content") or ""
+    content = message.get("content") or ""
+    return f"<think>\n{reasoning.strip()}\n</think>\n\n{content.lstrip()}" if reasoning else content
 
 
-def _request_messages(messages: list[dict]) -> list[dict]:
-    """What goes back to the endpoint: no reasoning (chat templates drop it) and no extras."""
+def _request_messages(messages: list[dict], keep_reasoning: bool) -> list[dict]:
+    """What goes back to the endpoint. verl keeps every token a turn generated, reasoning
+    included, and Qwen3's template renders reasoning inline for the turns after the last user
+    message: so reasoning goes back inline, where the template finds it (`</think>`)."""
     keep = ("role", "content", "tool_calls", "tool_call_id", "name")
-    return [{k: v for k, v in message.items() if k in keep} for message in messages]
+    out = []
+    for message in messages:
+        sent = {k: v for k, v in message.items() if k in keep}
+        if keep_reasoning and message.get("role") == "assistant" and message.get("reasoning_content"):
+            sent["content"] = turn_text(message)
+        out.append(sent)
+    return out
+
+
+async def _run_call(tools: WorldTools, call: dict, mask: list[str], settings: EpisodeSettings) -> Observation:
+    """One call as verl's loop makes it: its own error for an unknown tool or unparsable
+    arguments, our tool otherwise, then its cut of a long response."""
+    name = call.get("function", {}).get("name", "")
+    if name not in SCHEMAS:
+        return Observation(verl_loop.unknown_function(name, list(SCHEMAS)), False, {"error": "unknown_tool"})
+    arguments, problem = verl_loop.parse_arguments(name, call.get("function", {}).get("arguments"))
+    if problem:
+        return Observation(problem, False, {"error": "bad_arguments"})
+    observation = await tools.call(name, arguments, mask)
+    text = verl_loop.truncate_tool_response(observation.text, settings.max_tool_response_length,
+                                            settings.tool_response_truncate_side)
+    return Observation(text, observation.ok, observation.metrics)
 
 
 async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: list[str],
@@ -67,7 +91,7 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
     messages = [dict(m) for m in prompt]
     first_prompt_tokens = None
     response_tokens = completion_tokens = tool_calls = tool_errors = 0
-    stop = "max_turns"
+    stop, final = "max_turns", None
     for turn in range(settings.max_turns):
         if settings.reminder and turn == settings.max_turns - 1 and turn > 0:
             messages.append({"role": "user", "content": REMINDER})
@@ -75,15 +99,27 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
         if budget <= 0:
             stop = "max_response_tokens"
             break
+        # verl: a turn gets min(response_length, prompt_length + response_length - context); its
+        # vLLM server has max_model_len = prompt + response, so after the first turn the server's
+        # own default (what is left of its context) is that number
+        max_tokens = settings.max_response_tokens if turn == 0 else None
+        if settings.max_tokens_per_turn:
+            max_tokens = min(settings.max_tokens_per_turn, budget)
         try:
-            reply = await llm.complete(_request_messages(messages), temperature=settings.temperature,
-                                       top_p=settings.top_p, max_tokens=min(settings.max_tokens_per_turn, budget),
-                                       tools=list(SCHEMAS.values()))
+            reply = await llm.complete(_request_messages(messages, settings.keep_reasoning),
+                                       temperature=settings.temperature, top_p=settings.top_p,
+                                       max_tokens=max_tokens, tools=list(SCHEMAS.values()))
         except LLMFailed as exc:
             stop = f"llm_error: {exc}"
             break
         if first_prompt_tokens is None:
             first_prompt_tokens = reply.prompt_tokens
+        if turn > 0 and reply.prompt_tokens - first_prompt_tokens >= settings.max_response_tokens:
+            response_tokens = reply.prompt_tokens - first_prompt_tokens
+            # verl stops once the observations fill the budget: no such turn, and the response ends
+            # in an observation, so it has no final answer
+            final, stop = None, "max_response_tokens"
+            break
         completion_tokens += reply.completion_tokens
         response_tokens = reply.prompt_tokens + reply.completion_tokens - first_prompt_tokens
         content, calls = reply.text, [dict(call) for call in reply.tool_calls]
@@ -96,27 +132,28 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
         if calls:
             message["tool_calls"] = calls
         messages.append(message)
-        if not calls:
-            if extract_answer(content) is not None:
-                stop = "answer"
-            else:
-                stop = "max_response_tokens" if reply.finish_reason == "length" else "no_answer"
+        final = message
+        if response_tokens > settings.max_response_tokens:
+            final, stop = None, "max_response_tokens"  # verl cuts this turn at the budget: its end is lost
             break
-        if reply.finish_reason == "length":
+        if response_tokens == settings.max_response_tokens or reply.finish_reason == "length":
             stop = "max_response_tokens"
             break
+        if not calls:
+            stop = "answer" if extract_answer(turn_text(message), settings.thinking) is not None else "no_answer"
+            break
+        if turn == settings.max_turns - 1:
+            break  # verl ends at max_assistant_turns before running the turn's calls
         for call in calls:
-            name = call.get("function", {}).get("name", "")
-            observation = await tools.call(name, _arguments(call), mask)
+            observation = await _run_call(tools, call, mask, settings)
             tool_calls += 1
             tool_errors += not observation.ok
-            messages.append({"role": "tool", "tool_call_id": call.get("id"), "name": name,
-                             "content": observation.text})
-    written = "\n".join(m.get("content") or "" for m in messages if m["role"] == "assistant")
+            messages.append({"role": "tool", "tool_call_id": call.get("id"),
+                             "name": call.get("function", {}).get("name", ""), "content": observation.text})
     return {
         "messages": messages,
-        # the last <answer> the model wrote in any turn: what the verl reward reads from the response
-        "prediction": extract_answer(written),
+        # what the verl reward reads: the final turn's answer, outside its reasoning
+        "prediction": extract_answer(turn_text(final), settings.thinking) if final else None,
         "stop": stop,
         "turns": sum(m["role"] == "assistant" for m in messages),
         "tool_calls": tool_calls,

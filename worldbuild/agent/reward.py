@@ -1,7 +1,10 @@
 """verl's custom reward: `reward.custom_reward_function.path=pkg://worldbuild.agent.reward`.
 
-Binary: 1 when the last <answer> the policy wrote is judged the same as the label, 0 otherwise
-(missing or malformed answers score 0). The judge is set through `reward_kwargs`
+Binary: 1 when the <answer> the policy wrote in its final turn (outside <think>, never in a tool
+observation: `answer.extract_answer`) is judged the same as the label, 0 otherwise (missing,
+malformed or over-long answers score 0). `thinking=true` in `reward_kwargs` (or
+WORLDBUILD_THINKING=1) says the policy's template opens <think> in the prompt (Qwen3-Thinking):
+a final turn that never closed its reasoning has no answer. The judge is set through `reward_kwargs`
 (`judge_base_url`, `judge_model`, `fallback`, `judge_cache`) or the environment
 (`WORLDBUILD_JUDGE_URL`, `WORLDBUILD_JUDGE_MODEL`, ...); without one, exact match (or F1).
 Every call returns the same keys, which verl logs per batch."""
@@ -36,10 +39,15 @@ def judge_from(kwargs: dict) -> Judge:
     return judges[key]
 
 
+def thinking_from(kwargs: dict) -> bool:
+    value = _setting(kwargs, "thinking", "WORLDBUILD_THINKING", False)
+    return value if isinstance(value, bool) else str(value).strip().lower() in ("1", "true", "yes")
+
+
 async def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs) -> dict:
     extra_info = extra_info or {}
     label = ground_truth["target"] if isinstance(ground_truth, dict) else str(ground_truth)
-    prediction = extract_answer(solution_str)
+    prediction = extract_answer(solution_str, thinking=thinking_from(kwargs))
     judge = judge_from(kwargs)
     verdict = await judge.grade(str(extra_info.get("question") or ""), label, prediction)
     return {

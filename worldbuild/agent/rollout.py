@@ -23,6 +23,12 @@ class RolloutPlan:
     checkpoint: str = ""  # which policy produced the trajectories (recorded in each)
 
 
+def policy_id(checkpoint: str, model: str, base_url: str) -> str:
+    """Who produced a trajectory: the checkpoint's name, or the model at its endpoint. Pass
+    counts are kept per policy, never summed across two."""
+    return checkpoint or f"{model}@{base_url.rstrip('/')}"
+
+
 def trajectory_key(task_id: str, sample: int, policy: str = "") -> str:
     """One trajectory per (policy, task, sample): another checkpoint in the same file is new work."""
     return f"{policy}|{task_id}#{sample}" if policy else f"{task_id}#{sample}"
@@ -35,7 +41,7 @@ async def rollout(tasks: list[Task], out_path: str, policy: LLM, tool_settings: 
     Episodes the policy endpoint failed (after its retries) are not saved, so a rerun tries
     them again instead of scoring them as wrong."""
     out = StageFile(out_path)
-    policy_name = plan.checkpoint or policy.model
+    policy_name = policy_id(plan.checkpoint, policy.model, policy.base_url)
     todo = [(task, s) for task in tasks for s in range(plan.samples)
             if trajectory_key(task.id, s, policy_name) not in out.done]
     resumed = len(tasks) * plan.samples - len(todo)
@@ -57,7 +63,7 @@ async def rollout(tasks: list[Task], out_path: str, policy: LLM, tool_settings: 
                 failures.append(result["stop"][:200])
             return
         record = {"key": trajectory_key(task.id, sample, policy_name), "task_id": task.id, "sample": sample,
-                  "checkpoint": plan.checkpoint, "model": policy.model, "question": task.question,
+                  "policy": policy_name, "checkpoint": plan.checkpoint, "model": policy.model, "question": task.question,
                   "label": task.answer, **result, "correct": verdict.correct, "score": verdict.score,
                   "verdict": verdict.to_dict(), "seconds": round(time.perf_counter() - began, 3)}
         out.append(record)

@@ -88,7 +88,12 @@ class WorldTools:
         return self._clients[loop]
 
     async def call(self, name: str, arguments: Any, mask: Iterable[Any] | None = None) -> Observation:
-        """Run one tool call; bad arguments and service failures come back as error observations."""
+        """Run one tool call; bad arguments and service failures come back as error observations.
+        Whatever comes back has its control tags neutralised (`observe.neutralise`)."""
+        observation = await self._call(name, arguments, mask)
+        return Observation(observe.neutralise(observation.text), observation.ok, observation.metrics)
+
+    async def _call(self, name: str, arguments: Any, mask: Iterable[Any] | None = None) -> Observation:
         if name not in SCHEMAS:
             return Observation(observe.error(f"unknown tool {name!r}; the tools are: {', '.join(SCHEMAS)}"), False,
                                {"error": "unknown_tool"})

@@ -13,33 +13,32 @@ from urllib.parse import urljoin
 
 import httpx
 
+from worldbuild.retry import Backoff, request
+
 
 class SourceError(RuntimeError):
     """A source refused or failed a request for good (after retries)."""
 
 
-def _get_with_retries(client: httpx.Client, method: str, url: str, retries: int, **kwargs) -> httpx.Response:
-    for attempt in range(retries + 1):
-        try:
-            response = client.request(method, url, **kwargs)
-            if response.status_code not in (429, 500, 502, 503, 504) or attempt == retries:
-                return response
-        except (httpx.TransportError, httpx.TimeoutException) as exc:
-            if attempt == retries:
-                raise SourceError(f"{url}: {type(exc).__name__}: {exc}") from exc
-    raise AssertionError("unreachable")
+def _get_with_retries(client: httpx.Client, method: str, url: str, backoff: Backoff, **kwargs) -> httpx.Response:
+    """The shared retry policy (jitter, `Retry-After`); a connection that never comes is a SourceError."""
+    try:
+        return request(client, method, url, backoff, **kwargs)
+    except httpx.TransportError as exc:
+        raise SourceError(f"{url}: {type(exc).__name__}: {exc}") from exc
 
 
 class SerperSearch:
     """POST {"q", "num"} → {"organic": [{"title", "link", "snippet", ...}]}."""
 
-    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0, retries: int = 2):
+    def __init__(self, url: str, api_key: str | None = None, timeout: float = 30.0, retries: int = 2,
+                 backoff: float = 1.0):
         headers = {"X-API-KEY": api_key} if api_key else {}
-        self.url, self.retries = url, retries
+        self.url, self.backoff = url, Backoff(retries=retries, base=backoff)
         self.http = httpx.Client(timeout=timeout, headers=headers)
 
     def search(self, query: str, num: int = 10) -> list[dict]:
-        response = _get_with_retries(self.http, "POST", self.url, self.retries, json={"q": query, "num": num})
+        response = _get_with_retries(self.http, "POST", self.url, self.backoff, json={"q": query, "num": num})
         if response.status_code != 200:
             raise SourceError(f"search backend answered {response.status_code}: {response.text[:200]}")
         return [hit for hit in response.json().get("organic", []) if isinstance(hit, dict) and hit.get("link")]
@@ -63,13 +62,14 @@ class CdxIndex:
     """GET {cdx_url}?url=U&output=json → one JSON capture per line; records fetched from
     {warc_base}/{filename} with a Range header."""
 
-    def __init__(self, cdx_url: str, warc_base: str, timeout: float = 30.0, retries: int = 2):
-        self.cdx_url, self.warc_base, self.retries = cdx_url, warc_base.rstrip("/") + "/", retries
+    def __init__(self, cdx_url: str, warc_base: str, timeout: float = 30.0, retries: int = 2, backoff: float = 1.0):
+        self.cdx_url, self.warc_base = cdx_url, warc_base.rstrip("/") + "/"
+        self.backoff = Backoff(retries=retries, base=backoff)
         self.http = httpx.Client(timeout=timeout, follow_redirects=True)
 
     def lookup(self, url: str) -> Capture | None:
         """The newest HTTP-200 HTML capture of `url`, or None."""
-        response = _get_with_retries(self.http, "GET", self.cdx_url, self.retries,
+        response = _get_with_retries(self.http, "GET", self.cdx_url, self.backoff,
                                      params={"url": url, "output": "json"})
         if response.status_code == 404:
             return None
@@ -90,7 +90,7 @@ class CdxIndex:
     def fetch(self, capture: Capture) -> bytes:
         """The capture's record, gzip-compressed as one member (appendable to a .warc.gz)."""
         end = capture.offset + capture.length - 1
-        response = _get_with_retries(self.http, "GET", urljoin(self.warc_base, capture.filename), self.retries,
+        response = _get_with_retries(self.http, "GET", urljoin(self.warc_base, capture.filename), self.backoff,
                                      headers={"Range": f"bytes={capture.offset}-{end}"})
         if response.status_code != 206 or len(response.content) != capture.length:
             raise SourceError(f"byte range of {capture.filename} answered {response.status_code} with "
