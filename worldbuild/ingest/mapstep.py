@@ -10,9 +10,11 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from warcio.bufferedreaders import ChunkedDataReader
 from warcio.recordloader import ArcWarcRecord
 
 from worldbuild.ingest import storage
+from worldbuild.ingest.content_encoding import ContentDecodingError, decode_body
 from worldbuild.ingest.decode import decode_html
 from worldbuild.ingest.extract import extract_page
 from worldbuild.ingest.report import IngestReport
@@ -41,18 +43,36 @@ def _payload_kind(mime: str, head: bytes) -> str:
     return mime or "(no content type)"
 
 
+def _looks_like_html(body: bytes) -> bool:
+    return body.lstrip()[:64].lower().startswith(SNIFF_HTML)
+
+
 def _read_body(record: ArcWarcRecord, max_bytes: int) -> bytes:
+    """The payload as the server meant it: de-chunked, then every Content-Encoding undone (by
+    our decoders, not warcio's: see content_encoding)."""
     if record.length is not None and record.length > max_bytes + 65536:
         raise Skip("body over --max-bytes")
+    stream = record.raw_stream
+    if "chunked" in (record.http_headers.get_header("Transfer-Encoding") or "").lower():
+        stream = ChunkedDataReader(record.raw_stream, decomp_type=None)
     try:
-        body = record.content_stream().read(max_bytes + 1)
+        raw = stream.read(max_bytes + 1)
     except ARCHIVE_ERRORS + (OSError,) as exc:
         raise Skip(f"payload decoding failed ({type(exc).__name__})") from exc
-    if len(body) > max_bytes:
+    if len(raw) > max_bytes:
         raise Skip("body over --max-bytes")
     record.raw_stream.read()
     if is_truncated(record):
         raise Skip("record truncated (file ends inside it)")
+    encoding = record.http_headers.get_header("Content-Encoding")
+    try:
+        body, _ = decode_body(raw, encoding, max_bytes + 1)
+    except ContentDecodingError as exc:
+        if not _looks_like_html(raw):  # some archivers store the body decoded but keep the header
+            raise Skip(f"payload decoding failed ({str(exc).split(':')[0]})") from exc
+        body = raw
+    if len(body) > max_bytes:
+        raise Skip("body over --max-bytes")
     return body
 
 
