@@ -93,6 +93,8 @@ def ingest(
                                           help="Ray cluster to join, e.g. auto or HOST:6379 [default: a local Ray]"),
     staging: Optional[str] = typer.Option(None, help="Where workers write map shards: a shared folder or an object "
                                           "store URL (s3://bucket/prefix, gs://…) [default: inside the world]"),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="Read again inputs recorded with errors or "
+                                      "failed records (e.g. after an upgrade)"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
     """Extract HTML pages from web archives into a frozen, searchable world."""
@@ -128,7 +130,7 @@ def ingest(
     progress = _BarProgress(err)
     began = time.perf_counter()
     try:
-        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging)
+        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging, retry_errors=retry_errors)
     except KeyboardInterrupt:
         progress.stop()
         err.print("[yellow]interrupted[/yellow]: the world is unchanged; finished shards are kept, "

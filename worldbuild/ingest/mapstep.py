@@ -129,9 +129,11 @@ def extract_unit(unit: WorkUnit, settings: IngestSettings) -> tuple[list[Page], 
     """Every page of one unit, and the report of what was skipped and why."""
     pages: list[Page] = []
     report = IngestReport()
+    last_offset = None
     try:
         for offset, record in iter_unit(unit):
             report.records_read += 1
+            last_offset = offset
             source = f"{unit.name}#{offset}"
             try:
                 pages.append(record_to_page(record, source, settings))
@@ -142,9 +144,10 @@ def extract_unit(unit: WorkUnit, settings: IngestSettings) -> tuple[list[Page], 
             except Exception as exc:  # noqa: BLE001 - a record we did not foresee is skipped, not fatal
                 report.skip(f"record failed ({type(exc).__name__})", source)
     except ARCHIVE_ERRORS + (OSError,) as exc:
-        reason, detail = describe_error(exc)
+        reason, detail = describe_error(exc, mid_way=report.records_read > 0 or unit.start > 0)
         report.skip(reason, unit.name)
-        report.file_error(unit.name, f"{reason}: {detail} (kept the {report.records_read} records before it)")
+        where = f" after the record at offset {last_offset}" if last_offset is not None else ""
+        report.file_error(unit.name, f"{reason}{where}: {detail} (kept the {report.records_read} records before it)")
     report.pages_extracted = len(pages)
     return pages, report
 
