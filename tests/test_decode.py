@@ -5,7 +5,7 @@ TEXT = "Müller & Söhne — Straße"
 
 def test_header_charset_used():
     text, how = decode_html(TEXT.encode("cp1252", "replace"), "text/html; charset=windows-1252")
-    assert "Müller" in text and how == "cp1252"
+    assert "Müller" in text and how == "cp1252 (header)"
 
 
 def test_header_says_utf8_but_bytes_are_latin1():
@@ -21,7 +21,7 @@ def test_header_says_latin1_but_bytes_are_utf8():
 def test_meta_charset_when_header_has_none():
     html = '<html><head><meta charset="windows-1250"></head><body>Łódź žluťoučký</body></html>'
     text, how = decode_html(html.encode("cp1250"), "text/html")
-    assert "Łódź žluťoučký" in text and how == "cp1250"
+    assert "Łódź žluťoučký" in text and how == "cp1250 (meta)"
 
 
 def test_unknown_charset_name_falls_back():
