@@ -80,6 +80,8 @@ def test_crawl_a_small_site_into_valid_warc(tmp_path):
     with World.open(world) as opened:
         assert opened.page(f"{base}/page/0") is not None
         assert opened.page(f"{base}/doc.pdf") is None and opened.page(f"{base}/private/secret") is None
+        moved = opened.browse(f"{base}/old")  # the crawl recorded a 301 to /page/3: browse follows it
+        assert moved is not None and moved.url == f"{base}/page/3" and moved.redirected_from == f"{base}/old"
     assert result.manifest["pages"] >= len(site.bodies) - 1  # short pages may fall under the length filter
 
 

@@ -219,15 +219,20 @@ def browse(
     as_json: bool = typer.Option(False, "--json", help="Print JSON"),
 ) -> None:
     """Print a stored page as Markdown."""
+    from worldbuild.browse import redirect_note
+
     with _open(world) as opened:
-        page = opened.page(url)
-        if page is None:
+        found = opened.lookup(url)
+        if found is None:
             err.print(f"not in the world ({opened.snapshot}): {url}")
             raise typer.Exit(1)
+        page, hops = found
         if as_json:
-            print(json.dumps({**page.to_dict(), "snapshot": opened.snapshot}, indent=2, ensure_ascii=False))
+            print(json.dumps({**page.to_dict(), "redirected_from": hops[0] if hops else None,
+                              "snapshot": opened.snapshot}, indent=2, ensure_ascii=False))
             return
-        sys.stdout.write(f"# {page.title}\n\nURL: {page.url}\nCrawled: {page.crawl_date}\n\n{page.text}\n")
+        note = redirect_note(hops[0] if hops else None, page.url)
+        sys.stdout.write(f"{note}# {page.title}\n\nURL: {page.url}\nCrawled: {page.crawl_date}\n\n{page.text}\n")
 
 
 @app.command()

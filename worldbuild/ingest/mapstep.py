@@ -7,6 +7,7 @@ can run it; a shard whose summary file exists is finished and never redone.
 from __future__ import annotations
 
 import json
+from urllib.parse import urljoin
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -30,6 +31,28 @@ SNIFF_OTHER = {b"%PDF-": "application/pdf", b"\x89PNG": "image/png", b"\xff\xd8\
 
 class Skip(Exception):
     """A record that does not become a page; the message is the report's reason."""
+
+
+class Redirect(Skip):
+    """A 3xx response with a Location: no page, but browse follows it to the page it names."""
+
+    def __init__(self, status: str, source: str, target: str):
+        super().__init__(f"redirect (HTTP {status}): followed on browse")
+        self.status, self.source, self.target = int(status), source, target
+
+
+def _redirect(record: ArcWarcRecord, status: str, canonical: str, target: str) -> Redirect | None:
+    """The redirect a 3xx response records, or None without a usable Location."""
+    if not (status.isdigit() and 300 <= int(status) < 400):
+        return None
+    location = (record.http_headers.get_header("Location") or "").strip()
+    if not location:
+        return None
+    try:
+        to = canonical_url(urljoin(target, location))
+    except (BadURL, ValueError):
+        return None
+    return Redirect(status, canonical, to) if to != canonical else None
 
 
 def _payload_kind(mime: str, head: bytes) -> str:
@@ -91,7 +114,7 @@ def record_to_page(record: ArcWarcRecord, source: str, settings: IngestSettings)
         raise Skip("response without HTTP headers")
     status = record.http_headers.get_statuscode()
     if status != "200":
-        raise Skip(f"HTTP status {status}")
+        raise _redirect(record, status, canonical, target.strip("<>").strip()) or Skip(f"HTTP status {status}")
     content_type = record.http_headers.get_header("Content-Type") or ""
     mime = content_type.split(";")[0].strip().lower()
     body = _read_body(record, settings.max_bytes)
@@ -126,7 +149,8 @@ def record_to_page(record: ArcWarcRecord, source: str, settings: IngestSettings)
 
 
 def extract_unit(unit: WorkUnit, settings: IngestSettings) -> tuple[list[Page], IngestReport]:
-    """Every page of one unit, and the report of what was skipped and why."""
+    """Every page of one unit, and the report of what was skipped and why. Redirects recorded in
+    the unit are in `report.redirects`."""
     pages: list[Page] = []
     report = IngestReport()
     last_offset = None
@@ -137,6 +161,9 @@ def extract_unit(unit: WorkUnit, settings: IngestSettings) -> tuple[list[Page], 
             source = f"{unit.name}#{offset}"
             try:
                 pages.append(record_to_page(record, source, settings))
+            except Redirect as redirect:
+                report.skip(str(redirect), source)
+                report.redirects.append([redirect.source, redirect.target, redirect.status, source])
             except Skip as skip:
                 report.skip(str(skip), source)
             except ARCHIVE_ERRORS + (OSError,):

@@ -241,6 +241,8 @@ def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None
                 else:
                     report.pages_kept += 1
                     entry["pages_kept"] += 1
+            for source, target, status, _where in unit_report.redirects:
+                writer.add_redirect(source, target, status)
     except BaseException:
         writer.abort()
         raise
