@@ -52,6 +52,10 @@ class Site:
                     "http://other.invalid/elsewhere"]
         return with_links(b"<html><head><title>Index</title></head><body><h1>Index</h1></body></html>", specials)
 
+    def answer_with(self, path: str, accept: str):
+        """(status, headers, body) for a path, given the request's Accept-Encoding."""
+        return self.answer(path)
+
     def answer(self, path: str):
         """(status, headers, body) for a path."""
         html = [("Content-Type", "text/html; charset=utf-8")]
@@ -85,7 +89,7 @@ class Site:
 
             def do_GET(self):
                 site.served.append(self.path)
-                status, headers, body = site.answer(self.path)
+                status, headers, body = site.answer_with(self.path, self.headers.get("Accept-Encoding", ""))
                 try:
                     self.send_response(status)
                     for name, value in headers:
@@ -112,3 +116,46 @@ class Site:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def encode(body: bytes, coding: str) -> bytes:
+    """`body` in one HTTP content coding, each by its own library."""
+    import gzip
+    import zlib
+
+    import brotli
+    import zstandard
+
+    coders = {"gzip": gzip.compress, "deflate": zlib.compress, "br": brotli.compress,
+              "zstd": zstandard.ZstdCompressor().compress}
+    return coders[coding](body)
+
+
+class EncodedSite(Site):
+    """Real pages, each served in one content coding (or a stack of them, applied left to right)
+    when the client's Accept-Encoding allows it, as a server that honours it does."""
+
+    CODINGS = ("gzip", "deflate", "br", "zstd", "gzip, br", "deflate, zstd")
+
+    def __init__(self):
+        super().__init__(pages=len(self.CODINGS))
+        self.accepted: list[str] = []
+
+    def index(self) -> bytes:
+        links = [f"/enc/{i}" for i in range(len(self.CODINGS))]
+        return with_links(b"<html><head><title>Codings</title></head><body><h1>Codings</h1></body></html>", links)
+
+    def answer_with(self, path: str, accept: str):
+        if path.startswith("/enc/") and path[5:].isdigit():
+            i = int(path[5:])
+            coding = self.CODINGS[i]
+            names = [c.strip() for c in coding.split(",")]
+            allowed = {a.split(";")[0].strip() for a in accept.split(",")}
+            self.accepted.append(accept)
+            body = self.bodies[i]
+            if not set(names) <= allowed:
+                return 200, [("Content-Type", "text/html; charset=utf-8")], body
+            for name in names:
+                body = encode(body, name)
+            return 200, [("Content-Type", "text/html; charset=utf-8"), ("Content-Encoding", coding)], body
+        return self.answer(path)

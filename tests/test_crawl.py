@@ -11,9 +11,10 @@ import time
 from warcio.archiveiterator import ArchiveIterator
 
 from tests.conftest import REPO, needs_shared
-from tests.site import Site
+from tests.site import EncodedSite, Site
 from worldbuild.crawl.warcfile import WarcFile
 from worldbuild.ingest.pipeline import ingest
+from worldbuild.records import IngestSettings
 from worldbuild.world import World
 
 pytestmark = needs_shared
@@ -79,7 +80,35 @@ def test_crawl_a_small_site_into_valid_warc(tmp_path):
     with World.open(world) as opened:
         assert opened.page(f"{base}/page/0") is not None
         assert opened.page(f"{base}/doc.pdf") is None and opened.page(f"{base}/private/secret") is None
+        moved = opened.browse(f"{base}/old")  # the crawl recorded a 301 to /page/3: browse follows it
+        assert moved is not None and moved.url == f"{base}/page/3" and moved.redirected_from == f"{base}/old"
     assert result.manifest["pages"] >= len(site.bodies) - 1  # short pages may fall under the length filter
+
+
+def test_every_content_coding_the_crawl_stores_is_ingested(tmp_path):
+    """The crawl asks for gzip, deflate, br and zstd and stores bodies as they came; the ingest
+    decodes each (stacked codings too) and keeps every page."""
+    out = str(tmp_path / "codings.warc.gz")
+    site = EncodedSite()
+    with site as base:
+        run_crawl(base, out, "--depth", "3", "--same-host", "--include", r"/enc/\d+$|:\d+/$")
+    codings = {}
+    with open(out, "rb") as handle:
+        for record in ArchiveIterator(handle):
+            if record.rec_type == "response" and "/enc/" in record.rec_headers.get_header("WARC-Target-URI"):
+                codings[record.rec_headers.get_header("WARC-Target-URI")] = \
+                    record.http_headers.get_header("Content-Encoding")
+    expected = {f"{base}/enc/{i}": coding for i, coding in enumerate(EncodedSite.CODINGS)}
+    assert codings == expected  # the server honoured every coding the crawl asked for
+    world = str(tmp_path / "world")
+    result = ingest([out], world, IngestSettings(min_chars=200))
+    assert not any("decoding" in reason for reason in result.report.skips), result.report.skips
+    with World.open(world) as opened:
+        for i, url in enumerate(expected):
+            page = opened.page(url)
+            assert page is not None, (url, expected[url], result.report.to_dict())
+            first_words = " ".join(page.text.split()[:5]).lstrip("#* ")
+            assert first_words[:20].encode() in site.bodies[i] or page.title.encode()[:20] in site.bodies[i]
 
 
 def test_depth_and_page_budgets(tmp_path):

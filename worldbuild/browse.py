@@ -24,6 +24,7 @@ class BrowseResult:
     next_offset: int | None  # where the next window starts, None at the end of the page
     total_chars: int
     goal_passages: int  # how many goal-relevant passages lead the content
+    redirected_from: str | None = None  # the URL asked for, when the archive recorded it redirecting here
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -41,7 +42,13 @@ def _window(text: str, offset: int, max_chars: int) -> tuple[str, int]:
     return text[offset:end], end
 
 
-def render(page: Page, terms: QueryTerms | None, offset: int = 0, max_chars: int = DEFAULT_MAX_CHARS) -> BrowseResult:
+def redirect_note(redirected_from: str | None, url: str) -> str:
+    """The line a text view starts with when the page was reached through a recorded redirect."""
+    return f"(redirected from {redirected_from} to {url}, as recorded in the archive)\n\n" if redirected_from else ""
+
+
+def render(page: Page, terms: QueryTerms | None, offset: int = 0, max_chars: int = DEFAULT_MAX_CHARS,
+           redirected_from: str | None = None) -> BrowseResult:
     text = page.text
     offset = max(0, min(offset, len(text)))
     lead, count = "", 0
@@ -60,5 +67,5 @@ def render(page: Page, terms: QueryTerms | None, offset: int = 0, max_chars: int
     return BrowseResult(
         url=page.url, canonical_url=page.canonical_url, title=page.title, crawl_date=page.crawl_date,
         content=lead + window, offset=offset, next_offset=end if end < len(text) else None,
-        total_chars=len(text), goal_passages=count,
+        total_chars=len(text), goal_passages=count, redirected_from=redirected_from,
     )

@@ -106,6 +106,8 @@ def ingest(
     address: Optional[str] = AddressOpt("a local Ray"),
     staging: Optional[str] = typer.Option(None, help="Where workers write map shards: a shared folder or an object "
                                           "store URL (s3://bucket/prefix, gs://…) [default: inside the world]"),
+    retry_errors: bool = typer.Option(False, "--retry-errors", help="Read again inputs recorded with errors or "
+                                      "failed records (e.g. after an upgrade)"),
     as_json: bool = JsonOpt("the report"),
 ) -> None:
     """Extract HTML pages from web archives into a frozen, searchable world."""
@@ -139,7 +141,7 @@ def ingest(
     progress = _BarProgress(err)
     began = time.perf_counter()
     try:
-        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging)
+        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging, retry_errors=retry_errors)
     except KeyboardInterrupt:
         progress.stop()
         err.print("[yellow]interrupted[/yellow]: the world is unchanged; finished shards are kept, "
@@ -228,15 +230,20 @@ def browse(
     as_json: bool = JsonOpt(),
 ) -> None:
     """Print a stored page as Markdown."""
+    from worldbuild.browse import redirect_note
+
     with _open(world) as opened:
-        page = opened.page(url)
-        if page is None:
+        found = opened.lookup(url)
+        if found is None:
             err.print(f"not in the world ({opened.snapshot}): {url}")
             raise typer.Exit(1)
+        page, hops = found
         if as_json:
-            print(json.dumps({**page.to_dict(), "snapshot": opened.snapshot}, indent=2, ensure_ascii=False))
+            print(json.dumps({**page.to_dict(), "redirected_from": hops[0] if hops else None,
+                              "snapshot": opened.snapshot}, indent=2, ensure_ascii=False))
             return
-        sys.stdout.write(f"# {page.title}\n\nURL: {page.url}\nCrawled: {page.crawl_date}\n\n{page.text}\n")
+        note = redirect_note(hops[0] if hops else None, page.url)
+        sys.stdout.write(f"{note}# {page.title}\n\nURL: {page.url}\nCrawled: {page.crawl_date}\n\n{page.text}\n")
 
 
 @app.command()

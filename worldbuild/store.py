@@ -36,7 +36,15 @@ CREATE TABLE IF NOT EXISTS pages (
 CREATE INDEX IF NOT EXISTS pages_url_key ON pages(url_key);
 CREATE INDEX IF NOT EXISTS pages_content_hash ON pages(content_hash);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS redirects (
+    source_url TEXT PRIMARY KEY,
+    source_key TEXT NOT NULL,
+    target_url TEXT NOT NULL,
+    status INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS redirects_source_key ON redirects(source_key);
 """
+MAX_HOPS = 10  # what browsers follow before giving up
 
 _SELECT = "SELECT doc_id, " + ", ".join(PAGE_COLUMNS) + " FROM pages"
 
@@ -57,6 +65,8 @@ class PageStore:
         else:
             self.db = self._connect_readonly(path)
         self.db.execute("PRAGMA cache_size=-65536")
+        self.has_redirects = bool(self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='redirects'").fetchone())  # older worlds lack it
 
     @staticmethod
     def _connect_readonly(path: str) -> sqlite3.Connection:
@@ -113,6 +123,9 @@ class PageStore:
                 keys.add(url_key(url))
             except BadURL:
                 continue
+            resolved = self.resolve(url)  # a masked URL the archive redirects hides where it leads
+            if resolved is not None and resolved[2]:
+                canonicals.add(resolved[1].canonical_url)
         if not canonicals:
             return set()
         rows = []
@@ -137,6 +150,43 @@ class PageStore:
         if row is None:
             row = self.db.execute(_SELECT + " WHERE url_key=? ORDER BY doc_id LIMIT 1", (key,)).fetchone()
         return _page(row) if row else None
+
+    def redirect_target(self, url: str) -> str | None:
+        """Where the archive recorded `url` (any spelling) to redirect, or None."""
+        if not self.has_redirects:
+            return None
+        try:
+            canonical, key = canonical_url(url), url_key(url)
+        except BadURL:
+            return None
+        row = self.db.execute("SELECT target_url FROM redirects WHERE source_url=?", (canonical,)).fetchone()
+        if row is None:
+            row = self.db.execute("SELECT target_url FROM redirects WHERE source_key=? ORDER BY rowid LIMIT 1",
+                                  (key,)).fetchone()
+        return row[0] if row else None
+
+    def resolve(self, url: str) -> tuple[int, Page, list[str]] | None:
+        """The page for `url`, following redirects recorded in the archive (at most MAX_HOPS, no
+        loops): (doc id, page, the URLs redirected from, in order)."""
+        hops: list[str] = []
+        current = url
+        while True:
+            found = self.by_url_with_id(current)
+            if found is not None:
+                return found[0], found[1], hops
+            target = self.redirect_target(current)
+            if target is None or len(hops) >= MAX_HOPS or target in hops:
+                return None
+            hops.append(canonical_url(current))
+            current = target
+
+    def redirect_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM redirects").fetchone()[0] if self.has_redirects else 0
+
+    def redirect_identities(self) -> Iterator[tuple[str, str, int]]:
+        """(source, target, status) sorted by source: the redirects' part of a snapshot id."""
+        if self.has_redirects:
+            yield from self.db.execute("SELECT source_url, target_url, status FROM redirects ORDER BY source_url")
 
     def counts_by(self, column: str, limit: int | None = None) -> list[tuple[str, int]]:
         if column not in ("domain", "lang"):
@@ -190,6 +240,12 @@ class PageStore:
             f"INSERT INTO pages ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             [values[c] for c in columns],
         )
+
+    def insert_redirect(self, source: str, target: str, status: int) -> bool:
+        """Record a redirect unless `source` has one already (the first capture wins); True if new."""
+        cursor = self.db.execute("INSERT OR IGNORE INTO redirects (source_url, source_key, target_url, status) "
+                                 "VALUES (?, ?, ?, ?)", (source, url_key(source), target, int(status)))
+        return cursor.rowcount > 0
 
     def set_manifest(self, manifest: dict) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",

@@ -1,14 +1,25 @@
 """Canonical URLs: one spelling per page, so dedup, browse and masking agree.
 
+The base is w3lib's `canonicalize_url` (the one Scrapy dedups requests with): sorted query,
+percent-escapes normalised without losing bytes (`?q=caf%E9` and `?q=caf%E8` stay apart),
+unreserved escapes decoded (`%7E` is `~`), dot segments resolved (`/a/../b` is `/b`), `//`
+inside a path kept, IDNA hosts. On top, the project's rules: no credentials, default port,
+fragment, trailing slash (except the root) or tracking parameters (`url_query_cleaner`).
+
 `canonical_url` keeps the scheme (DESIGN.md §2); `url_key` also forgets the scheme and a
-leading `www.`/`m.`, so that an agent asking for `http://www.example.com/a/` finds the page
-stored as `https://example.com/a`.
+leading `www.`/`m.`/`mobile.` label, so that an agent asking for `http://www.example.com/a/`
+finds the page stored as `https://example.com/a`. That label is dropped only when it is not
+part of the registrable domain (by the public-suffix list bundled with tldextract, read
+offline): `m.mobile.de` → `mobile.de`, and `mobile.de` stays itself.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url, url_query_cleaner
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 TRACKING_PARAMS = {
@@ -18,8 +29,6 @@ TRACKING_PARAMS = {
 }
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_")
 MOBILE_OR_WWW = re.compile(r"^(?:www\d*|m|mobile)\.")
-_SAFE_PATH = "/:@!$&'()*+,;=-._~%"
-_PERCENT_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 
 
 class BadURL(ValueError):
@@ -46,38 +55,59 @@ def _clean_host(netloc: str, scheme: str) -> str:
     return host
 
 
-def _clean_path(path: str) -> str:
-    path = quote(path, safe=_SAFE_PATH)  # spaces and non-ASCII become escapes
-    path = _PERCENT_ESCAPE.sub(lambda m: m.group(0).upper(), path)
-    path = re.sub(r"/{2,}", "/", path) or "/"
-    if len(path) > 1 and path.endswith("/"):
-        path = path.rstrip("/") or "/"
-    return path
-
-
 def canonical_url(url: str) -> str:
-    """Normalise `url`: lower-case scheme/host, no default port, fragment, credentials or
-    tracking parameters, sorted query, no trailing slash except the root."""
+    """Normalise `url` (see the module docstring); raises BadURL for what is not http(s)."""
     raw = url.strip().strip("<>").strip()
     if "://" not in raw:
         raise BadURL(f"not an absolute URL: {url[:120]!r}")
-    parts = urlsplit(raw)
-    scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise BadURL(f"unsupported URL scheme {scheme!r}")
-    host = _clean_host(parts.netloc, scheme)
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k))
-    return urlunsplit((scheme, host, _clean_path(parts.path), urlencode(query, safe="/:@!$'()*,;-._~"), ""))
+    try:
+        parts = urlsplit(raw)
+        scheme = parts.scheme.lower()
+        if scheme not in DEFAULT_PORTS:
+            raise BadURL(f"unsupported URL scheme {scheme!r}")
+        host = _clean_host(parts.netloc, scheme)
+        cleaned = urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+        tracking = sorted({k for k, _ in parse_qsl(parts.query, keep_blank_values=True) if _is_tracking(k)})
+        if tracking:
+            cleaned = url_query_cleaner(cleaned, tracking, remove=True, unique=False)
+        canonical = canonicalize_url(cleaned, keep_blank_values=True)
+    except BadURL:
+        raise
+    except ValueError as exc:
+        raise BadURL(f"unreadable URL {url[:120]!r}: {exc}") from None
+    parts = urlsplit(canonical)
+    if len(parts.path) > 1 and parts.path.endswith("/"):
+        canonical = urlunsplit(parts._replace(path=parts.path[:-1]))
+    return canonical
+
+
+@functools.lru_cache(maxsize=1)
+def _public_suffixes():
+    import tldextract
+
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # the bundled list: no network
+
+
+@functools.lru_cache(maxsize=65536)
+def _loose_host(host: str) -> str:
+    """`host` without a leading www/m/mobile label, unless that label is the registrable domain."""
+    if not MOBILE_OR_WWW.match(host):
+        return host
+    name, _, port = host.partition(":")
+    if not _public_suffixes()(name).subdomain:
+        return host
+    return MOBILE_OR_WWW.sub("", host)
 
 
 def url_key(url: str) -> str:
     """A scheme-free, `www.`-free key: the looser match browse falls back to."""
     canonical = canonical_url(url)
     rest = canonical.split("://", 1)[1]
-    return MOBILE_OR_WWW.sub("", rest)
+    host, slash, path = rest.partition("/")
+    return _loose_host(host) + slash + path
 
 
 def domain_of(canonical: str) -> str:
     """Host without port or a leading `www.`: what stats group pages by."""
     host = canonical.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    return MOBILE_OR_WWW.sub("", host)
+    return _loose_host(host)

@@ -155,21 +155,30 @@ class World:
             ))
         return hits
 
-    def page(self, url: str, mask: Iterable[str] | None = None) -> Page | None:
-        """The stored page for any spelling of `url`; None when absent or masked."""
-        found = self.store.by_url_with_id(url)
+    def lookup(self, url: str, mask: Iterable[str] | None = None) -> tuple[Page, list[str]] | None:
+        """The stored page for any spelling of `url`, following redirects the archive recorded
+        (3xx with a Location inside the world): (page, URLs redirected from, in order); None
+        when absent or masked."""
+        found = self.store.resolve(url)
         if found is None or (mask and found[0] in self.masked_ids(mask)):
             return None
-        return found[1]
+        return found[1], found[2]
+
+    def page(self, url: str, mask: Iterable[str] | None = None) -> Page | None:
+        """The stored page for any spelling of `url` (redirects followed); None when absent or masked."""
+        found = self.lookup(url, mask)
+        return found[0] if found else None
 
     def browse(self, url: str, goal: str | None = None, offset: int = 0, max_chars: int = DEFAULT_MAX_CHARS,
                mask: Iterable[str] | None = None) -> BrowseResult | None:
-        """A window of the page; with a goal, the passages most relevant to it come first."""
-        page = self.page(url, mask)
-        if page is None:
+        """A window of the page; with a goal, the passages most relevant to it come first. A URL
+        the archive redirects is answered with the page it led to, `redirected_from` saying so."""
+        found = self.lookup(url, mask)
+        if found is None:
             return None
+        page, hops = found
         terms = self.index.terms(goal) if goal and goal.strip() else None
-        return render(page, terms, offset, max_chars)
+        return render(page, terms, offset, max_chars, redirected_from=hops[0] if hops else None)
 
     def stats(self, top: int = 20) -> dict:
         """The manifest plus page counts by domain and by language."""

@@ -61,6 +61,8 @@ def snapshot_id(store: PageStore, settings: IngestSettings) -> str:
     digest.update(json.dumps(settings.content_settings(), sort_keys=True).encode())
     for url, text_hash in store.identities():
         digest.update(f"\n{url}\t{text_hash}".encode())
+    for source, target, status in store.redirect_identities():  # browse answers differently with them
+        digest.update(f"\n{source}\t->\t{target}\t{status}".encode())
     return digest.hexdigest()
 
 
@@ -122,6 +124,10 @@ class WorldWriter:
         self.added += 1
         return None
 
+    def add_redirect(self, source: str, target: str, status: int) -> None:
+        """Record a redirect the archive holds (both ends canonical URLs); the first one wins."""
+        self.store.insert_redirect(source, target, status)
+
     def abort(self) -> None:
         self.store.rollback()
         self.store.close()
@@ -171,6 +177,7 @@ class WorldWriter:
             "created_at": now if changed or not previous else previous["created_at"],
             "updated_at": now,
             "pages": self.store.count(),
+            "redirects": self.store.redirect_count(),
             "domains": len(self.store.counts_by("domain")),
             "languages": languages,
             "settings": self.settings.content_settings(),

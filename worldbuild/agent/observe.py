@@ -58,6 +58,8 @@ def search_results(query: str, hits: list[dict], budget: int) -> str:
 
 def page(result: dict, budget: int) -> str:
     head = [f"Title: {result.get('title') or '(untitled)'}", f"URL: {result['url']}"]
+    if result.get("redirected_from"):
+        head.append(f"(redirected from {result['redirected_from']}, as recorded in the archive)")
     if result.get("crawl_date"):
         head.append(f"Date: {result['crawl_date'][:10]}")
     shown = f"{result.get('offset', 0)}-{result.get('offset', 0) + len(result.get('content', ''))}"

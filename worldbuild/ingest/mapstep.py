@@ -7,12 +7,15 @@ can run it; a shard whose summary file exists is finished and never redone.
 from __future__ import annotations
 
 import json
+from urllib.parse import urljoin
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from warcio.bufferedreaders import ChunkedDataReader
 from warcio.recordloader import ArcWarcRecord
 
 from worldbuild.ingest import storage
+from worldbuild.ingest.content_encoding import ContentDecodingError, decode_body
 from worldbuild.ingest.decode import decode_html
 from worldbuild.ingest.extract import extract_page
 from worldbuild.ingest.report import IngestReport
@@ -30,6 +33,28 @@ class Skip(Exception):
     """A record that does not become a page; the message is the report's reason."""
 
 
+class Redirect(Skip):
+    """A 3xx response with a Location: no page, but browse follows it to the page it names."""
+
+    def __init__(self, status: str, source: str, target: str):
+        super().__init__(f"redirect (HTTP {status}): followed on browse")
+        self.status, self.source, self.target = int(status), source, target
+
+
+def _redirect(record: ArcWarcRecord, status: str, canonical: str, target: str) -> Redirect | None:
+    """The redirect a 3xx response records, or None without a usable Location."""
+    if not (status.isdigit() and 300 <= int(status) < 400):
+        return None
+    location = (record.http_headers.get_header("Location") or "").strip()
+    if not location:
+        return None
+    try:
+        to = canonical_url(urljoin(target, location))
+    except (BadURL, ValueError):
+        return None
+    return Redirect(status, canonical, to) if to != canonical else None
+
+
 def _payload_kind(mime: str, head: bytes) -> str:
     """The payload's real type: HTML, or the non-HTML type to report."""
     start = head.lstrip()[:64].lower()
@@ -41,18 +66,36 @@ def _payload_kind(mime: str, head: bytes) -> str:
     return mime or "(no content type)"
 
 
+def _looks_like_html(body: bytes) -> bool:
+    return body.lstrip()[:64].lower().startswith(SNIFF_HTML)
+
+
 def _read_body(record: ArcWarcRecord, max_bytes: int) -> bytes:
+    """The payload as the server meant it: de-chunked, then every Content-Encoding undone (by
+    our decoders, not warcio's: see content_encoding)."""
     if record.length is not None and record.length > max_bytes + 65536:
         raise Skip("body over --max-bytes")
+    stream = record.raw_stream
+    if "chunked" in (record.http_headers.get_header("Transfer-Encoding") or "").lower():
+        stream = ChunkedDataReader(record.raw_stream, decomp_type=None)
     try:
-        body = record.content_stream().read(max_bytes + 1)
+        raw = stream.read(max_bytes + 1)
     except ARCHIVE_ERRORS + (OSError,) as exc:
         raise Skip(f"payload decoding failed ({type(exc).__name__})") from exc
-    if len(body) > max_bytes:
+    if len(raw) > max_bytes:
         raise Skip("body over --max-bytes")
     record.raw_stream.read()
     if is_truncated(record):
         raise Skip("record truncated (file ends inside it)")
+    encoding = record.http_headers.get_header("Content-Encoding")
+    try:
+        body, _ = decode_body(raw, encoding, max_bytes + 1)
+    except ContentDecodingError as exc:
+        if not _looks_like_html(raw):  # some archivers store the body decoded but keep the header
+            raise Skip(f"payload decoding failed ({str(exc).split(':')[0]})") from exc
+        body = raw
+    if len(body) > max_bytes:
+        raise Skip("body over --max-bytes")
     return body
 
 
@@ -71,7 +114,7 @@ def record_to_page(record: ArcWarcRecord, source: str, settings: IngestSettings)
         raise Skip("response without HTTP headers")
     status = record.http_headers.get_statuscode()
     if status != "200":
-        raise Skip(f"HTTP status {status}")
+        raise _redirect(record, status, canonical, target.strip("<>").strip()) or Skip(f"HTTP status {status}")
     content_type = record.http_headers.get_header("Content-Type") or ""
     mime = content_type.split(";")[0].strip().lower()
     body = _read_body(record, settings.max_bytes)
@@ -106,15 +149,21 @@ def record_to_page(record: ArcWarcRecord, source: str, settings: IngestSettings)
 
 
 def extract_unit(unit: WorkUnit, settings: IngestSettings) -> tuple[list[Page], IngestReport]:
-    """Every page of one unit, and the report of what was skipped and why."""
+    """Every page of one unit, and the report of what was skipped and why. Redirects recorded in
+    the unit are in `report.redirects`."""
     pages: list[Page] = []
     report = IngestReport()
+    last_offset = None
     try:
         for offset, record in iter_unit(unit):
             report.records_read += 1
+            last_offset = offset
             source = f"{unit.name}#{offset}"
             try:
                 pages.append(record_to_page(record, source, settings))
+            except Redirect as redirect:
+                report.skip(str(redirect), source)
+                report.redirects.append([redirect.source, redirect.target, redirect.status, source])
             except Skip as skip:
                 report.skip(str(skip), source)
             except ARCHIVE_ERRORS + (OSError,):
@@ -122,9 +171,10 @@ def extract_unit(unit: WorkUnit, settings: IngestSettings) -> tuple[list[Page], 
             except Exception as exc:  # noqa: BLE001 - a record we did not foresee is skipped, not fatal
                 report.skip(f"record failed ({type(exc).__name__})", source)
     except ARCHIVE_ERRORS + (OSError,) as exc:
-        reason, detail = describe_error(exc)
+        reason, detail = describe_error(exc, mid_way=report.records_read > 0 or unit.start > 0)
         report.skip(reason, unit.name)
-        report.file_error(unit.name, f"{reason}: {detail} (kept the {report.records_read} records before it)")
+        where = f" after the record at offset {last_offset}" if last_offset is not None else ""
+        report.file_error(unit.name, f"{reason}{where}: {detail} (kept the {report.records_read} records before it)")
     report.pages_extracted = len(pages)
     return pages, report
 

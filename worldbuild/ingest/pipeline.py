@@ -17,7 +17,7 @@ from typing import Iterator
 from worldbuild.ingest import storage
 from worldbuild.ingest.executor import Executor, LocalExecutor
 from worldbuild.ingest.extract import warm_up
-from worldbuild.ingest.inputs import InputFile, describe, expand_paths
+from worldbuild.ingest.inputs import InputFile, NotRegularFile, describe, expand_paths
 from worldbuild.ingest.mapstep import map_unit, read_shard, read_summary
 from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import WorkUnit, plan_units
@@ -73,15 +73,39 @@ def _existing_manifest(world_dir: str) -> dict | None:
         store.close()
 
 
+# record skips that say the reader failed, not that the record holds no page: an upgrade may fix them
+FAILURE_REASONS = ("payload decoding failed", "extraction failed", "record failed")
+
+
+def _retryable(entry: dict) -> bool:
+    """An input recorded with file errors or failed records, worth reading again after an upgrade."""
+    return bool(entry.get("errors")) or entry.get("failed_records", 0) > 0
+
+
+def _known_inputs(previous: dict | None, retry_errors: bool) -> set[str]:
+    """sha256 of inputs a rerun passes over: all recorded ones, less (with `retry_errors`) those
+    whose last reading had errors."""
+    latest: dict[str, dict] = {}
+    for entry in (previous or {}).get("inputs", []):
+        latest[entry["sha256"]] = entry
+    return {sha for sha, entry in latest.items() if not (retry_errors and _retryable(entry))}
+
+
 def _select_inputs(paths: list[str], known: set[str], report: IngestReport) -> tuple[list[InputFile], list[str]]:
-    files, problems = expand_paths(paths)
-    for pattern, reason in problems:
+    found = expand_paths(paths)
+    for pattern, reason in found.problems:
         report.skip(reason, pattern)
         report.file_error(pattern, reason)
+    for path, reason in found.passed_over:
+        report.skip(reason, path)
     new, already = [], []
-    for path in files:
+    for path in found.files:
         try:
             source = describe(path)
+        except NotRegularFile as exc:
+            report.skip("not a regular file", path)
+            report.file_error(os.path.basename(path), str(exc))
+            continue
         except OSError as exc:
             report.skip("unreadable file", path)
             report.file_error(os.path.basename(path), f"unreadable file: {type(exc).__name__}: {exc.strerror or exc}")
@@ -110,11 +134,14 @@ def ingest(
     progress: Progress | None = None,
     note: dict | None = None,
     staging: str | None = None,
+    retry_errors: bool = False,
 ) -> IngestResult:
     """Ingest archives into the world at `world_dir` (created if new); `note` is recorded in the
     manifest with the step (see `WorldWriter.commit`). Map shards go under `staging` (a folder
     or an object-store URL every worker can write; default: inside the world) and are removed
-    once merged."""
+    once merged. Inputs already recorded are passed over by content; with `retry_errors`, those
+    recorded with errors or failed records are read again (pages already stored stay, as
+    duplicates of themselves)."""
     world_dir = os.path.abspath(world_dir)  # executors on other nodes do not share our cwd
     settings = settings or IngestSettings()
     executor = executor or LocalExecutor()
@@ -123,7 +150,7 @@ def ingest(
     with _world_lock(world_dir):
         previous = _existing_manifest(world_dir)
         check_settings(previous, settings, world_dir)
-        known = {item["sha256"] for item in (previous or {}).get("inputs", [])}
+        known = _known_inputs(previous, retry_errors)
         sources, already = _select_inputs(paths, known, report)
         result = IngestResult(manifest=previous, report=report, known_inputs=already,
                               new_inputs=[s.name for s in sources])
@@ -196,7 +223,7 @@ def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None
     """Fold shards, in input order, into the world: dedup by canonical URL and content hash."""
     order = {s.sha256: i for i, s in enumerate(sources)}
     summaries.sort(key=lambda s: (order[s["unit"]["sha256"]], s["unit"]["start"]))
-    per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0} for s in sources}
+    per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0, "failed_records": 0} for s in sources}
     writer = WorldWriter(world_dir, settings, executor, on_note=(progress or Progress()).note)
     try:
         for summary in summaries:
@@ -205,6 +232,8 @@ def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None
             report.absorb(unit_report)
             entry = per_input[unit.sha256]
             entry["records_read"] += unit_report.records_read
+            entry["failed_records"] += sum(n for reason, n in unit_report.skips.items()
+                                           if reason.startswith(FAILURE_REASONS))
             for page in _shard_pages(shard_dir, unit):
                 reason = writer.add(page)
                 if reason:
@@ -212,6 +241,8 @@ def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None
                 else:
                     report.pages_kept += 1
                     entry["pages_kept"] += 1
+            for source, target, status, _where in unit_report.redirects:
+                writer.add_redirect(source, target, status)
     except BaseException:
         writer.abort()
         raise

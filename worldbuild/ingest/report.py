@@ -14,6 +14,7 @@ class IngestReport:
     skips: Counter = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)  # reason -> first place it happened
     file_errors: list[dict] = field(default_factory=list)  # {"file", "error"}
+    redirects: list[list] = field(default_factory=list)  # [from, to, status, source] of one map unit
 
     def skip(self, reason: str, where: str, count: int = 1) -> None:
         self.skips[reason] += count
@@ -39,6 +40,7 @@ class IngestReport:
             "skips": dict(sorted(self.skips.items(), key=lambda kv: (-kv[1], kv[0]))),
             "examples": dict(sorted(self.examples.items())),
             "file_errors": self.file_errors,
+            **({"redirects": self.redirects} if self.redirects else {}),
         }
 
     @classmethod
@@ -50,4 +52,5 @@ class IngestReport:
             skips=Counter(data.get("skips", {})),
             examples=dict(data.get("examples", {})),
             file_errors=list(data.get("file_errors", [])),
+            redirects=list(data.get("redirects", [])),
         )
