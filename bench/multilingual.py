@@ -88,12 +88,13 @@ def known_items(world, per_language: int, seed: int = 7) -> dict[str, dict[str, 
     rng = random.Random(seed)
     by_lang: dict[str, dict[str, list[tuple[str, int]]]] = defaultdict(lambda: {"sentence": [], "fragment": []})
     for doc_id, lang, text in rows:
-        unique = [s for s in sentences(text) if everything.count(s) == 1]
-        if not unique:
+        candidates = sentences(text)
+        rng.shuffle(candidates)
+        unique = next((s for s in candidates if everything.count(s) == 1), None)
+        if unique is None:
             continue
-        rng.shuffle(unique)
-        by_lang[lang]["sentence"].append((unique[0], doc_id))
-        for sentence in unique[:5]:
+        by_lang[lang]["sentence"].append((unique, doc_id))
+        for sentence in candidates[:8]:
             fragment = _fragment(sentence, rng)
             if everything.count(fragment) == 1:
                 by_lang[lang]["fragment"].append((fragment, doc_id))

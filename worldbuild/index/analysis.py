@@ -4,9 +4,9 @@ A page is analysed by its language. Runs of CJK characters (Han, kana, Hangul) b
 overlapping character bigrams, a single character alone being kept as itself (Lucene's
 CJKAnalyzer): Chinese and Japanese have no spaces, and bigrams need no dictionary, so a query
 needs no language. Other words are Unicode-normalised (NFKC, case folded, a Turkish dotted
-capital İ folded to i), stopwords of the page's language and English ones (quoted everywhere) dropped and the rest stemmed by the
-language's Snowball stemmer (PyStemmer, as bm25s uses); a language without one keeps words as
-they are. A query has no reliable language: each of its words is analysed by every analyser the
+capital İ folded to i), English stopwords dropped (alike in every language) and the rest
+stemmed by the language's Snowball stemmer (PyStemmer, as bm25s uses); a language without one
+keeps words as they are. A query has no reliable language: each of its words is analysed by every analyser the
 index used, and the variants together stand for the word (`QueryGroup`).
 """
 
@@ -35,13 +35,6 @@ STEMMERS = {
     "fa": "persian", "pl": "polish", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian",
     "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish",
 }
-# ISO 639-1 code -> bm25s's stopword list for it
-STOPWORDS = {
-    "en": "STOPWORDS_EN", "de": "STOPWORDS_GERMAN", "nl": "STOPWORDS_DUTCH", "fr": "STOPWORDS_FRENCH",
-    "es": "STOPWORDS_SPANISH", "pt": "STOPWORDS_PORTUGUESE", "it": "STOPWORDS_ITALIAN", "ru": "STOPWORDS_RUSSIAN",
-    "sv": "STOPWORDS_SWEDISH", "no": "STOPWORDS_NORWEGIAN", "nb": "STOPWORDS_NORWEGIAN", "da": "STOPWORDS_DANISH",
-    "tr": "STOPWORDS_TURKISH",
-}
 CJK_LANGS = {"zh", "ja", "ko"}
 PLAIN = "plain"  # no stemmer
 
@@ -49,7 +42,7 @@ PLAIN = "plain"  # no stemmer
 def analyzer_name(lang: str) -> str:
     """The analyser a page in `lang` is indexed with: a Snowball algorithm, "cjk" or "plain"
     (words as they are). Every analyser makes CJK runs bigrams and drops English stopwords,
-    as Lucene's CJKAnalyzer does; stemmed languages drop their own stopwords too."""
+    as Lucene's CJKAnalyzer does."""
     lang = (lang or "").lower().split("-")[0].split("_")[0]
     if lang in CJK_LANGS:
         return "cjk"
@@ -58,14 +51,12 @@ def analyzer_name(lang: str) -> str:
 
 @lru_cache(maxsize=None)
 def _stopwords(name: str) -> frozenset[str]:
-    """The language's own stopwords (bm25s's lists) and English ones, which pages in every
-    language quote: so an English stopword in a query never matches a page in another language
-    as a rare word."""
+    """English stopwords, dropped by every analyser alike. A list per language would bias
+    search: `die`, dropped from German pages, would be kept by the other analysers and match
+    the few foreign pages that quote it as a rare word (measured in bench/multilingual.py)."""
     import bm25s.stopwords
 
-    lang = next((code for code, algo in STEMMERS.items() if algo == name), "")
-    lists = {STOPWORDS["en"], STOPWORDS.get(lang, STOPWORDS["en"])}
-    return frozenset(normalise(w) for listed in lists for w in getattr(bm25s.stopwords, listed))
+    return frozenset(normalise(w) for w in bm25s.stopwords.STOPWORDS_EN)
 
 
 _local = threading.local()  # a PyStemmer object is not safe to share between threads

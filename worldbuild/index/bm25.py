@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
@@ -96,7 +96,28 @@ class QueryTerms:
 
     token_ids: list[int]
     groups: list[QueryGroup]
-    weights: list[float]  # per group: the highest idf of its variants, 0 when none is indexed
+    weights: list[float]  # per group: the idf of the word (all its variants' pages), 0 if none
+    scale: dict[str, float] = field(default_factory=dict)  # variant -> factor from its idf to its word's
+
+
+def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list[float], dict[str, float]]:
+    """Each word's idf counts the pages holding any of its variants, and every variant is scored
+    with it: the word weighs the same whichever language's analysis a page matched it by (a rare
+    variant, such as an English word quoted on a German page, would otherwise outweigh the
+    word's own stem on the pages of its language). `frequency(term)` is a term's page count."""
+    weights, scale = [], {}
+    for group in groups:
+        counts = {term: frequency(term) for term in group.variants}
+        found = {term: df for term, df in counts.items() if df}
+        if not found:
+            weights.append(0.0)
+            continue
+        word = float(idf(min(pages, sum(found.values())), pages))
+        weights.append(word)
+        if len(found) > 1:
+            for term, df in found.items():
+                scale[term] = min(scale.get(term, np.inf), word / float(idf(df, pages)))
+    return weights, scale
 
     @property
     def terms(self) -> list[str]:
@@ -128,22 +149,32 @@ class BM25Index:
 
     def terms(self, query: str) -> QueryTerms:
         groups = analyse_query(query, self.analyzers)
-        weights = []
-        for group in groups:
-            frequencies = [self.document_frequency(term) for term in group.variants]
-            weights.append(max((float(idf(df, self.size)) for df in frequencies if df), default=0.0))
+        weights, scale = group_weights(groups, self.document_frequency, self.size)
         token_ids = [self._vocab[term] for term in dict.fromkeys(t for g in groups for t in g.variants)
                      if term in self._vocab and term != EMPTY]
-        return QueryTerms(token_ids=token_ids, groups=groups, weights=weights)
+        return QueryTerms(token_ids=token_ids, groups=groups, weights=weights, scale=scale)
 
     def search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
         """Top-k (doc_id, score) with a positive score."""
         if not terms.token_ids or self.retriever is None or k <= 0:
             return []
-        positions, scores = self.retriever.retrieve(
-            [terms.token_ids], k=min(k, self.size), show_progress=False, n_threads=1
-        )
+        k = min(k, self.size)
+        if terms.scale:
+            return self._scaled_search(terms, k)
+        positions, scores = self.retriever.retrieve([terms.token_ids], k=k, show_progress=False, n_threads=1)
         return [(int(self.doc_ids[p]), float(s)) for p, s in zip(positions[0], scores[0]) if s > 0]
+
+    def _scaled_search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
+        """BM25 with each variant's column scaled to its word's idf (bm25s sums columns as they are)."""
+        factor = {self._vocab[term]: value for term, value in terms.scale.items() if term in self._vocab}
+        data, indices = self.retriever.scores["data"], self.retriever.scores["indices"]
+        scores = np.zeros(self.size, dtype=np.float32)
+        for token_id in terms.token_ids:
+            start, stop = int(self._indptr[token_id]), int(self._indptr[token_id + 1])
+            scores[indices[start:stop]] += np.asarray(data[start:stop]) * np.float32(factor.get(token_id, 1.0))
+        top = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
+        ranked = sorted(top.tolist(), key=lambda position: (-scores[position], position))
+        return [(int(self.doc_ids[p]), float(scores[p])) for p in ranked if scores[p] > 0]
 
     def warmup(self) -> None:
         """Compile the numba kernels now rather than on the first user query."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from worldbuild.index.analysis import analyse_query
 from worldbuild.index.bm25 import (DOC_LENGTHS, EMPTY, BM25Index, QueryTerms, analysis_info, analyzers_of,
-                                    build_index, idf, load_vocabulary)
+                                    build_index, group_weights, idf, load_vocabulary)
 from worldbuild.ingest import storage
 from worldbuild.ingest.executor import Executor, LocalExecutor
 
@@ -280,23 +280,20 @@ class ShardedBM25Index:
         """The query's groups as every shard sees them; weights are idf over the whole world
         (for snippets); token ids are each shard's own, looked up in `search`."""
         groups = analyse_query(query, self.analyzers)
-        weights = []
-        for group in groups:
-            frequencies = [sum(shard.document_frequency(term) for shard in self.shards) for term in group.variants]
-            weights.append(max((float(idf(df, self.size)) for df in frequencies if df), default=0.0))
-        return QueryTerms(token_ids=[], groups=groups, weights=weights)
+        weights, scale = group_weights(
+            groups, lambda term: sum(shard.document_frequency(term) for shard in self.shards), self.size)
+        return QueryTerms(token_ids=[], groups=groups, weights=weights, scale=scale)
 
-    def _shard_search(self, shard: BM25Index, terms: list[str], k: int) -> list[tuple[int, float]]:
-        token_ids = [shard._vocab[t] for t in terms if t in shard._vocab and t != EMPTY]
-        return shard.search(QueryTerms(token_ids=token_ids, groups=[], weights=[]), k)
+    def _shard_search(self, shard: BM25Index, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
+        token_ids = [shard._vocab[t] for t in terms.terms if t in shard._vocab and t != EMPTY]
+        return shard.search(QueryTerms(token_ids=token_ids, groups=[], weights=[], scale=terms.scale), k)
 
     def search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
         """Top-k over all shards: each answers its own top-k in parallel, merged by score (ties
         by doc id, so the order is deterministic)."""
-        words = terms.terms
-        if k <= 0 or not words:
+        if k <= 0 or not terms.groups:
             return []
-        lists = self.pool.map(lambda shard: self._shard_search(shard, words, k), self.shards)
+        lists = self.pool.map(lambda shard: self._shard_search(shard, terms, k), self.shards)
         merged = [hit for hits in lists for hit in hits]
         return sorted(merged, key=lambda hit: (-hit[1], hit[0]))[:k]
 
