@@ -16,7 +16,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import regex
 
@@ -24,7 +24,7 @@ ANALYSIS_VERSION = 2
 
 _CJK_CHARS = (r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\u30fc\uff70")  # ー: the katakana long vowel mark
 # a word: letters, marks (Devanagari, Thai and Arabic vowel signs), digits; CJK runs apart
-_TOKEN = regex.compile(rf"(?P<cjk>[{_CJK_CHARS}]+)|(?P<word>(?:(?![{_CJK_CHARS}])[\p{{L}}\p{{M}}\p{{N}}_])+)")
+_TOKEN = regex.compile(rf"(?P<cjk>[{_CJK_CHARS}]+)|(?P<word>[[\p{{L}}\p{{M}}\p{{N}}_]--[{_CJK_CHARS}]]+)", regex.V1)
 
 # ISO 639-1 code (as ingest detects it) -> Snowball algorithm of PyStemmer
 STEMMERS = {
@@ -75,11 +75,12 @@ def _stemmer(name: str):
 
 def normalise(word: str) -> str:
     """NFKC (full-width letters, ligatures), case folded; İ folds to i, not to i + a combining dot."""
+    if word.isascii():
+        return word.lower()
     return unicodedata.normalize("NFKC", word).casefold().replace("i\u0307", "i")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     start: int  # character span in the analysed text
     end: int
     term: str

@@ -99,6 +99,10 @@ class QueryTerms:
     weights: list[float]  # per group: the idf of the word (all its variants' pages), 0 if none
     scale: dict[str, float] = field(default_factory=dict)  # variant -> factor from its idf to its word's
 
+    @property
+    def terms(self) -> list[str]:
+        return list(dict.fromkeys(term for group in self.groups for term in group.variants))
+
 
 def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list[float], dict[str, float]]:
     """Each word's idf counts the pages holding any of its variants, and every variant is scored
@@ -118,10 +122,6 @@ def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list
             for term, df in found.items():
                 scale[term] = min(scale.get(term, np.inf), word / float(idf(df, pages)))
     return weights, scale
-
-    @property
-    def terms(self) -> list[str]:
-        return list(dict.fromkeys(term for group in self.groups for term in group.variants))
 
 
 class BM25Index:

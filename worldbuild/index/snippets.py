@@ -125,8 +125,11 @@ def snippet(text: str, terms: QueryTerms, width: int = 240, lang: str = "") -> s
         sentence = max(text.rfind(mark, max(0, begin - 60), start) for mark in (". ", "\n", "。", "！", "？"))
         begin = sentence + 1 if sentence >= 0 else text.find(" ", begin, begin + 40) + 1 or begin
     read_from = _around(text, begin, begin + width)
-    stop = text.find("\n", begin + width + 80)
-    stop = len(text) if stop == -1 or stop > begin + width + 80 + CONTEXT else stop
+    end, limit = begin + width + 80, begin + width + 80 + CONTEXT
+    stop = text.find("\n", end, limit)
+    if stop == -1:  # no line end near: stop at a space (CJK text may have none)
+        stop = text.rfind(" ", end, limit) if limit < len(text) else len(text)
+        stop = limit if stop == -1 else stop
     whole = one_line(text[read_from:stop])
     skip = len(one_line(text[read_from:begin]))  # what comes before the window, as plain text
     if skip:
