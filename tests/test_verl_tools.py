@@ -6,7 +6,6 @@ import asyncio
 import os
 import time
 
-import pytest
 
 from tests.conftest import needs_extra
 

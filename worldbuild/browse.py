@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from worldbuild.index.bm25 import QueryTerms
-from worldbuild.index.snippets import rank_passages
+from worldbuild.index.snippets import passage_text, rank_passages
 from worldbuild.records import Page
 
 DEFAULT_MAX_CHARS = 8000
@@ -55,13 +55,13 @@ def render(page: Page, terms: QueryTerms | None, offset: int = 0, max_chars: int
     if terms is not None and offset == 0:
         budget = int(max_chars * GOAL_SHARE)
         chosen = []
-        for _score, start, end in rank_passages(text, terms, size=max(150, min(700, budget // 2))):
+        for _score, start, end in rank_passages(text, terms, size=max(150, min(700, budget // 2)), lang=page.lang):
             if sum(e - s for s, e in chosen) + (end - start) > budget:
                 break
             chosen.append((start, end))
         if chosen:
             count = len(chosen)
-            parts = [f"[chars {s}-{e} of {len(text)}]\n{text[s:e].strip()}" for s, e in chosen]
+            parts = [f"[chars {s}-{e} of {len(text)}]\n{passage_text(text, s, e)}" for s, e in chosen]
             lead = "## Most relevant to the goal\n\n" + "\n\n".join(parts) + "\n\n## Page text\n\n"
     window, end = _window(text, offset, max(200, max_chars - len(lead)))
     return BrowseResult(

@@ -205,13 +205,21 @@ class PageStore:
         return digest.hexdigest()[:20]
 
     def index_texts(self) -> Iterator[tuple[int, str]]:
-        """(doc_id, title + text) in doc_id order: what the BM25 index is built over."""
+        """(doc_id, title + text) in doc_id order: what the dense index embeds."""
         for doc_id, title, text in self.db.execute("SELECT doc_id, title, text FROM pages ORDER BY doc_id"):
             yield doc_id, f"{title}\n{text}"
 
-    def identities(self) -> Iterator[tuple[str, str]]:
-        """(canonical_url, content_hash) sorted by URL: what a snapshot id is made of."""
-        yield from self.db.execute("SELECT canonical_url, content_hash FROM pages ORDER BY canonical_url")
+    def index_pages(self) -> Iterator[tuple[int, str, str]]:
+        """(doc_id, title + text, language) in doc_id order: what the BM25 index is built over
+        (each page analysed by its language)."""
+        for doc_id, title, text, lang in self.db.execute("SELECT doc_id, title, text, lang FROM pages ORDER BY doc_id"):
+            yield doc_id, f"{title}\n{text}", lang
+
+    def identities(self) -> Iterator[tuple]:
+        """Every stored field of every page (`PAGE_COLUMNS` order), sorted by canonical URL:
+        what a snapshot id is made of. The doc id is left out: it says where a page sits, and
+        the same pages give the same id whatever order they were merged in."""
+        yield from self.db.execute(f"SELECT {', '.join(PAGE_COLUMNS)} FROM pages ORDER BY canonical_url")
 
     # -- writing (one transaction per merge) -------------------------------------------
     def begin(self) -> None:

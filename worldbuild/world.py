@@ -151,7 +151,7 @@ class World:
             page = pages[doc_id]
             hits.append(SearchHit(
                 doc_id=doc_id, title=page.title, url=page.url, canonical_url=page.canonical_url,
-                snippet=snippet(page.text, terms, snippet_chars), score=round(score, 6), crawl_date=page.crawl_date,
+                snippet=snippet(page.text, terms, snippet_chars, page.lang), score=round(score, 6), crawl_date=page.crawl_date,
             ))
         return hits
 

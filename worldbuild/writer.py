@@ -22,7 +22,7 @@ from worldbuild.index.bm25 import build_index
 from worldbuild.index.sharded import build_sharded
 from worldbuild.ingest.executor import Executor
 from worldbuild.ingest.report import IngestReport
-from worldbuild.records import IngestSettings, Page
+from worldbuild.records import PAGE_COLUMNS, IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
 
 MANIFEST_FILE = "world.json"
@@ -56,11 +56,14 @@ def _versions() -> dict:
 
 
 def snapshot_id(store: PageStore, settings: IngestSettings) -> str:
-    """Content address of a world: its settings plus every (canonical URL, content hash)."""
+    """Content address of a world: its settings plus every stored field of every page (title,
+    language, dates, text as stored, ...), so two worlds that answer differently never share an
+    id. Each page is one JSON array: no field can run into the next."""
     digest = hashlib.blake2b(digest_size=10)
     digest.update(json.dumps(settings.content_settings(), sort_keys=True).encode())
-    for url, text_hash in store.identities():
-        digest.update(f"\n{url}\t{text_hash}".encode())
+    digest.update(json.dumps(PAGE_COLUMNS).encode())
+    for row in store.identities():
+        digest.update(b"\n" + json.dumps(row, ensure_ascii=False).encode())
     for source, target, status in store.redirect_identities():  # browse answers differently with them
         digest.update(f"\n{source}\t->\t{target}\t{status}".encode())
     return digest.hexdigest()
@@ -158,10 +161,10 @@ class WorldWriter:
                            or previous.get("index", {}).get("bm25", {}).get("shard_pages", 0))
             if shard_pages and self.store.count() > shard_pages:
                 total = self.store.count()
-                index_info = build_sharded(self.store.index_texts(), index_path, shard_pages, total, self.executor,
+                index_info = build_sharded(self.store.index_pages(), index_path, shard_pages, total, self.executor,
                                            key=self.store.layout_digest(), on_note=self.on_note)
             else:
-                index_info = build_index(self.store.index_texts(), index_path)
+                index_info = build_index(self.store.index_pages(), index_path)
         else:
             index_info = previous["index"]["bm25"]
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")

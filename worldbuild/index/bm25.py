@@ -1,39 +1,28 @@
 """The BM25 index over title + text, built with bm25s and loaded memory-mapped.
 
-Index position i holds the page with doc id `doc_ids[i]`. The tokenizer's vocabulary is
-saved beside the index so that queries are tokenized exactly as the pages were.
+Index position i holds the page with doc id `doc_ids[i]`. Each page is analysed by its
+language (`worldbuild.index.analysis`); the vocabulary (term -> score column) and the set of
+analysers used are saved beside the index, so that a query is analysed as every page was.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
 
+from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, tokens
 from worldbuild.index.kernels import cache_bm25s_kernels
 
-TOKENIZER = {"lower": True, "stopwords": "en", "stemmer": "english"}
-_WORD = re.compile(r"(?u)\b\w\w+\b")
 DOC_LENGTHS = "doc_lengths.npy"
-
-
-def _stemmer():
-    import Stemmer
-
-    return Stemmer.Stemmer(TOKENIZER["stemmer"])
-
-
-def _tokenizer():
-    import bm25s.tokenization
-
-    return bm25s.tokenization.Tokenizer(
-        lower=TOKENIZER["lower"], stopwords=TOKENIZER["stopwords"], stemmer=_stemmer()
-    )
+VOCABULARY = "vocab.index.json"  # bm25s's own name for the term -> column map
+INFO = "worldbuild.json"
+EMPTY = ""  # the term of a page without any (bm25s needs one per page), column 0
+LEGACY_ANALYZERS = ["english"]  # indexes built before analysis by language stemmed all as English
 
 
 def idf(df, n):
@@ -41,101 +30,156 @@ def idf(df, n):
     return np.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def build_index(docs: Iterable[tuple[int, str]], out_dir: str) -> dict:
-    """Tokenize `(doc_id, text)` pairs in a stream and save a bm25s index into `out_dir`
+def build_index(docs: Iterable[tuple[int, str, str]], out_dir: str) -> dict:
+    """Analyse `(doc_id, text, lang)` triples in a stream and save a bm25s index into `out_dir`
     (written to a temporary folder, then renamed: a half-built index never has the name).
-    Page lengths in tokens are saved beside it (`doc_lengths.npy`): with them a shard's scores
+    Page lengths in terms are saved beside it (`doc_lengths.npy`): with them a shard's scores
     can later be moved to a whole world's statistics (`worldbuild.index.sharded`)."""
     import bm25s
     from bm25s.tokenization import Tokenized
 
-    tokenizer = _tokenizer()
+    vocabulary: dict[str, int] = {EMPTY: 0}
+    analyzers: set[str] = set()
     doc_ids: list[int] = []
-
-    def texts():
-        for doc_id, text in docs:
-            doc_ids.append(doc_id)
-            yield text
-
-    token_ids = [np.asarray(ids, dtype=np.int32) for ids in tokenizer.streaming_tokenize(texts())]
+    token_ids: list[np.ndarray] = []
+    for doc_id, text, lang in docs:
+        analyzer = analyzer_name(lang)
+        analyzers.add(analyzer)
+        ids = [vocabulary.setdefault(token.term, len(vocabulary)) for token in tokens(text, analyzer)]
+        doc_ids.append(doc_id)
+        token_ids.append(np.asarray(ids or [0], dtype=np.int32))
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     if token_ids:
         retriever = bm25s.BM25()
-        retriever.index(Tokenized(ids=token_ids, vocab=tokenizer.get_vocab_dict()), show_progress=False)
+        retriever.index(Tokenized(ids=token_ids, vocab=vocabulary), show_progress=False, create_empty_token=False)
         retriever.save(tmp, show_progress=False)
-        tokenizer.save_vocab(tmp)
     np.save(os.path.join(tmp, "doc_ids.npy"), np.asarray(doc_ids, dtype=np.int64))
     np.save(os.path.join(tmp, DOC_LENGTHS), np.asarray([len(ids) for ids in token_ids], dtype=np.int32))
-    info = {"documents": len(doc_ids), "vocabulary": len(tokenizer.get_vocab_dict()), "tokenizer": TOKENIZER}
-    with open(os.path.join(tmp, "worldbuild.json"), "w") as handle:
+    info = {"documents": len(doc_ids), "vocabulary": len(vocabulary) if token_ids else 0,
+            "analysis": analysis_info(analyzers)}
+    with open(os.path.join(tmp, INFO), "w") as handle:
         json.dump(info, handle)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return info
 
 
+def analysis_info(analyzers: Iterable[str]) -> dict:
+    return {"version": ANALYSIS_VERSION, "analyzers": sorted(set(analyzers)),
+            "by": "page language: CJK character bigrams, Snowball stemmer and stopwords per language"}
+
+
+def analyzers_of(path: str) -> list[str]:
+    """The analysers an index (or a sharded index's root) was built with."""
+    try:
+        with open(os.path.join(path, INFO)) as handle:
+            info = json.load(handle)
+    except (OSError, ValueError):
+        return LEGACY_ANALYZERS
+    return info.get("analysis", {}).get("analyzers", LEGACY_ANALYZERS)
+
+
+def load_vocabulary(path: str) -> dict[str, int]:
+    """Term -> token id (a score matrix column) of one saved index."""
+    try:
+        with open(os.path.join(path, VOCABULARY)) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return {}
+
+
 @dataclass(frozen=True)
 class QueryTerms:
-    """A query as the index sees it (token ids) and as text matching sees it (words, stems)."""
+    """A query as the index sees it (token ids of every variant) and as text matching sees it
+    (one group of variant terms per query word, weighted by idf for snippets)."""
 
     token_ids: list[int]
-    words: list[str]
-    stems: list[str]
-    weights: list[float]  # idf of each word's stem, for snippet scoring
+    groups: list[QueryGroup]
+    weights: list[float]  # per group: the idf of the word (all its variants' pages), 0 if none
+    scale: dict[str, float] = field(default_factory=dict)  # variant -> factor from its idf to its word's
+
+    @property
+    def terms(self) -> list[str]:
+        return list(dict.fromkeys(term for group in self.groups for term in group.variants))
+
+
+def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list[float], dict[str, float]]:
+    """Each word's idf counts the pages holding any of its variants, and every variant is scored
+    with it: the word weighs the same whichever language's analysis a page matched it by (a rare
+    variant, such as an English word quoted on a German page, would otherwise outweigh the
+    word's own stem on the pages of its language). `frequency(term)` is a term's page count."""
+    weights, scale = [], {}
+    for group in groups:
+        counts = {term: frequency(term) for term in group.variants}
+        found = {term: df for term, df in counts.items() if df}
+        if not found:
+            weights.append(0.0)
+            continue
+        word = float(idf(min(pages, sum(found.values())), pages))
+        weights.append(word)
+        if len(found) > 1:
+            for term, df in found.items():
+                scale[term] = min(scale.get(term, np.inf), word / float(idf(df, pages)))
+    return weights, scale
 
 
 class BM25Index:
     """Search one saved index. `backend="numba"` answers ~100x faster once compiled
     (seconds, once per process: call `warmup()` at start); "numpy" needs no compile."""
 
-    def __init__(self, path: str, backend: str = "numpy"):
+    def __init__(self, path: str, backend: str = "numpy", analyzers: list[str] | None = None):
         import bm25s
 
         self.path = path
         self.doc_ids = np.load(os.path.join(path, "doc_ids.npy"), mmap_mode="r")
         self.size = len(self.doc_ids)
-        self.tokenizer = _tokenizer()
-        self.stemmer = _stemmer()
+        self.analyzers = analyzers or analyzers_of(path)
         self.retriever = None
+        self._vocab: dict[str, int] = {}
         if self.size:
             if backend == "numba":
                 cache_bm25s_kernels()
             self.retriever = bm25s.BM25.load(path, mmap=True, override_params={"backend": backend},
                                              show_progress=False, verbosity=0)
-            self.tokenizer.load_vocab(path)
             self._indptr = self.retriever.scores["indptr"]
-        self._vocab = self.tokenizer.get_vocab_dict() if self.size else {}
+            self._vocab = self.retriever.vocab_dict
 
-    def _idf(self, token_id: int) -> float:
-        return float(idf(int(self._indptr[token_id + 1] - self._indptr[token_id]), self.size))
+    def document_frequency(self, term: str) -> int:
+        token_id = self._vocab.get(term)
+        return 0 if token_id is None else int(self._indptr[token_id + 1] - self._indptr[token_id])
 
     def terms(self, query: str) -> QueryTerms:
-        stopwords = set(self.tokenizer.stopwords or ())
-        words, stems, weights, token_ids = [], [], [], []
-        for word in dict.fromkeys(w.lower() for w in _WORD.findall(query)):
-            if word in stopwords:
-                continue
-            stem = self.stemmer.stemWord(word)
-            token_id = self._vocab.get(stem)
-            words.append(word)
-            stems.append(stem)
-            weights.append(self._idf(token_id) if token_id is not None else 0.0)
-            if token_id is not None:
-                token_ids.append(token_id)
-        return QueryTerms(token_ids=token_ids, words=words, stems=stems, weights=weights)
+        groups = analyse_query(query, self.analyzers)
+        weights, scale = group_weights(groups, self.document_frequency, self.size)
+        token_ids = [self._vocab[term] for term in dict.fromkeys(t for g in groups for t in g.variants)
+                     if term in self._vocab and term != EMPTY]
+        return QueryTerms(token_ids=token_ids, groups=groups, weights=weights, scale=scale)
 
     def search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
         """Top-k (doc_id, score) with a positive score."""
         if not terms.token_ids or self.retriever is None or k <= 0:
             return []
-        positions, scores = self.retriever.retrieve(
-            [terms.token_ids], k=min(k, self.size), show_progress=False, n_threads=1
-        )
+        k = min(k, self.size)
+        if terms.scale:
+            return self._scaled_search(terms, k)
+        positions, scores = self.retriever.retrieve([terms.token_ids], k=k, show_progress=False, n_threads=1)
         return [(int(self.doc_ids[p]), float(s)) for p, s in zip(positions[0], scores[0]) if s > 0]
+
+    def _scaled_search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
+        """BM25 with each variant's column scaled to its word's idf (bm25s sums columns as they are)."""
+        factor = {self._vocab[term]: value for term, value in terms.scale.items() if term in self._vocab}
+        data, indices = self.retriever.scores["data"], self.retriever.scores["indices"]
+        scores = np.zeros(self.size, dtype=np.float32)
+        for token_id in terms.token_ids:
+            start, stop = int(self._indptr[token_id]), int(self._indptr[token_id + 1])
+            scores[indices[start:stop]] += np.asarray(data[start:stop]) * np.float32(factor.get(token_id, 1.0))
+        top = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
+        ranked = sorted(top.tolist(), key=lambda position: (-scores[position], position))
+        return [(int(self.doc_ids[p]), float(scores[p])) for p in ranked if scores[p] > 0]
 
     def warmup(self) -> None:
         """Compile the numba kernels now rather than on the first user query."""
         if self.retriever is not None:
-            self.retriever.retrieve([[1]], k=1, show_progress=False, n_threads=1)
+            self.retriever.retrieve([[0]], k=1, show_progress=False, n_threads=1)

@@ -18,7 +18,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from worldbuild.index.bm25 import TOKENIZER, DOC_LENGTHS, BM25Index, QueryTerms, _tokenizer, build_index, idf
+from worldbuild.index.analysis import analyse_query
+from worldbuild.index.bm25 import (DOC_LENGTHS, EMPTY, BM25Index, QueryTerms, analysis_info, analyzers_of,
+                                    build_index, group_weights, idf, load_vocabulary)
 from worldbuild.ingest import storage
 from worldbuild.ingest.executor import Executor, LocalExecutor
 
@@ -38,11 +40,11 @@ def shard_of(doc_id: int, shards: int) -> int:
     return ((doc_id * 2654435761) & 0xFFFFFFFF) % shards
 
 
-def build_sharded(docs: Iterable[tuple[int, str]], out_dir: str, shard_pages: int, total: int,
+def build_sharded(docs: Iterable[tuple[int, str, str]], out_dir: str, shard_pages: int, total: int,
                   executor: Executor | None = None, key: str = "",
                   on_note: Callable[[str], None] | None = None) -> dict:
-    """ceil(total / shard_pages) shards in `out_dir/shard-NNNN`: one pass over `docs` writes each
-    page's text to its shard's spill file, `executor` builds the shards from them (as many at a
+    """ceil(total / shard_pages) shards in `out_dir/shard-NNNN`: one pass over `docs` (doc id, text,
+    language) writes each page to its shard's spill file, `executor` builds the shards from them (as many at a
     time as it has workers, each bounded by one shard's memory; on Ray, `out_dir` must be on
     storage every node reads), then every shard is moved to the world's statistics and the whole
     is renamed into place. Every step resumes: rerun with the same `key` (what identifies the
@@ -70,7 +72,8 @@ def build_sharded(docs: Iterable[tuple[int, str]], out_dir: str, shard_pages: in
         rescale_to_world(path, world)
     say(f"BM25 shards scored with the world's statistics ({world.pages:,} pages)")
     info = {"documents": world.pages, "shards": shards, "shard_pages": shard_pages, "sharding": "hash of doc id",
-            "statistics": "world (page count, document frequencies, average page length)", "tokenizer": TOKENIZER}
+            "statistics": "world (page count, document frequencies, average page length)",
+            "analysis": analysis_info(a for path in paths for a in analyzers_of(path))}
     _write_json(os.path.join(tmp, "worldbuild.json"), info)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
@@ -78,8 +81,8 @@ def build_sharded(docs: Iterable[tuple[int, str]], out_dir: str, shard_pages: in
     return info
 
 
-def _spill(docs: Iterable[tuple[int, str]], spill_dir: str, shards: int) -> list[str]:
-    """Each page's (doc_id, text) into its shard's Parquet file, in one pass over `docs`
+def _spill(docs: Iterable[tuple[int, str, str]], spill_dir: str, shards: int) -> list[str]:
+    """Each page's (doc_id, text, lang) into its shard's Parquet file, in one pass over `docs`
     (kept from an earlier run once complete)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -90,23 +93,23 @@ def _spill(docs: Iterable[tuple[int, str]], spill_dir: str, shards: int) -> list
         return paths
     shutil.rmtree(spill_dir, ignore_errors=True)
     os.makedirs(spill_dir)
-    schema = pa.schema([("doc_id", pa.int64()), ("text", pa.large_string())])
+    schema = pa.schema([("doc_id", pa.int64()), ("text", pa.large_string()), ("lang", pa.string())])
     writers = [pq.ParquetWriter(path, schema, compression="zstd") for path in paths]
-    buffers: list[list[tuple[int, str]]] = [[] for _ in range(shards)]
+    buffers: list[list[tuple[int, str, str]]] = [[] for _ in range(shards)]
     buffered = 0  # characters held in all buffers: bounded whatever the number of shards
 
     def flush(number: int) -> None:
-        ids, texts = zip(*buffers[number])
-        writers[number].write_table(pa.table({"doc_id": ids, "text": texts}, schema=schema))
+        ids, texts, langs = zip(*buffers[number])
+        writers[number].write_table(pa.table({"doc_id": ids, "text": texts, "lang": langs}, schema=schema))
         buffers[number] = []
 
     try:
-        for doc_id, text in docs:
+        for doc_id, text, lang in docs:
             number = shard_of(doc_id, shards)
-            buffers[number].append((doc_id, text))
+            buffers[number].append((doc_id, text, lang))
             buffered += len(text)
             if len(buffers[number]) >= _SPILL_ROWS:
-                buffered -= sum(len(text) for _, text in buffers[number])
+                buffered -= sum(len(text) for _, text, _ in buffers[number])
                 flush(number)
             elif buffered > _SPILL_CHARS:
                 for other in range(shards):
@@ -155,9 +158,9 @@ def _build_shard(job: tuple[str, str]) -> int:
     if os.path.isdir(path) and not os.path.exists(spill):  # done by an earlier try of this task
         return int(np.load(os.path.join(path, DOC_LENGTHS), mmap_mode="r").shape[0])
 
-    def pages() -> Iterator[tuple[int, str]]:
-        for batch in pq.ParquetFile(spill).iter_batches(batch_size=_SPILL_ROWS, columns=["doc_id", "text"]):
-            yield from zip(batch.column(0).to_pylist(), batch.column(1).to_pylist())
+    def pages() -> Iterator[tuple[int, str, str]]:
+        for batch in pq.ParquetFile(spill).iter_batches(batch_size=_SPILL_ROWS, columns=["doc_id", "text", "lang"]):
+            yield from zip(*(batch.column(i).to_pylist() for i in range(3)))
 
     documents = build_index(pages(), path)["documents"]
     os.remove(spill)
@@ -195,21 +198,14 @@ class WorldStatistics:
                 continue
             indptr = np.load(os.path.join(path, "indptr.csc.index.npy"), mmap_mode="r")
             counts = np.diff(indptr)
-            for stem, token_id in _vocabulary(path).items():
+            for term, token_id in load_vocabulary(path).items():
                 if token_id < len(counts) and counts[token_id]:
-                    frequency[stem] = frequency.get(stem, 0) + int(counts[token_id])
+                    frequency[term] = frequency.get(term, 0) + int(counts[token_id])
         return cls(pages, tokens, frequency)
 
     @property
     def average_length(self) -> float:
         return self.tokens / max(1, self.pages)
-
-
-def _vocabulary(path: str) -> dict[str, int]:
-    """Stem -> token id (a score matrix column) of one saved shard."""
-    tokenizer = _tokenizer()
-    tokenizer.load_vocab(path)
-    return tokenizer.get_vocab_dict()
 
 
 def rescale_to_world(path: str, world: WorldStatistics) -> None:
@@ -244,9 +240,9 @@ def _world_scores(path: str, world: WorldStatistics) -> np.ndarray:
     indices, indptr = retriever.scores["indices"], np.asarray(retriever.scores["indptr"])
     local_df = np.diff(indptr).astype(np.float64)
     world_df = local_df.copy()
-    for stem, token_id in _vocabulary(path).items():
+    for term, token_id in load_vocabulary(path).items():
         if token_id < len(world_df):
-            world_df[token_id] = world.document_frequency.get(stem, local_df[token_id])
+            world_df[token_id] = world.document_frequency.get(term, local_df[token_id])
     local_idf, world_idf = idf(local_df, len(lengths)), idf(world_df, world.pages)
     local_norm = k1 * (1 - b + b * lengths / lengths.mean())
     world_norm = k1 * (1 - b + b * lengths / world.average_length)
@@ -273,34 +269,31 @@ class ShardedBM25Index:
     def __init__(self, path: str, backend: str = "numpy", threads: int | None = None):
         names = sorted(n for n in os.listdir(path) if n.startswith(SHARD_PREFIX))
         self.path = path
-        self.shards = [BM25Index(os.path.join(path, name), backend=backend) for name in names]
+        # every shard analyses a query as the whole world's pages were (a shard may lack a language)
+        self.analyzers = analyzers_of(path)
+        self.shards = [BM25Index(os.path.join(path, name), backend=backend, analyzers=self.analyzers)
+                       for name in names]
         self.size = sum(shard.size for shard in self.shards)
         self.pool = ThreadPoolExecutor(threads or min(len(self.shards), os.cpu_count() or 1) or 1)
 
     def terms(self, query: str) -> QueryTerms:
-        """Words and stems as every shard sees them; weights are idf over the whole world
+        """The query's groups as every shard sees them; weights are idf over the whole world
         (for snippets); token ids are each shard's own, looked up in `search`."""
-        first = self.shards[0].terms(query)
-        weights = []
-        for stem in first.stems:
-            df = 0
-            for shard in self.shards:
-                token_id = shard._vocab.get(stem)
-                if token_id is not None:
-                    df += int(shard._indptr[token_id + 1] - shard._indptr[token_id])
-            weights.append(float(idf(df, self.size)) if df else 0.0)
-        return QueryTerms(token_ids=[], words=first.words, stems=first.stems, weights=weights)
+        groups = analyse_query(query, self.analyzers)
+        weights, scale = group_weights(
+            groups, lambda term: sum(shard.document_frequency(term) for shard in self.shards), self.size)
+        return QueryTerms(token_ids=[], groups=groups, weights=weights, scale=scale)
 
-    def _shard_search(self, shard: BM25Index, stems: list[str], k: int) -> list[tuple[int, float]]:
-        token_ids = [shard._vocab[s] for s in stems if s in shard._vocab]
-        return shard.search(QueryTerms(token_ids=token_ids, words=[], stems=[], weights=[]), k)
+    def _shard_search(self, shard: BM25Index, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
+        token_ids = [shard._vocab[t] for t in terms.terms if t in shard._vocab and t != EMPTY]
+        return shard.search(QueryTerms(token_ids=token_ids, groups=[], weights=[], scale=terms.scale), k)
 
     def search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
         """Top-k over all shards: each answers its own top-k in parallel, merged by score (ties
         by doc id, so the order is deterministic)."""
-        if k <= 0 or not terms.stems:
+        if k <= 0 or not terms.groups:
             return []
-        lists = self.pool.map(lambda shard: self._shard_search(shard, terms.stems, k), self.shards)
+        lists = self.pool.map(lambda shard: self._shard_search(shard, terms, k), self.shards)
         merged = [hit for hits in lists for hit in hits]
         return sorted(merged, key=lambda hit: (-hit[1], hit[0]))[:k]
 

@@ -1,57 +1,60 @@
-"""Query-biased snippets: the window of a page where the query's rarest terms cluster.
+"""Query-biased snippets and goal passages: where on a page the query's rarest terms cluster.
 
-The rarest query term present on the page (highest idf) anchors candidate windows; each
-candidate scores the idf of the distinct query terms it holds (the word, or its stem as a
-prefix: "cities" for city), found by substring search in C. Only the anchor's first
-occurrences are walked in Python, so a 200 KB page full of a common query word costs little
-more than a short one. Ties go to the earliest window: deterministic.
+The page is analysed as the index analysed it (`worldbuild.index.analysis`, by the page's
+language), so a query word matches whole words with the same stem, never a piece of another
+word (`ai` is not in `said`). The rarest query word present (highest idf) anchors candidate
+windows; each window scores the idf of the distinct query words it holds. Ties go to the
+earliest window: deterministic. What is shown is plain text (`worldbuild.index.plaintext`).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
+from worldbuild.index.analysis import analyzer_name, tokens
 from worldbuild.index.bm25 import QueryTerms
+from worldbuild.index.plaintext import one_line, plain_text
 
-_MARKUP = str.maketrans({c: " " for c in "#*_`|>[]"})
 MAX_ANCHORS = 64
+CONTEXT = 300  # characters of Markdown read around a snippet, so that its links and tags are whole
 
 
-def _clean(fragment: str) -> str:
-    """Markdown marks and runs of whitespace out: a snippet is one line of prose."""
-    return " ".join(fragment.translate(_MARKUP).split())
+def matches(text: str, terms: QueryTerms, lang: str) -> list[list[int]]:
+    """Per query group: the start of every page word that is one of its terms, in order."""
+    group_of: dict[str, list[int]] = {}
+    for number, group in enumerate(terms.groups):
+        for term in group.variants:
+            group_of.setdefault(term, []).append(number)
+    found: list[list[int]] = [[] for _ in terms.groups]
+    if not group_of:
+        return found
+    for token in tokens(text, analyzer_name(lang)):
+        for number in group_of.get(token.term, ()):
+            found[number].append(token.start)
+    return found
 
 
-def _keys(terms: QueryTerms) -> list[tuple[str, ...]]:
-    """What to look for per term: its stem when the word starts with it (the stem's matches
-    cover the word's), else both."""
-    return [(stem,) if word.startswith(stem) else (word, stem) for word, stem in zip(terms.words, terms.stems)]
+def _weights(terms: QueryTerms) -> list[float]:
+    return [w if w > 0 else 0.1 for w in terms.weights]
 
 
-def _find(lowered: str, keys: tuple[str, ...], start: int = 0, end: int | None = None) -> int:
-    """First position of any key in lowered[start:end], or -1 (plain substring search, in C)."""
-    best = -1
-    for key in keys:
-        position = lowered.find(key, start, end)
-        if position != -1 and (best == -1 or position < best):
-            best = position
-    return best
+def _held(positions: list[int], start: int, end: int) -> int:
+    """How many of the sorted `positions` fall in [start, end)."""
+    return bisect_left(positions, end) - bisect_left(positions, start)
 
 
-def _best_window(text: str, terms: QueryTerms, width: int) -> int | None:
-    """Start of the best window, or None when no query term occurs in `text`."""
-    lowered = text.lower()
-    keys = _keys(terms)
-    weights = [w if w > 0 else 0.1 for w in terms.weights]
-    present = [i for i, k in enumerate(keys) if _find(lowered, k) != -1]
+def _best_window(text: str, terms: QueryTerms, width: int, lang: str) -> int | None:
+    """Start of the best window, or None when no query word occurs in `text`."""
+    found = matches(text, terms, lang)
+    weights = _weights(terms)
+    present = [i for i, positions in enumerate(found) if positions]
     if not present:
         return None
     anchor = max(present, key=lambda i: (weights[i], -i))
-    best_score, best_start, position = -1.0, None, -1
-    for _ in range(MAX_ANCHORS):
-        position = _find(lowered, keys[anchor], position + 1)
-        if position == -1:
-            break
+    best_score, best_start = -1.0, None
+    for position in found[anchor][:MAX_ANCHORS]:
         start = max(0, position - width // 3)
-        score = sum(weights[i] for i in present if _find(lowered, keys[i], start, start + width) != -1)
+        score = sum(weights[i] for i in present if _held(found[i], start, start + width))
         if score > best_score + 1e-9:
             best_score, best_start = score, start
     return best_start
@@ -70,18 +73,17 @@ def passages(text: str, size: int = 700) -> list[tuple[int, int]]:
     return spans
 
 
-def rank_passages(text: str, terms: QueryTerms, size: int = 700) -> list[tuple[float, int, int]]:
-    """(score, start, end) of the passages that hold query terms, best first, ties by position.
-    A passage scores the idf of each distinct term it holds, plus a little per repeat."""
-    lowered = text.lower()
-    keys = _keys(terms)
-    weights = [w if w > 0 else 0.1 for w in terms.weights]
-    present = [i for i, k in enumerate(keys) if _find(lowered, k) != -1]
+def rank_passages(text: str, terms: QueryTerms, size: int = 700, lang: str = "") -> list[tuple[float, int, int]]:
+    """(score, start, end) of the passages that hold query words, best first, ties by position.
+    A passage scores the idf of each distinct query word it holds, plus a little per repeat."""
+    found = matches(text, terms, lang)
+    weights = _weights(terms)
+    present = [i for i, positions in enumerate(found) if positions]
     scored = []
     for start, end in passages(text, size) if present else ():
         score = 0.0
         for i in present:
-            count = max(lowered.count(key, start, end) for key in keys[i])
+            count = _held(found[i], start, end)
             if count:
                 score += weights[i] * (1 + 0.05 * (min(count, 20) - 1))
         if score:
@@ -90,17 +92,48 @@ def rank_passages(text: str, terms: QueryTerms, size: int = 700) -> list[tuple[f
     return scored
 
 
-def snippet(text: str, terms: QueryTerms, width: int = 240) -> str:
-    """The best-matching passage of `text` (about `width` characters) for the query."""
-    start = _best_window(text, terms, width) if terms.words else None
+def passage_text(text: str, start: int, end: int) -> str:
+    """A passage as plain text (its paragraphs kept apart)."""
+    return plain_text(text[start:end])
+
+
+def _around(text: str, begin: int, end: int) -> int:
+    """Where to start reading Markdown so that the line holding `begin` is whole (at most
+    CONTEXT characters back, then at a space)."""
+    line = text.rfind("\n", max(0, begin - CONTEXT), begin) + 1
+    if line == 0 and begin > CONTEXT:
+        line = text.find(" ", begin - CONTEXT, begin) + 1
+    return line
+
+
+def _cut(fragment: str, width: int) -> str:
+    if len(fragment) <= width:
+        return fragment
+    cut = fragment[:width]
+    return (cut.rsplit(" ", 1)[0] if " " in cut[width // 2:] else cut) + " …"
+
+
+def snippet(text: str, terms: QueryTerms, width: int = 240, lang: str = "") -> str:
+    """The best-matching passage of `text` (about `width` characters of plain text)."""
+    if width <= 0:
+        return ""
+    start = _best_window(text, terms, width, lang) if terms.groups else None
     if start is None:
-        body = _clean(text[: width * 2])
-        return body[:width].rsplit(" ", 1)[0] + (" …" if len(body) > width else "")
+        return _cut(one_line(text[: width * 3]), width)
     begin = start
     if begin > 0:  # start on a word boundary, preferably a sentence start
-        sentence = max(text.rfind(". ", begin - 60, start), text.rfind("\n", begin - 60, start))
-        begin = sentence + 1 if sentence >= 0 else text.find(" ", begin) + 1
-    fragment = _clean(text[begin : begin + width + 80])
-    if len(fragment) > width:
-        fragment = fragment[:width].rsplit(" ", 1)[0] + " …"
+        sentence = max(text.rfind(mark, max(0, begin - 60), start) for mark in (". ", "\n", "。", "！", "？"))
+        begin = sentence + 1 if sentence >= 0 else text.find(" ", begin, begin + 40) + 1 or begin
+    read_from = _around(text, begin, begin + width)
+    end, limit = begin + width + 80, begin + width + 80 + CONTEXT
+    stop = text.find("\n", end, limit)
+    if stop == -1:  # no line end near: stop at a space (CJK text may have none)
+        stop = text.rfind(" ", end, limit) if limit < len(text) else len(text)
+        stop = limit if stop == -1 else stop
+    whole = one_line(text[read_from:stop])
+    skip = len(one_line(text[read_from:begin]))  # what comes before the window, as plain text
+    if skip:
+        space = whole.find(" ", max(0, skip - 1))
+        skip = space + 1 if space != -1 and space - skip < 20 else skip
+    fragment = _cut(whole[skip:], width)
     return ("… " if begin > 0 else "") + fragment

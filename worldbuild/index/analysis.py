@@ -1,0 +1,154 @@
+"""Text analysis for BM25: the one tokenizer behind index build, query, snippets and goal passages.
+
+A page is analysed by its language. Runs of CJK characters (Han, kana, Hangul) become
+overlapping character bigrams, a single character alone being kept as itself (Lucene's
+CJKAnalyzer): Chinese and Japanese have no spaces, and bigrams need no dictionary, so a query
+needs no language. Other words are Unicode-normalised (NFKC, case folded, a Turkish dotted
+capital İ folded to i), English stopwords dropped (alike in every language) and the rest
+stemmed by the language's Snowball stemmer (PyStemmer, as bm25s uses); a language without one
+keeps words as they are. A query has no reliable language: each of its words is analysed by every analyser the
+index used, and the variants together stand for the word (`QueryGroup`).
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable, Iterator, NamedTuple
+
+import regex
+
+ANALYSIS_VERSION = 2
+
+_CJK_CHARS = (r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}\u30fc\uff70")  # ー: the katakana long vowel mark
+# a word: letters, marks (Devanagari, Thai and Arabic vowel signs), digits; CJK runs apart
+_TOKEN = regex.compile(rf"(?P<cjk>[{_CJK_CHARS}]+)|(?P<word>[[\p{{L}}\p{{M}}\p{{N}}_]--[{_CJK_CHARS}]]+)", regex.V1)
+
+# ISO 639-1 code (as ingest detects it) -> Snowball algorithm of PyStemmer
+STEMMERS = {
+    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "cs": "czech", "da": "danish",
+    "nl": "dutch", "en": "english", "eo": "esperanto", "et": "estonian", "fi": "finnish", "fr": "french",
+    "de": "german", "el": "greek", "hi": "hindi", "hu": "hungarian", "id": "indonesian", "ga": "irish",
+    "it": "italian", "lt": "lithuanian", "ne": "nepali", "no": "norwegian", "nb": "norwegian",
+    "fa": "persian", "pl": "polish", "pt": "portuguese", "ro": "romanian", "ru": "russian", "sr": "serbian",
+    "es": "spanish", "sv": "swedish", "ta": "tamil", "tr": "turkish", "yi": "yiddish",
+}
+CJK_LANGS = {"zh", "ja", "ko"}
+PLAIN = "plain"  # no stemmer
+
+
+def analyzer_name(lang: str) -> str:
+    """The analyser a page in `lang` is indexed with: a Snowball algorithm, "cjk" or "plain"
+    (words as they are). Every analyser makes CJK runs bigrams and drops English stopwords,
+    as Lucene's CJKAnalyzer does."""
+    lang = (lang or "").lower().split("-")[0].split("_")[0]
+    if lang in CJK_LANGS:
+        return "cjk"
+    return STEMMERS.get(lang, PLAIN)
+
+
+@lru_cache(maxsize=None)
+def _stopwords(name: str) -> frozenset[str]:
+    """English stopwords, dropped by every analyser alike. A list per language would bias
+    search: `die`, dropped from German pages, would be kept by the other analysers and match
+    the few foreign pages that quote it as a rare word (measured in bench/multilingual.py)."""
+    import bm25s.stopwords
+
+    return frozenset(normalise(w) for w in bm25s.stopwords.STOPWORDS_EN)
+
+
+_local = threading.local()  # a PyStemmer object is not safe to share between threads
+
+
+def _stemmer(name: str):
+    stemmers = getattr(_local, "stemmers", None)
+    if stemmers is None:
+        stemmers = _local.stemmers = {}
+    if name not in stemmers:
+        import Stemmer
+
+        stemmers[name] = Stemmer.Stemmer(name) if name not in ("cjk", PLAIN) else None
+    return stemmers[name]
+
+
+def normalise(word: str) -> str:
+    """NFKC (full-width letters, ligatures), case folded; İ folds to i, not to i + a combining dot."""
+    if word.isascii():
+        return word.lower()
+    return unicodedata.normalize("NFKC", word).casefold().replace("i\u0307", "i")
+
+
+class Token(NamedTuple):
+    start: int  # character span in the analysed text
+    end: int
+    term: str
+
+
+def tokens(text: str, analyzer: str) -> list[Token]:
+    """Every index term of `text` under `analyzer`, with the span of text it comes from."""
+    out: list[Token] = []
+    words: list[tuple[int, int, str]] = []
+    stop = _stopwords(analyzer)
+    for match in _TOKEN.finditer(text):
+        start, end = match.span()
+        if match.lastgroup == "cjk":
+            run = normalise(match.group())
+            if len(run) == 1 or len(run) != end - start:  # (NFKC rarely changes a CJK run's length)
+                out.append(Token(start, end, run))
+            else:
+                out.extend(Token(start + i, start + i + 2, run[i:i + 2]) for i in range(len(run) - 1))
+            continue
+        word = normalise(match.group())
+        if len(word) >= 2 and word not in stop:
+            words.append((start, end, word))
+    stemmer = _stemmer(analyzer)
+    stems = stemmer.stemWords([w for _, _, w in words]) if stemmer else [w for _, _, w in words]
+    cjk = bool(out)
+    out.extend(Token(start, end, stem) for (start, end, _), stem in zip(words, stems))
+    if cjk and words:
+        out.sort(key=lambda token: token.start)
+    return out
+
+
+def terms(text: str, lang: str) -> list[str]:
+    """The index terms of a page in `lang` (for building the index)."""
+    return [token.term for token in tokens(text, analyzer_name(lang))]
+
+
+@dataclass(frozen=True)
+class QueryGroup:
+    """One word of a query as every analyser of the index sees it (or one CJK bigram)."""
+
+    text: str  # as the query spells it
+    variants: tuple[str, ...]  # index terms that stand for it
+
+
+def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
+    """The query's words, each with its terms under every analyser the index used (a word
+    that is a stopword under all of them is dropped); CJK runs as bigrams, as in every page."""
+    names = sorted(set(analyzers)) or [PLAIN]
+    groups: dict[str, QueryGroup] = {}
+    for name in names:
+        for token in tokens(query, name):
+            surface = query[token.start:token.end]
+            key = surface if _is_cjk(surface) else normalise(surface)
+            found = groups.get(key)
+            if found is None:
+                groups[key] = QueryGroup(surface, (token.term,))
+            elif token.term not in found.variants:
+                groups[key] = QueryGroup(found.text, found.variants + (token.term,))
+    order = {key: i for i, key in enumerate(_surface_keys(query))}
+    return [groups[key] for key in sorted(groups, key=lambda key: order.get(key, len(order)))]
+
+
+def _is_cjk(surface: str) -> bool:
+    return bool(surface) and _TOKEN.fullmatch(surface) is not None and _TOKEN.fullmatch(surface).lastgroup == "cjk"
+
+
+def _surface_keys(query: str) -> Iterator[str]:
+    """Query words (and CJK bigrams) in order of appearance, as `analyse_query` keys them."""
+    for token in tokens(query, PLAIN):
+        surface = query[token.start:token.end]
+        yield surface if _is_cjk(surface) else normalise(surface)
