@@ -30,7 +30,7 @@ class MirrorSettings:
 
     shingle_words: int = 5
     num_perm: int = 128
-    threshold: float = 0.5
+    threshold: float = 0.4
     seed: int = 1
 
     def to_dict(self) -> dict:
