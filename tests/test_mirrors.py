@@ -190,3 +190,23 @@ def test_expand_never_fetches_a_url_of_a_masked_cluster(mirror_world):
     for url in (ORIGIN, NEAR_MIRROR, EXACT_COPY, "http://www.syndicate.example/stories/lighthouse-keeper/"):
         assert url_key(url) in keys
     assert url_key(SAME_SITE) not in keys
+
+
+def test_a_world_from_before_mirror_clusters_gets_them_at_its_next_ingest(mirror_world, tmp_path):
+    import shutil
+    import sqlite3
+
+    world_dir = str(tmp_path / "world")
+    shutil.copytree(mirror_world[0], world_dir)
+    db = sqlite3.connect(os.path.join(world_dir, "pages.sqlite"))  # the store as older releases wrote it
+    db.executescript("DROP TABLE mirrors; DROP TABLE mirror_bands; DROP TABLE aliases;")
+    db.close()
+    with World.open(world_dir) as world:  # readable as before: a mask covers the named page only
+        assert world.masked_urls([ORIGIN]) == [ORIGIN] and world.page(NEAR_MIRROR, mask=[ORIGIN]) is not None
+    warc = write_warc(str(tmp_path / "more.warc.gz"), [response("https://other.example/ferries",
+                                                                page("Ferries this winter", FERRIES[::-1]))])
+    ingest([warc], world_dir, IngestSettings(min_chars=200), LocalExecutor(1))
+    assert frozenset({ORIGIN, NEAR_MIRROR}) in clusters(world_dir)
+    assert frozenset({SAME_SITE, "https://other.example/ferries"}) in clusters(world_dir)
+    with World.open(world_dir) as world:
+        assert world.page(NEAR_MIRROR, mask=[ORIGIN]) is None
