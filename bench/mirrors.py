@@ -181,6 +181,10 @@ def sweep(items: list[dict]) -> tuple[list[dict], dict]:
     pairs (by kind) and of the hardest non-mirror pairs fall."""
     table, spread = [], {}
     for size in SHINGLES:
+        started = time.process_time()
+        for item in items:
+            signature(item["text"], MirrorSettings(shingle_words=size))
+        per_page_ms = (time.process_time() - started) / len(items) * 1000
         scores, truth, pairs = pair_scores(items, MirrorSettings(shingle_words=size))
         for threshold in THRESHOLDS:
             table.append({"shingle_words": size, "threshold": threshold, **prf(scores >= threshold, truth)})
@@ -189,6 +193,7 @@ def sweep(items: list[dict]) -> tuple[list[dict], dict]:
         positives = scores[truth]
         hardest = np.argsort(np.where(truth, -1.0, scores))[::-1][:8]
         spread[size] = {
+            "signature_cpu_ms_per_page": round(per_page_ms, 2),
             "mirror_pairs_by_kind": {kind: {"min": round(float(positives[kind_of_pair == kind].min()), 3),
                                             "p5": round(float(np.percentile(positives[kind_of_pair == kind], 5)), 3)}
                                      for kind in sorted(set(kind_of_pair))},
