@@ -22,10 +22,8 @@ class LocalWorld:
         return page.text if page else None
 
     def mask_for(self, urls: list[str]) -> list[str]:
-        """The URLs a task must hide: its sources and every page with the same content."""
-        ids = self.world.masked_ids(urls)
-        pages = self.world.store.by_ids(ids)
-        return sorted(set(urls) | {page.url for page in pages.values()})
+        """The URLs a task must hide: its sources and every page of their mirror clusters."""
+        return sorted(set(urls) | set(self.world.masked_urls(urls)))
 
 
 class RemoteWorld:

@@ -127,23 +127,52 @@ def test_mask_applies_before_top_k(http):
     assert len(masked) == 5 and not {h["url"] for h in masked} & set(mask)
 
 
-def test_mask_covers_mirrors_with_the_same_content(sample_copy):
-    from dataclasses import replace
+def _captured_html(url: str) -> bytes:
+    """The body of the first HTTP 200 capture of `url` in the sample corpus (what the world kept)."""
+    from warcio.archiveiterator import ArchiveIterator
 
-    from worldbuild.store import PageStore
+    from tests.conftest import CORPORA
+    from worldbuild.urls import canonical_url
+
+    for name in sorted(os.listdir(CORPORA)):
+        if name.endswith(".warc.gz"):
+            with open(os.path.join(CORPORA, name), "rb") as handle:
+                for record in ArchiveIterator(handle):
+                    if (record.rec_type == "response" and record.http_headers is not None
+                            and record.http_headers.get_statuscode() == "200"
+                            and canonical_url(record.rec_headers.get_header("WARC-Target-URI")) == canonical_url(url)):
+                        return record.content_stream().read()
+    raise AssertionError(f"{url} is not in the sample corpus")
+
+
+def test_mask_covers_mirrors_ingested_later(sample_copy, tmp_path):
+    """An exact copy and a near-copy of a page, on other hosts, added by a later ingest: the
+    exact copy's URL becomes an alias, the near-copy joins the page's mirror cluster, and a mask
+    of any of them hides all of them."""
+    from tests.warcs import response, write_warc
+    from worldbuild.ingest.pipeline import ingest
+    from worldbuild.records import IngestSettings
     from worldbuild.world import World
 
+    html = _captured_html(ROOT_SERVERS)
+    near = html.replace(b"<h1>Root Servers</h1>",
+                        b"<h1>Root Servers</h1><p>Mirrored from iana.org for our readers; see the original there.</p>", 1)
+    assert near != html
+    warc = write_warc(str(tmp_path / "mirrors.warc.gz"), [response("https://mirror.example/root", html),
+                                                          response("https://syndicate.example/root", near)])
     with World.open(sample_copy) as world:
-        original = world.page(ROOT_SERVERS)
-    store = PageStore(os.path.join(sample_copy, "pages.sqlite"), writable=True)
-    store.begin()
-    store.insert(replace(original, url="https://mirror.example/root", canonical_url="https://mirror.example/root"))
-    store.commit()
-    store.close()
+        settings = IngestSettings.of_world(world.manifest)
+    result = ingest([warc], sample_copy, settings)
+    assert result.report.skips["duplicate content"] == 1 and result.report.pages_kept == 1
     with World.open(sample_copy) as world:
-        assert world.page("https://mirror.example/root") is not None
-        assert world.page("https://mirror.example/root", mask=["https://iana.org/domains/root/servers/"]) is None
-        assert world.browse("https://mirror.example/root", mask=[ROOT_SERVERS]) is None
+        assert world.page("https://mirror.example/root").url == ROOT_SERVERS  # the alias reaches the kept page
+        assert world.page("https://syndicate.example/root").url == "https://syndicate.example/root"
+        for mask in (["https://iana.org/domains/root/servers/"], ["https://mirror.example/root"],
+                     ["http://syndicate.example/root/"]):
+            for url in (ROOT_SERVERS, "https://mirror.example/root", "https://syndicate.example/root"):
+                assert world.page(url, mask=mask) is None and world.browse(url, mask=mask) is None
+            shown = {hit.url for hit in world.search("root servers", k=10, mask=mask)}
+            assert shown and not shown & {ROOT_SERVERS, "https://syndicate.example/root"}
 
 
 # -- bad input ------------------------------------------------------------------------------

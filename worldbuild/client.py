@@ -91,7 +91,7 @@ class WorldClient:
         return self._call("POST", *_Requests.retrieve(queries, topk, return_scores, mask))["result"]
 
     def mask(self, urls: list[str]) -> list[str]:
-        """The stored URLs a mask of `urls` hides (every spelling, and same-content mirrors)."""
+        """The stored URLs a mask of `urls` hides (every spelling, their whole mirror clusters)."""
         return self._call("POST", "/mask", {"urls": urls})["urls"]
 
     def stats(self) -> dict:

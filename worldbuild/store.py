@@ -43,6 +43,23 @@ CREATE TABLE IF NOT EXISTS redirects (
     status INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS redirects_source_key ON redirects(source_key);
+CREATE TABLE IF NOT EXISTS mirrors (
+    doc_id INTEGER PRIMARY KEY,
+    cluster INTEGER NOT NULL,
+    minhash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mirrors_cluster ON mirrors(cluster);
+CREATE TABLE IF NOT EXISTS mirror_bands (band_key INTEGER NOT NULL, doc_id INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS mirror_bands_key ON mirror_bands(band_key);
+CREATE TABLE IF NOT EXISTS aliases (
+    canonical_url TEXT PRIMARY KEY,
+    url_key TEXT NOT NULL,
+    url TEXT NOT NULL,
+    doc_id INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS aliases_url_key ON aliases(url_key);
 """
 MAX_HOPS = 10  # what browsers follow before giving up
 
@@ -67,6 +84,8 @@ class PageStore:
         self.db.execute("PRAGMA cache_size=-65536")
         self.has_redirects = bool(self.db.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='redirects'").fetchone())  # older worlds lack it
+        # a world written before mirror clusters existed has no such tables until its next ingest
+        self.has_mirrors = bool(self.db.execute("SELECT 1 FROM sqlite_master WHERE name='mirrors'").fetchone())
 
     @staticmethod
     def _connect_readonly(path: str) -> sqlite3.Connection:
@@ -113,9 +132,9 @@ class PageStore:
         marks = ",".join("?" * len(ids))
         return dict(_page(row) for row in self.db.execute(_SELECT + f" WHERE doc_id IN ({marks})", ids))
 
-    def masked_ids(self, urls: Iterable[str]) -> set[int]:
-        """Doc ids a mask hides: each URL's page under any spelling (canonical URL or the
-        scheme/`www.`-free key) plus every page with the same content (mirrors)."""
+    def _resolve(self, urls: Iterable[str]) -> set[int]:
+        """Doc ids of the pages `urls` name, under any spelling, through a page's own URL or
+        an alias (the URL of an exact duplicate that was folded into it)."""
         canonicals, keys = set(), set()
         for url in urls:
             try:
@@ -128,27 +147,55 @@ class PageStore:
                 canonicals.add(resolved[1].canonical_url)
         if not canonicals:
             return set()
-        rows = []
-        for column, values in (("canonical_url", canonicals), ("url_key", keys)):
-            marks = ",".join("?" * len(values))
-            rows += self.db.execute(f"SELECT doc_id, content_hash FROM pages WHERE {column} IN ({marks})",
-                                    list(values)).fetchall()
-        hashes = list({content for _, content in rows})
-        ids = {doc_id for doc_id, _ in rows}
-        if hashes:
-            marks = ",".join("?" * len(hashes))
-            ids.update(r[0] for r in self.db.execute(f"SELECT doc_id FROM pages WHERE content_hash IN ({marks})", hashes))
+        tables = ("pages", "aliases") if self.has_mirrors else ("pages",)
+        ids: set[int] = set()
+        for table in tables:
+            for column, values in (("canonical_url", canonicals), ("url_key", keys)):
+                marks = ",".join("?" * len(values))
+                ids.update(r[0] for r in self.db.execute(f"SELECT doc_id FROM {table} WHERE {column} IN ({marks})",
+                                                         list(values)))
         return ids
 
+    def masked_ids(self, urls: Iterable[str]) -> set[int]:
+        """Doc ids a mask hides: the page of each URL (any spelling, aliases included) and
+        every page of its mirror cluster."""
+        ids = self._resolve(urls)
+        if not ids or not self.has_mirrors:
+            return ids
+        marks = ",".join("?" * len(ids))
+        clusters = [r[0] for r in self.db.execute(f"SELECT DISTINCT cluster FROM mirrors WHERE doc_id IN ({marks})",
+                                                  list(ids))]
+        if clusters:
+            marks = ",".join("?" * len(clusters))
+            ids.update(r[0] for r in self.db.execute(f"SELECT doc_id FROM mirrors WHERE cluster IN ({marks})", clusters))
+        return ids
+
+    def urls_of(self, doc_ids: Iterable[int]) -> set[str]:
+        """Every stored URL that reaches these pages: their own and their aliases'."""
+        ids = [int(i) for i in doc_ids]
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        tables = ("pages", "aliases") if self.has_mirrors else ("pages",)
+        return {r[0] for table in tables
+                for r in self.db.execute(f"SELECT url FROM {table} WHERE doc_id IN ({marks})", ids)}
+
     def by_url_with_id(self, url: str) -> tuple[int, Page] | None:
-        """Like `by_url`, with the page's doc id (what masks are made of)."""
+        """Like `by_url`, with the page's doc id (what masks are made of). A URL whose content
+        was folded into another page (an exact duplicate) reaches that page."""
         try:
             canonical, key = canonical_url(url), url_key(url)
         except BadURL:
             return None
         row = self.db.execute(_SELECT + " WHERE canonical_url=?", (canonical,)).fetchone()
+        if row is None and self.has_mirrors:
+            row = self.db.execute(_SELECT + " WHERE doc_id=(SELECT doc_id FROM aliases WHERE canonical_url=?)",
+                                  (canonical,)).fetchone()
         if row is None:
             row = self.db.execute(_SELECT + " WHERE url_key=? ORDER BY doc_id LIMIT 1", (key,)).fetchone()
+        if row is None and self.has_mirrors:
+            row = self.db.execute(_SELECT + " WHERE doc_id=(SELECT doc_id FROM aliases WHERE url_key=? "
+                                  "ORDER BY doc_id LIMIT 1)", (key,)).fetchone()
         return _page(row) if row else None
 
     def redirect_target(self, url: str) -> str | None:
@@ -187,6 +234,15 @@ class PageStore:
         """(source, target, status) sorted by source: the redirects' part of a snapshot id."""
         if self.has_redirects:
             yield from self.db.execute("SELECT source_url, target_url, status FROM redirects ORDER BY source_url")
+    def mirror_stats(self) -> dict:
+        """How many clusters hold more than one page, how many pages they hold, and aliases."""
+        if not self.has_mirrors:
+            return {"clusters": 0, "pages_in_clusters": 0, "aliases": 0}
+        clusters, pages = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(n), 0) FROM (SELECT COUNT(*) AS n FROM mirrors GROUP BY cluster "
+            "HAVING n > 1)").fetchone()
+        aliases = self.db.execute("SELECT COUNT(*) FROM aliases").fetchone()[0]
+        return {"clusters": clusters, "pages_in_clusters": pages, "aliases": aliases}
 
     def counts_by(self, column: str, limit: int | None = None) -> list[tuple[str, int]]:
         if column not in ("domain", "lang"):
@@ -221,6 +277,12 @@ class PageStore:
         the same pages give the same id whatever order they were merged in."""
         yield from self.db.execute(f"SELECT {', '.join(PAGE_COLUMNS)} FROM pages ORDER BY canonical_url")
 
+    def alias_identities(self) -> Iterator[tuple[str, str, str]]:
+        """(canonical_url, url, content_hash) of every alias, sorted: the aliases' part of a
+        snapshot id (a mask or a browse by an alias reaches its page)."""
+        if self.has_mirrors:
+            yield from self.db.execute("SELECT canonical_url, url, content_hash FROM aliases ORDER BY canonical_url")
+
     # -- writing (one transaction per merge) -------------------------------------------
     def begin(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
@@ -232,22 +294,61 @@ class PageStore:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
-    def duplicate_of(self, page: Page) -> str | None:
-        """Why `page` is already in the store (same URL, or same content), or None."""
-        if self.db.execute("SELECT 1 FROM pages WHERE canonical_url=?", (page.canonical_url,)).fetchone():
-            return "duplicate URL"
-        if self.db.execute("SELECT 1 FROM pages WHERE content_hash=? LIMIT 1", (page.content_hash,)).fetchone():
-            return "duplicate content"
-        return None
+    def url_taken(self, canonical: str) -> bool:
+        """Whether a page or an alias already has this canonical URL."""
+        return bool(self.db.execute("SELECT 1 FROM pages WHERE canonical_url=? UNION ALL "
+                                    "SELECT 1 FROM aliases WHERE canonical_url=? LIMIT 1",
+                                    (canonical, canonical)).fetchone())
 
-    def insert(self, page: Page) -> None:
+    def doc_with_content(self, text_hash: str) -> int | None:
+        row = self.db.execute("SELECT doc_id FROM pages WHERE content_hash=? ORDER BY doc_id LIMIT 1",
+                              (text_hash,)).fetchone()
+        return row[0] if row else None
+
+    def insert(self, page: Page) -> int:
+        """Store `page`; returns its doc id."""
         values = page.to_dict()
         values["url_key"] = url_key(page.canonical_url)
         columns = ["url_key", *PAGE_COLUMNS]
-        self.db.execute(
+        cursor = self.db.execute(
             f"INSERT INTO pages ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
             [values[c] for c in columns],
         )
+        return cursor.lastrowid
+
+    def insert_alias(self, page: Page, doc_id: int) -> None:
+        """Record `page`'s URL as another address of the stored page `doc_id` (same content)."""
+        self.db.execute("INSERT INTO aliases (canonical_url, url_key, url, doc_id, content_hash, source) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (page.canonical_url, url_key(page.canonical_url), page.url, doc_id, page.content_hash,
+                         page.source))
+
+    # -- mirror clusters (the writer's side of worldbuild.mirrors) ------------------------
+    def mirror_candidates(self, band_keys: list[int]) -> list[tuple[int, int, bytes]]:
+        """(doc_id, cluster, signature) of every page sharing at least one band key, by doc id."""
+        marks = ",".join("?" * len(band_keys))
+        return self.db.execute(
+            "SELECT m.doc_id, m.cluster, m.minhash FROM mirrors m WHERE m.doc_id IN "
+            f"(SELECT doc_id FROM mirror_bands WHERE band_key IN ({marks})) ORDER BY m.doc_id", band_keys).fetchall()
+
+    def add_mirror(self, doc_id: int, cluster: int, signature: bytes, band_keys: list[int]) -> None:
+        self.db.execute("INSERT INTO mirrors (doc_id, cluster, minhash) VALUES (?, ?, ?)", (doc_id, cluster, signature))
+        self.db.executemany("INSERT INTO mirror_bands (band_key, doc_id) VALUES (?, ?)",
+                            [(key, doc_id) for key in band_keys])
+
+    def merge_clusters(self, into: int, others: Iterable[int]) -> None:
+        others = [c for c in others if c != into]
+        if others:
+            marks = ",".join("?" * len(others))
+            self.db.execute(f"UPDATE mirrors SET cluster=? WHERE cluster IN ({marks})", [into, *others])
+
+    def pages_without_signature(self) -> Iterator[tuple[int, str]]:
+        """(doc_id, text) of pages stored before mirror clusters existed, in doc id order
+        (counted first: the scan reads every page's text)."""
+        if self.db.execute("SELECT COUNT(*) FROM mirrors").fetchone()[0] == self.count():
+            return
+        yield from self.db.execute("SELECT doc_id, text FROM pages WHERE doc_id NOT IN (SELECT doc_id FROM mirrors) "
+                                   "ORDER BY doc_id").fetchall()
 
     def insert_redirect(self, source: str, target: str, status: int) -> bool:
         """Record a redirect unless `source` has one already (the first capture wins); True if new."""

@@ -100,8 +100,13 @@ class World:
         self.close()
 
     def masked_ids(self, mask: Iterable[str] | None) -> set[int]:
-        """The doc ids a per-task mask hides (every spelling of each URL, and mirrors)."""
+        """The doc ids a per-task mask hides: each URL's page (any spelling, or an exact
+        duplicate's URL) and its whole mirror cluster."""
         return self.store.masked_ids(mask) if mask else set()
+
+    def masked_urls(self, mask: Iterable[str] | None) -> list[str]:
+        """Every stored URL a mask hides (pages of the masked clusters and their aliases)."""
+        return sorted(self.store.urls_of(self.masked_ids(mask)))
 
     @property
     def has_dense(self) -> bool:

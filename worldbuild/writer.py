@@ -22,6 +22,7 @@ from worldbuild.index.bm25 import build_index
 from worldbuild.index.sharded import build_sharded
 from worldbuild.ingest.executor import Executor
 from worldbuild.ingest.report import IngestReport
+from worldbuild.mirrors import MirrorSettings, band_keys, signature, similarity
 from worldbuild.records import PAGE_COLUMNS, IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
 
@@ -44,7 +45,7 @@ def check_settings(manifest: dict | None, settings: IngestSettings, world_dir: s
 
 
 def _versions() -> dict:
-    names = ("worldbuild", "trafilatura", "warcio", "bm25s", "pyarrow")
+    names = ("worldbuild", "trafilatura", "warcio", "bm25s", "pyarrow", "datasketch")
     found = {}
     for name in names:
         try:
@@ -64,6 +65,8 @@ def snapshot_id(store: PageStore, settings: IngestSettings) -> str:
     digest.update(json.dumps(PAGE_COLUMNS).encode())
     for row in store.identities():
         digest.update(b"\n" + json.dumps(row, ensure_ascii=False).encode())
+    for alias in store.alias_identities():  # a browse or a mask by an alias reaches its page
+        digest.update(b"\nalias " + json.dumps(alias, ensure_ascii=False).encode())
     for source, target, status in store.redirect_identities():  # browse answers differently with them
         digest.update(f"\n{source}\t->\t{target}\t{status}".encode())
     return digest.hexdigest()
@@ -115,21 +118,44 @@ class WorldWriter:
         except SettingsMismatch:
             self.store.close()
             raise
+        # an extension keeps the world's own mirror settings, so old and new pages compare
+        self.mirrors = MirrorSettings.of_manifest(self.previous)
         self.store.begin()
         self.added = 0
+        for doc_id, text in self.store.pages_without_signature():  # a world from before mirror clusters
+            self._join_cluster(doc_id, signature(text, self.mirrors))
 
-    def add(self, page: Page) -> str | None:
-        """Insert `page` unless the world has it already; returns the skip reason if not added."""
-        reason = self.store.duplicate_of(page)
-        if reason:
-            return reason
-        self.store.insert(page)
+    def add(self, page: Page, minhash: bytes | None = None) -> str | None:
+        """Insert `page` unless the world has it already; returns the skip reason if not added.
+        An exact duplicate of a stored page (same content hash) is not stored again: its URL
+        becomes an alias of that page. `minhash` is the page's signature (computed here if not
+        given), which puts it in its mirror cluster."""
+        if self.store.url_taken(page.canonical_url):
+            return "duplicate URL"
+        kept = self.store.doc_with_content(page.content_hash)
+        if kept is not None:
+            self.store.insert_alias(page, kept)
+            return "duplicate content"
+        doc_id = self.store.insert(page)
+        self._join_cluster(doc_id, minhash or signature(page.text, self.mirrors))
         self.added += 1
         return None
 
     def add_redirect(self, source: str, target: str, status: int) -> None:
         """Record a redirect the archive holds (both ends canonical URLs); the first one wins."""
         self.store.insert_redirect(source, target, status)
+
+    def _join_cluster(self, doc_id: int, minhash: bytes) -> None:
+        """Put the page in the cluster of every stored page it mirrors (merging those clusters
+        into the one with the lowest id), or in a cluster of its own."""
+        keys = band_keys(minhash, self.mirrors)
+        matched: set[int] = set()
+        for other, cluster, other_hash in self.store.mirror_candidates(keys):
+            if cluster not in matched and similarity(minhash, other_hash, self.mirrors) >= self.mirrors.threshold:
+                matched.add(cluster)
+        cluster = min(matched | {doc_id})
+        self.store.merge_clusters(cluster, matched)
+        self.store.add_mirror(doc_id, cluster, minhash, keys)
 
     def abort(self) -> None:
         self.store.rollback()
@@ -184,6 +210,7 @@ class WorldWriter:
             "domains": len(self.store.counts_by("domain")),
             "languages": languages,
             "settings": self.settings.content_settings(),
+            "mirrors": {"settings": self.mirrors.to_dict(), **self.store.mirror_stats()},
             "versions": _versions(),
             # other indexes (dense) describe the old page set: kept only if it did not change
             "index": {**(previous.get("index", {}) if not changed else {}), "bm25": {**index_info, "path": index_rel}},

@@ -1,5 +1,5 @@
 """One expansion round: for each task, search queries from its question and answer; the hits
-the world lacks (and that no task masks) are located in the CDX index and fetched by byte
+the world lacks (and that no task's mask covers, mirror clusters included) are located in the CDX index and fetched by byte
 range into `WORLD/expansions/round-N/pages.warc.gz`, which the ordinary ingest then adds (URL
 and content-hash dedup, length filter) as a new snapshot recording its parent, the tasks and
 the sources. Each query and fetch is logged as it happens, so a killed round resumes."""
@@ -16,7 +16,7 @@ from qa_synth.stagefile import StageFile
 from worldbuild.agent.tasks import Task, load_tasks
 from worldbuild.crawl.warcfile import complete_length
 from worldbuild.expand.backends import CdxIndex, SerperSearch, SourceError, describe
-from worldbuild.urls import canonical_url, url_key
+from worldbuild.urls import BadURL, canonical_url, url_key
 from worldbuild.world import World
 
 STOPWORDS = set("the a an of in on at to for and or by with from what which who whom whose when where why how "
@@ -50,6 +50,19 @@ def _sha256(path: str) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _masked_keys(world: World, tasks: list[Task]) -> set[str]:
+    """URL keys no round may fetch: every task's mask URLs and every URL of their mirror
+    clusters (pages and the aliases of exact duplicates)."""
+    keys = set()
+    for task in tasks:
+        for url in [*task.mask, *world.masked_urls(task.mask)]:
+            try:
+                keys.add(url_key(url))
+            except BadURL:
+                continue
+    return keys
 
 
 def _round_number(world_dir: str) -> int:
@@ -86,10 +99,10 @@ def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
     counts["fetch attempts"] = len(fetched_before)
     counts["fetched"] = sum(r["outcome"] == "fetched" for r in fetched_before)
     counts["bytes"] = sum(r.get("bytes", 0) for r in fetched_before)
-    masked = {url_key(url) for task in tasks for url in task.mask}
     try:
         with World.open(world_dir) as world, open(warc_path, "ab") as warc:
             before = world.manifest
+            masked = _masked_keys(world, tasks)
             claimed: set[str] = set()
             for task in tasks:
                 wanted, wanted_keys = [], set()

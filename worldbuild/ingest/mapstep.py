@@ -20,6 +20,7 @@ from worldbuild.ingest.decode import decode_html
 from worldbuild.ingest.extract import extract_page
 from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import ARCHIVE_ERRORS, WorkUnit, describe_error, is_truncated, iter_unit
+from worldbuild.mirrors import MirrorSettings, signature
 from worldbuild.records import PAGE_SCHEMA, IngestSettings, Page, content_hash
 from worldbuild.urls import BadURL, canonical_url, domain_of
 
@@ -27,6 +28,9 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 SNIFF_HTML = (b"<!doctype html", b"<html", b"<head", b"<body", b"<!--", b"<meta", b"<title")
 SNIFF_OTHER = {b"%PDF-": "application/pdf", b"\x89PNG": "image/png", b"\xff\xd8\xff": "image/jpeg",
                b"GIF8": "image/gif", b"PK\x03\x04": "application/zip", b"{": "application/json"}
+
+
+SHARD_SCHEMA = PAGE_SCHEMA.append(pa.field("minhash", pa.binary()))  # a page and its mirror signature
 
 
 class Skip(Exception):
@@ -184,13 +188,16 @@ def shard_paths(shard_dir: str, unit: WorkUnit) -> tuple[str, str]:
     return base + ".parquet", base + ".json"
 
 
-def map_unit(unit: WorkUnit, settings: IngestSettings, shard_dir: str) -> dict:
-    """Extract one unit into `<shard_dir>/<unit_id>.parquet` plus its summary `.json` (written
-    last: its presence marks the shard finished). `shard_dir` is a folder or an object-store
-    URL. Returns the summary."""
+def map_unit(unit: WorkUnit, settings: IngestSettings, shard_dir: str,
+             mirrors: MirrorSettings = MirrorSettings()) -> dict:
+    """Extract one unit into `<shard_dir>/<unit_id>.parquet` (each page with its MinHash
+    signature, the costly half of mirror detection) plus its summary `.json` (written last: its
+    presence marks the shard finished). `shard_dir` is a folder or an object-store URL. Returns
+    the summary."""
     pages, report = extract_unit(unit, settings)
     parquet_path, summary_path = shard_paths(shard_dir, unit)
-    table = pa.Table.from_pylist([page.to_dict() for page in pages], schema=PAGE_SCHEMA)
+    rows = [{**page.to_dict(), "minhash": signature(page.text, mirrors)} for page in pages]
+    table = pa.Table.from_pylist(rows, schema=SHARD_SCHEMA)
     with storage.open_write(parquet_path) as handle:
         pq.write_table(table, handle, compression="zstd")
     summary = {"unit": unit.to_dict(), "pages": len(pages), "report": report.to_dict()}

@@ -21,6 +21,7 @@ from worldbuild.ingest.inputs import InputFile, NotRegularFile, describe, expand
 from worldbuild.ingest.mapstep import map_unit, read_shard, read_summary
 from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import WorkUnit, plan_units
+from worldbuild.mirrors import MirrorSettings
 from worldbuild.records import IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
 from worldbuild.writer import WorldWriter, check_settings
@@ -121,9 +122,11 @@ def _select_inputs(paths: list[str], known: set[str], report: IngestReport) -> t
     return new, already
 
 
-def _shard_pages(shard_dir: str, unit: WorkUnit) -> Iterator[Page]:
+def _shard_pages(shard_dir: str, unit: WorkUnit) -> Iterator[tuple[Page, bytes]]:
+    """Each page of a finished shard with its mirror signature."""
     for row in read_shard(shard_dir, unit).to_pylist():
-        yield Page(**row)
+        minhash = row.pop("minhash")
+        yield Page(**row), minhash
 
 
 def ingest(
@@ -158,11 +161,12 @@ def ingest(
             return result
 
         # a shared staging place holds several worlds' runs: each world has its own prefix
-        run = f"{hashlib.sha256(world_dir.encode()).hexdigest()[:12]}-{settings.fingerprint()}" if staging \
-            else settings.fingerprint()
+        mirrors = MirrorSettings.of_manifest(previous)  # shards carry signatures made with these
+        fingerprint = f"{settings.fingerprint()}-{mirrors.fingerprint()}"
+        run = f"{hashlib.sha256(world_dir.encode()).hexdigest()[:12]}-{fingerprint}" if staging else fingerprint
         shard_dir = storage.join(staging or os.path.join(world_dir, STAGING_DIR), run)
         storage.make_dirs(shard_dir)
-        summaries = _run_map(sources, settings, shard_dir, executor, progress, result)
+        summaries = _run_map(sources, settings, mirrors, shard_dir, executor, progress, result)
 
         progress.stage("merge")
         # index shards are built where the world is: by the executor's workers when they share its
@@ -176,7 +180,7 @@ def ingest(
         return result
 
 
-def _run_map(sources, settings, shard_dir, executor, progress, result) -> list[dict]:
+def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result) -> list[dict]:
     """Run the map step over every unit not already finished; returns all unit summaries."""
     summaries: list[dict] = []
     total = sum(s.size for s in sources)
@@ -202,7 +206,7 @@ def _run_map(sources, settings, shard_dir, executor, progress, result) -> list[d
             result.report.file_error(source.name, "empty file: no records")
     warm_up()
     progress.start(total)
-    task = functools.partial(map_unit, settings=settings, shard_dir=shard_dir)
+    task = functools.partial(map_unit, settings=settings, shard_dir=shard_dir, mirrors=mirrors)
     size_of = {s.path: s.size for s in sources}
     reported_resumed = 0
     for summary in executor.map_unordered(task, pending()):
@@ -220,7 +224,8 @@ def _run_map(sources, settings, shard_dir, executor, progress, result) -> list[d
 
 def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None, executor=None,
            progress: Progress | None = None) -> dict:
-    """Fold shards, in input order, into the world: dedup by canonical URL and content hash."""
+    """Fold shards, in input order, into the world: dedup by canonical URL and content hash
+    (a duplicate's URL becomes an alias), each new page joining its mirror cluster."""
     order = {s.sha256: i for i, s in enumerate(sources)}
     summaries.sort(key=lambda s: (order[s["unit"]["sha256"]], s["unit"]["start"]))
     per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0, "failed_records": 0} for s in sources}
@@ -234,8 +239,8 @@ def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None
             entry["records_read"] += unit_report.records_read
             entry["failed_records"] += sum(n for reason, n in unit_report.skips.items()
                                            if reason.startswith(FAILURE_REASONS))
-            for page in _shard_pages(shard_dir, unit):
-                reason = writer.add(page)
+            for page, minhash in _shard_pages(shard_dir, unit):
+                reason = writer.add(page, minhash)
                 if reason:
                     report.skip(reason, page.source)
                 else:

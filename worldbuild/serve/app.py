@@ -160,11 +160,9 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
                 f"Markdown Content:\n{page.text}\n")
         return PlainTextResponse(text, headers={"X-World-Snapshot": world().snapshot})
 
-    @app.post("/mask", summary="What a mask hides: the stored URL of each page it covers, mirrors included")
+    @app.post("/mask", summary="What a mask hides: every stored URL of the mirror clusters it covers")
     async def mask(request: MaskRequest) -> Response:
-        hidden = world().masked_ids(request.urls)
-        pages = world().store.by_ids(hidden)
-        return reply({"urls": sorted(page.url for page in pages.values())})
+        return reply({"urls": world().masked_urls(request.urls)})
 
     @app.get("/health", summary="Readiness and the snapshot served: 503 'warming' until warmed up, then 'ok'")
     async def health() -> Response:

@@ -1,0 +1,212 @@
+"""Mirror clusters, built through ingest: a near-mirror of a task's source on another host is
+clustered with it and hidden with it on every route; an exact duplicate's URL is an alias of
+the kept page; an extension clusters new pages against old ones; the clusters and the
+snapshot id do not depend on input order or worker count."""
+
+import os
+
+import pytest
+
+from tests.warcs import response, write_warc
+from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.ingest.pipeline import ingest
+from worldbuild.records import IngestSettings
+from worldbuild.store import PageStore
+from worldbuild.world import World
+
+RARE = "Zephyrine Quillfeather"
+ORIGIN = "https://harbour-news.example/2019/quillfeather-lighthouse"
+NEAR_MIRROR = "https://syndicate.example/stories/lighthouse-keeper"
+EXACT_COPY = "https://copies.example/lighthouse"
+SAME_SITE = "https://harbour-news.example/2019/ferry-timetable"
+
+STORY = [
+    f"{RARE} kept the Skerryvane lighthouse for thirty-one years, longer than any keeper before her.",
+    "She arrived on the island in the winter of 1958 with two trunks, a barometer and a cat named Brine.",
+    "The lamp was converted from paraffin to electricity in 1971, a change she opposed in four letters.",
+    "Her logbooks record every ship that passed the reef, including the trawler that ran aground in 1966.",
+    "Visitors remember the brass telescope she polished each Sunday and the garden of sea kale by the door.",
+    "When the light was automated in 1989 she moved to the harbour town and taught navigation at night.",
+    "The maritime museum now holds her logbooks, which historians use to date storms along the coast.",
+    "A plaque by the slipway was unveiled in 2019 on the hundredth anniversary of her birth.",
+]
+FERRIES = [
+    "The winter ferry timetable starts on the first Monday of November and runs until the end of March.",
+    "Crossings to the outer islands leave at seven in the morning and return by four in the afternoon.",
+    "Vehicles must be booked at least two days ahead; foot passengers may buy tickets on the pier.",
+    "In strong gales the harbour master may cancel sailings with one hour of notice posted on the board.",
+    "Bicycles travel free of charge, while dogs must stay on a lead in the outside seating area.",
+    "The cafe on board serves soup, sandwiches and tea, and closes twenty minutes before arrival.",
+    "Season tickets for islanders are sold at the council office with proof of address.",
+    "A summer timetable with extra evening sailings will be published in the spring edition.",
+]
+NAV = "<nav><a href='/'>Home</a> <a href='/news'>News</a> <a href='/sport'>Sport</a></nav>"
+
+
+def page(title: str, paragraphs: list[str], extra_top: str = "", extra_bottom: str = "", template: str = "") -> str:
+    body = "".join(f"<p>{p}</p>\n" for p in paragraphs)
+    return (f"<!DOCTYPE html><html><head><title>{title}</title></head><body>{template or NAV}<main><article>"
+            f"<h1>{title}</h1>\n{extra_top}{body}{extra_bottom}</article></main>"
+            f"<footer>(c) {title[:12]} media</footer></body></html>")
+
+
+def origin() -> dict:
+    return response(ORIGIN, page("The keeper of Skerryvane", STORY))
+
+
+def near_mirror() -> dict:
+    """The same story syndicated on another host: another template, a syndication line, one
+    boilerplate line added, two paragraphs swapped."""
+    story = STORY[:]
+    story[2], story[3] = story[3], story[2]
+    return response(NEAR_MIRROR, page(
+        "The keeper of Skerryvane | Syndicate", story,
+        extra_top="<p>This story first appeared in the Harbour News and is republished with permission.</p>",
+        extra_bottom="<p>Sign up for our weekly newsletter to get more stories like this one.</p>",
+        template="<header><a href='/'>Syndicate</a> <a href='/about'>About us</a></header>"))
+
+
+def exact_copy() -> dict:
+    return response(EXACT_COPY, page("The keeper of Skerryvane", STORY))
+
+
+def same_site() -> dict:
+    return response(SAME_SITE, page("Winter ferry timetable", FERRIES))
+
+
+@pytest.fixture(scope="module")
+def mirror_world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mirrors")
+    warc = write_warc(str(root / "news.warc.gz"), [origin(), same_site(), near_mirror(), exact_copy()])
+    world_dir = str(root / "world")
+    result = ingest([warc], world_dir, IngestSettings(min_chars=200), LocalExecutor(1))
+    return world_dir, result
+
+
+def clusters(world_dir: str) -> set[frozenset[str]]:
+    """The world's clusters as sets of page URLs (doc ids aside), from the store itself."""
+    store = PageStore(os.path.join(world_dir, "pages.sqlite"))
+    try:
+        grouped: dict[int, set[str]] = {}
+        for url, cluster in store.db.execute(
+                "SELECT p.canonical_url, m.cluster FROM pages p JOIN mirrors m USING (doc_id)"):
+            grouped.setdefault(cluster, set()).add(url)
+        return {frozenset(urls) for urls in grouped.values()}
+    finally:
+        store.close()
+
+
+def test_ingest_clusters_the_near_mirror_and_aliases_the_exact_copy(mirror_world):
+    world_dir, result = mirror_world
+    assert result.report.skips["duplicate content"] == 1 and result.manifest["pages"] == 3
+    assert clusters(world_dir) == {frozenset({ORIGIN, NEAR_MIRROR}), frozenset({SAME_SITE})}
+    recorded = result.manifest["mirrors"]
+    assert recorded["settings"]["threshold"] > 0 and recorded["settings"]["shingle_words"] > 0
+    assert (recorded["clusters"], recorded["pages_in_clusters"], recorded["aliases"]) == (1, 2, 1)
+    with World.open(world_dir) as world:
+        assert world.page(EXACT_COPY).url == ORIGIN  # browse by the duplicate's URL reaches the kept page
+        assert world.page("http://www.copies.example/lighthouse/").url == ORIGIN
+
+
+@pytest.mark.parametrize("masked", [ORIGIN, "http://www.harbour-news.example/2019/quillfeather-lighthouse/",
+                                    EXACT_COPY, NEAR_MIRROR])
+def test_a_mask_hides_the_whole_cluster_in_search_and_browse(mirror_world, masked):
+    with World.open(mirror_world[0]) as world:
+        open_hits = {hit.url for hit in world.search(RARE, k=10)}
+        assert {ORIGIN, NEAR_MIRROR} <= open_hits
+        for mode in ("bm25",):
+            hits = world.search(RARE, k=10, mask=[masked], mode=mode)
+            assert not {hit.url for hit in hits} & {ORIGIN, NEAR_MIRROR}
+        for url in (ORIGIN, NEAR_MIRROR, EXACT_COPY):
+            assert world.page(url) is not None and world.browse(url, mask=[masked]) is None
+        assert world.browse(SAME_SITE, mask=[masked]) is not None  # the same site's other page stays
+        assert set(world.masked_urls([masked])) == {ORIGIN, NEAR_MIRROR, EXACT_COPY}
+
+
+def test_every_route_of_the_service_hides_the_cluster(mirror_world):
+    from fastapi.testclient import TestClient
+
+    from worldbuild.serve.app import create_app
+
+    with TestClient(create_app(mirror_world[0], warm_up=False)) as http:
+        mask = [ORIGIN]
+        assert {h["url"] for h in http.post("/search", json={"query": RARE, "k": 10}).json()["results"]} >= {
+            ORIGIN, NEAR_MIRROR}
+        search = http.post("/search", json={"query": RARE, "k": 10, "mask": mask}).json()["results"]
+        serper = http.post("/serper/search", json={"q": RARE, "num": 10, "mask": mask}).json()["organic"]
+        retrieve = http.post("/retrieve", json={"queries": [RARE], "topk": 10, "mask": mask,
+                                                "return_scores": False}).json()["result"][0]
+        shown = {h["url"] for h in search} | {h["link"] for h in serper} | {d["url"] for d in retrieve}
+        assert not shown & {ORIGIN, NEAR_MIRROR}
+        for url in (NEAR_MIRROR, EXACT_COPY):
+            assert http.post("/browse", json={"url": url}).status_code == 200
+            assert http.get(f"/r/{url}").status_code == 200
+            assert http.post("/browse", json={"url": url, "mask": mask}).status_code == 404
+            assert http.get(f"/r/{url}", headers={"X-Worldbuild-Mask": ORIGIN}).status_code == 404
+        assert set(http.post("/mask", json={"urls": mask}).json()["urls"]) == {ORIGIN, NEAR_MIRROR, EXACT_COPY}
+
+
+def test_an_extension_clusters_new_pages_against_old_ones(mirror_world, tmp_path):
+    import shutil
+
+    world_dir = str(tmp_path / "world")
+    shutil.copytree(mirror_world[0], world_dir)
+    later = "https://print.example/lighthouse?print=1"
+    printed = response(later, page("Print: The keeper of Skerryvane", STORY[:-1],
+                                   extra_bottom="<p>Printed from harbour-news.example. All rights reserved.</p>"))
+    warc = write_warc(str(tmp_path / "later.warc.gz"), [printed])
+    result = ingest([warc], world_dir, IngestSettings(min_chars=200), LocalExecutor(1))
+    assert result.manifest["pages"] == 4
+    assert frozenset({ORIGIN, NEAR_MIRROR, "https://print.example/lighthouse?print=1"}) in clusters(world_dir)
+    with World.open(world_dir) as world:
+        assert world.browse(later, mask=[ORIGIN]) is None
+        assert not {h.url for h in world.search(RARE, k=10, mask=[EXACT_COPY])} & {ORIGIN, NEAR_MIRROR, later}
+
+
+def test_clusters_and_snapshot_ignore_input_order_and_workers(mirror_world, tmp_path):
+    first = write_warc(str(tmp_path / "a.warc.gz"), [exact_copy(), near_mirror()])
+    second = write_warc(str(tmp_path / "b.warc.gz"), [same_site(), origin()])
+    results = {}
+    for name, inputs, workers in (("ab", [first, second], 1), ("ba", [second, first], 2)):
+        world_dir = str(tmp_path / name)
+        results[name] = (ingest(inputs, world_dir, IngestSettings(min_chars=200, batch_size=1),
+                                LocalExecutor(workers)).manifest["snapshot"], clusters(world_dir))
+    assert results["ab"][0] == results["ba"][0] == mirror_world[1].manifest["snapshot"]
+    # the kept page of the exact pair differs by order; the clusters, read through aliases, do not
+    for name in ("ab", "ba"):
+        with World.open(str(tmp_path / name)) as world:
+            assert set(world.masked_urls([ORIGIN])) == {ORIGIN, NEAR_MIRROR, EXACT_COPY}
+            assert set(world.masked_urls([SAME_SITE])) == {SAME_SITE}
+
+
+def test_expand_never_fetches_a_url_of_a_masked_cluster(mirror_world):
+    from worldbuild.agent.tasks import Task
+    from worldbuild.expand.round import _masked_keys
+    from worldbuild.urls import url_key
+
+    task = Task("t", f"Who kept the Skerryvane light? ({RARE})", RARE, [ORIGIN], [])
+    with World.open(mirror_world[0]) as world:
+        keys = _masked_keys(world, [task])
+    for url in (ORIGIN, NEAR_MIRROR, EXACT_COPY, "http://www.syndicate.example/stories/lighthouse-keeper/"):
+        assert url_key(url) in keys
+    assert url_key(SAME_SITE) not in keys
+
+
+def test_a_world_from_before_mirror_clusters_gets_them_at_its_next_ingest(mirror_world, tmp_path):
+    import shutil
+    import sqlite3
+
+    world_dir = str(tmp_path / "world")
+    shutil.copytree(mirror_world[0], world_dir)
+    db = sqlite3.connect(os.path.join(world_dir, "pages.sqlite"))  # the store as older releases wrote it
+    db.executescript("DROP TABLE mirrors; DROP TABLE mirror_bands; DROP TABLE aliases;")
+    db.close()
+    with World.open(world_dir) as world:  # readable as before: a mask covers the named page only
+        assert world.masked_urls([ORIGIN]) == [ORIGIN] and world.page(NEAR_MIRROR, mask=[ORIGIN]) is not None
+    warc = write_warc(str(tmp_path / "more.warc.gz"), [response("https://other.example/ferries",
+                                                                page("Ferries this winter", FERRIES[::-1]))])
+    ingest([warc], world_dir, IngestSettings(min_chars=200), LocalExecutor(1))
+    assert frozenset({ORIGIN, NEAR_MIRROR}) in clusters(world_dir)
+    assert frozenset({SAME_SITE, "https://other.example/ferries"}) in clusters(world_dir)
+    with World.open(world_dir) as world:
+        assert world.page(NEAR_MIRROR, mask=[ORIGIN]) is None
