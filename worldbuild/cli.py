@@ -79,7 +79,8 @@ def _report_table(report: dict) -> Table:
 
 @app.command()
 def ingest(
-    paths: List[str] = typer.Argument(..., help="WARC/ARC files, directories or globs"),
+    paths: List[str] = typer.Argument(..., help="WARC/ARC files, corpora (JSONL[.gz|.zst], Parquet, a datasets "
+                                                "save_to_disk folder), directories or globs"),
     world: Optional[str] = WorldOption,
     workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Processes [default: CPU cores]"),
     min_chars: int = typer.Option(1000, help="Drop pages whose extracted text is shorter"),
@@ -93,9 +94,15 @@ def ingest(
                                           help="Ray cluster to join, e.g. auto or HOST:6379 [default: a local Ray]"),
     staging: Optional[str] = typer.Option(None, help="Where workers write map shards: a shared folder or an object "
                                           "store URL (s3://bucket/prefix, gs://…) [default: inside the world]"),
+    preset: Optional[str] = typer.Option(None, help="Corpus shape: literesearcher, browsecomp-plus, wiki-18, fineweb"),
+    fields: Optional[str] = typer.Option(None, help="Corpus columns, e.g. url=link,title=title,text=doc "
+                                                    "(fields: url title text id date lang contents)"),
+    corpus_name: Optional[str] = typer.Option(None, help="Name in synthetic doc://NAME/ID URLs [default: the preset, "
+                                                         "else the file name]"),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON"),
 ) -> None:
-    """Extract HTML pages from web archives into a frozen, searchable world."""
+    """Extract pages from web archives or pre-extracted corpora into a frozen, searchable world."""
+    from worldbuild.ingest.corpus import CorpusSpec, CorpusSpecError
     from worldbuild.ingest.executor import LocalExecutor, RayExecutor
     from worldbuild.ingest.pipeline import IngestBusy, ingest as run_ingest
     from worldbuild.records import IngestSettings
@@ -104,6 +111,10 @@ def ingest(
     world_dir = world or default_world_dir()
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
                               batch_size=batch_size, index_shard_pages=index_shard_pages)
+    try:
+        corpus = CorpusSpec.build(preset, fields, corpus_name)
+    except CorpusSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--preset/--fields") from None
     if executor not in ("local", "ray"):
         raise typer.BadParameter("must be local or ray", param_hint="--executor")
     if executor == "ray":
@@ -128,7 +139,7 @@ def ingest(
     progress = _BarProgress(err)
     began = time.perf_counter()
     try:
-        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging)
+        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging, corpus=corpus)
     except KeyboardInterrupt:
         progress.stop()
         err.print("[yellow]interrupted[/yellow]: the world is unchanged; finished shards are kept, "

@@ -3,6 +3,10 @@
 `canonical_url` keeps the scheme (DESIGN.md §2); `url_key` also forgets the scheme and a
 leading `www.`/`m.`, so that an agent asking for `http://www.example.com/a/` finds the page
 stored as `https://example.com/a`.
+
+A document from a corpus that has no URL gets a synthetic one, `doc://<corpus>/<id>`: the
+`doc` scheme goes through the same rules (host = corpus name), so browse and masks treat it
+like any page, and it never collides with a web URL.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import re
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+SYNTHETIC_SCHEME = "doc"  # documents without a URL: doc://<corpus>/<id>
+SCHEMES = (*DEFAULT_PORTS, SYNTHETIC_SCHEME)
 TRACKING_PARAMS = {
     "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "mc_cid", "mc_eid",
     "igshid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id",
@@ -63,7 +69,7 @@ def canonical_url(url: str) -> str:
         raise BadURL(f"not an absolute URL: {url[:120]!r}")
     parts = urlsplit(raw)
     scheme = parts.scheme.lower()
-    if scheme not in DEFAULT_PORTS:
+    if scheme not in SCHEMES:
         raise BadURL(f"unsupported URL scheme {scheme!r}")
     host = _clean_host(parts.netloc, scheme)
     query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k))
@@ -73,8 +79,16 @@ def canonical_url(url: str) -> str:
 def url_key(url: str) -> str:
     """A scheme-free, `www.`-free key: the looser match browse falls back to."""
     canonical = canonical_url(url)
-    rest = canonical.split("://", 1)[1]
+    scheme, rest = canonical.split("://", 1)
+    if scheme == SYNTHETIC_SCHEME:
+        return canonical  # a corpus name is no host: no www. to forget, and never a web page's key
     return MOBILE_OR_WWW.sub("", rest)
+
+
+def synthetic_url(corpus: str, doc_id: str) -> str:
+    """The stable URL of a corpus document that has none: `doc://<corpus>/<id>`."""
+    host = re.sub(r"[^a-z0-9.-]+", "-", corpus.lower()).strip(".-") or "corpus"
+    return f"{SYNTHETIC_SCHEME}://{host}/{quote(str(doc_id), safe='')}"
 
 
 def domain_of(canonical: str) -> str:

@@ -139,6 +139,11 @@ def map_unit(unit: WorkUnit, settings: IngestSettings, shard_dir: str) -> dict:
     last: its presence marks the shard finished). `shard_dir` is a folder or an object-store
     URL. Returns the summary."""
     pages, report = extract_unit(unit, settings)
+    return write_shard(shard_dir, unit, pages, report)
+
+
+def write_shard(shard_dir: str, unit: WorkUnit, pages: list[Page], report: IngestReport) -> dict:
+    """Write a unit's pages, then its summary (whose presence marks the shard finished)."""
     parquet_path, summary_path = shard_paths(shard_dir, unit)
     table = pa.Table.from_pylist([page.to_dict() for page in pages], schema=PAGE_SCHEMA)
     with storage.open_write(parquet_path) as handle:
