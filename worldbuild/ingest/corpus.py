@@ -138,7 +138,7 @@ def corpus_format(path: str) -> str | None:
 def split_paths(paths: list[str]) -> tuple[list[str], list[str], list[tuple[str, str]]]:
     """(corpus files, everything else for the archive reader, problems). Corpus files are
     named directly, matched by a glob or URL glob, or found in a directory that holds no
-    archives; a `save_to_disk` folder is one corpus input."""
+    archives (a folder of archives is read as before); a `save_to_disk` folder is one input."""
     corpora: list[str] = []
     rest: list[str] = []
     problems: list[tuple[str, str]] = []
@@ -164,16 +164,16 @@ def split_paths(paths: list[str]) -> tuple[list[str], list[str], list[tuple[str,
             if corpus_format(local) == "hf":
                 corpora.append(os.path.abspath(local))
                 continue
+            if _holds_archives(local):  # a folder of archives stays one: name its corpus files directly
+                rest.append(pattern)
+                continue
             found = sorted(os.path.join(root, name) for root, _, names in os.walk(local) for name in names
                            if corpus_format(name))
-            folders = sorted({root for root, _, names in os.walk(local)
-                              if any(m in names for m in HF_MARKERS)})
-            if found or folders:
-                corpora.extend(os.path.abspath(p) for p in folders)
-                corpora.extend(os.path.abspath(p) for p in found if not any(p.startswith(f + os.sep) for f in folders))
-                if not _holds_archives(local):
-                    continue
-            rest.append(pattern)
+            folders = sorted({root for root, _, names in os.walk(local) if any(m in names for m in HF_MARKERS)})
+            corpora.extend(os.path.abspath(p) for p in folders)
+            corpora.extend(os.path.abspath(p) for p in found if not any(p.startswith(f + os.sep) for f in folders))
+            if not (found or folders):
+                rest.append(pattern)  # the archive reader says the folder holds nothing it reads
         elif os.path.exists(local):
             (corpora if corpus_format(local) else rest).append(os.path.abspath(local) if corpus_format(local)
                                                                else pattern)
