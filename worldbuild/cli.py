@@ -191,6 +191,30 @@ def ingest(
         raise typer.Exit(1)
 
 
+@app.command("eval-retrieval")
+def eval_retrieval(
+    queries: str = typer.Argument(..., help="Queries: BrowseComp-Plus JSONL, FRAMES-style JSONL (gold URLs) or a TSV "
+                                            "of qid<TAB>query"),
+    qrels: Optional[str] = typer.Option(None, help="TREC qrels (qid 0 docid rel) [default: judgments in the file]"),
+    mode: Optional[List[str]] = typer.Option(None, "--mode", help="bm25, dense, hybrid (repeatable) [default: bm25]"),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report as JSON here"),
+    world: Optional[str] = WorldOption,
+) -> None:
+    """nDCG@10 and Recall@5/100/1000 (trec_eval's definitions) of the world's retrieval."""
+    from worldbuild.retrieval_eval import evaluate, read_qrels, read_queries
+    from worldbuild.world import ModeUnavailable
+
+    with exits_cleanly((ValueError, OSError, ModeUnavailable), "", err), _open(world) as opened:
+        bench = read_queries(queries)
+        if qrels:
+            bench.judgments = read_qrels(qrels)
+        report = evaluate(opened, bench, list(mode or ["bm25"]))
+    if out:
+        with open(out, "w") as handle:
+            json.dump(report, handle, indent=2)
+    print(json.dumps(report, indent=2))
+
+
 @app.command()
 def search(
     query: str = typer.Argument(..., help="Search query"),

@@ -138,6 +138,21 @@ class PageStore:
             row = self.db.execute(_SELECT + " WHERE url_key=? ORDER BY doc_id LIMIT 1", (key,)).fetchone()
         return _page(row) if row else None
 
+    def url_keys(self, doc_ids: Iterable[int]) -> dict[int, str]:
+        """doc id → the page's loose URL key (what relevance judgments by URL are matched on)."""
+        ids = [int(i) for i in doc_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self.db.execute(f"SELECT doc_id, url_key FROM pages WHERE doc_id IN ({marks})", ids))
+
+    def keys_by_source(self, input_name: str) -> Iterator[tuple[str, str]]:
+        """(record id, URL key) of every page one input contributed (`source` = "<input>#<id>")."""
+        prefix = f"{input_name}#"
+        for source, key in self.db.execute("SELECT source, url_key FROM pages WHERE substr(source, 1, ?) = ?",
+                                           (len(prefix), prefix)):
+            yield source[len(prefix):], key
+
     def counts_by(self, column: str, limit: int | None = None) -> list[tuple[str, int]]:
         if column not in ("domain", "lang"):
             raise ValueError(f"cannot group by {column!r}")
