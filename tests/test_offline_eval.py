@@ -142,3 +142,20 @@ def test_cli_eval_writes_the_report(bcp, tmp_path):
     assert report["evidence_recall"] == pytest.approx(round(2.5 / 3, 4))
     trajectory = json.loads(open(out).readline())
     assert trajectory["search_calls"] == 1 and trajectory["opened_urls"] and trajectory["retrieved_urls"]
+
+
+def test_frames_records_become_tasks_with_gold_urls(tmp_path):
+    path = tmp_path / "frames.jsonl"
+    path.write_text(json.dumps({"Prompt": "Which mill turned a forty-foot wheel?", "Answer": "Brennock",
+                                "wiki_links": "['https://en.wikipedia.org/wiki/Brennock', "
+                                              "'https://en.wikipedia.org/wiki/Water_wheel']"}) + "\n")
+    task = load_tasks(str(path))[0]
+    assert task.question.startswith("Which mill") and task.answer == "Brennock"
+    assert task.evidence == ["url:https://en.wikipedia.org/wiki/Brennock", "url:https://en.wikipedia.org/wiki/Water_wheel"]
+    from worldbuild.agent.jobs import resolve_evidence
+
+    keys, missing = resolve_evidence([task])
+    assert keys[task.id] == {"en.wikipedia.org/wiki/Brennock", "en.wikipedia.org/wiki/Water_wheel"} and missing == 0
+    record = {"task_id": task.id, "retrieved_urls": ["http://en.wikipedia.org/wiki/Brennock/"], "opened_urls": []}
+    assert evaluate.evidence_recall([record], keys) == {"evidence_recall": 0.5, "evidence_recall_opened": 0.0,
+                                                        "trajectories_with_evidence": 1}

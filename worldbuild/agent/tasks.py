@@ -59,8 +59,9 @@ def _evidence(record: dict) -> list[str]:
 
 
 def _from_record(record: dict, system_prompt: str) -> Task:
-    question = record["question"] if "question" in record else record["query"]  # BrowseComp-Plus: query
-    answer = record["answer"]
+    # BrowseComp-Plus writes query/answer, FRAMES Prompt/Answer
+    question = next(record[k] for k in ("question", "query", "Prompt") if k in record)
+    answer = record["answer"] if "answer" in record else record["Answer"]
     if isinstance(answer, list):  # benchmarks with several accepted answers: the first is the label
         answer = answer[0]
     return Task(str(record.get("id") or record.get("query_id") or _task_id(question)), question, str(answer),
@@ -83,6 +84,6 @@ def load_tasks(path: str, system_prompt: str | None = None) -> list[Task]:
                 continue
             try:
                 tasks.append(_from_record(json.loads(line), system_prompt))
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, StopIteration) as exc:
                 raise ValueError(f"{path}:{number}: not a task ({type(exc).__name__}: {exc})") from exc
     return tasks
