@@ -134,8 +134,9 @@ class ReadingPolicy:
     the page title. `quota[question]` caps how many of its answers to a question are right (the
     rest say "unknown"), which gives each task a known pass count."""
 
-    def __init__(self, quota: dict[str, int] | None = None):
+    def __init__(self, quota: dict[str, int] | None = None, confidence: dict[str, int] | None = None):
         self.quota, self.answered = quota, Counter()
+        self.confidence = confidence or {}  # question → the confidence (%) it states with its answer
         self._lock = threading.Lock()
 
     def __call__(self, body: dict) -> dict:
@@ -155,7 +156,8 @@ class ReadingPolicy:
             self.answered[question] += 1
             if self.quota is not None and self.answered[question] > self.quota.get(question, 0):
                 answer = "unknown"
-        return {"reasoning": "The page names it.", "content": f"The answer is <answer>{answer}</answer>"}
+        stated = f"\nConfidence: {self.confidence[question]}%" if question in self.confidence else ""
+        return {"reasoning": "The page names it.", "content": f"The answer is <answer>{answer}</answer>{stated}"}
 
 
 def main() -> None:

@@ -92,7 +92,8 @@ def _report_table(report: dict) -> Table:
 
 @app.command()
 def ingest(
-    paths: List[str] = typer.Argument(..., help="WARC/ARC files, directories or globs"),
+    paths: List[str] = typer.Argument(..., help="WARC/ARC files, corpora (JSONL[.gz|.zst], Parquet, a datasets "
+                                                "save_to_disk folder), directories or globs"),
     world: Optional[str] = WorldOpt(),
     workers: Optional[int] = WorkersOpt(None, "Processes [default: CPU cores]"),
     min_chars: int = typer.Option(1000, help="Drop pages whose extracted text is shorter"),
@@ -108,9 +109,15 @@ def ingest(
                                           "store URL (s3://bucket/prefix, gs://…) [default: inside the world]"),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Read again inputs recorded with errors or "
                                       "failed records (e.g. after an upgrade)"),
+    preset: Optional[str] = typer.Option(None, help="Corpus shape: literesearcher, browsecomp-plus, wiki-18, fineweb"),
+    fields: Optional[str] = typer.Option(None, help="Corpus columns, e.g. url=link,title=title,text=doc "
+                                                    "(fields: url title text id date lang contents)"),
+    corpus_name: Optional[str] = typer.Option(None, help="Name in synthetic doc://NAME/ID URLs [default: the preset, "
+                                                         "else the file name]"),
     as_json: bool = JsonOpt("the report"),
 ) -> None:
-    """Extract HTML pages from web archives into a frozen, searchable world."""
+    """Extract pages from web archives or pre-extracted corpora into a frozen, searchable world."""
+    from worldbuild.ingest.corpus import CorpusSpec, CorpusSpecError
     from worldbuild.ingest.executor import LocalExecutor, RayExecutor
     from worldbuild.ingest.pipeline import IngestBusy, ingest as run_ingest
     from worldbuild.records import IngestSettings
@@ -119,6 +126,10 @@ def ingest(
     world_dir = world or default_world_dir()
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
                               batch_size=unit_records, index_shard_pages=shard_pages)
+    try:
+        corpus = CorpusSpec.build(preset, fields, corpus_name)
+    except CorpusSpecError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--preset/--fields") from None
     if executor == ExecutorKind.ray:
         try:
             runner = RayExecutor(address, workers)
@@ -141,7 +152,8 @@ def ingest(
     progress = _BarProgress(err)
     began = time.perf_counter()
     try:
-        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging, retry_errors=retry_errors)
+        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging, retry_errors=retry_errors,
+                            corpus=corpus)
     except KeyboardInterrupt:
         progress.stop()
         err.print("[yellow]interrupted[/yellow]: the world is unchanged; finished shards are kept, "
@@ -191,6 +203,31 @@ def ingest(
         )
     if result.manifest is None and not result.known_inputs:
         raise typer.Exit(1)
+
+
+@app.command("eval-retrieval")
+def eval_retrieval(
+    queries: str = typer.Argument(..., help="Queries: BrowseComp-Plus JSONL, FRAMES-style JSONL (gold URLs) or a TSV "
+                                            "of qid<TAB>query"),
+    qrels: Optional[str] = typer.Option(None, help="TREC qrels (qid 0 docid rel) [default: judgments in the file]"),
+    mode: Optional[List[SearchMode]] = typer.Option(None, "--mode", help="Retrieval to measure (repeatable) "
+                                                                        "[default: bm25]"),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report as JSON here"),
+    world: Optional[str] = WorldOpt(),
+) -> None:
+    """nDCG@10 and Recall@5/100/1000 (trec_eval's definitions) of the world's retrieval."""
+    from worldbuild.retrieval_eval import evaluate, read_qrels, read_queries
+    from worldbuild.world import ModeUnavailable
+
+    with exits_cleanly((ValueError, OSError, ModeUnavailable), "", err), _open(world) as opened:
+        bench = read_queries(queries)
+        if qrels:
+            bench.judgments = read_qrels(qrels)
+        report = evaluate(opened, bench, [m.value for m in mode] if mode else ["bm25"])
+    if out:
+        with open(out, "w") as handle:
+            json.dump(report, handle, indent=2)
+    print(json.dumps(report, indent=2))
 
 
 @app.command()

@@ -175,15 +175,19 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     @with_shared_options
     def eval_(
-        bench: str = typer.Argument(..., help="Benchmark JSONL ({question, answer} per line) or task parquet"),
+        bench: str = typer.Argument(..., help="Benchmark JSONL ({question, answer}, or BrowseComp-Plus {query_id, "
+                                              "query, answer, evidence_docs}) or task parquet"),
         out: str = typer.Option(..., "--out", "-o", help="Trajectories JSONL; the report goes to OUT.report.json"),
+        world: Optional[str] = typer.Option(None, "--world", help="The served world's folder: places evidence "
+                                                                   "documents given by corpus id (BrowseComp-Plus)"),
         options: dict = None,
     ) -> None:
-        """Accuracy on a benchmark with a 95% interval, tool calls and tokens per task."""
+        """Accuracy on a benchmark with a 95% interval, tool calls and tokens per task; with evidence
+        documents, evidence recall, search calls and calibration (the BrowseComp-Plus protocol)."""
         from worldbuild.agent.jobs import evaluate_benchmark
 
         job, loaded = _job(options), _tasks(bench)
-        summary = _run(lambda done: evaluate_benchmark(job, loaded, out, done), len(loaded) * job.plan.samples,
+        summary = _run(lambda done: evaluate_benchmark(job, loaded, out, done, world), len(loaded) * job.plan.samples,
                        options, "eval")
         with open(out + ".report.json", "w") as handle:
             json.dump(summary, handle, indent=2)

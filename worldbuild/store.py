@@ -234,6 +234,7 @@ class PageStore:
         """(source, target, status) sorted by source: the redirects' part of a snapshot id."""
         if self.has_redirects:
             yield from self.db.execute("SELECT source_url, target_url, status FROM redirects ORDER BY source_url")
+
     def mirror_stats(self) -> dict:
         """How many clusters hold more than one page, how many pages they hold, and aliases."""
         if not self.has_mirrors:
@@ -243,6 +244,21 @@ class PageStore:
             "HAVING n > 1)").fetchone()
         aliases = self.db.execute("SELECT COUNT(*) FROM aliases").fetchone()[0]
         return {"clusters": clusters, "pages_in_clusters": pages, "aliases": aliases}
+
+    def url_keys(self, doc_ids: Iterable[int]) -> dict[int, str]:
+        """doc id → the page's loose URL key (what relevance judgments by URL are matched on)."""
+        ids = [int(i) for i in doc_ids]
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        return dict(self.db.execute(f"SELECT doc_id, url_key FROM pages WHERE doc_id IN ({marks})", ids))
+
+    def keys_by_source(self, input_name: str) -> Iterator[tuple[str, str]]:
+        """(record id, URL key) of every page one input contributed (`source` = "<input>#<id>")."""
+        prefix = f"{input_name}#"
+        for source, key in self.db.execute("SELECT source, url_key FROM pages WHERE substr(source, 1, ?) = ?",
+                                           (len(prefix), prefix)):
+            yield source[len(prefix):], key
 
     def counts_by(self, column: str, limit: int | None = None) -> list[tuple[str, int]]:
         if column not in ("domain", "lang"):

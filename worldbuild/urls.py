@@ -11,17 +11,23 @@ leading `www.`/`m.`/`mobile.` label, so that an agent asking for `http://www.exa
 finds the page stored as `https://example.com/a`. That label is dropped only when it is not
 part of the registrable domain (by the public-suffix list bundled with tldextract, read
 offline): `m.mobile.de` → `mobile.de`, and `mobile.de` stays itself.
+
+A document from a corpus that has no URL gets a synthetic one, `doc://<corpus>/<id>`: the
+`doc` scheme goes through the same rules (host = corpus name), so browse and masks treat it
+like any page, and it never collides with a web URL.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, url_query_cleaner
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
+SYNTHETIC_SCHEME = "doc"  # documents without a URL: doc://<corpus>/<id>
+SCHEMES = (*DEFAULT_PORTS, SYNTHETIC_SCHEME)
 TRACKING_PARAMS = {
     "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "mc_cid", "mc_eid",
     "igshid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id",
@@ -63,7 +69,7 @@ def canonical_url(url: str) -> str:
     try:
         parts = urlsplit(raw)
         scheme = parts.scheme.lower()
-        if scheme not in DEFAULT_PORTS:
+        if scheme not in SCHEMES:
             raise BadURL(f"unsupported URL scheme {scheme!r}")
         host = _clean_host(parts.netloc, scheme)
         cleaned = urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
@@ -102,9 +108,17 @@ def _loose_host(host: str) -> str:
 def url_key(url: str) -> str:
     """A scheme-free, `www.`-free key: the looser match browse falls back to."""
     canonical = canonical_url(url)
-    rest = canonical.split("://", 1)[1]
+    scheme, rest = canonical.split("://", 1)
+    if scheme == SYNTHETIC_SCHEME:
+        return canonical  # a corpus name is no host: no www. to forget, and never a web page's key
     host, slash, path = rest.partition("/")
     return _loose_host(host) + slash + path
+
+
+def synthetic_url(corpus: str, doc_id: str) -> str:
+    """The stable URL of a corpus document that has none: `doc://<corpus>/<id>`."""
+    host = re.sub(r"[^a-z0-9.-]+", "-", corpus.lower()).strip(".-") or "corpus"
+    return f"{SYNTHETIC_SCHEME}://{host}/{quote(str(doc_id), safe='')}"
 
 
 def domain_of(canonical: str) -> str:

@@ -142,6 +142,10 @@ class World:
             return reciprocal_rank_fusion(bm25(depth), dense, k=k)
         raise ModeUnavailable(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
 
+    def rank(self, query: str, k: int = 10, mode: str = "bm25") -> list[tuple[int, float]]:
+        """(doc id, score) of the top k, best first, without reading pages (retrieval evaluation)."""
+        return self._rank(query, self.index.terms(query), k, mode, set()) if k > 0 else []
+
     def search(self, query: str, k: int = 10, snippet_chars: int = 240,
                mask: Iterable[str] | None = None, mode: str = "bm25") -> list[SearchHit]:
         """Top-k pages (BM25 over title + text, dense, or their reciprocal rank fusion), each

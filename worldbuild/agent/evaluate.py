@@ -1,12 +1,19 @@
 """Accuracy on a benchmark from judged trajectories, with a 95% confidence interval (Wilson for
 one sample per task; over per-task means when there are several), plus the cost side: tool
-calls, turns and tokens per task, and why episodes stopped."""
+calls, turns and tokens per task, and why episodes stopped. For offline benchmarks in the
+BrowseComp-Plus protocol: evidence-document recall over what the agent retrieved or opened,
+search calls, and the calibration error of the confidence the agent states."""
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter, defaultdict
 from statistics import mean
+
+import numpy as np
+
+from worldbuild.urls import BadURL, url_key
 
 Z95 = 1.959964
 
@@ -52,3 +59,74 @@ def summarize(trajectories: list[dict]) -> dict:
         "judge": dict(Counter(r["verdict"]["method"] + ("/failed" if r["verdict"].get("error") else "")
                               for r in trajectories)),
     }
+
+
+CONFIDENCE = re.compile(r"confidence(?:\s+score)?\s*[:：=]?\s*(\d{1,3}(?:\.\d+)?)\s*%", re.IGNORECASE)
+CALIBRATION_BIN = 100  # examples per bin, as BrowseComp-Plus (and HLE) compute it
+
+
+def stated_confidence(record: dict) -> float | None:
+    """The confidence (0-100) the agent stated last, e.g. "Confidence: 80%"; None when it stated none."""
+    written = "\n".join(m.get("content") or "" for m in record.get("messages", []) if m.get("role") == "assistant")
+    found = CONFIDENCE.findall(written)
+    return min(100.0, float(found[-1])) if found else None
+
+
+def calibration_error(confidences: list[float], correct: list[bool], bin_size: int = CALIBRATION_BIN,
+                      drop_last_bin: bool = False) -> float | None:
+    """RMS calibration error in percent: answers sorted by confidence, cut into bins of
+    `bin_size` (the last bin takes the remainder), each bin's |mean confidence - accuracy|
+    squared and weighted by its share. `drop_last_bin` leaves the last bin out, as the
+    BrowseComp-Plus evaluation script does. None with fewer answers than one bin."""
+    n = len(confidences)
+    if n < bin_size or n == 0:
+        return None
+    confidence = np.asarray(confidences, dtype=float) / 100.0
+    outcome = np.asarray(correct, dtype=float)
+    order = np.argsort(confidence)  # numpy's default sort, as the reference script
+    confidence, outcome = confidence[order], outcome[order]
+    bins = [[i * bin_size, (i + 1) * bin_size] for i in range(n // bin_size)]
+    bins[-1][1] = n
+    total = 0.0
+    for start, end in bins[:-1] if drop_last_bin else bins:
+        total += (end - start) / n * (confidence[start:end].mean() - outcome[start:end].mean()) ** 2
+    return round(float(math.sqrt(total)) * 100, 2)
+
+
+def calibration(trajectories: list[dict], bin_size: int = CALIBRATION_BIN) -> dict:
+    stated = [(c, bool(r["correct"])) for r in trajectories if (c := stated_confidence(r)) is not None]
+    confidences, correct = [c for c, _ in stated], [ok for _, ok in stated]
+    return {"answers_with_confidence": len(stated), "bin_size": bin_size,
+            "calibration_error": calibration_error(confidences, correct, bin_size),
+            "calibration_error_browsecomp_plus": calibration_error(confidences, correct, bin_size, drop_last_bin=True)}
+
+
+def _keys(urls: list[str]) -> set[str]:
+    keys = set()
+    for url in urls:
+        try:
+            keys.add(url_key(url))
+        except BadURL:
+            continue
+    return keys
+
+
+def evidence_recall(trajectories: list[dict], evidence: dict[str, set[str]]) -> dict:
+    """Mean share of each task's evidence pages (URL keys) among the pages search showed the
+    agent or it opened, and among those it opened; over trajectories of tasks with evidence."""
+    seen, opened = [], []
+    for record in trajectories:
+        gold = evidence.get(record["task_id"])
+        if not gold:
+            continue
+        shown = _keys(record.get("retrieved_urls", []) + record.get("opened_urls", []))
+        seen.append(len(gold & shown) / len(gold))
+        opened.append(len(gold & _keys(record.get("opened_urls", []))) / len(gold))
+    return {"evidence_recall": round(mean(seen), 4) if seen else None,
+            "evidence_recall_opened": round(mean(opened), 4) if opened else None,
+            "trajectories_with_evidence": len(seen)}
+
+
+def search_calls(trajectories: list[dict]) -> dict:
+    return {"search_calls_per_task": round(mean(r.get("search_calls", 0) for r in trajectories), 2)
+            if trajectories else 0.0}

@@ -112,12 +112,44 @@ async def filter_tasks(job: Job, tasks: list[Task], out_path: str, keep: str, tr
     return result
 
 
-async def evaluate_benchmark(job: Job, tasks: list[Task], trajectories_path: str, on_done=None) -> dict:
+def resolve_evidence(tasks: list[Task], world_dir: str | None = None) -> tuple[dict[str, set[str]], int]:
+    """Each task's evidence as URL keys of pages, and how many evidence documents could not be
+    placed: a URL is its own key; a corpus document id is looked up in the world's store
+    (`world_dir`), so without one only URLs count."""
+    from worldbuild.retrieval_eval import resolve
+
+    judged = {t.id: {doc: 1 for doc in t.evidence} for t in tasks if t.evidence}
+    if not judged:
+        return {}, 0
+    if world_dir:
+        from worldbuild.world import World
+
+        with World.open(world_dir) as world:
+            resolved, coverage = resolve(world, judged)
+        missing = coverage["judged_docs_not_in_world"]
+    else:
+        resolved, missing = {}, 0
+        for task_id, docs in judged.items():
+            keys = evaluate._keys([doc[4:] for doc in docs if doc.startswith("url:")])
+            missing += len(docs) - len(keys)
+            resolved[task_id] = keys | {f"missing:{doc}" for doc in docs if doc.startswith("id:")}
+    return {task_id: set(keys) for task_id, keys in resolved.items()}, missing
+
+
+async def evaluate_benchmark(job: Job, tasks: list[Task], trajectories_path: str, on_done=None,
+                             world_dir: str | None = None) -> dict:
+    """Accuracy and cost, plus for offline benchmarks with evidence documents (BrowseComp-Plus,
+    FRAMES-style) evidence recall, search calls and calibration; `world_dir` places evidence
+    given as corpus document ids."""
     summary = await run(job, tasks, trajectories_path, on_done)
     ids, policy = {t.id for t in tasks}, policy_of(job)
     records = [r for r in read_trajectories(trajectories_path)  # this policy's, on this benchmark
                if r["task_id"] in ids and difficulty.record_policy(r) == policy and r["sample"] < job.plan.samples]
-    return {"run": summary, "model": job.model, "policy": policy, **evaluate.summarize(records)}
+    evidence, unplaced = resolve_evidence(tasks, world_dir)
+    offline = {**evaluate.search_calls(records), **evaluate.evidence_recall(records, evidence),
+               "evidence_docs_not_placed": unplaced, "calibration": evaluate.calibration(records)}
+    return {"run": summary, "model": job.model, "policy": policy,
+            "judge_model": job.judge.model if job.judge.base_url else None, **evaluate.summarize(records), **offline}
 
 
 async def distil_sft(job: Job, tasks: list[Task], out_path: str, trajectories_path: str | None = None,

@@ -90,7 +90,9 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
     """The trajectory: messages (with reasoning), the answer, why it stopped, counts."""
     messages = [dict(m) for m in prompt]
     first_prompt_tokens = None
-    response_tokens = completion_tokens = tool_calls = tool_errors = 0
+    response_tokens = completion_tokens = tool_calls = tool_errors = search_calls = 0
+    retrieved: list[str] = []  # URLs search showed the agent, then the pages it opened
+    opened: list[str] = []
     stop, final = "max_turns", None
     for turn in range(settings.max_turns):
         if settings.reminder and turn == settings.max_turns - 1 and turn > 0:
@@ -148,8 +150,13 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
             observation = await _run_call(tools, call, mask, settings)
             tool_calls += 1
             tool_errors += not observation.ok
-            messages.append({"role": "tool", "tool_call_id": call.get("id"),
-                             "name": call.get("function", {}).get("name", ""), "content": observation.text})
+            name = call.get("function", {}).get("name", "")
+            search_calls += name == "search"
+            retrieved.extend(observation.metrics.get("urls", []))
+            if name == "browse" and observation.ok:
+                opened.append(observation.metrics["url"])
+            messages.append({"role": "tool", "tool_call_id": call.get("id"), "name": name,
+                             "content": observation.text})
     return {
         "messages": messages,
         # what the verl reward reads: the final turn's answer, outside its reasoning
@@ -158,6 +165,9 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
         "turns": sum(m["role"] == "assistant" for m in messages),
         "tool_calls": tool_calls,
         "tool_errors": tool_errors,
+        "search_calls": search_calls,
+        "retrieved_urls": list(dict.fromkeys(retrieved)),
+        "opened_urls": list(dict.fromkeys(opened)),
         "prompt_tokens": first_prompt_tokens or 0,
         "completion_tokens": completion_tokens,
         "response_tokens": response_tokens,

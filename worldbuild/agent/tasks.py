@@ -21,6 +21,7 @@ class Task:
     mask: list[str]
     prompt: list[dict]  # system + user messages, exactly as training sends them
     row: dict = field(default_factory=dict, compare=False)  # the parquet row it came from
+    evidence: list[str] = field(default_factory=list)  # "id:<corpus doc id>" / "url:<URL>" (offline benchmarks)
 
 
 def _plain(value):
@@ -46,13 +47,27 @@ def _from_row(row: dict) -> Task:
                 [{"role": m["role"], "content": m["content"]} for m in row["prompt"]], row)
 
 
+def _evidence(record: dict) -> list[str]:
+    """Evidence documents of an offline benchmark: BrowseComp-Plus `evidence_docs` ({docid, url?}
+    or bare ids; by URL when it has one, else by id) and FRAMES-style gold URLs (`evidence_urls`,
+    `gold_urls`, `wiki_links`)."""
+    from worldbuild.retrieval_eval import gold_urls
+
+    docs = [f"url:{d['url']}" if isinstance(d, dict) and d.get("url") else
+            f"id:{d['docid'] if isinstance(d, dict) else d}" for d in record.get("evidence_docs") or []]
+    return docs + [f"url:{url}" for url in gold_urls(record)]
+
+
 def _from_record(record: dict, system_prompt: str) -> Task:
-    question, answer = record["question"], record["answer"]
+    # BrowseComp-Plus writes query/answer, FRAMES Prompt/Answer
+    question = next(record[k] for k in ("question", "query", "Prompt") if k in record)
+    answer = record["answer"] if "answer" in record else record["Answer"]
     if isinstance(answer, list):  # benchmarks with several accepted answers: the first is the label
         answer = answer[0]
-    return Task(str(record.get("id") or _task_id(question)), question, str(answer),
+    return Task(str(record.get("id") or record.get("query_id") or _task_id(question)), question, str(answer),
                 list(record.get("mask_urls") or []),
-                [{"role": "system", "content": system_prompt}, {"role": "user", "content": question}])
+                [{"role": "system", "content": system_prompt}, {"role": "user", "content": question}],
+                evidence=_evidence(record))
 
 
 def load_tasks(path: str, system_prompt: str | None = None) -> list[Task]:
@@ -69,6 +84,6 @@ def load_tasks(path: str, system_prompt: str | None = None) -> list[Task]:
                 continue
             try:
                 tasks.append(_from_record(json.loads(line), system_prompt))
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, StopIteration) as exc:
                 raise ValueError(f"{path}:{number}: not a task ({type(exc).__name__}: {exc})") from exc
     return tasks

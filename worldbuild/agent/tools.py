@@ -118,7 +118,7 @@ class WorldTools:
                                {"error": "bad_arguments"})
         hits = await self._client().search(query[:1000], k=self.settings.top_k, mode=self.settings.mode, mask=mask)
         return Observation(observe.search_results(query, hits, self.settings.observation_chars), True,
-                           {"hits": len(hits)})
+                           {"hits": len(hits), "urls": [hit["url"] for hit in hits]})
 
     async def browse(self, arguments: dict, mask: list[str]) -> Observation:
         url = _text_arg(arguments, "url")
@@ -131,7 +131,7 @@ class WorldTools:
             return Observation(observe.error(f"the page {url} is not available; try another result"), False,
                                {"error": "not_found"})
         return Observation(observe.page(result, self.settings.observation_chars), True,
-                           {"chars": len(result.get("content") or "")})
+                           {"chars": len(result.get("content") or ""), "url": result.get("url") or url})
 
     async def aclose(self) -> None:
         for client in self._clients.values():

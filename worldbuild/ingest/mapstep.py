@@ -195,6 +195,12 @@ def map_unit(unit: WorkUnit, settings: IngestSettings, shard_dir: str,
     presence marks the shard finished). `shard_dir` is a folder or an object-store URL. Returns
     the summary."""
     pages, report = extract_unit(unit, settings)
+    return write_shard(shard_dir, unit, pages, report, mirrors)
+
+
+def write_shard(shard_dir: str, unit: WorkUnit, pages: list[Page], report: IngestReport,
+                mirrors: MirrorSettings = MirrorSettings()) -> dict:
+    """Write a unit's pages, then its summary (whose presence marks the shard finished)."""
     parquet_path, summary_path = shard_paths(shard_dir, unit)
     rows = [{**page.to_dict(), "minhash": signature(page.text, mirrors)} for page in pages]
     table = pa.Table.from_pylist(rows, schema=SHARD_SCHEMA)

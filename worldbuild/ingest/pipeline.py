@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from worldbuild.ingest import storage
+from worldbuild.ingest import corpus as corpora, storage
+from worldbuild.ingest.corpus import CorpusSpec
 from worldbuild.ingest.executor import Executor, LocalExecutor
 from worldbuild.ingest.extract import warm_up
 from worldbuild.ingest.inputs import InputFile, NotRegularFile, describe, expand_paths
@@ -93,16 +94,17 @@ def _known_inputs(previous: dict | None, retry_errors: bool) -> set[str]:
 
 
 def _select_inputs(paths: list[str], known: set[str], report: IngestReport) -> tuple[list[InputFile], list[str]]:
-    found = expand_paths(paths)
-    for pattern, reason in found.problems:
+    corpus_files, archive_paths, problems = corpora.split_paths(paths)
+    found = expand_paths(archive_paths)
+    for pattern, reason in problems + found.problems:
         report.skip(reason, pattern)
         report.file_error(pattern, reason)
     for path, reason in found.passed_over:
         report.skip(reason, path)
     new, already = [], []
-    for path in found.files:
+    for path in found.files + corpus_files:
         try:
-            source = describe(path)
+            source = corpora.describe_corpus(path) if path in corpus_files else describe(path)
         except NotRegularFile as exc:
             report.skip("not a regular file", path)
             report.file_error(os.path.basename(path), str(exc))
@@ -138,13 +140,15 @@ def ingest(
     note: dict | None = None,
     staging: str | None = None,
     retry_errors: bool = False,
+    corpus: CorpusSpec | None = None,
 ) -> IngestResult:
     """Ingest archives into the world at `world_dir` (created if new); `note` is recorded in the
     manifest with the step (see `WorldWriter.commit`). Map shards go under `staging` (a folder
     or an object-store URL every worker can write; default: inside the world) and are removed
     once merged. Inputs already recorded are passed over by content; with `retry_errors`, those
     recorded with errors or failed records are read again (pages already stored stay, as
-    duplicates of themselves)."""
+    duplicates of themselves). Pre-extracted corpora among `paths` (JSONL, Parquet, `save_to_disk`
+    folders) are read through `corpus` (a field mapping; default: id/url/title/text columns)."""
     world_dir = os.path.abspath(world_dir)  # executors on other nodes do not share our cwd
     settings = settings or IngestSettings()
     executor = executor or LocalExecutor()
@@ -166,39 +170,61 @@ def ingest(
         run = f"{hashlib.sha256(world_dir.encode()).hexdigest()[:12]}-{fingerprint}" if staging else fingerprint
         shard_dir = storage.join(staging or os.path.join(world_dir, STAGING_DIR), run)
         storage.make_dirs(shard_dir)
-        summaries = _run_map(sources, settings, mirrors, shard_dir, executor, progress, result)
+        spec = corpus or CorpusSpec()
+        summaries = _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, spec)
 
         progress.stage("merge")
         # index shards are built where the world is: by the executor's workers when they share its
         # folder, here when shards went to an object store (no shared filesystem to assume)
         index_executor = LocalExecutor(min(executor.workers, os.cpu_count() or 1)) if storage.is_url(shard_dir) \
             else executor
-        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, index_executor, progress)
+        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, index_executor, progress,
+                          spec)
         result.manifest = manifest
         result.changed = manifest["snapshot"] != (previous or {}).get("snapshot")
         storage.remove_tree(shard_dir)
         return result
 
 
-def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result) -> list[dict]:
+def map_step(unit: WorkUnit, settings: IngestSettings, shard_dir: str,
+             mirrors: MirrorSettings = MirrorSettings()) -> dict:
+    """The map step for any unit: an archive's records or a corpus's rows → one shard."""
+    if isinstance(unit, corpora.CorpusUnit):
+        return corpora.map_corpus_unit(unit, settings, shard_dir, mirrors)
+    return map_unit(unit, settings, shard_dir, mirrors)
+
+
+def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, spec: CorpusSpec) -> list[dict]:
     """Run the map step over every unit not already finished; returns all unit summaries."""
     summaries: list[dict] = []
     total = sum(s.size for s in sources)
     resumed_bytes = 0
+    unit_bytes: dict[str, int] = {}  # a corpus unit's share of its file, for progress
+
+    def plan(source: InputFile) -> list[WorkUnit]:
+        if not corpora.is_corpus_input(source):
+            return list(plan_units(source, settings.batch_size))
+        units = list(corpora.plan_corpus_units(source, spec))
+        for unit in units:
+            unit_bytes[unit.unit_id] = source.size // len(units)
+        return units
+
+    def done_bytes(unit: WorkUnit) -> int:
+        return unit_bytes.get(unit.unit_id, (unit.end or size_of[unit.path]) - unit.start)
 
     def pending() -> Iterator[WorkUnit]:
         nonlocal resumed_bytes
         for source in sources:
             if source.size == 0 or source.format is None:
                 continue
-            for unit in plan_units(source, settings.batch_size):
+            for unit in plan(source):
                 done = read_summary(shard_dir, unit)
                 if done is None:
                     yield unit
                 else:
                     summaries.append(done)
                     result.resumed_units += 1
-                    resumed_bytes += (unit.end or source.size) - unit.start
+                    resumed_bytes += done_bytes(unit)
 
     for source in sources:
         if source.size == 0:
@@ -206,7 +232,7 @@ def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result) 
             result.report.file_error(source.name, "empty file: no records")
     warm_up()
     progress.start(total)
-    task = functools.partial(map_unit, settings=settings, shard_dir=shard_dir, mirrors=mirrors)
+    task = functools.partial(map_step, settings=settings, shard_dir=shard_dir, mirrors=mirrors)
     size_of = {s.path: s.size for s in sources}
     reported_resumed = 0
     for summary in executor.map_unordered(task, pending()):
@@ -215,24 +241,26 @@ def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result) 
         if resumed_bytes != reported_resumed:  # finished shards found while planning count as done
             progress.advance(resumed_bytes - reported_resumed, 0, 0)
             reported_resumed = resumed_bytes
-        progress.advance((unit["end"] or size_of[unit["path"]]) - unit["start"], summary["pages"],
-                         summary["report"]["records_read"])
+        progress.advance(done_bytes(corpora.unit_from_dict(unit)), summary["pages"], summary["report"]["records_read"])
     if resumed_bytes != reported_resumed:
         progress.advance(resumed_bytes - reported_resumed, 0, 0)
     return summaries
 
 
 def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None, executor=None,
-           progress: Progress | None = None) -> dict:
+           progress: Progress | None = None, spec: CorpusSpec | None = None) -> dict:
     """Fold shards, in input order, into the world: dedup by canonical URL and content hash
     (a duplicate's URL becomes an alias), each new page joining its mirror cluster."""
     order = {s.sha256: i for i, s in enumerate(sources)}
     summaries.sort(key=lambda s: (order[s["unit"]["sha256"]], s["unit"]["start"]))
     per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0, "failed_records": 0} for s in sources}
+    for source in sources:
+        if corpora.is_corpus_input(source):
+            per_input[source.sha256].update(corpora.input_note(source, spec or CorpusSpec()))
     writer = WorldWriter(world_dir, settings, executor, on_note=(progress or Progress()).note)
     try:
         for summary in summaries:
-            unit = WorkUnit(**summary["unit"])
+            unit = corpora.unit_from_dict(summary["unit"])
             unit_report = IngestReport.from_dict(summary["report"])
             report.absorb(unit_report)
             entry = per_input[unit.sha256]

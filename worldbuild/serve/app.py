@@ -26,7 +26,7 @@ from worldbuild.world import ModeUnavailable, World, default_world_dir
 
 RETRIEVE_PASSAGE_CHARS = 600
 NOT_AVAILABLE = "page not available in this world"
-_SCHEME_SLASHES = re.compile(r"^(https?):/+", re.IGNORECASE)
+_SCHEME_SLASHES = re.compile(r"^(https?|doc):/+", re.IGNORECASE)
 
 
 def _memory() -> dict:
