@@ -38,6 +38,7 @@ CREATE INDEX IF NOT EXISTS pages_content_hash ON pages(content_hash);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+_IDS_PER_QUERY = 10_000  # under SQLite's limit on bound parameters
 _SELECT = "SELECT doc_id, " + ", ".join(PAGE_COLUMNS) + " FROM pages"
 
 
@@ -98,10 +99,12 @@ class PageStore:
 
     def by_ids(self, doc_ids: Iterable[int]) -> dict[int, Page]:
         ids = [int(i) for i in doc_ids]
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        return dict(_page(row) for row in self.db.execute(_SELECT + f" WHERE doc_id IN ({marks})", ids))
+        found = {}
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start:start + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            found.update(_page(row) for row in self.db.execute(_SELECT + f" WHERE doc_id IN ({marks})", chunk))
+        return found
 
     def masked_ids(self, urls: Iterable[str]) -> set[int]:
         """Doc ids a mask hides: each URL's page under any spelling (canonical URL or the

@@ -304,6 +304,20 @@ class ShardedBM25Index:
         merged = [hit for hits in lists for hit in hits]
         return sorted(merged, key=lambda hit: (-hit[1], hit[0]))[:k]
 
+    def search_many(self, batch: list[QueryTerms], k: int) -> list[list[tuple[int, float]]]:
+        """`search` for many queries: each shard answers the whole batch in one call."""
+        if k <= 0:
+            return [[] for _ in batch]
+
+        def shard_batch(shard: BM25Index) -> list[list[tuple[int, float]]]:
+            local = [QueryTerms(token_ids=[shard._vocab[s] for s in terms.stems if s in shard._vocab],
+                                words=[], stems=[], weights=[]) for terms in batch]
+            return shard.search_many(local, k)
+
+        per_shard = list(self.pool.map(shard_batch, self.shards))
+        return [sorted((hit for hits in lists for hit in hits), key=lambda hit: (-hit[1], hit[0]))[:k]
+                for lists in zip(*per_shard)]
+
     def warmup(self) -> None:
         for shard in self.shards:
             shard.warmup()

@@ -36,9 +36,8 @@ def _find(lowered: str, keys: tuple[str, ...], start: int = 0, end: int | None =
     return best
 
 
-def _best_window(text: str, terms: QueryTerms, width: int) -> int | None:
-    """Start of the best window, or None when no query term occurs in `text`."""
-    lowered = text.lower()
+def _best_window(lowered: str, terms: QueryTerms, width: int) -> int | None:
+    """Start of the best window, or None when no query term occurs in `lowered` (the text, lowercased)."""
     keys = _keys(terms)
     weights = [w if w > 0 else 0.1 for w in terms.weights]
     present = [i for i, k in enumerate(keys) if _find(lowered, k) != -1]
@@ -90,9 +89,10 @@ def rank_passages(text: str, terms: QueryTerms, size: int = 700) -> list[tuple[f
     return scored
 
 
-def snippet(text: str, terms: QueryTerms, width: int = 240) -> str:
-    """The best-matching passage of `text` (about `width` characters) for the query."""
-    start = _best_window(text, terms, width) if terms.words else None
+def snippet(text: str, terms: QueryTerms, width: int = 240, lowered: str | None = None) -> str:
+    """The best-matching passage of `text` (about `width` characters) for the query; `lowered`
+    is `text.lower()` when the caller already has it (a page hit by several queries)."""
+    start = _best_window(text.lower() if lowered is None else lowered, terms, width) if terms.words else None
     if start is None:
         body = _clean(text[: width * 2])
         return body[:width].rsplit(" ", 1)[0] + (" …" if len(body) > width else "")
