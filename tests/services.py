@@ -23,7 +23,7 @@ def start_server(world_dir: str, workers: int = 1, extra: list[str] = ()):
                              "--workers", str(workers), *extra], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180  # numba compiles at start: slow on a loaded machine
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read().decode()
         try:
