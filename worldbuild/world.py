@@ -148,9 +148,14 @@ class World:
                     mask: Iterable[str] | None = None, mode: str = "bm25", offset: int = 0) -> list[list[SearchHit]]:
         """`search` for a batch of queries under one mask: BM25 ranks the whole batch in one
         call, the pages of every list are read in one go, and a page hit by several queries is
-        lowercased once. `offset` skips that many hits first (result pages)."""
+        lowercased once. A query asked several times (the rollouts of one prompt often agree) is
+        answered once. `offset` skips that many hits first (result pages)."""
         if mode not in MODES:
             raise ModeUnavailable(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        distinct = list(dict.fromkeys(queries))
+        if len(distinct) < len(queries):
+            answers = dict(zip(distinct, self.search_many(distinct, k, snippet_chars, mask, mode, offset)))
+            return [answers[query] for query in queries]
         batch = [self.index.terms(query) for query in queries]
         hidden = self.masked_ids(mask)
         depth = k + offset

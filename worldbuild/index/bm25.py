@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -18,6 +19,7 @@ import numpy as np
 TOKENIZER = {"lower": True, "stopwords": "en", "stemmer": "english"}
 _WORD = re.compile(r"(?u)\b\w\w+\b")
 DOC_LENGTHS = "doc_lengths.npy"
+BATCH_SPLIT = 256  # a batch of this many queries or more is split over the cores
 
 
 def _stemmer():
@@ -88,10 +90,12 @@ class BM25Index:
     """Search one saved index. `backend="numba"` answers ~100x faster once compiled
     (seconds, once per process: call `warmup()` at start); "numpy" needs no compile."""
 
-    def __init__(self, path: str, backend: str = "numpy"):
+    def __init__(self, path: str, backend: str = "numpy", batch_threads: int | None = None):
         import bm25s
 
         self.path = path
+        self.batch_threads = batch_threads or os.cpu_count() or 1
+        self._pool = None
         self.doc_ids = np.load(os.path.join(path, "doc_ids.npy"), mmap_mode="r")
         self.size = len(self.doc_ids)
         self.tokenizer = _tokenizer()
@@ -138,15 +142,30 @@ class BM25Index:
         todo = [i for i, terms in enumerate(batch) if terms.token_ids]
         if not todo or self.retriever is None or k <= 0:
             return found
+        chunks = [todo[start::self.batch_threads] for start in range(self.batch_threads)]
+        if len(todo) < BATCH_SPLIT or self.batch_threads == 1:
+            chunks = [todo]
+        elif self._pool is None:
+            self._pool = ThreadPoolExecutor(self.batch_threads, thread_name_prefix="bm25-batch")
+        # bm25s's serial kernel releases the GIL (numba nogil): chunks in threads use every core
+        answers = (self._pool.map if len(chunks) > 1 else map)(lambda chunk: self._retrieve(batch, chunk, k), chunks)
+        for chunk, lists in zip(chunks, answers):
+            for i, hits in zip(chunk, lists):
+                found[i] = hits
+        return found
+
+    def _retrieve(self, batch: list[QueryTerms], chunk: list[int], k: int) -> list[list[tuple[int, float]]]:
         positions, scores = self.retriever.retrieve(
-            [batch[i].token_ids for i in todo], k=min(k, self.size), show_progress=False, n_threads=1
+            [batch[i].token_ids for i in chunk], k=min(k, self.size), show_progress=False, n_threads=1
         )
         doc_ids = np.asarray(self.doc_ids)[positions].tolist()
-        for row, i in enumerate(todo):
-            found[i] = [(d, s) for d, s in zip(doc_ids[row], scores[row].tolist()) if s > 0]
-        return found
+        return [[(d, s) for d, s in zip(ids, row) if s > 0] for ids, row in zip(doc_ids, scores.tolist())]
 
     def warmup(self) -> None:
         """Compile the numba kernels now rather than on the first user query."""
         if self.retriever is not None:
             self.retriever.retrieve([[1]], k=1, show_progress=False, n_threads=1)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)

@@ -273,7 +273,8 @@ class ShardedBM25Index:
     def __init__(self, path: str, backend: str = "numpy", threads: int | None = None):
         names = sorted(n for n in os.listdir(path) if n.startswith(SHARD_PREFIX))
         self.path = path
-        self.shards = [BM25Index(os.path.join(path, name), backend=backend) for name in names]
+        # the shards already search in parallel: each answers its batch in one thread
+        self.shards = [BM25Index(os.path.join(path, name), backend=backend, batch_threads=1) for name in names]
         self.size = sum(shard.size for shard in self.shards)
         self.pool = ThreadPoolExecutor(threads or min(len(self.shards), os.cpu_count() or 1) or 1)
 
