@@ -18,7 +18,7 @@ import tempfile
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from worldbuild.urls import BadURL, canonical_url
+from worldbuild.urls import BadURL, canonical_url, url_key
 
 MASK_ID = re.compile(r"^[0-9a-f]{24}$")
 SCOPE_KEY = "worldbuild.mask"
@@ -30,14 +30,20 @@ class UnknownMask(KeyError):
 
 
 def normalise(urls: list[str]) -> tuple[list[str], list[str]]:
-    """(sorted canonical URLs, the entries that are not http(s) URLs and so hide nothing)."""
-    canonical, ignored = set(), []
+    """(one canonical URL per page identity, sorted; the entries that are not http(s) URLs and
+    so hide nothing). Spellings that differ only in scheme or `www.` hide the same pages (a mask
+    matches by `url_key` too), so they count once and give the same id."""
+    by_key: dict[str, str] = {}
+    ignored = []
     for url in urls:
         try:
-            canonical.add(canonical_url(url))
+            canonical = canonical_url(url)
         except BadURL:
             ignored.append(url)
-    return sorted(canonical), ignored
+            continue
+        key = url_key(canonical)
+        by_key[key] = min(by_key.get(key, canonical), canonical)
+    return sorted(by_key.values()), ignored
 
 
 def mask_id(canonical: list[str]) -> str:
