@@ -15,6 +15,7 @@ from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from worldbuild.serve import errors
 from worldbuild.serve.errors import NOT_AVAILABLE
@@ -23,6 +24,7 @@ from worldbuild.serve.models import (MAX_QUERY_CHARS, AccessRequest, JinaRequest
                                      RetrieveRequest, SerperRequest)
 
 RETRIEVE_PASSAGE_CHARS = 600
+OFF_LOOP_QUERIES = 64  # batches this large are answered in a thread, off the event loop
 DEFAULT_TOPK = 3  # Search-R1's server default (`--topk 3`) when a request has none or 0
 SEARCH_TYPES = {"sparse": "bm25", "dense": "dense", "hybrid": "hybrid"}
 _SCHEME = re.compile(r"^(https?):/*", re.IGNORECASE)
@@ -85,8 +87,12 @@ def install(app: FastAPI, served) -> None:
                 skipped.append({"index": index, "reason": reason})
             else:
                 usable.append(index)
-        lists = served.search_many([request.queries[i] for i in usable], topk, request.mode,
-                                   served.mask(http, request.mask), RETRIEVE_PASSAGE_CHARS) if usable else []
+        args = ([request.queries[i] for i in usable], topk, request.mode, served.mask(http, request.mask),
+                RETRIEVE_PASSAGE_CHARS)
+        if len(usable) >= OFF_LOOP_QUERIES:  # a training batch: single queries keep being served meanwhile
+            lists = await run_in_threadpool(served.search_many, *args)
+        else:
+            lists = served.search_many(*args) if usable else []
         for index, hits in zip(usable, lists):
             if request.return_scores:
                 result[index] = [{"document": _retrieve_doc(hit), "score": hit.score} for hit in hits]
