@@ -82,7 +82,7 @@ def start_server(world_dir: str, workers: int) -> tuple[subprocess.Popen, str]:
     base = f"http://127.0.0.1:{port}"
     import httpx
 
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600  # two workers compile numba at once; slow on a shared machine
     while time.monotonic() < deadline:
         try:
             ready = {httpx.get(base + "/stats", timeout=2).json()["worker"]["pid"] for _ in range(workers * 4)}

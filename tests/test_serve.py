@@ -286,6 +286,19 @@ def test_jina_reader_json_post_and_scheme_less(http):
     assert missing.status_code == 404 and missing.json()["code"] == 404 and missing.json()["data"] is None
 
 
+def test_jina_search_bing_and_tavily_shapes(http):
+    text = http.get("/s/root servers", headers={"X-Respond-With": "no-content"}).text
+    assert text.startswith(f"[1] Title: Root Servers\n[1] URL Source: {ROOT_SERVERS}\n") and "Markdown" not in text
+    found = http.post("/s/", json={"q": "root servers", "num": 2}, headers={"Accept": "application/json"}).json()
+    assert [hit["url"] for hit in found["data"]][:1] == [ROOT_SERVERS] and "a.root-servers.net" in found["data"][0]["content"]
+    bing = http.get("/bing/v7.0/search", params={"q": "root servers", "count": 3}).json()["webPages"]["value"]
+    later = http.get("/bing/v7.0/search", params={"q": "root servers", "count": 2, "offset": 1}).json()
+    assert bing[0]["name"] == "Root Servers" and [h["url"] for h in later["webPages"]["value"]] == [
+        h["url"] for h in bing[1:]]
+    tavily = http.post("/tavily/search", json={"query": "root servers", "max_results": 2, "api_key": "x"}).json()
+    assert tavily["results"][0]["url"] == ROOT_SERVERS and tavily["results"][0]["content"]
+
+
 def test_unknown_route_wrong_method_and_huge_bodies(http):
     assert http.get("/nope").status_code == 404 and "no route" in one_line_error(http.get("/nope"))
     assert http.get("/search").status_code == 405

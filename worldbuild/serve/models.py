@@ -135,3 +135,17 @@ class JinaRequest(Lax):
     """Jina reader's POST body."""
 
     url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+
+
+class JinaSearchRequest(Lax):
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    num: int = Field(5, ge=1, le=20)
+
+
+class TavilyRequest(Lax):
+    """Tavily's search request (`api_key`, `search_depth` and the like are accepted and ignored)."""
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    max_results: int = Field(5, ge=1, le=MAX_K)
+    include_raw_content: bool = False
+    mask: list[str] = Mask

@@ -11,7 +11,7 @@ import time
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from worldbuild.serve import errors
 from worldbuild.serve.errors import NOT_AVAILABLE
-from worldbuild.serve.models import (MAX_QUERY_CHARS, AccessRequest, JinaRequest, LiteBatchSearchRequest,
-                                     LiteBrowseRequest, LiteSearchRequest, LiteUrlRequest, LiteUrlsRequest,
-                                     RetrieveRequest, SerperRequest)
+from worldbuild.serve.models import (MAX_QUERY_CHARS, AccessRequest, JinaRequest, JinaSearchRequest,
+                                     LiteBatchSearchRequest, LiteBrowseRequest, LiteSearchRequest, LiteUrlRequest,
+                                     LiteUrlsRequest, RetrieveRequest, SerperRequest, TavilyRequest)
 
 RETRIEVE_PASSAGE_CHARS = 600
 OFF_LOOP_QUERIES = 64  # batches this large are answered in a thread, off the event loop
@@ -187,6 +187,59 @@ def install(app: FastAPI, served) -> None:
         except ValidationError as exc:
             raise _invalid(exc) from None
         return reader_answer(reader_url(request.url), http, x_worldbuild_mask)
+
+    # -- Jina search, Bing Web Search, Tavily ----------------------------------------------------
+    def jina_search_answer(query: str, count: int, http: Request) -> Response:
+        hits = served.search(query, count, "bm25", served.mask(http)) if not _skip_reason(query) else []
+        pages = world.store.by_ids(h.doc_id for h in hits)
+        with_content = http.headers.get("x-respond-with", "") != "no-content"
+        if "application/json" in http.headers.get("accept", ""):
+            return served.json({"code": 200, "status": 20000, "data": [
+                {"title": h.title, "url": h.url, "description": h.snippet, "date": h.crawl_date,
+                 **({"content": pages[h.doc_id].text} if with_content else {})} for h in hits]})
+        blocks = []
+        for rank, h in enumerate(hits, 1):
+            lines = [f"[{rank}] Title: {h.title}", f"[{rank}] URL Source: {h.url}", f"[{rank}] Description: {h.snippet}",
+                     f"[{rank}] Date: {h.crawl_date}"]
+            if with_content:
+                lines.append(f"[{rank}] Markdown Content:\n{pages[h.doc_id].text}")
+            blocks.append("\n".join(lines))
+        return PlainTextResponse("\n\n".join(blocks) + "\n", headers={"X-World-Snapshot": world.snapshot})
+
+    @app.get("/s/{query:path}", summary="Jina search: top pages for the query in the path (or ?q=)")
+    async def jina_search(query: str, http: Request, num: int = 5) -> Response:
+        return jina_search_answer(query or http.query_params.get("q", ""), max(1, min(num, 20)), http)
+
+    @app.post("/s/", summary="Jina search, POST form: {\"q\": ...}", openapi_extra=_openapi_body(JinaSearchRequest))
+    async def jina_search_post(http: Request) -> Response:
+        body = _parse_body(await http.body(), http.headers.get("content-type", ""))
+        try:
+            request = JinaSearchRequest.model_validate(body if isinstance(body, dict) else {})
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        return jina_search_answer(request.q, request.num, http)
+
+    @app.get("/bing/v7.0/search", summary="Bing Web Search v7: webPages.value with name, url, snippet")
+    async def bing(http: Request, q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS), count: int = 10,
+                   offset: int = 0) -> Response:
+        count, offset = max(1, min(count, 50)), max(0, min(offset, 1000))
+        hits = served.search(q, count, "bm25", served.mask(http), offset=offset) if not _skip_reason(q) else []
+        value = [{"id": f"https://api.bing.microsoft.com/api/v7/#WebPages.{offset + i}", "name": h.title, "url": h.url,
+                  "displayUrl": h.url, "snippet": h.snippet, "dateLastCrawled": h.crawl_date, "language": "en"}
+                 for i, h in enumerate(hits)]
+        return served.json({"_type": "SearchResponse", "queryContext": {"originalQuery": q},
+                            "webPages": {"webSearchUrl": "", "totalEstimatedMatches": len(value), "value": value}})
+
+    @app.post("/tavily/search", summary="Tavily search: results with title, url, content, score")
+    async def tavily(request: TavilyRequest, http: Request) -> Response:
+        began = time.perf_counter()
+        hits = served.search(request.query, request.max_results, "bm25", served.mask(http, request.mask)) \
+            if not _skip_reason(request.query) else []
+        pages = world.store.by_ids(h.doc_id for h in hits) if request.include_raw_content else {}
+        results = [{"title": h.title, "url": h.url, "content": h.snippet, "score": h.score,
+                    "raw_content": pages[h.doc_id].text if pages else None} for h in hits]
+        return served.reply({"query": request.query, "answer": None, "images": [], "results": results,
+                             "response_time": round(time.perf_counter() - began, 4)})
 
     # -- LiteResearcher's search and browse services ---------------------------------------------
     def lite_mode(search_type: str) -> tuple[str, str | None]:
