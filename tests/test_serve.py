@@ -226,6 +226,7 @@ def test_masks_through_the_address_hold_on_every_route(http):
     assert http.post(prefix + "/mask", json={"urls": ["https://commoncrawl.org/faq"]}).json()["urls"] == [
         ROOT_SERVERS, "https://commoncrawl.org/faq"]
     assert http.post(prefix + "/browse", json={"url": "https://commoncrawl.org/faq"}).status_code == 200
+    assert http.post(prefix + "/access", json={"urls": ["http://[unclosed", ""]}).json()["result"] == [None, None]
     unknown = http.post("/m/0123456789abcdef01234567/search", json={"query": "root servers"})
     assert unknown.status_code == 404 and "unknown mask id" in one_line_error(unknown)
 

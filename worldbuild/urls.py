@@ -61,7 +61,10 @@ def canonical_url(url: str) -> str:
     raw = url.strip().strip("<>").strip()
     if "://" not in raw:
         raise BadURL(f"not an absolute URL: {url[:120]!r}")
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise BadURL(f"cannot parse {url[:120]!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise BadURL(f"unsupported URL scheme {scheme!r}")
