@@ -1,8 +1,11 @@
 """Load on `worldbuild serve`: mixed search/browse at 64 and 256 clients, and Search-R1-style
-`/retrieve` at 1/16/64/256 clients, from wrk (a C load generator, its own process).
+`/retrieve` at 1/16/64/256 clients, from wrk (a C load generator, its own process); and, with
+`--peers`, the peers' real shapes: Search-R1 trainers each POSTing a 2,560-query batch at once,
+and verl's SearchTool pool of 120 workers (Python threads with requests, as those clients send).
 
     apt-get install wrk      # Debian's package
     python bench/serve_load.py [--pages 100000] [--seconds 60] [--workers 2]
+    python bench/serve_load.py --peers [--world DIR | --pages 100000] [--trainers 4] [--verl-seconds 30]
 
 Worlds (built like bench/search.py, from real page text):
 - the mixed load: 100,000 pages recombined from real paragraphs; queries are 2-5 real words,
@@ -79,7 +82,7 @@ def start_server(world_dir: str, workers: int) -> tuple[subprocess.Popen, str]:
     base = f"http://127.0.0.1:{port}"
     import httpx
 
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 600  # two workers compile numba at once; slow on a shared machine
     while time.monotonic() < deadline:
         try:
             ready = {httpx.get(base + "/stats", timeout=2).json()["worker"]["pid"] for _ in range(workers * 4)}
@@ -150,6 +153,79 @@ def mixed_load(base, queries, urls, connections, seconds, scratch) -> dict:
     return {route: parse_wrk(proc.communicate()[0]) for route, proc in runs.items()}
 
 
+def percentiles(latencies: list[float]) -> dict:
+    ordered = sorted(latencies)
+    if not ordered:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    pick = lambda q: round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)  # noqa: E731
+    return {"p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": round(ordered[-1] * 1000, 1)}
+
+
+def timed_posts(url: str, bodies, workers: int, seconds: float | None = None, rounds: int | None = None) -> dict:
+    """`workers` threads, each a closed loop of POSTs with requests (as verl's SearchTool and
+    Search-R1 send them: `requests.post(url, json=..., headers=...)`), for `seconds` or `rounds`
+    POSTs per thread; the statuses, latencies and errors of all."""
+    import threading
+
+    import requests
+
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    latencies, errors, lock = [], [], threading.Lock()
+    deadline = time.monotonic() + seconds if seconds else None
+
+    def loop(worker: int) -> None:
+        session, count = requests.Session(), 0
+        while (deadline is None or time.monotonic() < deadline) and (rounds is None or count < rounds):
+            body = bodies(worker, count)
+            began = time.perf_counter()
+            try:
+                response = session.post(url, json=body, headers=headers, timeout=120)
+                ok = response.status_code == 200 and len(response.json()["result"]) == len(body["queries"])
+                problem = None if ok else f"status {response.status_code}: {response.text[:120]}"
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                problem = f"{type(exc).__name__}: {exc}"[:160]
+            elapsed = time.perf_counter() - began
+            with lock:
+                latencies.append(elapsed)
+                if problem:
+                    errors.append(problem)
+            count += 1
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    return {"posts": len(latencies), "errors": len(errors), "first_errors": errors[:3], "wall_s": round(wall, 1),
+            "posts_per_s": round(len(latencies) / wall, 1), **percentiles(latencies)}
+
+
+def peer_shapes(base: str, queries: list[str], trainers: int, trainer_batches: int, batch: int,
+                verl_workers: int, verl_seconds: float) -> dict:
+    """Search-R1: `trainers` training loops at once, each POSTing one batch of `batch` queries
+    (every rollout's query, topk 3) per step; verl's SearchTool: its pool of `verl_workers`
+    threads, one query per POST (its config: num_workers 120, rate_limit 120)."""
+    url = base + "/retrieve"
+
+    def trainer_body(worker: int, step: int) -> dict:
+        start = ((worker * trainer_batches + step) * batch) % len(queries)
+        chosen = (queries[start:] + queries[:start])[:batch]
+        return {"queries": chosen, "topk": 3, "return_scores": True}
+
+    def verl_body(worker: int, step: int) -> dict:
+        return {"queries": [queries[(worker * 7919 + step) % len(queries)]], "topk": 3, "return_scores": True}
+
+    found = {"search_r1_trainers": {"trainers": trainers, "queries_per_post": batch,
+                                    **timed_posts(url, trainer_body, trainers, rounds=trainer_batches)},
+             "verl_search_tool_pool": {"workers": verl_workers, "seconds": verl_seconds,
+                                       **timed_posts(url, verl_body, verl_workers, seconds=verl_seconds)}}
+    for name, row in found.items():
+        print(f"{name}: {json.dumps(row)}", flush=True)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pages", type=int, default=100_000)
@@ -159,7 +235,18 @@ def main() -> None:
     parser.add_argument("--mixed", type=int, nargs="*", default=[64, 256], help="client counts for the mixed load")
     parser.add_argument("--retrieve", type=int, nargs="*", default=[1, 16, 64, 256], help="client counts for /retrieve")
     parser.add_argument("--out", default=os.path.join("bench", "out", "serve_load.json"))
+    parser.add_argument("--peers", action="store_true",
+                        help="only the peers' shapes (Search-R1 trainers, verl's SearchTool pool); no wrk needed")
+    parser.add_argument("--world", help="with --peers: an existing world (else one of --pages pages is built)")
+    parser.add_argument("--trainers", type=int, default=4, help="Search-R1 training loops POSTing at once")
+    parser.add_argument("--trainer-batches", type=int, default=3, help="batches each trainer POSTs")
+    parser.add_argument("--batch", type=int, default=2560, help="queries per trainer POST (512 x 5 rollouts)")
+    parser.add_argument("--verl-workers", type=int, default=120)
+    parser.add_argument("--verl-seconds", type=float, default=30)
     args = parser.parse_args()
+    if args.peers:
+        peers_main(args)
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
     scratch = tempfile.mkdtemp(prefix="wb-bench-serve-")
@@ -206,6 +293,36 @@ def main() -> None:
         proc.wait(timeout=60)
     save_results(args.out, results)
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def peers_main(args) -> None:
+    scratch = tempfile.mkdtemp(prefix="wb-bench-peers-")
+    try:
+        from bench.retrieve_batch import world_queries
+
+        world_dir = args.world
+        if world_dir is None:
+            world_dir = os.path.join(scratch, "world")
+            build_world(args.pages, build_pool(scratch), world_dir)
+        queries = world_queries(world_dir, args.batch * 2)  # distinct: no answer is shared
+        proc, base = start_server(world_dir, args.workers)
+        try:
+            import httpx
+
+            pages = httpx.get(base + "/health").json()["pages"]
+            results = {"pages": pages, "workers": args.workers, "cores": os.cpu_count(),
+                       "load_average_1m_before": os.getloadavg()[0],
+                       **peer_shapes(base, queries, args.trainers, args.trainer_batches, args.batch,
+                                     args.verl_workers, args.verl_seconds),
+                       "load_average_1m_after": os.getloadavg()[0], "server_rss_mb": server_rss_mb(proc)}
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    out = args.out if args.out != os.path.join("bench", "out", "serve_load.json") else os.path.join(
+        "bench", "out", "serve_load_peers.json")
+    save_results(out, results)
 
 
 if __name__ == "__main__":

@@ -100,3 +100,19 @@ def test_numba_backend_gives_the_same_ranking(sample_world, world):
         numba_hits, numpy_hits = fast.search(terms, 10), world.index.search(terms, 10)
         assert [d for d, _ in numba_hits] == [d for d, _ in numpy_hits] and numpy_hits
         assert [s for _, s in numba_hits] == pytest.approx([s for _, s in numpy_hits], rel=1e-5)
+
+
+def test_a_batch_answers_as_one_query_at_a_time(world):
+    """search_many (one bm25s call, split over threads when large) ranks and snips exactly as
+    search does per query; repeated queries, a query of stopwords only and a mask included."""
+    queries = ["root zone database", "common crawl blog", "the of and", "Kindersitze Test", "time zones"] * 60
+    fast = BM25Index(world.index.path, backend="numba", batch_threads=2)
+    fast.warmup()
+    batch = [fast.terms(query) for query in queries]
+    assert fast.search_many(batch, 5) == [fast.search(terms, 5) for terms in batch]
+    mask = ["https://www.iana.org/domains/root/db"]
+    many = world.search_many(queries[:5], k=4, mask=mask, snippet_chars=300)
+    assert many == [world.search(query, k=4, mask=mask, snippet_chars=300) for query in queries[:5]]
+    assert many[2] == [] and many[0] and "https://www.iana.org/domains/root/db" not in [h.url for h in many[0]]
+    paged = world.search_many(["root zone database"], k=2, offset=2)[0]
+    assert [h.url for h in paged] == [h.url for h in world.search("root zone database", k=4)][2:]

@@ -49,6 +49,18 @@ def test_goal_gives_evidence_and_summary_then_the_cache(server, double):
     assert len(double.requests) == before + 1
 
 
+def test_literesearcher_browse_gets_the_authors_evidence_and_summary(server, double):
+    """Their browse tool's {url, question} goes through the summarizer; the answer is the
+    authors' text, which their tool's strip_evidence option knows how to cut."""
+    double.script[:] = [{"json": ANSWER}]
+    question = f"{GOAL} (their browse tool)"
+    answer = httpx.post(server + "/lr/query", json={"url": ROOT_SERVERS, "question": question}, timeout=60).json()
+    assert answer["success"] is True and answer["mode"] == "summary"
+    assert answer["result"] == (f"The useful information in {ROOT_SERVERS} for user goal {question} as follows: \n\n"
+                                f"Evidence in page: \n{ANSWER['evidence']}\n\nSummary: \n{ANSWER['summary']}\n\n")
+    assert question in double.requests[-1]["messages"][0]["content"]
+
+
 @pytest.mark.parametrize("step,reason", [
     ({"status": 500}, "InternalServerError"),
     ({"content": "I am sorry, I cannot help with that."}, "no JSON object"),

@@ -63,6 +63,7 @@ CREATE INDEX IF NOT EXISTS aliases_url_key ON aliases(url_key);
 """
 MAX_HOPS = 10  # what browsers follow before giving up
 
+_IDS_PER_QUERY = 10_000  # under SQLite's limit on bound parameters
 _SELECT = "SELECT doc_id, " + ", ".join(PAGE_COLUMNS) + " FROM pages"
 
 
@@ -127,10 +128,12 @@ class PageStore:
 
     def by_ids(self, doc_ids: Iterable[int]) -> dict[int, Page]:
         ids = [int(i) for i in doc_ids]
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        return dict(_page(row) for row in self.db.execute(_SELECT + f" WHERE doc_id IN ({marks})", ids))
+        found = {}
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start:start + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            found.update(_page(row) for row in self.db.execute(_SELECT + f" WHERE doc_id IN ({marks})", chunk))
+        return found
 
     def _resolve(self, urls: Iterable[str]) -> set[int]:
         """Doc ids of the pages `urls` name, under any spelling, through a page's own URL or

@@ -151,18 +151,40 @@ class World:
         """Top-k pages (BM25 over title + text, dense, or their reciprocal rank fusion), each
         with a query-biased snippet. Masked pages are removed before the top-k cut, so k hits
         still come back when enough pages match."""
-        terms = self.index.terms(query)
+        return self.search_many([query], k, snippet_chars, mask, mode)[0]
+
+    def search_many(self, queries: list[str], k: int = 10, snippet_chars: int = 240,
+                    mask: Iterable[str] | None = None, mode: str = "bm25", offset: int = 0) -> list[list[SearchHit]]:
+        """`search` for a batch of queries under one mask: BM25 ranks the whole batch in one
+        call, the pages of every list are read in one go, and a page hit by several queries is
+        lowercased once. A query asked several times (the rollouts of one prompt often agree) is
+        answered once. `offset` skips that many hits first (result pages)."""
+        if mode not in MODES:
+            raise ModeUnavailable(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+        distinct = list(dict.fromkeys(queries))
+        if len(distinct) < len(queries):
+            answers = dict(zip(distinct, self.search_many(distinct, k, snippet_chars, mask, mode, offset)))
+            return [answers[query] for query in queries]
+        batch = [self.index.terms(query) for query in queries]
         hidden = self.masked_ids(mask)
-        ranked = self._rank(query, terms, k, mode, hidden) if k > 0 else []
-        pages = self.store.by_ids(doc_id for doc_id, _ in ranked)
-        hits = []
-        for doc_id, score in ranked:
-            page = pages[doc_id]
-            hits.append(SearchHit(
-                doc_id=doc_id, title=page.title, url=page.url, canonical_url=page.canonical_url,
-                snippet=snippet(page.text, terms, snippet_chars, page.lang), score=round(score, 6), crawl_date=page.crawl_date,
-            ))
-        return hits
+        depth = k + offset
+        if depth <= 0:
+            return [[] for _ in queries]
+        if mode == "bm25":
+            ranked = [[hit for hit in hits if hit[0] not in hidden][:depth]
+                      for hits in self.index.search_many(batch, depth + len(hidden))]
+        else:
+            ranked = [self._rank(query, terms, depth, mode, hidden) for query, terms in zip(queries, batch)]
+        ranked = [hits[offset:] for hits in ranked]
+        pages = self.store.by_ids({doc_id for hits in ranked for doc_id, _ in hits})
+        return [[self._hit(doc_id, score, pages[doc_id], terms, snippet_chars) for doc_id, score in hits]
+                for terms, hits in zip(batch, ranked)]
+
+    @staticmethod
+    def _hit(doc_id: int, score: float, page: Page, terms, snippet_chars: int) -> SearchHit:
+        return SearchHit(doc_id=doc_id, title=page.title, url=page.url, canonical_url=page.canonical_url,
+                         snippet=snippet(page.text, terms, snippet_chars, page.lang), score=round(score, 6),
+                         crawl_date=page.crawl_date)
 
     def lookup(self, url: str, mask: Iterable[str] | None = None) -> tuple[Page, list[str]] | None:
         """The stored page for any spelling of `url`, following redirects the archive recorded

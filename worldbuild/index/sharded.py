@@ -269,9 +269,10 @@ class ShardedBM25Index:
     def __init__(self, path: str, backend: str = "numpy", threads: int | None = None):
         names = sorted(n for n in os.listdir(path) if n.startswith(SHARD_PREFIX))
         self.path = path
-        # every shard analyses a query as the whole world's pages were (a shard may lack a language)
+        # every shard analyses a query as the whole world's pages were (a shard may lack a language);
+        # the shards already search in parallel: each answers its batch in one thread
         self.analyzers = analyzers_of(path)
-        self.shards = [BM25Index(os.path.join(path, name), backend=backend, analyzers=self.analyzers)
+        self.shards = [BM25Index(os.path.join(path, name), backend=backend, analyzers=self.analyzers, batch_threads=1)
                        for name in names]
         self.size = sum(shard.size for shard in self.shards)
         self.pool = ThreadPoolExecutor(threads or min(len(self.shards), os.cpu_count() or 1) or 1)
@@ -296,6 +297,20 @@ class ShardedBM25Index:
         lists = self.pool.map(lambda shard: self._shard_search(shard, terms, k), self.shards)
         merged = [hit for hits in lists for hit in hits]
         return sorted(merged, key=lambda hit: (-hit[1], hit[0]))[:k]
+
+    def search_many(self, batch: list[QueryTerms], k: int) -> list[list[tuple[int, float]]]:
+        """`search` for many queries: each shard answers the whole batch in one call."""
+        if k <= 0:
+            return [[] for _ in batch]
+
+        def shard_batch(shard: BM25Index) -> list[list[tuple[int, float]]]:
+            local = [QueryTerms(token_ids=[shard._vocab[s] for s in terms.stems if s in shard._vocab],
+                                words=[], stems=[], weights=[]) for terms in batch]
+            return shard.search_many(local, k)
+
+        per_shard = list(self.pool.map(shard_batch, self.shards))
+        return [sorted((hit for hits in lists for hit in hits), key=lambda hit: (-hit[1], hit[0]))[:k]
+                for lists in zip(*per_shard)]
 
     def warmup(self) -> None:
         for shard in self.shards:

@@ -9,24 +9,22 @@ import asyncio
 import gc
 import logging
 import os
-import re
 import sys
 import time
 from contextlib import asynccontextmanager
 from typing import Callable
 
-from fastapi import FastAPI, Header, Request
+from fastapi import FastAPI, Request
 import orjson
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 
-from worldbuild.serve import errors
-from worldbuild.serve.models import BrowseRequest, MaskRequest, RetrieveRequest, SearchRequest, SerperRequest
+from worldbuild.serve import errors, peers
+from worldbuild.serve.errors import NOT_AVAILABLE
+from worldbuild.serve.masks import MaskPrefix, MaskRegistry, address_mask, default_directory, normalise
+from worldbuild.serve.models import BrowseRequest, MaskRequest, SearchRequest
 from worldbuild.serve.summarize import Summarizer
 from worldbuild.world import ModeUnavailable, World, default_world_dir
 
-RETRIEVE_PASSAGE_CHARS = 600
-NOT_AVAILABLE = "page not available in this world"
-_SCHEME_SLASHES = re.compile(r"^(https?|doc):/+", re.IGNORECASE)
 
 
 def _memory() -> dict:
@@ -43,15 +41,72 @@ def _memory() -> dict:
     return {"pid": os.getpid(), **found}
 
 
+class Served:
+    """What every route shares: the world, the summarizer, and how to answer."""
+
+    def __init__(self, world: World, summarizer: Summarizer | None):
+        self.world, self.summarizer = world, summarizer
+
+    def reply(self, body: dict, status: int = 200) -> Response:
+        snapshot = self.world.snapshot
+        return Response(orjson.dumps({**body, "snapshot": snapshot}), status_code=status,
+                        media_type="application/json", headers={"X-World-Snapshot": snapshot})
+
+    def json(self, body, status: int = 200) -> Response:
+        """A body exactly as a peer's server shapes it (no snapshot key; the header says it)."""
+        return Response(orjson.dumps(body), status_code=status, media_type="application/json",
+                        headers={"X-World-Snapshot": self.world.snapshot})
+
+    def not_available(self, url: str) -> Response:
+        return errors.error(404, f"{NOT_AVAILABLE}: {url[:200]}", self.world.snapshot)
+
+    @staticmethod
+    def mask(request: Request, body_mask: list[str] = ()) -> list[str]:
+        """The request's mask: what its address carried (/m/<id>/...) plus its body's."""
+        return [*address_mask(request.scope), *body_mask]
+
+    def search_many(self, queries: list[str], k: int, mode: str, mask: list[str], snippet_chars: int = 240,
+                    offset: int = 0):
+        try:
+            return self.world.search_many(queries, k=k, mask=mask, mode=mode, snippet_chars=snippet_chars,
+                                          offset=offset)
+        except ModeUnavailable as exc:
+            raise errors.HTTPException(400, str(exc)) from None
+
+    def search(self, query: str, k: int, mode: str, mask: list[str], snippet_chars: int = 240, offset: int = 0):
+        return self.search_many([query], k, mode, mask, snippet_chars, offset)[0]
+
+    async def browse(self, url: str, goal: str | None, mask: list[str], offset: int = 0,
+                     max_chars: int = 8000) -> dict | None:
+        """Browse's body: a window of the page, goal passages first; with a goal and a summarizer,
+        the LLM's evidence + summary (the raw window, and why, when it fails). None when absent."""
+        result = self.world.browse(url, goal=goal, offset=offset, max_chars=max_chars, mask=mask)
+        if result is None:
+            return None
+        body = {**result.to_dict(), "mode": "window"}
+        if goal and goal.strip() and self.summarizer is not None and offset == 0:
+            page = self.world.page(url, mask=mask)
+            summary, failure = await self.summarizer.summarize(self.world.snapshot, page, goal)
+            if summary is None:
+                body["summary_error"] = failure
+            else:
+                evidence = summary["evidence"].strip() or "(none)"
+                body.update(mode="summary", summary=summary,
+                            content=f"Evidence:\n{evidence}\n\nSummary:\n{summary['summary']}")
+        return body
+
+
 def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: Summarizer | None = None,
-               on_ready: Callable[[float], None] | None = None) -> FastAPI:
+               mask_dir: str | None = None, on_ready: Callable[[float], None] | None = None) -> FastAPI:
     """The service for the world at `world_dir` (default $WORLDBUILD_WORLD or ./world). With a
     summarizer, browse with a goal answers an LLM's evidence + summary (raw window on failure).
+    Masks registered through POST /masks live in `mask_dir` (see `masks.default_directory`).
 
     The world opens at once (memory-mapped); the warm-up (BM25 kernels, the dense model) runs in
     the background once serving starts, so the port answers from the first second. /health says
     "warming" (503) until the warm-up is done, then "ok"; `on_ready(seconds)` is called then."""
-    opened = World.open(world_dir or default_world_dir(), backend="numba" if warm_up else "numpy")
+    world_dir = world_dir or default_world_dir()
+    opened = World.open(world_dir, backend="numba" if warm_up else "numpy")
     state = {"status": "warming" if warm_up else "ok"}
 
     def warm() -> float:
@@ -83,96 +138,57 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
         opened.close()
 
     app = FastAPI(title="worldbuild", version="1", lifespan=lifespan,
-                  description="Search and browse a frozen lite web: native, Search-R1, Serper and Jina-reader shapes.")
+                  description="Search and browse a frozen lite web: native, Search-R1, ASearcher, LiteResearcher, "
+                              "Serper and Jina-reader shapes; /m/<mask id>/ before any route applies a mask.")
     errors.install(app)
-
-    def world() -> World:
-        return opened
-
-    def reply(body: dict, status: int = 200) -> Response:
-        snapshot = world().snapshot
-        return Response(orjson.dumps({**body, "snapshot": snapshot}), status_code=status, media_type="application/json",
-                        headers={"X-World-Snapshot": snapshot})
-
-    def search_hits(query: str, k: int, mode: str, mask: list[str], snippet_chars: int = 240):
-        try:
-            return world().search(query, k=k, mask=mask, mode=mode, snippet_chars=snippet_chars)
-        except ModeUnavailable as exc:
-            raise errors.HTTPException(400, str(exc)) from None
+    served = Served(opened, summarizer)
+    registry = MaskRegistry(mask_dir or default_directory(world_dir, opened.snapshot))
+    app.add_middleware(MaskPrefix, registry=registry, on_unknown=lambda found: errors.error(
+        404, f"unknown mask id {found[:40]!r}: register the mask with POST /masks first", opened.snapshot))
 
     @app.post("/search", summary="Ranked pages with query-biased snippets")
-    async def search(request: SearchRequest) -> Response:
-        hits = search_hits(request.query, request.k, request.mode, request.mask)
-        return reply({"results": [{"title": h.title, "url": h.url, "snippet": h.snippet, "score": h.score,
-                                   "crawl_date": h.crawl_date} for h in hits]})
+    async def search(request: SearchRequest, http: Request) -> Response:
+        hits = served.search(request.query, request.k, request.mode, served.mask(http, request.mask))
+        return served.reply({"results": [{"title": h.title, "url": h.url, "snippet": h.snippet, "score": h.score,
+                                          "crawl_date": h.crawl_date} for h in hits]})
 
     @app.post("/browse", summary="A page as Markdown; with a goal, its most relevant passages first "
                                  "(or an LLM's evidence + summary when the server has a summarizer)")
-    async def browse(request: BrowseRequest) -> Response:
-        result = world().browse(request.url, goal=request.goal, offset=request.offset,
-                                max_chars=request.max_chars, mask=request.mask)
-        if result is None:
-            return errors.error(404, f"{NOT_AVAILABLE}: {request.url[:200]}", world().snapshot)
-        body = {**result.to_dict(), "mode": "window"}
-        if request.goal and request.goal.strip() and summarizer is not None and request.offset == 0:
-            page = world().page(request.url, mask=request.mask)
-            summary, failure = await summarizer.summarize(world().snapshot, page, request.goal)
-            if summary is None:
-                body["summary_error"] = failure
-            else:
-                evidence = summary["evidence"].strip() or "(none)"
-                body.update(mode="summary", summary=summary,
-                            content=f"Evidence:\n{evidence}\n\nSummary:\n{summary['summary']}")
-        return reply(body)
-
-    @app.post("/retrieve", summary="Search-R1 / verl retriever shape")
-    async def retrieve(request: RetrieveRequest) -> Response:
-        topk = request.topk or 3
-        result = []
-        for query in request.queries:
-            hits = search_hits(query, topk, request.mode, request.mask, RETRIEVE_PASSAGE_CHARS)
-            docs = [{"id": str(h.doc_id), "contents": f'"{h.title}"\n{h.snippet}', "url": h.url} for h in hits]
-            if request.return_scores:
-                result.append([{"document": doc, "score": hit.score} for doc, hit in zip(docs, hits)])
-            else:
-                result.append(docs)
-        return reply({"result": result})
-
-    @app.post("/serper/search", summary="Serper search shape")
-    async def serper(request: SerperRequest) -> Response:
-        hits = search_hits(request.q, request.num, request.mode, request.mask)
-        organic = [{"title": h.title, "link": h.url, "snippet": h.snippet, "position": rank, "date": h.crawl_date}
-                   for rank, h in enumerate(hits, 1)]
-        return reply({"searchParameters": {"q": request.q, "num": request.num, "type": "search",
-                                           "engine": "worldbuild"}, "organic": organic})
-
-    @app.get("/r/{target:path}", response_class=PlainTextResponse, summary="Jina-reader shape: a page as Markdown")
-    async def reader(target: str, request: Request,
-                     x_worldbuild_mask: str | None = Header(None, description="Comma-separated URLs to hide")):
-        url = _SCHEME_SLASHES.sub(r"\1://", target)
-        if request.url.query:
-            url = f"{url}?{request.url.query}"
-        mask = [u.strip() for u in (x_worldbuild_mask or "").split(",") if u.strip()]
-        page = world().page(url, mask=mask)
-        if page is None:
-            return errors.error(404, f"{NOT_AVAILABLE}: {url[:200]}", world().snapshot)
-        text = (f"Title: {page.title}\n\nURL Source: {page.url}\n\nPublished Time: {page.crawl_date}\n\n"
-                f"Markdown Content:\n{page.text}\n")
-        return PlainTextResponse(text, headers={"X-World-Snapshot": world().snapshot})
+    async def browse(request: BrowseRequest, http: Request) -> Response:
+        body = await served.browse(request.url, request.goal, served.mask(http, request.mask), request.offset,
+                                   request.max_chars)
+        return served.not_available(request.url) if body is None else served.reply(body)
 
     @app.post("/mask", summary="What a mask hides: every stored URL of the mirror clusters it covers")
-    async def mask(request: MaskRequest) -> Response:
-        return reply({"urls": world().masked_urls(request.urls)})
+    async def mask(request: MaskRequest, http: Request) -> Response:
+        return served.reply({"urls": opened.masked_urls(served.mask(http, request.urls))})
+
+    @app.post("/masks", summary="Register a mask; /m/<id>/ before any route then applies it")
+    async def register_mask(request: MaskRequest) -> Response:
+        canonical, ignored = normalise(request.urls)
+        if not canonical:
+            return errors.error(422, "urls: none is an http(s) URL, so the mask would hide nothing", opened.snapshot)
+        found = registry.register(canonical)
+        return served.reply({"id": found, "prefix": f"/m/{found}", "urls": canonical, "ignored": ignored})
+
+    @app.get("/masks/{found}", summary="The URLs a registered mask id stands for")
+    async def show_mask(found: str) -> Response:
+        try:
+            canonical = registry.lookup(found)
+        except KeyError:
+            return errors.error(404, f"unknown mask id {found[:40]!r}", opened.snapshot)
+        return served.reply({"id": found, "prefix": f"/m/{found}", "urls": canonical})
 
     @app.get("/health", summary="Readiness and the snapshot served: 503 'warming' until warmed up, then 'ok'")
     async def health() -> Response:
-        return reply({"status": state["status"], "pages": len(world())}, 200 if state["status"] == "ok" else 503)
+        return served.reply({"status": state["status"], "pages": len(opened)}, 200 if state["status"] == "ok" else 503)
 
     @app.get("/stats", summary="The world's manifest and this worker's memory")
     async def stats() -> Response:
-        manifest = {k: v for k, v in world().manifest.items() if k not in ("history", "snapshot")}
-        return reply({**manifest, "worker": _memory()})
+        manifest = {k: v for k, v in opened.manifest.items() if k not in ("history", "snapshot")}
+        return served.reply({**manifest, "worker": _memory()})
 
+    peers.install(app, served)
     return app
 
 

@@ -9,6 +9,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1 << 20
+BATCH_BODY_BYTES = 16 << 20  # /retrieve: a training batch of up to 8,192 queries
+BATCH_PATHS = ("/retrieve",)
+NOT_AVAILABLE = "page not available in this world"
 
 
 def error(status: int, message: str, snapshot: str | None = None) -> JSONResponse:
@@ -66,9 +69,10 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = BATCH_BODY_BYTES if scope["path"] in BATCH_PATHS else self.limit
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await error(413, f"request body over {self.limit} bytes")(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await error(413, f"request body over {limit} bytes")(scope, receive, send)
             return
         seen = 0
 
@@ -76,14 +80,14 @@ class BodyLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit:
+            if seen > limit:
                 raise _TooLarge()
             return message
 
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await error(413, f"request body over {self.limit} bytes")(scope, receive, send)
+            await error(413, f"request body over {limit} bytes")(scope, receive, send)
 
 
 class _TooLarge(HTTPException):

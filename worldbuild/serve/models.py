@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 100
-MAX_QUERIES = 64
+MAX_RETRIEVE_QUERIES = 8192
+MAX_ACCESS_URLS = 256
+MAX_PAGE = 10
 MAX_MASK = 200
 MAX_URL_CHARS = 4096
 
@@ -47,34 +49,103 @@ class BrowseRequest(Strict):
     offset: int = Field(0, ge=0)
 
 
-class RetrieveRequest(Strict):
-    """Search-R1's retriever request, as its clients and verl's search tool send it."""
+class Lax(BaseModel):
+    """A peer's request as its own server reads it: pydantic's default coercion ("3" for 3),
+    unknown fields ignored."""
 
-    queries: list[str] = Field(min_length=1, max_length=MAX_QUERIES)
-    topk: int | None = Field(None, ge=1, le=MAX_K)
+    model_config = ConfigDict(extra="ignore")
+
+
+class RetrieveRequest(Lax):
+    """Search-R1's retriever request, as its training loop, verl's search tool and ASearcher send
+    it: every active rollout's query in one body. A blank or over-long query answers [] for that
+    item (the batch never fails for one bad item); topk 0 or missing means the default, 3."""
+
+    queries: list[str] = Field(max_length=MAX_RETRIEVE_QUERIES,
+                               description=f"Up to {MAX_RETRIEVE_QUERIES} queries, answered in order")
+    topk: int | None = Field(None, ge=0, le=MAX_K)
     return_scores: bool = False
     mode: Literal["bm25", "dense", "hybrid"] = Mode
     mask: list[str] = Mask
 
-    @field_validator("queries")
-    @classmethod
-    def _queries(cls, value: list[str]) -> list[str]:
-        for query in value:
-            if not query.strip() or len(query) > MAX_QUERY_CHARS:
-                raise ValueError(f"each query must be 1-{MAX_QUERY_CHARS} characters and not blank")
-        return value
+
+class AccessRequest(Lax):
+    """ASearcher's page access: the pages of these URLs, in order (null where absent)."""
+
+    urls: list[str] = Field(max_length=MAX_ACCESS_URLS)
+    mask: list[str] = Mask
 
 
 class MaskRequest(Strict):
     urls: list[str] = Field(min_length=1, max_length=MAX_MASK)
 
 
-class SerperRequest(Strict):
-    """Serper's search request (`gl`, `hl`, `page` and the like are accepted and ignored)."""
+class SerperRequest(Lax):
+    """Serper's search request, from a JSON body or URL query parameters (`num` and `page` may be
+    strings, as in a query string; `gl`, `hl` and the like are accepted and ignored)."""
 
     q: str = Query
     num: int = Field(10, ge=1, le=MAX_K)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     mode: Literal["bm25", "dense", "hybrid"] = Mode
     mask: list[str] = Mask
 
     _blank = field_validator("q")(_not_blank)
+
+
+class LiteSearchRequest(Lax):
+    """The LiteResearcher authors' search request (`search_type`: hybrid, dense or sparse)."""
+
+    query: str = Field(max_length=MAX_QUERY_CHARS)
+    limit: int = Field(10, ge=1, le=50)
+    search_type: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    sparse_weight: float = Field(0.7, ge=0.0, le=2.0)
+    dense_weight: float = Field(1.0, ge=0.0, le=2.0)
+    mask: list[str] = Mask
+
+
+class LiteBatchSearchRequest(Lax):
+    queries: list[str] = Field(min_length=1, max_length=100)
+    limit: int = Field(10, ge=1, le=50)
+    search_type: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    sparse_weight: float = Field(0.7, ge=0.0, le=2.0)
+    dense_weight: float = Field(1.0, ge=0.0, le=2.0)
+    mask: list[str] = Mask
+
+
+class LiteUrlRequest(Lax):
+    url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    mask: list[str] = Mask
+
+
+class LiteUrlsRequest(Lax):
+    urls: list[str] = Field(min_length=1, max_length=1000)
+    mask: list[str] = Mask
+
+
+class LiteBrowseRequest(Lax):
+    """The LiteResearcher browse tool's request: a page and what to find on it."""
+
+    url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    question: str = Field("", max_length=MAX_QUERY_CHARS)
+    mask: list[str] = Mask
+
+
+class JinaRequest(Lax):
+    """Jina reader's POST body."""
+
+    url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+
+
+class JinaSearchRequest(Lax):
+    q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    num: int = Field(5, ge=1, le=20)
+
+
+class TavilyRequest(Lax):
+    """Tavily's search request (`api_key`, `search_depth` and the like are accepted and ignored)."""
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    max_results: int = Field(5, ge=1, le=MAX_K)
+    include_raw_content: bool = False
+    mask: list[str] = Mask

@@ -1,0 +1,122 @@
+"""Masks given through the address, for clients whose only knob is a base URL.
+
+`POST /masks {"urls": [...]}` answers an id; `http://host/m/<id>/<any route>` then serves that
+route with the mask applied exactly as a body `mask` would be. The id is a digest of the mask's
+canonical URL set, so registering the same set (in any spelling or order) always gives the same
+id, on any worker, before and after a restart. Each registered set is one small file named by its
+id: workers of one server share the folder, files are written once and never change, and a
+restarted server still knows every id handed out before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from worldbuild.urls import BadURL, canonical_url, url_key
+
+MASK_ID = re.compile(r"^[0-9a-f]{24}$")
+SCOPE_KEY = "worldbuild.mask"
+_PREFIX = re.compile(r"^/m/([^/]*)(/.*)?$")
+
+
+class UnknownMask(KeyError):
+    """An address names a mask id this server never registered."""
+
+
+def normalise(urls: list[str]) -> tuple[list[str], list[str]]:
+    """(one canonical URL per page identity, sorted; the entries that are not http(s) URLs and
+    so hide nothing). Spellings that differ only in scheme or `www.` hide the same pages (a mask
+    matches by `url_key` too), so they count once and give the same id."""
+    by_key: dict[str, str] = {}
+    ignored = []
+    for url in urls:
+        try:
+            canonical = canonical_url(url)
+        except BadURL:
+            ignored.append(url)
+            continue
+        key = url_key(canonical)
+        by_key[key] = min(by_key.get(key, canonical), canonical)
+    return sorted(by_key.values()), ignored
+
+
+def mask_id(canonical: list[str]) -> str:
+    return hashlib.sha256("\n".join(canonical).encode()).hexdigest()[:24]
+
+
+class MaskRegistry:
+    """Mask id -> canonical URLs, one JSON file per id under `directory`."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self._known: dict[str, list[str]] = {}
+
+    def register(self, canonical: list[str]) -> str:
+        found = mask_id(canonical)
+        path = os.path.join(self.directory, f"{found}.json")
+        if found not in self._known and not os.path.exists(path):
+            os.makedirs(self.directory, exist_ok=True)
+            handle, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            with os.fdopen(handle, "w") as out:
+                json.dump(canonical, out)
+            os.replace(tmp, path)  # atomic: another worker never reads half a file
+        self._known[found] = canonical
+        return found
+
+    def lookup(self, found: str) -> list[str]:
+        if found in self._known:
+            return self._known[found]
+        if not MASK_ID.match(found):
+            raise UnknownMask(found)
+        try:
+            with open(os.path.join(self.directory, f"{found}.json")) as handle:
+                canonical = json.load(handle)
+        except (OSError, ValueError):
+            raise UnknownMask(found) from None
+        self._known[found] = canonical
+        return canonical
+
+
+def default_directory(world_dir: str, snapshot: str) -> str:
+    """$WORLDBUILD_MASK_DIR, else WORLD/.cache/masks when the world is writable, else a folder
+    in the system's temp dir named by the snapshot."""
+    if os.environ.get("WORLDBUILD_MASK_DIR"):
+        return os.environ["WORLDBUILD_MASK_DIR"]
+    cache = os.path.join(world_dir, ".cache")
+    if os.access(world_dir, os.W_OK) and (not os.path.exists(cache) or os.access(cache, os.W_OK)):
+        return os.path.join(cache, "masks")
+    return os.path.join(tempfile.gettempdir(), f"worldbuild-masks-{snapshot}")
+
+
+def address_mask(scope: Scope) -> list[str]:
+    """The mask the request's address carried (empty when it had no /m/<id> prefix)."""
+    return scope.get(SCOPE_KEY, [])
+
+
+class MaskPrefix:
+    """ASGI middleware: `/m/<id>/rest` is served as `/rest` with the id's URLs as the mask."""
+
+    def __init__(self, app: ASGIApp, registry: MaskRegistry, on_unknown):
+        self.app, self.registry, self.on_unknown = app, registry, on_unknown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/m/"):
+            await self.app(scope, receive, send)
+            return
+        match = _PREFIX.match(scope["path"])
+        found, rest = (match.group(1), match.group(2) or "/") if match else ("", "/")
+        try:
+            canonical = self.registry.lookup(found)
+        except UnknownMask:
+            await self.on_unknown(found)(scope, receive, send)
+            return
+        raw = scope.get("raw_path")
+        if raw is not None:
+            raw = raw[len(b"/m/") + len(found.encode()):] or b"/"
+        await self.app({**scope, "path": rest, "raw_path": raw, SCOPE_KEY: canonical}, receive, send)

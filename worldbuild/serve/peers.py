@@ -1,0 +1,328 @@
+"""The routes that speak other services' shapes, so a training stack that already talks to one
+changes only its base URL: Search-R1's retriever (also verl's search tool and ASearcher), ASearcher's
+page access, the LiteResearcher authors' search and browse services (under /lr, where their route
+names meet ours), Serper's search and Jina's reader. Each answers what that service's own clients
+read; docs/peers.md lists the shapes."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from worldbuild.serve import errors
+from worldbuild.serve.errors import NOT_AVAILABLE
+from worldbuild.serve.models import (MAX_QUERY_CHARS, AccessRequest, JinaRequest, JinaSearchRequest,
+                                     LiteBatchSearchRequest, LiteBrowseRequest, LiteSearchRequest, LiteUrlRequest,
+                                     LiteUrlsRequest, RetrieveRequest, SerperRequest, TavilyRequest)
+
+RETRIEVE_PASSAGE_CHARS = 600
+OFF_LOOP_QUERIES = 64  # batches this large are answered in a thread, off the event loop
+DEFAULT_TOPK = 3  # Search-R1's server default (`--topk 3`) when a request has none or 0
+SEARCH_TYPES = {"sparse": "bm25", "dense": "dense", "hybrid": "hybrid"}
+_SCHEME = re.compile(r"^(https?|doc):/*", re.IGNORECASE)
+
+
+def _retrieve_doc(hit) -> dict:
+    """A passage as Search-R1's corpus holds one: `"Title"` on the first line, text after."""
+    return {"id": str(hit.doc_id), "contents": f'"{hit.title}"\n{hit.snippet}', "url": hit.url}
+
+
+def _skip_reason(query: str) -> str | None:
+    if not query.strip():
+        return "blank query"
+    if len(query) > MAX_QUERY_CHARS:
+        return f"query over {MAX_QUERY_CHARS} characters"
+    return None
+
+
+def reader_url(target: str) -> str:
+    """The URL in a Jina reader address: `http:/x` (slashes merged by a proxy) repaired, and a
+    scheme-less `example.com/a` read as https (stored pages match under either scheme)."""
+    target = target.strip()
+    if _SCHEME.match(target):
+        return _SCHEME.sub(lambda m: m.group(1).lower() + "://", target, count=1)
+    return "https://" + target.lstrip("/")
+
+
+def _invalid(exc: ValidationError) -> RequestValidationError:
+    return RequestValidationError(exc.errors(include_url=False, include_context=False))
+
+
+def _parse_body(raw: bytes, content_type: str):
+    """A JSON (or form-encoded) body, or None when there is none."""
+    if not raw.strip():
+        return None
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return dict(parse_qsl(raw.decode("utf-8")))
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.HTTPException(400, f"malformed JSON body: {exc}") from None
+
+
+def _openapi_body(model) -> dict:
+    return {"requestBody": {"required": False, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+def install(app: FastAPI, served) -> None:
+    world = served.world
+
+    # -- Search-R1 / verl SearchTool / ASearcher ------------------------------------------------
+    @app.post("/retrieve", summary="Search-R1's retriever: a whole training batch of queries in one request")
+    async def retrieve(request: RetrieveRequest, http: Request) -> Response:
+        topk = request.topk or DEFAULT_TOPK
+        result: list[list] = [[] for _ in request.queries]
+        skipped, usable = [], []
+        for index, query in enumerate(request.queries):
+            reason = _skip_reason(query)
+            if reason:
+                skipped.append({"index": index, "reason": reason})
+            else:
+                usable.append(index)
+        args = ([request.queries[i] for i in usable], topk, request.mode, served.mask(http, request.mask),
+                RETRIEVE_PASSAGE_CHARS)
+        if len(usable) >= OFF_LOOP_QUERIES:  # a training batch: single queries keep being served meanwhile
+            lists = await run_in_threadpool(served.search_many, *args)
+        else:
+            lists = served.search_many(*args) if usable else []
+        for index, hits in zip(usable, lists):
+            if request.return_scores:
+                result[index] = [{"document": _retrieve_doc(hit), "score": hit.score} for hit in hits]
+            else:
+                result[index] = [_retrieve_doc(hit) for hit in hits]
+        body = {"result": result}
+        if skipped:
+            body["skipped"] = skipped
+        return served.reply(body)
+
+    @app.post("/access", summary="ASearcher's page access: each URL's page text, null where absent")
+    async def access(request: AccessRequest, http: Request) -> Response:
+        mask = served.mask(http, request.mask)
+        hidden = world.masked_ids(mask)
+        result = []
+        for url in request.urls:
+            found = world.store.by_url_with_id(url) if url.strip() else None
+            if found is None or found[0] in hidden:
+                result.append(None)
+                continue
+            page = found[1]
+            result.append({"contents": f'"{page.title}"\n{page.text}', "url": page.url, "title": page.title,
+                           "crawl_date": page.crawl_date})
+        return served.reply({"result": result})
+
+    # -- Serper ----------------------------------------------------------------------------------
+    def serper_answer(fields: dict, mask: list[str]) -> dict:
+        try:
+            request = SerperRequest.model_validate(fields)
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        hits = served.search(request.q, request.num, request.mode, [*mask, *request.mask],
+                             offset=(request.page - 1) * request.num)
+        first = (request.page - 1) * request.num
+        organic = [{"title": h.title, "link": h.url, "snippet": h.snippet, "position": first + rank,
+                    "date": h.crawl_date} for rank, h in enumerate(hits, 1)]
+        return {"searchParameters": {"q": request.q, "num": request.num, "page": request.page, "type": "search",
+                                     "engine": "worldbuild"}, "organic": organic, "credits": 1}
+
+    async def serper(http: Request) -> Response:
+        params = dict(http.query_params)
+        body = _parse_body(await http.body(), http.headers.get("content-type", ""))
+        mask = served.mask(http)
+        if isinstance(body, list):  # Serper's batch form: one answer per query object
+            if not 1 <= len(body) <= 100 or not all(isinstance(item, dict) for item in body):
+                return errors.error(422, "a batch body must be a list of 1-100 query objects", world.snapshot)
+            return served.json([serper_answer({**params, **item}, mask) for item in body])
+        if body is not None and not isinstance(body, dict):
+            return errors.error(400, "request body must be a JSON object or a list of them", world.snapshot)
+        return served.reply(serper_answer({**params, **(body or {})}, mask))
+
+    for method in ("GET", "POST"):
+        app.add_api_route("/serper/search", serper, methods=[method], summary="Serper's search: a JSON body, "
+                          "URL query parameters (q, num, page), or a list of query objects",
+                          openapi_extra=_openapi_body(SerperRequest) if method == "POST" else None,
+                          name=f"serper_{method.lower()}")
+
+    # -- Jina reader -----------------------------------------------------------------------------
+    def reader_answer(url: str, http: Request, header_mask: str | None) -> Response:
+        mask = served.mask(http, [u.strip() for u in (header_mask or "").split(",") if u.strip()])
+        page = world.page(url, mask=mask)
+        as_json = "application/json" in http.headers.get("accept", "")
+        if page is None:
+            if as_json:
+                return served.json({"code": 404, "status": 40400, "name": "NotFound", "data": None,
+                                    "message": f"{url[:200]}: {NOT_AVAILABLE}"}, 404)
+            return served.not_available(url)
+        if as_json:
+            return served.json({"code": 200, "status": 20000, "data": {
+                "title": page.title, "description": "", "url": page.url, "content": page.text,
+                "publishedTime": page.published_date or page.crawl_date, "crawlDate": page.crawl_date}})
+        text = (f"Title: {page.title}\n\nURL Source: {page.url}\n\nPublished Time: {page.crawl_date}\n\n"
+                f"Markdown Content:\n{page.text}\n")
+        return PlainTextResponse(text, headers={"X-World-Snapshot": world.snapshot})
+
+    mask_header = Header(None, description="Comma-separated URLs to hide")
+
+    @app.get("/r/{target:path}", summary="Jina reader: a page as Markdown (JSON envelope with "
+                                         "Accept: application/json); the URL may lack its scheme")
+    async def reader(target: str, http: Request, x_worldbuild_mask: str | None = mask_header) -> Response:
+        url = reader_url(target)
+        if http.url.query:
+            url = f"{url}?{http.url.query}"
+        return reader_answer(url, http, x_worldbuild_mask)
+
+    @app.post("/r/", summary="Jina reader, POST form: the URL in a JSON or form body",
+              openapi_extra=_openapi_body(JinaRequest))
+    async def reader_post(http: Request, x_worldbuild_mask: str | None = mask_header) -> Response:
+        body = _parse_body(await http.body(), http.headers.get("content-type", ""))
+        try:
+            request = JinaRequest.model_validate(body if isinstance(body, dict) else {})
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        return reader_answer(reader_url(request.url), http, x_worldbuild_mask)
+
+    # -- Jina search, Bing Web Search, Tavily ----------------------------------------------------
+    def jina_search_answer(query: str, count: int, http: Request) -> Response:
+        hits = served.search(query, count, "bm25", served.mask(http)) if not _skip_reason(query) else []
+        pages = world.store.by_ids(h.doc_id for h in hits)
+        with_content = http.headers.get("x-respond-with", "") != "no-content"
+        if "application/json" in http.headers.get("accept", ""):
+            return served.json({"code": 200, "status": 20000, "data": [
+                {"title": h.title, "url": h.url, "description": h.snippet, "date": h.crawl_date,
+                 **({"content": pages[h.doc_id].text} if with_content else {})} for h in hits]})
+        blocks = []
+        for rank, h in enumerate(hits, 1):
+            lines = [f"[{rank}] Title: {h.title}", f"[{rank}] URL Source: {h.url}", f"[{rank}] Description: {h.snippet}",
+                     f"[{rank}] Date: {h.crawl_date}"]
+            if with_content:
+                lines.append(f"[{rank}] Markdown Content:\n{pages[h.doc_id].text}")
+            blocks.append("\n".join(lines))
+        return PlainTextResponse("\n\n".join(blocks) + "\n", headers={"X-World-Snapshot": world.snapshot})
+
+    @app.get("/s/{query:path}", summary="Jina search: top pages for the query in the path (or ?q=)")
+    async def jina_search(query: str, http: Request, num: int = 5) -> Response:
+        return jina_search_answer(query or http.query_params.get("q", ""), max(1, min(num, 20)), http)
+
+    @app.post("/s/", summary="Jina search, POST form: {\"q\": ...}", openapi_extra=_openapi_body(JinaSearchRequest))
+    async def jina_search_post(http: Request) -> Response:
+        body = _parse_body(await http.body(), http.headers.get("content-type", ""))
+        try:
+            request = JinaSearchRequest.model_validate(body if isinstance(body, dict) else {})
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        return jina_search_answer(request.q, request.num, http)
+
+    @app.get("/bing/v7.0/search", summary="Bing Web Search v7: webPages.value with name, url, snippet")
+    async def bing(http: Request, q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS), count: int = 10,
+                   offset: int = 0) -> Response:
+        count, offset = max(1, min(count, 50)), max(0, min(offset, 1000))
+        hits = served.search(q, count, "bm25", served.mask(http), offset=offset) if not _skip_reason(q) else []
+        value = [{"id": f"https://api.bing.microsoft.com/api/v7/#WebPages.{offset + i}", "name": h.title, "url": h.url,
+                  "displayUrl": h.url, "snippet": h.snippet, "dateLastCrawled": h.crawl_date, "language": "en"}
+                 for i, h in enumerate(hits)]
+        return served.json({"_type": "SearchResponse", "queryContext": {"originalQuery": q},
+                            "webPages": {"webSearchUrl": "", "totalEstimatedMatches": len(value), "value": value}})
+
+    @app.post("/tavily/search", summary="Tavily search: results with title, url, content, score")
+    async def tavily(request: TavilyRequest, http: Request) -> Response:
+        began = time.perf_counter()
+        hits = served.search(request.query, request.max_results, "bm25", served.mask(http, request.mask)) \
+            if not _skip_reason(request.query) else []
+        pages = world.store.by_ids(h.doc_id for h in hits) if request.include_raw_content else {}
+        results = [{"title": h.title, "url": h.url, "content": h.snippet, "score": h.score,
+                    "raw_content": pages[h.doc_id].text if pages else None} for h in hits]
+        return served.reply({"query": request.query, "answer": None, "images": [], "results": results,
+                             "response_time": round(time.perf_counter() - began, 4)})
+
+    # -- LiteResearcher's search and browse services ---------------------------------------------
+    def lite_mode(search_type: str) -> tuple[str, str | None]:
+        """Our mode for their search type, and a note when this world cannot do it."""
+        mode = SEARCH_TYPES[search_type]
+        if mode != "bm25" and not world.has_dense:
+            return "bm25", f"this world has no dense index; {search_type} search answered with BM25 (sparse)"
+        return mode, None
+
+    def lite_results(hits) -> list[dict]:
+        return [{"link": h.url, "title": h.title, "snippet": h.snippet, "score": h.score} for h in hits]
+
+    def lite_search_many(queries: list[str], request, http: Request) -> tuple[list[list], str, str | None]:
+        mode, note = lite_mode(request.search_type)
+        usable = [i for i, q in enumerate(queries) if not _skip_reason(q)]
+        lists = served.search_many([queries[i] for i in usable], request.limit, mode,
+                                   served.mask(http, request.mask)) if usable else []
+        found: list[list] = [[] for _ in queries]
+        for index, hits in zip(usable, lists):
+            found[index] = lite_results(hits)
+        used = {v: k for k, v in SEARCH_TYPES.items()}[mode]
+        return found, used, note
+
+    def lite_meta(request, used: str, note: str | None, began: float) -> dict:
+        meta = {"search_time": round(time.perf_counter() - began, 6), "embedding_time": 0.0, "milvus_time": 0.0,
+                "search_type": used, "sparse_weight": request.sparse_weight, "dense_weight": request.dense_weight,
+                "server_id": "worldbuild", "index_type": "bm25" if used == "sparse" else used}
+        return {**meta, "note": note} if note else meta
+
+    @app.post("/lr/search", summary="LiteResearcher's search: results carry a link")
+    async def lite_search(request: LiteSearchRequest, http: Request) -> Response:
+        began = time.perf_counter()
+        (results,), used, note = lite_search_many([request.query], request, http)
+        return served.reply({"results": results, "total": len(results), **lite_meta(request, used, note, began)})
+
+    @app.post("/lr/batch_search", summary="LiteResearcher's batch search (up to 100 queries)")
+    async def lite_batch_search(request: LiteBatchSearchRequest, http: Request) -> Response:
+        began = time.perf_counter()
+        lists, used, note = lite_search_many(request.queries, request, http)
+        query_results = [{"query": q, "results": r, "total": len(r)} for q, r in zip(request.queries, lists)]
+        return served.reply({"query_results": query_results, "total_queries": len(request.queries),
+                             **lite_meta(request, used, note, began)})
+
+    def present(url: str, hidden: set[int]) -> bool:
+        found = world.store.by_url_with_id(url)
+        return found is not None and found[0] not in hidden
+
+    @app.post("/lr/check_url", summary="LiteResearcher's URL check: is this page in the world")
+    async def lite_check_url(request: LiteUrlRequest, http: Request) -> Response:
+        hidden = world.masked_ids(served.mask(http, request.mask))
+        return served.reply({"exists": present(request.url, hidden), "url": request.url})
+
+    @app.post("/lr/batch_check_url", summary="LiteResearcher's batch URL check")
+    async def lite_batch_check_url(request: LiteUrlsRequest, http: Request) -> Response:
+        began = time.perf_counter()
+        hidden = world.masked_ids(served.mask(http, request.mask))
+        results = {url: present(url, hidden) for url in request.urls}
+        return served.reply({"results": results, "total": len(request.urls), "found": sum(results.values()),
+                             "query_time": round(time.perf_counter() - began, 6)})
+
+    @app.post("/lr/web_parser", summary="LiteResearcher's full text by URL")
+    async def lite_web_parser(request: LiteUrlRequest, http: Request) -> Response:
+        page = world.page(request.url, mask=served.mask(http, request.mask))
+        if page is None:
+            return served.reply({"found": False, "url": request.url, "title": "", "text": ""})
+        return served.reply({"found": True, "url": page.url, "title": page.title, "text": page.text})
+
+    async def lite_browse(request: LiteBrowseRequest, http: Request) -> Response:
+        """Their browse tool's service: what the page holds for the question, through the
+        goal-conditioned path (and the summarizer when the server has one)."""
+        body = await served.browse(request.url, request.question or None, served.mask(http, request.mask))
+        if body is None:
+            return served.reply({"success": False, "result": "", "from_cache": False,
+                                 "error": f"{NOT_AVAILABLE}: {request.url[:200]}"})
+        lead = f"The useful information in {request.url} for user goal {request.question} as follows: \n\n"
+        if body["mode"] == "summary":
+            summary = body["summary"]
+            text = f"{lead}Evidence in page: \n{summary['evidence'].strip()}\n\nSummary: \n{summary['summary']}\n\n"
+        else:
+            text = lead + body["content"]
+        return served.reply({"success": True, "result": text, "from_cache": False, "error": "",
+                             "title": body["title"], "url": body["url"], "mode": body["mode"]})
+
+    for path in ("/lr/query", "/lr/browse"):
+        app.add_api_route(path, lite_browse, methods=["POST"], name=f"lite_browse{path.replace('/', '_')}",
+                          summary="LiteResearcher's browse service: {url, question} -> {success, result}")
