@@ -21,7 +21,7 @@ from typing import Iterator
 
 from worldbuild.ingest import storage
 from worldbuild.ingest.extract import _strip_front_matter, detect_lang
-from worldbuild.ingest.inputs import InputFile, sha256_file
+from worldbuild.ingest.inputs import InputFile, sha256_file, url_matches
 from worldbuild.ingest.mapstep import Skip, write_shard
 from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import WorkUnit
@@ -148,17 +148,7 @@ def split_paths(paths: list[str]) -> tuple[list[str], list[str], list[tuple[str,
             if corpus_format(pattern) is None:
                 rest.append(pattern)
                 continue
-            try:
-                found = storage.expand_url(pattern, CORPUS_SUFFIXES)
-            except (ImportError, ValueError) as exc:
-                problems.append((pattern, f"cannot read this URL: {exc} (install the fsspec backend for it)"))
-                continue
-            except OSError as exc:
-                problems.append((pattern, f"cannot list: {exc}"))
-                continue
-            if not found:
-                problems.append((pattern, "URL matches no files"))
-            corpora.extend(found)
+            corpora.extend(url_matches(pattern, CORPUS_SUFFIXES, problems))
             continue
         local = storage.local(pattern)
         if os.path.isdir(local):

@@ -145,6 +145,22 @@ def _walk(root: str, found: Found) -> None:
         found.problems.append((root, "directory holds no WARC/ARC files"))
 
 
+def url_matches(pattern: str, suffixes: tuple[str, ...], problems: list[tuple[str, str]]) -> list[str]:
+    """The files a URL or URL glob names (through fsspec); when none can be listed, the reason
+    goes to `problems` as (pattern, reason)."""
+    try:
+        matched = expand_url(pattern, suffixes)
+    except (ImportError, ValueError) as exc:
+        problems.append((pattern, f"cannot read this URL: {exc} (install the fsspec backend for it)"))
+        return []
+    except OSError as exc:
+        problems.append((pattern, f"cannot list: {exc}"))
+        return []
+    if not matched:
+        problems.append((pattern, "URL matches no files"))
+    return matched
+
+
 def expand_paths(patterns: list[str]) -> Found:
     """Files named directly are taken whatever their suffix (a bad one is reported when read);
     directories contribute every archive under them; globs their matches. Unpacks as
@@ -153,17 +169,7 @@ def expand_paths(patterns: list[str]) -> Found:
     files, problems = found.files, found.problems
     for pattern in patterns:
         if is_url(pattern):
-            try:
-                matched = expand_url(pattern, ARCHIVE_SUFFIXES)
-            except (ImportError, ValueError) as exc:
-                problems.append((pattern, f"cannot read this URL: {exc} (install the fsspec backend for it)"))
-                continue
-            except OSError as exc:
-                problems.append((pattern, f"cannot list: {exc}"))
-                continue
-            if not matched:
-                problems.append((pattern, "URL matches no files"))
-            files.extend(matched)
+            files.extend(url_matches(pattern, ARCHIVE_SUFFIXES, problems))
             continue
         pattern = local(pattern)
         path = Path(pattern)

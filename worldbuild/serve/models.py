@@ -93,24 +93,22 @@ class SerperRequest(Lax):
     _blank = field_validator("q")(_not_blank)
 
 
-class LiteSearchRequest(Lax):
-    """The LiteResearcher authors' search request (`search_type`: hybrid, dense or sparse)."""
+class LiteSearchOptions(Lax):
+    """What the LiteResearcher authors' search requests share (`search_type`: hybrid, dense or sparse)."""
 
+    limit: int = Field(10, ge=1, le=50)
+    search_type: Literal["hybrid", "dense", "sparse"] = "hybrid"
+    sparse_weight: float = Field(0.7, ge=0.0, le=2.0)
+    dense_weight: float = Field(1.0, ge=0.0, le=2.0)
+    mask: list[str] = Mask
+
+
+class LiteSearchRequest(LiteSearchOptions):
     query: str = Field(max_length=MAX_QUERY_CHARS)
-    limit: int = Field(10, ge=1, le=50)
-    search_type: Literal["hybrid", "dense", "sparse"] = "hybrid"
-    sparse_weight: float = Field(0.7, ge=0.0, le=2.0)
-    dense_weight: float = Field(1.0, ge=0.0, le=2.0)
-    mask: list[str] = Mask
 
 
-class LiteBatchSearchRequest(Lax):
+class LiteBatchSearchRequest(LiteSearchOptions):
     queries: list[str] = Field(min_length=1, max_length=100)
-    limit: int = Field(10, ge=1, le=50)
-    search_type: Literal["hybrid", "dense", "sparse"] = "hybrid"
-    sparse_weight: float = Field(0.7, ge=0.0, le=2.0)
-    dense_weight: float = Field(1.0, ge=0.0, le=2.0)
-    mask: list[str] = Mask
 
 
 class LiteUrlRequest(Lax):
