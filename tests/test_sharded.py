@@ -58,6 +58,8 @@ def test_masks_and_snippets_work_across_shards(sharded_world):
         masked = world.search("root zone database", k=5, mask=[top])
         assert top not in {hit.url for hit in masked} and len(masked) == len(hits)
         assert world.search("", k=5) == [] and world.search("zzqqxxnotaword", k=5) == []
+        batch = [world.index.terms(query) for query in queries(world)]  # each shard answers all in one call
+        assert world.index.search_many(batch, 5) == [world.index.search(terms, 5) for terms in batch]
 
 
 def _pages(world_dir: str) -> list[tuple[int, str]]:
