@@ -57,7 +57,9 @@ def test_inputs_and_shards_on_s3_give_the_same_world(s3, sample_world, tmp_path)
     assert result.resumed_units >= 3  # read back from the bucket, not extracted again
     assert result.manifest["snapshot"] == sample_world[1].manifest["snapshot"]
     assert result.manifest["pages"] == sample_world[1].manifest["pages"]
-    assert result.report.to_dict()["skips"] == sample_world[1].report.to_dict()["skips"]
+    walked = "in a directory:"  # the sample world was ingested from the folder: its other files are counted
+    assert result.report.to_dict()["skips"] == {reason: n for reason, n in sample_world[1].report.to_dict()["skips"].items()
+                                                if not reason.startswith(walked)}
     s3.invalidate_cache()
     assert s3.find("scratch/run") == []  # merged shards are removed
 

@@ -285,9 +285,14 @@ class ShardedBM25Index:
             groups, lambda term: sum(shard.document_frequency(term) for shard in self.shards), self.size)
         return QueryTerms(token_ids=[], groups=groups, weights=weights, scale=scale)
 
-    def _shard_search(self, shard: BM25Index, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
+    @staticmethod
+    def _for_shard(shard: BM25Index, terms: QueryTerms) -> QueryTerms:
+        """The query in one shard's vocabulary, scaled by the world's statistics."""
         token_ids = [shard._vocab[t] for t in terms.terms if t in shard._vocab and t != EMPTY]
-        return shard.search(QueryTerms(token_ids=token_ids, groups=[], weights=[], scale=terms.scale), k)
+        return QueryTerms(token_ids=token_ids, groups=[], weights=[], scale=terms.scale)
+
+    def _shard_search(self, shard: BM25Index, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
+        return shard.search(self._for_shard(shard, terms), k)
 
     def search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
         """Top-k over all shards: each answers its own top-k in parallel, merged by score (ties
@@ -304,9 +309,7 @@ class ShardedBM25Index:
             return [[] for _ in batch]
 
         def shard_batch(shard: BM25Index) -> list[list[tuple[int, float]]]:
-            local = [QueryTerms(token_ids=[shard._vocab[s] for s in terms.stems if s in shard._vocab],
-                                words=[], stems=[], weights=[]) for terms in batch]
-            return shard.search_many(local, k)
+            return shard.search_many([self._for_shard(shard, terms) for terms in batch], k)
 
         per_shard = list(self.pool.map(shard_batch, self.shards))
         return [sorted((hit for hits in lists for hit in hits), key=lambda hit: (-hit[1], hit[0]))[:k]
