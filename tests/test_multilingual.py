@@ -151,3 +151,29 @@ def test_snippets_and_goal_passages_are_clean_text(world):
             lead = browsed.content.split("## Page text")[0]
             assert not MARKUP.search(lead), (query, lead)
     assert shown > 30
+
+
+@needs_shared
+def test_snippet_matching_finds_exactly_the_tokens_the_index_makes():
+    """`find_terms` (what snippets and goal passages use, fast) agrees with `tokens` (what the
+    index is built from) on real pages in many scripts, for terms drawn from those pages."""
+    import random
+
+    from worldbuild.index.analysis import analyzer_name, find_terms, tokens
+
+    rng = random.Random(7)
+    folders = [os.path.join(SHARED, "html-intl"), os.path.join(SHARED, "html")]
+    names = sorted(os.path.join(f, n) for f in folders if os.path.isdir(f) for n in os.listdir(f) if n.endswith(".html"))
+    checked = 0
+    for path in rng.sample(names, min(40, len(names))):
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", "replace")  # raw HTML: markup, entities, every script
+        for lang in ("en", "de", "ru", "zh", "ja", "xx"):
+            analyzer = analyzer_name(lang)
+            every = tokens(text, analyzer)
+            if not every:
+                continue
+            wanted = {t.term for t in rng.sample(every, min(6, len(every)))} | {"zzzz", "ai"}
+            assert find_terms(text, wanted, analyzer) == sorted((t.start, t.term) for t in every if t.term in wanted)
+            checked += 1
+    assert checked >= 40

@@ -112,6 +112,45 @@ def tokens(text: str, analyzer: str) -> list[Token]:
     return out
 
 
+_WORD_CLASS = rf"[[\p{{L}}\p{{M}}\p{{N}}_]--[{_CJK_CHARS}]]"
+_WORDS = regex.compile(rf"{_WORD_CLASS}+", regex.V1)
+_CJK_RUNS = regex.compile(rf"[{_CJK_CHARS}]+", regex.V1)
+
+
+def find_terms(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, str]]:
+    """(start, term) of every token of `text` whose term is in `wanted`, in text order: the tokens
+    `tokens(text, analyzer)` gives for those terms, found without analysing every word. Each
+    distinct word is analysed once and its occurrences are then located by one compiled pattern,
+    so a snippet over a long page costs a scan, not a Python step per word."""
+    found: list[tuple[int, str]] = []
+    words = [w for w in set(_WORDS.findall(text))]
+    normal = [normalise(w) for w in words]
+    stop = _stopwords(analyzer)
+    kept = [(surface, word) for surface, word in zip(words, normal) if len(word) >= 2 and word not in stop]
+    stemmer = _stemmer(analyzer)
+    stems = stemmer.stemWords([w for _, w in kept]) if stemmer else [w for _, w in kept]
+    term_of = {surface: stem for (surface, _), stem in zip(kept, stems) if stem in wanted}
+    if term_of:
+        alternation = "|".join(regex.escape(s) for s in sorted(term_of, key=len, reverse=True))
+        pattern = regex.compile(rf"(?<!{_WORD_CLASS})(?:{alternation})(?!{_WORD_CLASS})", regex.V1)
+        found += [(m.start(), term_of[m.group()]) for m in pattern.finditer(text)]
+    cjk = {term for term in wanted if term and _CJK_RUNS.fullmatch(term)}
+    if cjk:
+        runs = _CJK_RUNS.findall(text)
+        if runs and not unicodedata.is_normalized("NFKC", "".join(runs)):  # rare: analyse it all
+            return sorted({(t.start, t.term) for t in tokens(text, analyzer) if t.term in wanted})
+        for term in cjk:
+            if len(term) == 2:  # a bigram of a run: wherever the two characters stand side by side
+                start = text.find(term)
+                while start != -1:
+                    found.append((start, term))
+                    start = text.find(term, start + 1)
+            else:  # one character alone in its run, or a run NFKC lengthened: as `tokens` does
+                found += [(m.start(), term) for m in _CJK_RUNS.finditer(text) if normalise(m.group()) == term]
+    found.sort()
+    return found
+
+
 def terms(text: str, lang: str) -> list[str]:
     """The index terms of a page in `lang` (for building the index)."""
     return [token.term for token in tokens(text, analyzer_name(lang))]

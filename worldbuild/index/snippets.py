@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from worldbuild.index.analysis import analyzer_name, tokens
+from worldbuild.index.analysis import analyzer_name, find_terms
 from worldbuild.index.bm25 import QueryTerms
 from worldbuild.index.plaintext import one_line, plain_text
 
@@ -28,9 +28,9 @@ def matches(text: str, terms: QueryTerms, lang: str) -> list[list[int]]:
     found: list[list[int]] = [[] for _ in terms.groups]
     if not group_of:
         return found
-    for token in tokens(text, analyzer_name(lang)):
-        for number in group_of.get(token.term, ()):
-            found[number].append(token.start)
+    for start, term in find_terms(text, set(group_of), analyzer_name(lang)):
+        for number in group_of[term]:
+            found[number].append(start)
     return found
 
 
