@@ -14,6 +14,7 @@ import time
 import pytest
 
 from tests.conftest import needs_extra
+from tests.services import free_port
 
 needs_extra("verl", "rl")  # the recipes target it
 
@@ -350,12 +351,6 @@ case "$1 $2" in
   *) exec {python} "$@" ;;
 esac
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def port_open(port: int) -> bool:

@@ -123,7 +123,7 @@ def find_terms(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, st
     distinct word is analysed once and its occurrences are then located by one compiled pattern,
     so a snippet over a long page costs a scan, not a Python step per word."""
     found: list[tuple[int, str]] = []
-    words = [w for w in set(_WORDS.findall(text))]
+    words = list(set(_WORDS.findall(text)))
     normal = [normalise(w) for w in words]
     stop = _stopwords(analyzer)
     kept = [(surface, word) for surface, word in zip(words, normal) if len(word) >= 2 and word not in stop]
