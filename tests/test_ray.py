@@ -63,8 +63,11 @@ def cluster(tmp_path_factory):
 
 
 def test_ray_ingest_gives_the_same_world_as_local(cluster, sample_world, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "worldbuild", "ingest", CORPORA, "--world", str(tmp_path / "w"),
-                             "--executor", "ray", "--address", cluster, "--json"],
+    """From the CLI, with the BM25 index built in shards as Ray tasks: the same snapshot, pages and
+    skips as the local one-piece world, and the shards score as the one-piece index."""
+    world = str(tmp_path / "w")
+    result = subprocess.run([sys.executable, "-m", "worldbuild", "ingest", CORPORA, "--world", world,
+                             "--executor", "ray", "--address", cluster, "--shard-pages", "60", "--json"],
                             capture_output=True, text=True, cwd=REPO, env=ENV, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout)
@@ -72,7 +75,34 @@ def test_ray_ingest_gives_the_same_world_as_local(cluster, sample_world, tmp_pat
     assert summary["snapshot"] == local.manifest["snapshot"]
     assert summary["pages_in_world"] == local.manifest["pages"]
     assert summary["skips"] == local.report.to_dict()["skips"]
+    with World.open(world) as sharded, World.open(sample_world[0]) as whole:
+        assert sharded.manifest["index"]["bm25"]["shards"] == 4
+        for query in ["DNS root servers", "common crawl open data", "web archive file format"]:
+            expected, got = whole.search(query, k=10), sharded.search(query, k=10)
+            assert [hit.url for hit in got] == [hit.url for hit in expected]
+            assert [hit.score for hit in got] == pytest.approx([hit.score for hit in expected], rel=1e-5)
 
+
+def test_ray_ingest_of_a_corpus_gives_the_same_world_as_local(cluster, tmp_path):
+    """Pre-extracted corpus rows go through the same Ray map step as WARC records (mixed worlds
+    are checked locally in tests/test_corpus.py)."""
+    from tests import corpus_shapes as shapes
+
+    corpus = str(tmp_path / "part-00.jsonl.zst")
+    shapes.write_literesearcher(corpus, 9)
+    summaries = {}
+    for executor in ("local", "ray"):
+        extra = ["--address", cluster] if executor == "ray" else []
+        result = subprocess.run([sys.executable, "-m", "worldbuild", "ingest", corpus, "--preset",
+                                 "literesearcher", "--min-chars", "200", "--world", str(tmp_path / executor),
+                                 "--executor", executor,
+                                 *extra, "--json"], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        summaries[executor] = json.loads(result.stdout)
+    assert summaries["ray"]["snapshot"] == summaries["local"]["snapshot"]
+    assert summaries["ray"]["pages_in_world"] == summaries["local"]["pages_in_world"]
+    with World.open(str(tmp_path / "ray")) as world:
+        assert world.page("https://lite.example.org/pages/3").source == "part-00.jsonl.zst#3"
 
 def _without_token(home) -> dict:
     """This machine's environment with no Ray token anywhere a driver looks for one."""
@@ -115,17 +145,6 @@ def test_tasks_reserve_memory_but_never_more_than_a_node_has(cluster):
     assert list(executor.with_task_memory(10**15).map_unordered(abs, [-1, -2])) != []  # placeable, not stuck
 
 
-def test_bm25_shards_built_as_ray_tasks_score_as_the_one_piece_index(cluster, sample_world, tmp_path):
-    world = str(tmp_path / "w")
-    result = ingest([CORPORA], world, IngestSettings(index_shard_pages=60), RayExecutor(cluster))
-    assert result.manifest["index"]["bm25"]["shards"] == 4
-    with World.open(world) as sharded, World.open(sample_world[0]) as whole:
-        for query in ["DNS root servers", "common crawl open data", "web archive file format"]:
-            expected, got = whole.search(query, k=10), sharded.search(query, k=10)
-            assert [hit.url for hit in got] == [hit.url for hit in expected]
-            assert [hit.score for hit in got] == pytest.approx([hit.score for hit in expected], rel=1e-5)
-
-
 def _dies_once(marker: str, value: int) -> int:
     """Kills its own worker process the first time it runs for value 3 (a crashed node)."""
     if value == 3 and not os.path.exists(marker):
@@ -158,8 +177,7 @@ def test_relaunch_skips_finished_shards(cluster, sample_world, tmp_path):
         ingest([CORPORA], world, settings, StopsAfter(RayExecutor(cluster), 3))
     again = ingest([CORPORA], world, settings, RayExecutor(cluster))
     assert again.resumed_units >= 3
-    reference = ingest([CORPORA], str(tmp_path / "local"), settings, LocalExecutor(2))
-    assert again.manifest["snapshot"] == reference.manifest["snapshot"]
+    assert again.manifest["snapshot"] == sample_world[1].manifest["snapshot"]  # batching is not content
 
 
 @needs_shared
