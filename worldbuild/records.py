@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, fields
 import pyarrow as pa
 
 _WS = re.compile(r"\s+")
+MANIFEST_FILE = "world.json"  # in every world directory: what it holds and its snapshot id
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Iterable
 
+from worldbuild.atomic import write_json_atomic
 from worldbuild.browse import DEFAULT_MAX_CHARS, BrowseResult, render
 from worldbuild.index.sharded import open_bm25
 from worldbuild.index.snippets import snippet
-from worldbuild.records import Page
+from worldbuild.records import MANIFEST_FILE, Page
 from worldbuild.store import STORE_FILE, PageStore
-from worldbuild.writer import MANIFEST_FILE, write_json_atomic
 
 DEFAULT_WORLD = "world"
 

@@ -18,15 +18,15 @@ from datetime import datetime, timezone
 from importlib import metadata
 from typing import Callable
 
+from worldbuild.atomic import write_json_atomic
 from worldbuild.index.bm25 import build_index
 from worldbuild.index.sharded import build_sharded
 from worldbuild.ingest.executor import Executor
 from worldbuild.ingest.report import IngestReport
 from worldbuild.mirrors import MirrorSettings, band_keys, signature, similarity
-from worldbuild.records import PAGE_COLUMNS, IngestSettings, Page
+from worldbuild.records import MANIFEST_FILE, PAGE_COLUMNS, IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
 
-MANIFEST_FILE = "world.json"
 INDEX_DIR = "index"
 FORMAT_VERSION = 1
 
@@ -70,16 +70,6 @@ def snapshot_id(store: PageStore, settings: IngestSettings) -> str:
     for source, target, status in store.redirect_identities():  # browse answers differently with them
         digest.update(f"\n{source}\t->\t{target}\t{status}".encode())
     return digest.hexdigest()
-
-
-def write_json_atomic(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def record_index(world_dir: str, name: str, info: dict) -> dict:
