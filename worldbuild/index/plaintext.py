@@ -4,7 +4,12 @@ plus tables), so what counts as markup is what a Markdown reader would render.""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+
+# what can make Markdown differ from its words: inline marks, entities, escapes, HTML, tables,
+# fences, headings, and block markers at a line start (bullets, ordered lists, rules)
+_MARKUP = re.compile(r"[\\`*_\[\]<>&#|~=+\x00\r]|^[ \t]*(?:-|\d{1,9}[.)])", re.MULTILINE)
 
 
 @lru_cache(maxsize=1)
@@ -51,5 +56,8 @@ def plain_text(markdown: str) -> str:
 
 
 def one_line(markdown: str) -> str:
-    """`plain_text` with every run of whitespace made one space."""
+    """`plain_text` with every run of whitespace made one space. Text without any Markdown
+    syntax is its own plain text: it skips the parser (most snippets are such text)."""
+    if not _MARKUP.search(markdown):
+        return " ".join(markdown.split())
     return " ".join(plain_text(markdown).split())
