@@ -211,6 +211,48 @@ def find_terms(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, st
     return found
 
 
+_WORD_RUN = regex.compile(rf"{_WORD_CLASS}+", regex.V1)
+
+
+def _key(term: str) -> str:
+    """What the lowercased page holds at the start of a word that stems to `term`: stemmers
+    change a word's last letters (`happy` -> `happi`, `hoping` -> `hope`), seldom more."""
+    return term[:max(3, len(term) - 3)]
+
+
+def find_terms_quick(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, str]]:
+    """`find_terms` for snippets, without scanning every word of a long page: candidates are the
+    words that begin with a wanted term's stable start (`str.find` in the lowercased page),
+    each analysed as the index does, so every match is a whole token of a wanted term. A form
+    whose start the stemmer changes (`dying` -> `die`) can be missed; when no candidate
+    matches at all, or CJK terms are wanted, or lowercasing moves characters, every word is
+    scanned (`find_terms`)."""
+    low = text.lower()
+    if len(low) != len(text) or any(_CJK_RUNS.fullmatch(term) for term in wanted if term):
+        return find_terms(text, wanted, analyzer)
+    found: set[tuple[int, str]] = set()
+    memo = _memos.get(analyzer) or _memo_of(set(), analyzer)
+    for key in {_key(term) for term in wanted if term}:
+        start = low.find(key)
+        while start != -1:
+            if start and _char_kind(text[start - 1]) == WORD:  # inside a word: not its start
+                start = low.find(key, start + 1)
+                continue
+            run = _WORD_RUN.match(text, start)
+            if run is None:
+                start = low.find(key, start + 1)
+                continue
+            word = run.group()
+            term = memo.term.get(word)
+            if term is None:
+                memo = _memo_of({word}, analyzer)
+                term = memo.term[word]
+            if term in wanted:
+                found.add((start, term))
+            start = low.find(key, start + len(word))
+    return sorted(found) if found else find_terms(text, wanted, analyzer)
+
+
 def terms(text: str, lang: str) -> list[str]:
     """The index terms of a page in `lang` (for building the index)."""
     return [token.term for token in tokens(text, analyzer_name(lang))]
