@@ -89,28 +89,35 @@ class Token(NamedTuple):
 
 def tokens(text: str, analyzer: str) -> list[Token]:
     """Every index term of `text` under `analyzer`, with the span of text it comes from."""
-    out: list[Token] = []
+    return tokens_by(text, [analyzer])[analyzer]
+
+
+def tokens_by(text: str, analyzers: Iterable[str]) -> dict[str, list[Token]]:
+    """`tokens` under each of `analyzers`, the text scanned once (only stemming differs)."""
+    cjk: list[Token] = []
     words: list[tuple[int, int, str]] = []
-    stop = _stopwords(analyzer)
+    stop = _stopwords(PLAIN)  # (the same English list under every analyser)
     for match in _TOKEN.finditer(text):
         start, end = match.span()
         if match.lastgroup == "cjk":
             run = normalise(match.group())
             if len(run) == 1 or len(run) != end - start:  # (NFKC rarely changes a CJK run's length)
-                out.append(Token(start, end, run))
+                cjk.append(Token(start, end, run))
             else:
-                out.extend(Token(start + i, start + i + 2, run[i:i + 2]) for i in range(len(run) - 1))
+                cjk.extend(Token(start + i, start + i + 2, run[i:i + 2]) for i in range(len(run) - 1))
             continue
         word = normalise(match.group())
         if len(word) >= 2 and word not in stop:
             words.append((start, end, word))
-    stemmer = _stemmer(analyzer)
-    stems = stemmer.stemWords([w for _, _, w in words]) if stemmer else [w for _, _, w in words]
-    cjk = bool(out)
-    out.extend(Token(start, end, stem) for (start, end, _), stem in zip(words, stems))
-    if cjk and words:
-        out.sort(key=lambda token: token.start)
-    return out
+    found = {}
+    for analyzer in dict.fromkeys(analyzers):
+        stemmer = _stemmer(analyzer)
+        stems = stemmer.stemWords([w for _, _, w in words]) if stemmer else [w for _, _, w in words]
+        out = cjk + [Token(start, end, stem) for (start, end, _), stem in zip(words, stems)]
+        if cjk and words:
+            out.sort(key=lambda token: token.start)
+        found[analyzer] = out
+    return found
 
 
 _WORD_CLASS = rf"[[\p{{L}}\p{{M}}\p{{N}}_]--[{_CJK_CHARS}]]"
@@ -271,8 +278,9 @@ def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
     that is a stopword under all of them is dropped); CJK runs as bigrams, as in every page."""
     names = sorted(set(analyzers)) or [PLAIN]
     groups: dict[str, QueryGroup] = {}
+    analysed = tokens_by(query, [*names, PLAIN])
     for name in names:
-        for token in tokens(query, name):
+        for token in analysed[name]:
             surface = query[token.start:token.end]
             key = surface if _is_cjk(surface) else normalise(surface)
             found = groups.get(key)
@@ -280,7 +288,7 @@ def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
                 groups[key] = QueryGroup(surface, (token.term,))
             elif token.term not in found.variants:
                 groups[key] = QueryGroup(found.text, found.variants + (token.term,))
-    order = {key: i for i, key in enumerate(_surface_keys(query))}
+    order = {key: i for i, key in enumerate(_surface_keys(query, analysed[PLAIN]))}
     return [groups[key] for key in sorted(groups, key=lambda key: order.get(key, len(order)))]
 
 
@@ -288,8 +296,8 @@ def _is_cjk(surface: str) -> bool:
     return bool(surface) and _TOKEN.fullmatch(surface) is not None and _TOKEN.fullmatch(surface).lastgroup == "cjk"
 
 
-def _surface_keys(query: str) -> Iterator[str]:
+def _surface_keys(query: str, plain: list[Token]) -> Iterator[str]:
     """Query words (and CJK bigrams) in order of appearance, as `analyse_query` keys them."""
-    for token in tokens(query, PLAIN):
+    for token in plain:
         surface = query[token.start:token.end]
         yield surface if _is_cjk(surface) else normalise(surface)
