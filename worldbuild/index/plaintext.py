@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-# what can make Markdown differ from its words: inline marks, entities, escapes, HTML, tables,
-# fences, headings, and block markers at a line start (bullets, ordered lists, rules)
-_MARKUP = re.compile(r"[\\`*_\[\]<>&#|~=+\x00\r]|^[ \t]*(?:-|\d{1,9}[.)])", re.MULTILINE)
+# what can make Markdown differ from its words: inline marks, escapes, code, links and HTML
+# anywhere; an entity; table pipes on a text of several lines; and block markers at a line start
+# (headings, quotes, bullets, ordered lists, rules, setext underlines)
+_MARKUP = re.compile(r"[\\`*_\[<~\x00\r]|&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+                     r"|^[ \t]*(?:[-+=#>]|\d{1,9}[.)])|\|(?=[^\n]*\n)|\n(?=[^\n]*\|)", re.MULTILINE)
 
 
 @lru_cache(maxsize=1)
