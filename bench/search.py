@@ -2,6 +2,7 @@
 
     python bench/search.py [--sizes 10000 100000] [--million] [--queries 1000] [--shard-pages N]
                            [--index-workers 1 2]
+    python bench/search.py --world corpora-world --out bench/out/search_sample.json   # an existing world
 
 Worlds are built by recombining real page text: every real page in ../shared/data is
 ingested once (the pool world); page i of a benchmark world takes a real title and 6-14
@@ -9,7 +10,9 @@ paragraphs drawn at random (seeded by i) from the pool's paragraphs, so term sta
 page lengths are those of real web text. Queries are 2-5 consecutive words drawn from pool
 paragraphs. Each size is built and queried in its own process, so the peak RSS is its own.
 Latency is the wall time of `World.search(query, k=10)` with the numba backend warmed up,
-which includes BM25 top-k, reading the 10 pages from SQLite and cutting their snippets.
+which includes BM25 top-k, reading the 10 pages from SQLite and cutting their snippets; the CPU
+time of each search is reported too (on a shared machine wall time holds other processes' turns).
+With `--world`, an existing world is measured, its queries drawn from its own paragraphs.
 """
 
 from __future__ import annotations
@@ -126,12 +129,14 @@ def build_world(size: int, pool_world: str, world_dir: str, shard_pages: int = 0
     }
 
 
-def timed(world: World, queries: list[str]) -> tuple[list[float], int]:
+def timed(world: World, queries: list[str], cpu: list[float] | None = None) -> tuple[list[float], int]:
     latencies, empty = [], 0
     for query in queries:
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         hits = world.search(query, k=10)
         latencies.append((time.perf_counter() - start) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - start_cpu) * 1000)
         empty += not hits
     return latencies, empty
 
@@ -146,7 +151,8 @@ def query_world(pool_world: str, world_dir: str, query_count: int) -> dict:
     world.index.warmup()
     warmup_s = time.perf_counter() - warm
     timed(world, queries[:50])
-    latencies, empty = timed(world, queries)
+    cpu: list[float] = []
+    latencies, empty = timed(world, queries, cpu)
     bm25_only = []
     for query in queries:
         start = time.perf_counter()
@@ -165,6 +171,9 @@ def query_world(pool_world: str, world_dir: str, query_count: int) -> dict:
         "p90_ms": round(percentile(latencies, 90), 2),
         "p99_ms": round(percentile(latencies, 99), 2),
         "max_ms": round(max(latencies), 2),
+        "cpu_p50_ms": round(statistics.median(cpu), 2),
+        "cpu_p99_ms": round(percentile(cpu, 99), 2),
+        "load_average_1m": os.getloadavg()[0],
         "bm25_only_p50_ms": round(statistics.median(bm25_only), 3),
         "numpy_backend_p50_ms": round(statistics.median(numpy_latencies), 2),
     }
@@ -188,13 +197,20 @@ def main() -> None:
                         help="build each size once per value: shards built by this many processes at a time")
     parser.add_argument("--phase", choices=["build", "query"], help=argparse.SUPPRESS)  # internal: child process
     parser.add_argument("--pool", help=argparse.SUPPRESS)
-    parser.add_argument("--world", help=argparse.SUPPRESS)
+    parser.add_argument("--world", help="measure this existing world (queries from its own pages)")
     args = parser.parse_args()
     if args.phase == "build":
         print(json.dumps(build_world(args.sizes[0], args.pool, args.world, args.shard_pages, args.index_workers[0])))
         return
     if args.phase == "query":
         print(json.dumps(query_world(args.pool, args.world, args.queries)))
+        return
+    if args.world:  # the world is its own pool: queries from its paragraphs
+        row = {"world": os.path.basename(os.path.abspath(args.world)),
+               "pages": World.open(args.world).manifest["pages"],
+               **child("--phase", "query", "--pool", args.world, "--world", args.world, "--queries", str(args.queries))}
+        print(json.dumps(row), flush=True)
+        save_results(args.out, [row])
         return
     if not crawl_files():
         sys.exit("../shared/data is missing: the benchmark needs the real pages")

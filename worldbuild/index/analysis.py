@@ -12,6 +12,7 @@ index used, and the variants together stand for the word (`QueryGroup`).
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -88,54 +89,120 @@ class Token(NamedTuple):
 
 def tokens(text: str, analyzer: str) -> list[Token]:
     """Every index term of `text` under `analyzer`, with the span of text it comes from."""
-    out: list[Token] = []
+    return tokens_by(text, [analyzer])[analyzer]
+
+
+def tokens_by(text: str, analyzers: Iterable[str]) -> dict[str, list[Token]]:
+    """`tokens` under each of `analyzers`, the text scanned once (only stemming differs)."""
+    cjk: list[Token] = []
     words: list[tuple[int, int, str]] = []
-    stop = _stopwords(analyzer)
+    stop = _stopwords(PLAIN)  # (the same English list under every analyser)
     for match in _TOKEN.finditer(text):
         start, end = match.span()
         if match.lastgroup == "cjk":
             run = normalise(match.group())
             if len(run) == 1 or len(run) != end - start:  # (NFKC rarely changes a CJK run's length)
-                out.append(Token(start, end, run))
+                cjk.append(Token(start, end, run))
             else:
-                out.extend(Token(start + i, start + i + 2, run[i:i + 2]) for i in range(len(run) - 1))
+                cjk.extend(Token(start + i, start + i + 2, run[i:i + 2]) for i in range(len(run) - 1))
             continue
         word = normalise(match.group())
         if len(word) >= 2 and word not in stop:
             words.append((start, end, word))
-    stemmer = _stemmer(analyzer)
-    stems = stemmer.stemWords([w for _, _, w in words]) if stemmer else [w for _, _, w in words]
-    cjk = bool(out)
-    out.extend(Token(start, end, stem) for (start, end, _), stem in zip(words, stems))
-    if cjk and words:
-        out.sort(key=lambda token: token.start)
-    return out
+    found = {}
+    for analyzer in dict.fromkeys(analyzers):
+        stemmer = _stemmer(analyzer)
+        stems = stemmer.stemWords([w for _, _, w in words]) if stemmer else [w for _, _, w in words]
+        out = cjk + [Token(start, end, stem) for (start, end, _), stem in zip(words, stems)]
+        if cjk and words:
+            out.sort(key=lambda token: token.start)
+        found[analyzer] = out
+    return found
 
 
 _WORD_CLASS = rf"[[\p{{L}}\p{{M}}\p{{N}}_]--[{_CJK_CHARS}]]"
-_WORDS = regex.compile(rf"{_WORD_CLASS}+", regex.V1)
 _CJK_RUNS = regex.compile(rf"[{_CJK_CHARS}]+", regex.V1)
+
+
+_WORD_CHAR = regex.compile(_WORD_CLASS, regex.V1)
+_CJK_CHAR = regex.compile(rf"[{_CJK_CHARS}]", regex.V1)
+_ASCII_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+WORD, CJK = 1, 2
+TERM_MEMO_LIMIT = 200_000  # surface words remembered per analyser (then forgotten all at once)
+
+
+class _TermMemo:
+    """Surface word -> index term, and term -> the surface words seen for it, for one analyser.
+    Words repeat across pages, so each is analysed once per process."""
+
+    def __init__(self):
+        self.term: dict[str, str] = {}  # "" when the word is dropped (one character, a stopword)
+        self.surfaces: dict[str, set[str]] = {}
+
+
+_memos: dict[str, _TermMemo] = {}
+
+
+@lru_cache(maxsize=1 << 16)
+def _char_kind(char: str) -> int:
+    """WORD, CJK or 0 (a separator), as `_TOKEN` classes the character."""
+    if _WORD_CHAR.fullmatch(char):
+        return WORD
+    return CJK if _CJK_CHAR.fullmatch(char) else 0
+
+
+@lru_cache(maxsize=4096)
+def _word_runs(extra: str) -> re.Pattern:
+    """Runs of ASCII word characters and of `extra`, the non-ASCII word characters one page
+    holds: on that page, exactly the word runs `_TOKEN` finds, by the faster C scanner of `re`."""
+    return re.compile(f"[A-Za-z0-9_{re.escape(extra)}]+")
+
+
+def _memo_of(words: set[str], analyzer: str) -> _TermMemo:
+    """The analyser's memo, holding at least `words` (the new ones analysed now)."""
+    memo = _memos.get(analyzer)
+    if memo is None or len(memo.term) > TERM_MEMO_LIMIT:
+        memo = _memos[analyzer] = _TermMemo()
+    new = list(words.difference(memo.term))
+    if new:
+        stop = _stopwords(analyzer)
+        normal = [normalise(word) for word in new]
+        kept = [i for i, word in enumerate(normal) if len(word) >= 2 and word not in stop]
+        stemmer = _stemmer(analyzer)
+        stems = stemmer.stemWords([normal[i] for i in kept]) if stemmer else [normal[i] for i in kept]
+        found = dict.fromkeys(new, "")
+        for i, stem in zip(kept, stems):
+            found[new[i]] = stem
+            memo.surfaces.setdefault(stem, set()).add(new[i])
+        memo.term.update(found)
+    return memo
 
 
 def find_terms(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, str]]:
     """(start, term) of every token of `text` whose term is in `wanted`, in text order: the tokens
-    `tokens(text, analyzer)` gives for those terms, found without analysing every word. Each
-    distinct word is analysed once and its occurrences are then located by one compiled pattern,
-    so a snippet over a long page costs a scan, not a Python step per word."""
+    `tokens(text, analyzer)` gives for those terms, found without analysing every word. The
+    page's distinct characters say which of them make words, so its words are found by one C
+    scan; each distinct word's term is looked up (analysed once per process), and only the words
+    whose term is wanted are located (`str.find`, kept where they stand whole)."""
     found: list[tuple[int, str]] = []
-    words = list(set(_WORDS.findall(text)))
-    normal = [normalise(w) for w in words]
-    stop = _stopwords(analyzer)
-    kept = [(surface, word) for surface, word in zip(words, normal) if len(word) >= 2 and word not in stop]
-    stemmer = _stemmer(analyzer)
-    stems = stemmer.stemWords([w for _, w in kept]) if stemmer else [w for _, w in kept]
-    term_of = {surface: stem for (surface, _), stem in zip(kept, stems) if stem in wanted}
-    if term_of:
-        alternation = "|".join(regex.escape(s) for s in sorted(term_of, key=len, reverse=True))
-        pattern = regex.compile(rf"(?<!{_WORD_CLASS})(?:{alternation})(?!{_WORD_CLASS})", regex.V1)
-        found += [(m.start(), term_of[m.group()]) for m in pattern.finditer(text)]
+    kinds = {char: _char_kind(char) for char in set(text) if not char.isascii()}
+    extra = "".join(sorted(char for char, kind in kinds.items() if kind == WORD))
+    words = set(_word_runs(extra).findall(text))
+    memo = _memo_of(words, analyzer)
+    located = [(word, term) for term in wanted for word in words.intersection(memo.surfaces.get(term, ()))]
+    if located:
+        inside = _ASCII_WORD_CHARS.union(extra)
+        for word, term in located:
+            start, size = text.find(word), len(word)
+            while start != -1:
+                end = start + size
+                if (start == 0 or text[start - 1] not in inside) and (end == len(text) or text[end] not in inside):
+                    found.append((start, term))
+                    start = text.find(word, end)
+                else:
+                    start = text.find(word, start + 1)
     cjk = {term for term in wanted if term and _CJK_RUNS.fullmatch(term)}
-    if cjk:
+    if cjk and CJK in kinds.values():
         runs = _CJK_RUNS.findall(text)
         if runs and not unicodedata.is_normalized("NFKC", "".join(runs)):  # rare: analyse it all
             return sorted({(t.start, t.term) for t in tokens(text, analyzer) if t.term in wanted})
@@ -149,6 +216,48 @@ def find_terms(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, st
                 found += [(m.start(), term) for m in _CJK_RUNS.finditer(text) if normalise(m.group()) == term]
     found.sort()
     return found
+
+
+_WORD_RUN = regex.compile(rf"{_WORD_CLASS}+", regex.V1)
+
+
+def _key(term: str) -> str:
+    """What the lowercased page holds at the start of a word that stems to `term`: stemmers
+    change a word's last letters (`happy` -> `happi`, `hoping` -> `hope`), seldom more."""
+    return term[:max(3, len(term) - 3)]
+
+
+def find_terms_quick(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, str]]:
+    """`find_terms` for snippets, without scanning every word of a long page: candidates are the
+    words that begin with a wanted term's stable start (`str.find` in the lowercased page),
+    each analysed as the index does, so every match is a whole token of a wanted term. A form
+    whose start the stemmer changes (`dying` -> `die`) can be missed; when no candidate
+    matches at all, or CJK terms are wanted, or lowercasing moves characters, every word is
+    scanned (`find_terms`)."""
+    low = text.lower()
+    if len(low) != len(text) or any(_CJK_RUNS.fullmatch(term) for term in wanted if term):
+        return find_terms(text, wanted, analyzer)
+    found: set[tuple[int, str]] = set()
+    memo = _memos.get(analyzer) or _memo_of(set(), analyzer)
+    for key in {_key(term) for term in wanted if term}:
+        start = low.find(key)
+        while start != -1:
+            if start and _char_kind(text[start - 1]) == WORD:  # inside a word: not its start
+                start = low.find(key, start + 1)
+                continue
+            run = _WORD_RUN.match(text, start)
+            if run is None:
+                start = low.find(key, start + 1)
+                continue
+            word = run.group()
+            term = memo.term.get(word)
+            if term is None:
+                memo = _memo_of({word}, analyzer)
+                term = memo.term[word]
+            if term in wanted:
+                found.add((start, term))
+            start = low.find(key, start + len(word))
+    return sorted(found) if found else find_terms(text, wanted, analyzer)
 
 
 def terms(text: str, lang: str) -> list[str]:
@@ -169,8 +278,9 @@ def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
     that is a stopword under all of them is dropped); CJK runs as bigrams, as in every page."""
     names = sorted(set(analyzers)) or [PLAIN]
     groups: dict[str, QueryGroup] = {}
+    analysed = tokens_by(query, [*names, PLAIN])
     for name in names:
-        for token in tokens(query, name):
+        for token in analysed[name]:
             surface = query[token.start:token.end]
             key = surface if _is_cjk(surface) else normalise(surface)
             found = groups.get(key)
@@ -178,7 +288,7 @@ def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
                 groups[key] = QueryGroup(surface, (token.term,))
             elif token.term not in found.variants:
                 groups[key] = QueryGroup(found.text, found.variants + (token.term,))
-    order = {key: i for i, key in enumerate(_surface_keys(query))}
+    order = {key: i for i, key in enumerate(_surface_keys(query, analysed[PLAIN]))}
     return [groups[key] for key in sorted(groups, key=lambda key: order.get(key, len(order)))]
 
 
@@ -186,8 +296,8 @@ def _is_cjk(surface: str) -> bool:
     return bool(surface) and _TOKEN.fullmatch(surface) is not None and _TOKEN.fullmatch(surface).lastgroup == "cjk"
 
 
-def _surface_keys(query: str) -> Iterator[str]:
+def _surface_keys(query: str, plain: list[Token]) -> Iterator[str]:
     """Query words (and CJK bigrams) in order of appearance, as `analyse_query` keys them."""
-    for token in tokens(query, PLAIN):
+    for token in plain:
         surface = query[token.start:token.end]
         yield surface if _is_cjk(surface) else normalise(surface)

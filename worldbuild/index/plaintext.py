@@ -4,7 +4,14 @@ plus tables), so what counts as markup is what a Markdown reader would render.""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+
+# what can make Markdown differ from its words: inline marks, escapes, code, links and HTML
+# anywhere; an entity; table pipes on a text of several lines; and block markers at a line start
+# (headings, quotes, bullets, ordered lists, rules, setext underlines)
+_MARKUP = re.compile(r"[\\`*_\[<~\x00\r]|&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+                     r"|^[ \t]*(?:[-+=#>]|\d{1,9}[.)])|\|(?=[^\n]*\n)|\n(?=[^\n]*\|)", re.MULTILINE)
 
 
 @lru_cache(maxsize=1)
@@ -51,5 +58,8 @@ def plain_text(markdown: str) -> str:
 
 
 def one_line(markdown: str) -> str:
-    """`plain_text` with every run of whitespace made one space."""
+    """`plain_text` with every run of whitespace made one space. Text without any Markdown
+    syntax is its own plain text: it skips the parser (most snippets are such text)."""
+    if not _MARKUP.search(markdown):
+        return " ".join(markdown.split())
     return " ".join(plain_text(markdown).split())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
-from worldbuild.index.analysis import analyzer_name, find_terms
+from worldbuild.index.analysis import analyzer_name, find_terms, find_terms_quick
 from worldbuild.index.bm25 import QueryTerms
 from worldbuild.index.plaintext import one_line, plain_text
 
@@ -19,8 +19,9 @@ MAX_ANCHORS = 64
 CONTEXT = 300  # characters of Markdown read around a snippet, so that its links and tags are whole
 
 
-def matches(text: str, terms: QueryTerms, lang: str) -> list[list[int]]:
-    """Per query group: the start of every page word that is one of its terms, in order."""
+def matches(text: str, terms: QueryTerms, lang: str, quick: bool = False) -> list[list[int]]:
+    """Per query group: the start of every page word that is one of its terms, in order
+    (`quick`: as `find_terms_quick` finds them, for snippets)."""
     group_of: dict[str, list[int]] = {}
     for number, group in enumerate(terms.groups):
         for term in group.variants:
@@ -28,7 +29,7 @@ def matches(text: str, terms: QueryTerms, lang: str) -> list[list[int]]:
     found: list[list[int]] = [[] for _ in terms.groups]
     if not group_of:
         return found
-    for start, term in find_terms(text, set(group_of), analyzer_name(lang)):
+    for start, term in (find_terms_quick if quick else find_terms)(text, set(group_of), analyzer_name(lang)):
         for number in group_of[term]:
             found[number].append(start)
     return found
@@ -45,7 +46,7 @@ def _held(positions: list[int], start: int, end: int) -> int:
 
 def _best_window(text: str, terms: QueryTerms, width: int, lang: str) -> int | None:
     """Start of the best window, or None when no query word occurs in `text`."""
-    found = matches(text, terms, lang)
+    found = matches(text, terms, lang, quick=True)
     weights = _weights(terms)
     present = [i for i, positions in enumerate(found) if positions]
     if not present:

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from worldbuild.serve import errors, peers
 from worldbuild.serve.errors import NOT_AVAILABLE
+from worldbuild.serve.fastpath import RetrieveFastPath
 from worldbuild.serve.masks import MaskPrefix, MaskRegistry, address_mask, default_directory, normalise
 from worldbuild.serve.models import BrowseRequest, MaskRequest, SearchRequest
 from worldbuild.serve.summarize import Summarizer
@@ -140,8 +141,9 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
     app = FastAPI(title="worldbuild", version="1", lifespan=lifespan,
                   description="Search and browse a frozen lite web: native, Search-R1, ASearcher, LiteResearcher, "
                               "Serper and Jina-reader shapes; /m/<mask id>/ before any route applies a mask.")
-    errors.install(app)
     served = Served(opened, summarizer)
+    app.add_middleware(RetrieveFastPath, **peers.fast_path(served))  # inside the body limit and mask prefix
+    errors.install(app)
     registry = MaskRegistry(mask_dir or default_directory(world_dir, opened.snapshot))
     app.add_middleware(MaskPrefix, registry=registry, on_unknown=lambda found: errors.error(
         404, f"unknown mask id {found[:40]!r}: register the mask with POST /masks first", opened.snapshot))

@@ -35,6 +35,39 @@ def _retrieve_doc(hit) -> dict:
     return {"id": str(hit.doc_id), "contents": f'"{hit.title}"\n{hit.snippet}', "url": hit.url}
 
 
+def usable_queries(queries: list[str]) -> list[int]:
+    """The indexes of the queries that are searched (a blank or over-long one answers [])."""
+    return [index for index, query in enumerate(queries) if _skip_reason(query) is None]
+
+
+def retrieve_body(queries: list[str], return_scores: bool, searched: list[int], lists: list[list]) -> dict:
+    """Search-R1's answer: a list of documents per query, in order; `skipped` says why a query
+    was not searched. `lists` holds the hits of the `searched` queries."""
+    result: list[list] = [[] for _ in queries]
+    for index, hits in zip(searched, lists):
+        if return_scores:
+            result[index] = [{"document": _retrieve_doc(hit), "score": hit.score} for hit in hits]
+        else:
+            result[index] = [_retrieve_doc(hit) for hit in hits]
+    body: dict = {"result": result}
+    if len(searched) < len(queries):
+        done = set(searched)
+        body["skipped"] = [{"index": i, "reason": _skip_reason(q)} for i, q in enumerate(queries) if i not in done]
+    return body
+
+
+def fast_path(served) -> dict:
+    """What `worldbuild.serve.fastpath.RetrieveFastPath` needs to answer `/retrieve` as the route does."""
+    snapshot = served.world.snapshot
+
+    def answer(request: dict, searched: list[int], lists: list[list]) -> bytes:
+        body = retrieve_body(request["queries"], request["return_scores"], searched, lists)
+        return orjson.dumps({**body, "snapshot": snapshot})
+
+    return {"search": lambda queries, k, mask: served.search_many(queries, k, "bm25", mask, RETRIEVE_PASSAGE_CHARS),
+            "usable": usable_queries, "answer": answer, "default_topk": DEFAULT_TOPK, "snapshot": snapshot}
+
+
 def _skip_reason(query: str) -> str | None:
     if not query.strip():
         return "blank query"
@@ -78,30 +111,14 @@ def install(app: FastAPI, served) -> None:
     # -- Search-R1 / verl SearchTool / ASearcher ------------------------------------------------
     @app.post("/retrieve", summary="Search-R1's retriever: a whole training batch of queries in one request")
     async def retrieve(request: RetrieveRequest, http: Request) -> Response:
-        topk = request.topk or DEFAULT_TOPK
-        result: list[list] = [[] for _ in request.queries]
-        skipped, usable = [], []
-        for index, query in enumerate(request.queries):
-            reason = _skip_reason(query)
-            if reason:
-                skipped.append({"index": index, "reason": reason})
-            else:
-                usable.append(index)
-        args = ([request.queries[i] for i in usable], topk, request.mode, served.mask(http, request.mask),
-                RETRIEVE_PASSAGE_CHARS)
-        if len(usable) >= OFF_LOOP_QUERIES:  # a training batch: single queries keep being served meanwhile
+        searched = usable_queries(request.queries)
+        args = ([request.queries[i] for i in searched], request.topk or DEFAULT_TOPK, request.mode,
+                served.mask(http, request.mask), RETRIEVE_PASSAGE_CHARS)
+        if len(searched) >= OFF_LOOP_QUERIES:  # a training batch: single queries keep being served meanwhile
             lists = await run_in_threadpool(served.search_many, *args)
         else:
-            lists = served.search_many(*args) if usable else []
-        for index, hits in zip(usable, lists):
-            if request.return_scores:
-                result[index] = [{"document": _retrieve_doc(hit), "score": hit.score} for hit in hits]
-            else:
-                result[index] = [_retrieve_doc(hit) for hit in hits]
-        body = {"result": result}
-        if skipped:
-            body["skipped"] = skipped
-        return served.reply(body)
+            lists = served.search_many(*args) if searched else []
+        return served.reply(retrieve_body(request.queries, request.return_scores, searched, lists))
 
     @app.post("/access", summary="ASearcher's page access: each URL's page text, null where absent")
     async def access(request: AccessRequest, http: Request) -> Response:
