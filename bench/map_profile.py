@@ -45,6 +45,7 @@ STAGES = [
     ("  fingerprint (trafilatura)", trafilatura.core, "content_fingerprint"),
     ("  Markdown rendering (trafilatura)", trafilatura.core, "determine_returnstring"),
     ("language id (py3langid)", extract, "detect_lang"),
+    ("language id (resiliparse)", extract, "_resiliparse_lang"),
     ("content hash", mapstep, "content_hash"),
     ("shard writing (Parquet + summary)", mapstep, "write_shard"),
     ("  MinHash signature", mapstep, "signature"),

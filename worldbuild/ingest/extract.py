@@ -8,11 +8,14 @@ another way are another world. Three are offered (measured in docs/benchmarks.md
 - `trafilatura/fast`: trafilatura's own extractor alone (`fast=True`) as Markdown, without the
   metadata pass (htmldate's date search is most of its cost); the title is the page's <title>.
 - `resiliparse/text`: resiliparse's main-content heuristics over its own HTML parser, as plain
-  text with paragraphs and list bullets; the title is the page's <title>; no date.
+  text with paragraphs and list bullets; the title is the page's <title>; no date. Its language
+  is resiliparse's own linear-time guess (`detect_fast`): py3langid would cost more than the
+  extraction itself.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
@@ -123,6 +126,18 @@ def check_extractor(name: str) -> None:
     _extractor(name)
 
 
+def _resiliparse_lang(text: str) -> str:
+    from resiliparse.parse.lang import detect_fast
+
+    lang, _rank = detect_fast(unicodedata.normalize("NFC", text[:3000]))
+    return "und" if lang == "unknown" else lang
+
+
+def _language(text: str, extractor: str) -> str:
+    """The page's language by the extractor's language identifier (py3langid unless its own)."""
+    return _resiliparse_lang(text) if extractor.startswith("resiliparse/") else detect_lang(text)
+
+
 def _extractor(name: str) -> Callable[[str, str, IngestSettings], tuple[str, str, str] | None]:
     try:
         runner = _RUNNERS[name]
@@ -151,4 +166,4 @@ def extract_page(html: str, url: str, settings: IngestSettings) -> Extracted | N
     text = text.strip()
     if not text:
         return None
-    return Extracted(title=title.strip(), text=text, published_date=date, lang=detect_lang(text))
+    return Extracted(title=title.strip(), text=text, published_date=date, lang=_language(text, settings.extractor))
