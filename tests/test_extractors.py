@@ -106,3 +106,30 @@ def test_cli_lists_extractors_and_refuses_an_unknown_one(tmp_path):
                               "--extractor", "boilerpipe"], capture_output=True, text=True, env=env)
     assert refused.returncode == 2
     assert "boilerpipe" in refused.stderr and not os.path.exists(tmp_path / "w" / "world.json")
+
+
+class ByValue:
+    """An executor that, as Ray does, sends the task and each unit by value (pickled), then runs them."""
+
+    workers = 1
+
+    def __init__(self):
+        self.extractors = set()
+
+    def map_unordered(self, fn, items):
+        import pickle
+
+        for item in items:
+            task, unit = pickle.loads(pickle.dumps(fn)), pickle.loads(pickle.dumps(item))
+            self.extractors.add(task.keywords["settings"].extractor)
+            yield task(unit)
+
+
+def test_extractor_travels_with_the_map_task(tmp_path):
+    """A cluster executor gets the extractor inside the task it ships: the world it builds is the
+    one the local pool builds with the same extractor."""
+    settings = IngestSettings(min_chars=200, extractor="trafilatura/fast")
+    remote = ByValue()
+    shipped = ingest([INPUT], str(tmp_path / "shipped"), settings, remote)
+    assert remote.extractors == {"trafilatura/fast"}
+    assert shipped.manifest["snapshot"] == _world("trafilatura/fast")[1].manifest["snapshot"]
