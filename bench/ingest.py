@@ -1,19 +1,30 @@
-"""Ingest throughput on real pages: 1 vs 2 workers, and our total time vs bare trafilatura.
+"""Ingest throughput on real pages, per extractor: 1 vs 2 workers, and our total time vs the
+extractor's bare call.
 
-    python bench/ingest.py [--repeats 3] [--out bench/out/ingest.json]
+    python bench/ingest.py [--extractor NAME ...] [--repeats 3] [--out bench/out/ingest.json]
 
 Two layouts of the same real pages (../shared/data: the WARC files' HTML responses plus the
 standalone HTML pages wrapped as WARC records): many files, and everything in one file.
-"Bare" is trafilatura's extraction alone (the same call and options the ingest makes), run
-in one process over pages read and decoded beforehand (untimed). "Ours" is the whole
-`worldbuild ingest` into a fresh world: reading, decoding, extraction, language id, shards,
-dedup, SQLite page store, BM25 index and manifest. Figures are medians over the repeats.
+"Bare" is the extractor's library call alone, run in one process over pages read and decoded
+beforehand (untimed): for trafilatura/markdown `trafilatura.extract_with_metadata(...,
+output_format="markdown")`, for trafilatura/fast `extract(load_html(html), fast=True, ...)`,
+for resiliparse/text `extract_plain_text(HTMLTree.parse(html), main_content=True)`. "Ours" is
+the whole `worldbuild ingest` into a fresh world: reading, decoding, extraction, language id,
+hashing, MinHash, shards, dedup, SQLite page store, BM25 index and manifest.
+
+The machine is shared, so beside wall-clock medians each run reports CPU seconds (this
+process plus its worker processes): "ours / bare" is given both ways, and "2 vs 1 workers"
+as wall speedup and as the CPU ratio (work added by splitting; 1.0 is none). One untimed pass
+of every extractor over the pages runs first, and workers fork from the warmed parent: the
+figures are a long run's steady state (a cold process spends seconds compiling dateparser's
+regexes per locale).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -22,15 +33,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import trafilatura  # noqa: E402
 from warcio.archiveiterator import ArchiveIterator  # noqa: E402
 
 from bench.realdata import save_results, write_many_files, write_one_file  # noqa: E402
 from worldbuild.ingest.decode import decode_html  # noqa: E402
 from worldbuild.ingest.executor import LocalExecutor  # noqa: E402
-from worldbuild.ingest.extract import warm_up  # noqa: E402
-from worldbuild.ingest.pipeline import ingest  # noqa: E402
-from worldbuild.records import IngestSettings  # noqa: E402
+from worldbuild.ingest.extract import extract_page, warm_up  # noqa: E402
+from worldbuild.ingest.pipeline import Progress, ingest  # noqa: E402
+from worldbuild.records import EXTRACTORS, IngestSettings  # noqa: E402
 
 
 def html_responses(path: str) -> list[tuple[str, str]]:
@@ -48,62 +58,122 @@ def html_responses(path: str) -> list[tuple[str, str]]:
     return pages
 
 
-def bare_extraction(pages: list[tuple[str, str]], settings: IngestSettings) -> float:
-    began = time.perf_counter()
+def library_call(extractor: str, settings: IngestSettings):
+    """The extractor's own public call, as a user of the library would make it."""
+    if extractor == "trafilatura/markdown":
+        import trafilatura
+
+        return lambda url, html: trafilatura.extract_with_metadata(
+            html, url=url, output_format="markdown", include_comments=settings.include_comments,
+            include_tables=settings.include_tables)
+    if extractor == "trafilatura/fast":
+        import trafilatura
+
+        def fast(url, html):
+            tree = trafilatura.load_html(html)
+            return tree is not None and (tree.findtext(".//title"), trafilatura.extract(
+                tree, url=url, fast=True, output_format="markdown", include_comments=settings.include_comments,
+                include_tables=settings.include_tables))
+        return fast
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    def resiliparse(url, html):
+        tree = HTMLTree.parse(html)
+        return tree.title, extract_plain_text(tree, main_content=True, comments=settings.include_comments)
+    return resiliparse
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (pool workers, once joined)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def bare_extraction(pages: list[tuple[str, str]], call) -> tuple[float, float]:
+    began, cpu = time.perf_counter(), cpu_seconds()
     for url, html in pages:
-        trafilatura.extract_with_metadata(html, url=url, output_format="markdown",
-                                          include_comments=settings.include_comments,
-                                          include_tables=settings.include_tables)
-    return time.perf_counter() - began
+        call(url, html)
+    return time.perf_counter() - began, cpu_seconds() - cpu
 
 
-def timed_ingest(paths: list[str], workers: int, scratch: str) -> tuple[float, dict]:
+class StageClock(Progress):
+    """Notes when the merge starts: the map step's wall time is everything before it."""
+
+    def __init__(self):
+        self.began = time.perf_counter()
+        self.map_s = 0.0
+
+    def stage(self, name: str) -> None:
+        self.map_s = time.perf_counter() - self.began
+
+
+def timed_ingest(paths: list[str], workers: int, scratch: str, settings: IngestSettings) -> dict:
     world = tempfile.mkdtemp(dir=scratch)
-    began = time.perf_counter()
-    result = ingest(paths, world, IngestSettings(), LocalExecutor(workers))
-    seconds = time.perf_counter() - began
+    clock = StageClock()
+    began, cpu = time.perf_counter(), cpu_seconds()
+    result = ingest(paths, world, settings, LocalExecutor(workers), clock)
+    seconds, cpu = time.perf_counter() - began, cpu_seconds() - cpu
     shutil.rmtree(world)
-    return seconds, result.report.to_dict()
+    return {"s": seconds, "cpu_s": cpu, "map_s": clock.map_s, "merge_s": seconds - clock.map_s,
+            "report": result.report.to_dict()}
+
+
+def median_of(runs: list[dict], key: str) -> float:
+    return statistics.median(run[key] for run in runs)
+
+
+def bench_extractor(extractor: str, pages, layouts, repeats: int, scratch: str) -> dict:
+    settings = IngestSettings(extractor=extractor)
+    warm_up(extractor)
+    for url, html in pages:  # untimed: every library fills its caches before workers fork
+        extract_page(html, url, settings)
+    call = library_call(extractor, settings)
+    bare = [bare_extraction(pages, call) for _ in range(repeats)]
+    result = {"bare_s": statistics.median(b[0] for b in bare), "bare_cpu_s": statistics.median(b[1] for b in bare),
+              "bare_pages_per_s": len(pages) / statistics.median(b[1] for b in bare), "layouts": {}}
+    print(f"\n{extractor}: bare {result['bare_s']:.2f} s wall, {result['bare_cpu_s']:.2f} s CPU "
+          f"({result['bare_pages_per_s']:.1f} pages/s per core)", flush=True)
+    for layout, paths in layouts.items():
+        row = {"files": len(paths)}
+        for workers in (1, 2):
+            runs = [timed_ingest(paths, workers, scratch, settings) for _ in range(repeats)]
+            for key in ("s", "cpu_s", "map_s", "merge_s"):
+                row[f"workers_{workers}_{key}"] = median_of(runs, key)
+            row[f"workers_{workers}_all_s"] = [round(run["s"], 2) for run in runs]
+            report = runs[-1]["report"]
+            row.update(records_read=report["records_read"], pages_extracted=report["pages_extracted"],
+                       pages_kept=report["pages_kept"])
+        row["speedup_2_vs_1"] = row["workers_1_s"] / row["workers_2_s"]
+        row["cpu_2_vs_1"] = row["workers_2_cpu_s"] / row["workers_1_cpu_s"]
+        row["ours_vs_bare"] = row["workers_1_s"] / result["bare_s"]
+        row["ours_vs_bare_cpu"] = row["workers_1_cpu_s"] / result["bare_cpu_s"]
+        result["layouts"][layout] = row
+        print(f"  {layout:>10} ({row['files']} files): {row['pages_extracted']} extracted, {row['pages_kept']} kept | "
+              f"1 worker {row['workers_1_s']:.2f} s (map {row['workers_1_map_s']:.2f}, merge "
+              f"{row['workers_1_merge_s']:.2f}; CPU {row['workers_1_cpu_s']:.2f}) | 2 workers {row['workers_2_s']:.2f} s "
+              f"(CPU {row['workers_2_cpu_s']:.2f}) | speedup {row['speedup_2_vs_1']:.2f}x, CPU ratio "
+              f"{row['cpu_2_vs_1']:.2f} | ours/bare {row['ours_vs_bare']:.2f}x wall, {row['ours_vs_bare_cpu']:.2f}x CPU",
+              flush=True)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--extractor", action="append", choices=EXTRACTORS)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=os.path.join("bench", "out", "ingest.json"))
     args = parser.parse_args()
     scratch = tempfile.mkdtemp(prefix="wb-bench-ingest-")
-    settings = IngestSettings()
-    warm_up()
     layouts = {
         "one file": [write_one_file(os.path.join(scratch, "all.warc.gz"))],
         "many files": write_many_files(os.path.join(scratch, "many")),
     }
-    baseline_pages = html_responses(layouts["one file"][0])
-    bare = [bare_extraction(baseline_pages, settings) for _ in range(args.repeats)]
-    results = {"pages_extracted_by_bare": len(baseline_pages), "bare_s": statistics.median(bare), "layouts": {}}
-    print(f"bare trafilatura: {len(baseline_pages)} HTML pages, median {results['bare_s']:.2f} s "
-          f"({len(baseline_pages) / results['bare_s']:.1f} pages/s)", flush=True)
-    for layout, paths in layouts.items():
-        row = {"files": len(paths)}
-        for workers in (1, 2):
-            times, report = [], None
-            for _ in range(args.repeats):
-                seconds, report = timed_ingest(paths, workers, scratch)
-                times.append(seconds)
-            row[f"workers_{workers}_s"] = statistics.median(times)
-            row[f"workers_{workers}_all_s"] = [round(t, 2) for t in times]
-            row["records_read"] = report["records_read"]
-            row["pages_extracted"] = report["pages_extracted"]
-            row["pages_kept"] = report["pages_kept"]
-        row["pages_per_s_1"] = row["pages_extracted"] / row["workers_1_s"]
-        row["pages_per_s_2"] = row["pages_extracted"] / row["workers_2_s"]
-        row["speedup_2_vs_1"] = row["workers_1_s"] / row["workers_2_s"]
-        row["ratio_1_worker_vs_bare"] = row["workers_1_s"] / results["bare_s"]
-        results["layouts"][layout] = row
-        print(f"{layout:>10} ({row['files']} files): {row['pages_extracted']} pages extracted, {row['pages_kept']} kept | "
-              f"1 worker {row['workers_1_s']:.2f} s ({row['pages_per_s_1']:.1f} pages/s) | "
-              f"2 workers {row['workers_2_s']:.2f} s ({row['pages_per_s_2']:.1f} pages/s) | "
-              f"speedup {row['speedup_2_vs_1']:.2f}x | ours/bare {row['ratio_1_worker_vs_bare']:.2f}x", flush=True)
+    pages = html_responses(layouts["one file"][0])
+    results = {"html_pages": len(pages), "repeats": args.repeats, "load_before": os.getloadavg()[0], "extractors": {}}
+    for extractor in args.extractor or EXTRACTORS:
+        results["extractors"][extractor] = bench_extractor(extractor, pages, layouts, args.repeats, scratch)
+    results["load_after"] = os.getloadavg()[0]
     save_results(args.out, results)
     shutil.rmtree(scratch, ignore_errors=True)
 

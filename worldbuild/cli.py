@@ -13,8 +13,8 @@ from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeE
 from rich.table import Table
 
 from worldbuild.cli_exits import exits_cleanly
-from worldbuild.cli_options import (AddressOpt, ExecutorKind, ExecutorOpt, JsonOpt, LogLevel, ModeOpt, ResultsOpt,
-                                    SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
+from worldbuild.cli_options import (AddressOpt, ExecutorKind, ExecutorOpt, ExtractorKind, ExtractorOpt, JsonOpt,
+                                    LogLevel, ModeOpt, ResultsOpt, SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
 from worldbuild.world import World, WorldNotFound, default_world_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -98,6 +98,7 @@ def ingest(
     workers: Optional[int] = WorkersOpt(None, "Processes [default: CPU cores]"),
     min_chars: int = typer.Option(1000, help="Drop pages whose extracted text is shorter"),
     lang: Optional[List[str]] = typer.Option(None, "--lang", help="Keep only these languages (repeatable, ISO 639-1)"),
+    extractor: ExtractorKind = ExtractorOpt(),
     max_bytes: int = typer.Option(10 * 1024 * 1024, help="Skip HTTP bodies larger than this"),
     unit_records: int = typer.Option(32, "--unit-records", min=1,
                                      help="Response records per unit of parallel work (one map shard each)"),
@@ -119,13 +120,15 @@ def ingest(
     """Extract pages from web archives or pre-extracted corpora into a frozen, searchable world."""
     from worldbuild.ingest.corpus import CorpusSpec, CorpusSpecError
     from worldbuild.ingest.executor import LocalExecutor, RayExecutor
+    from worldbuild.ingest.extract import UnknownExtractor
     from worldbuild.ingest.pipeline import IngestBusy, ingest as run_ingest
     from worldbuild.records import IngestSettings
     from worldbuild.writer import SettingsMismatch
 
     world_dir = world or default_world_dir()
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
-                              batch_size=unit_records, index_shard_pages=shard_pages)
+                              extractor=extractor.value, batch_size=unit_records,
+                              index_shard_pages=shard_pages)
     try:
         corpus = CorpusSpec.build(preset, fields, corpus_name)
     except CorpusSpecError as exc:
@@ -159,7 +162,7 @@ def ingest(
         err.print("[yellow]interrupted[/yellow]: the world is unchanged; finished shards are kept, "
                   "so running the same command again resumes.")
         raise typer.Exit(130) from None
-    except (SettingsMismatch, IngestBusy) as exc:
+    except (SettingsMismatch, IngestBusy, UnknownExtractor) as exc:
         progress.stop()
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

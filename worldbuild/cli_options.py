@@ -4,7 +4,8 @@ once, so a name means the same thing everywhere, and choices are enums that `--h
     -w/--world        the world directory          -k/--results   results per search
     -n/--samples      rollouts per task            -j/--workers   processes
     --shard-pages     pages per index shard        --executor     local | ray
-    --mode            bm25 | dense | hybrid        --json         machine-readable output"""
+    --mode            bm25 | dense | hybrid        --json         machine-readable output
+    --extractor       how HTML becomes page text (records.EXTRACTORS)"""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from enum import Enum
 from typing import Optional
 
 import typer
+
+from worldbuild.records import DEFAULT_EXTRACTOR, EXTRACTORS
 
 
 class SearchMode(str, Enum):
@@ -23,6 +26,10 @@ class SearchMode(str, Enum):
 class ExecutorKind(str, Enum):
     local = "local"
     ray = "ray"
+
+
+ExtractorKind = Enum("ExtractorKind", {name: name for name in EXTRACTORS}, type=str)
+ExtractorKind.__doc__ = "The HTML extractors a world can be built with."
 
 
 class Fallback(str, Enum):
@@ -74,3 +81,9 @@ def AddressOpt(default_note: str):
 
 def ModeOpt(name: str = "--mode"):
     return typer.Option(SearchMode.bm25, name, help="Retrieval: dense and hybrid need `worldbuild index --dense`")
+
+
+def ExtractorOpt():
+    return typer.Option(ExtractorKind(DEFAULT_EXTRACTOR), "--extractor",
+                        help="How HTML becomes page text; part of the world's identity (docs/benchmarks.md compares "
+                             "speed and quality; resiliparse needs worldbuild\\[fast])")

@@ -45,6 +45,11 @@ def content_hash(text: str) -> str:
     return hashlib.blake2b(normalised.encode("utf-8"), digest_size=16).hexdigest()
 
 
+# the HTML extractors a world can be built with (worldbuild/ingest/extract.py runs them)
+EXTRACTORS = ("trafilatura/markdown", "trafilatura/fast", "resiliparse/text")
+DEFAULT_EXTRACTOR = "trafilatura/markdown"
+
+
 @dataclass(frozen=True)
 class IngestSettings:
     """What decides the page set; part of the snapshot id, fixed for the life of a world."""
@@ -54,7 +59,7 @@ class IngestSettings:
     max_bytes: int = 10 * 1024 * 1024
     include_comments: bool = False
     include_tables: bool = True
-    extractor: str = "trafilatura/markdown"
+    extractor: str = DEFAULT_EXTRACTOR
     batch_size: int = field(default=32, compare=False)  # shard size: shapes work, not content
     index_shard_pages: int = field(default=0, compare=False)  # BM25 in shards of this many pages (0: one piece)
 

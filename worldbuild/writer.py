@@ -37,15 +37,19 @@ class SettingsMismatch(ValueError):
 
 def check_settings(manifest: dict | None, settings: IngestSettings, world_dir: str) -> None:
     """Raise SettingsMismatch unless a new world or one built with the same settings."""
-    if manifest and manifest["settings"] != settings.content_settings():
+    wanted = settings.content_settings()
+    if manifest and manifest["settings"] != wanted:
+        built = manifest["settings"]
+        differ = ", ".join(f"{key} {built.get(key)!r} (asked: {wanted.get(key)!r})"
+                           for key in sorted(set(built) | set(wanted)) if built.get(key) != wanted.get(key))
         raise SettingsMismatch(
-            f"{world_dir} was built with settings {manifest['settings']}; ingest with the same "
-            "--min-chars/--lang/--max-bytes, or into a new --world"
+            f"{world_dir} was built with other settings: {differ}; ingest with the same "
+            "--extractor/--min-chars/--lang/--max-bytes, or into a new --world"
         )
 
 
 def _versions() -> dict:
-    names = ("worldbuild", "trafilatura", "warcio", "bm25s", "pyarrow", "datasketch")
+    names = ("worldbuild", "trafilatura", "resiliparse", "warcio", "bm25s", "pyarrow", "datasketch")
     found = {}
     for name in names:
         try:

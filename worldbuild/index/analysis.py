@@ -120,6 +120,33 @@ def tokens_by(text: str, analyzers: Iterable[str]) -> dict[str, list[Token]]:
     return found
 
 
+def index_terms(text: str, analyzer: str) -> list[str]:
+    """The terms of `tokens(text, analyzer)`, in the same order, without their spans: what an
+    index build needs. Each distinct word is normalised and stemmed once, and the text is cut by
+    one `findall`, so a page costs a scan and a dictionary lookup per word."""
+    matches = _TOKEN.findall(text)
+    stop = _stopwords(analyzer)
+    surfaces, normal = [], []
+    for surface in {word for _, word in matches if word}:
+        word = normalise(surface)
+        if len(word) >= 2 and word not in stop:
+            surfaces.append(surface)
+            normal.append(word)
+    stemmer = _stemmer(analyzer)
+    term_of = dict(zip(surfaces, stemmer.stemWords(normal) if stemmer else normal))
+    out: list[str] = []
+    for cjk, word in matches:
+        if cjk:
+            run = normalise(cjk)
+            if len(run) == 1 or len(run) != len(cjk):
+                out.append(run)
+            else:
+                out.extend(run[i:i + 2] for i in range(len(run) - 1))
+        elif word in term_of:
+            out.append(term_of[word])
+    return out
+
+
 _WORD_CLASS = rf"[[\p{{L}}\p{{M}}\p{{N}}_]--[{_CJK_CHARS}]]"
 _CJK_RUNS = regex.compile(rf"[{_CJK_CHARS}]+", regex.V1)
 

@@ -16,7 +16,7 @@ from typing import Iterable
 
 import numpy as np
 
-from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, tokens
+from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_terms
 from worldbuild.index.kernels import cache_bm25s_kernels
 
 DOC_LENGTHS = "doc_lengths.npy"
@@ -47,7 +47,7 @@ def build_index(docs: Iterable[tuple[int, str, str]], out_dir: str) -> dict:
     for doc_id, text, lang in docs:
         analyzer = analyzer_name(lang)
         analyzers.add(analyzer)
-        ids = [vocabulary.setdefault(token.term, len(vocabulary)) for token in tokens(text, analyzer)]
+        ids = [vocabulary.setdefault(term, len(vocabulary)) for term in index_terms(text, analyzer)]
         doc_ids.append(doc_id)
         token_ids.append(np.asarray(ids or [0], dtype=np.int32))
     tmp = out_dir + ".tmp"

@@ -13,6 +13,7 @@ browser shows for that byte, or dropped when windows-1252 has none.
 from __future__ import annotations
 
 import codecs
+import re
 
 from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom, resolve_encoding
 
@@ -39,9 +40,15 @@ def _c1_table() -> dict[int, str]:
 C1_TO_CP1252 = _c1_table()
 
 
+_C1 = re.compile("[\x80-\x9f]")
+
+
 def without_c1(text: str) -> str:
-    """C1 controls (U+0080-U+009F) read as windows-1252, the way browsers show such bytes."""
-    return text.translate(C1_TO_CP1252)
+    """C1 controls (U+0080-U+009F) read as windows-1252, the way browsers show such bytes.
+    (A search first: most pages have none, and `str.translate` walks every character.)"""
+    if _C1.search(text) is None:
+        return text
+    return _C1.sub(lambda match: C1_TO_CP1252[ord(match.group())], text)
 
 
 def header_charset(content_type: str | None) -> str | None:
@@ -55,9 +62,15 @@ def meta_charset(body: bytes) -> str | None:
 
 def _utf8_share(body: bytes) -> float:
     """Share of the non-ASCII characters that decode as UTF-8 (1.0 when all do)."""
+    try:
+        body.decode("utf-8")
+        return 1.0  # the common case, settled in C
+    except UnicodeDecodeError:
+        pass
     text = body.decode("utf-8", "replace")
     bad = text.count("\ufffd") - body.count(b"\xef\xbf\xbd")
-    good = sum(1 for ch in text if ord(ch) > 0x7F) - text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))
+    good = non_ascii - text.count("\ufffd")
     return 1.0 if bad <= 0 else good / (good + bad)
 
 

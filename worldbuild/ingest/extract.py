@@ -1,12 +1,25 @@
-"""HTML → Markdown page content with trafilatura, plus a language guess with py3langid."""
+"""HTML → page text with the extractor a world is built with, plus a language guess (py3langid).
+
+An extractor is part of a world's settings, so of its snapshot id: the same archives extracted
+another way are another world. Three are offered (measured in docs/benchmarks.md):
+
+- `trafilatura/markdown`: trafilatura's full cascade (its extractor compared with readability
+  and jusText) as Markdown, with title and publication date from its metadata pass.
+- `trafilatura/fast`: trafilatura's own extractor alone (`fast=True`) as Markdown, without the
+  metadata pass (htmldate's date search is most of its cost); the title is the page's <title>.
+- `resiliparse/text`: resiliparse's main-content heuristics over its own HTML parser, as plain
+  text with paragraphs and list bullets; the title is the page's <title>; no date. Its language
+  is resiliparse's own linear-time guess (`detect_fast`): py3langid would cost more than the
+  extraction itself.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+from typing import Callable
 
-import trafilatura
-
-from worldbuild.records import IngestSettings
+from worldbuild.records import EXTRACTORS, IngestSettings
 
 
 @dataclass(frozen=True)
@@ -15,6 +28,10 @@ class Extracted:
     text: str
     published_date: str
     lang: str
+
+
+class UnknownExtractor(ValueError):
+    """A world names an extractor this version does not have."""
 
 
 def _strip_front_matter(text: str) -> str:
@@ -33,24 +50,120 @@ def detect_lang(text: str) -> str:
     return lang
 
 
-def warm_up() -> None:
-    """Load the language model once in the parent, so forked workers start with it."""
+def warm_up(extractor: str | None = None) -> None:
+    """Load the language model (and the extractor's library) once in the parent, so forked
+    workers start with them."""
     detect_lang("warm up the language identifier")
+    if extractor is not None:
+        check_extractor(extractor)
 
 
-def extract_page(html: str, url: str, settings: IngestSettings) -> Extracted | None:
-    """Main text as Markdown with title, date and language; None when nothing is extractable."""
-    document = trafilatura.extract_with_metadata(
+def _one_line(text: str | None) -> str:
+    return " ".join((text or "").split())
+
+
+def _trafilatura_markdown(html: str, url: str, settings: IngestSettings) -> tuple[str, str, str] | None:
+    """What `trafilatura.extract_with_metadata(output_format="markdown")` gives, less the work
+    whose result we drop: its content fingerprint and YAML front matter (4% of the call)."""
+    import trafilatura
+    from trafilatura.utils import normalize_unicode
+    from trafilatura.xml import xmltotxt
+
+    document = trafilatura.bare_extraction(
         html,
         url=url,
+        output_format="markdown",
+        with_metadata=True,
+        include_comments=settings.include_comments,
+        include_tables=settings.include_tables,
+    )
+    if document is None:
+        return None
+    # trafilatura's own Markdown rendering (core.determine_returnstring), without the header
+    text = xmltotxt(document.body, True)
+    if document.commentsbody is not None:
+        text = f"{text}\n{xmltotxt(document.commentsbody, True)}".strip()
+    text = normalize_unicode(text)
+    return (document.title or "").strip(), text.lstrip("\n"), document.date or ""
+
+
+def _trafilatura_fast(html: str, url: str, settings: IngestSettings) -> tuple[str, str, str] | None:
+    import trafilatura
+
+    tree = trafilatura.load_html(html)
+    if tree is None:
+        return None
+    text = trafilatura.extract(
+        tree,
+        url=url,
+        fast=True,
         output_format="markdown",
         include_comments=settings.include_comments,
         include_tables=settings.include_tables,
     )
-    if document is None or not document.text:
+    return (_one_line(tree.findtext(".//title")), text, "") if text else None
+
+
+def _resiliparse_text(html: str, url: str, settings: IngestSettings) -> tuple[str, str, str] | None:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    tree = HTMLTree.parse(html)
+    text = extract_plain_text(tree, main_content=True, comments=settings.include_comments)
+    return _one_line(tree.title), text, ""
+
+
+_RUNNERS: dict[str, Callable[[str, str, IngestSettings], tuple[str, str, str] | None]] = {
+    "trafilatura/markdown": _trafilatura_markdown,
+    "trafilatura/fast": _trafilatura_fast,
+    "resiliparse/text": _resiliparse_text,
+}
+assert tuple(_RUNNERS) == EXTRACTORS, "every extractor named in records.EXTRACTORS has a runner"
+
+
+def check_extractor(name: str) -> None:
+    """Raise UnknownExtractor (one line) unless `name` can run here."""
+    _extractor(name)
+
+
+def _resiliparse_lang(text: str) -> str:
+    from resiliparse.parse.lang import detect_fast
+
+    lang, _rank = detect_fast(unicodedata.normalize("NFC", text[:3000]))
+    return "und" if lang == "unknown" else lang
+
+
+def _language(text: str, extractor: str) -> str:
+    """The page's language by the extractor's language identifier (py3langid unless its own)."""
+    return _resiliparse_lang(text) if extractor.startswith("resiliparse/") else detect_lang(text)
+
+
+def _extractor(name: str) -> Callable[[str, str, IngestSettings], tuple[str, str, str] | None]:
+    try:
+        runner = _RUNNERS[name]
+    except KeyError:
+        raise UnknownExtractor(f"unknown extractor {name!r} (this version has: {', '.join(EXTRACTORS)})") from None
+    if name.startswith("resiliparse"):
+        try:
+            import resiliparse  # noqa: F401
+        except ImportError:
+            raise UnknownExtractor(f"extractor {name} needs resiliparse: pip install 'worldbuild[fast]'") from None
+    return runner
+
+
+def extract_text(html: str, url: str, settings: IngestSettings) -> tuple[str, str, str] | None:
+    """(title, text, published date) by the settings' extractor, before any cleaning; None when
+    it finds nothing. This is the extractor's whole cost: what the benchmarks time as "bare"."""
+    return _extractor(settings.extractor)(html, url, settings)
+
+
+def extract_page(html: str, url: str, settings: IngestSettings) -> Extracted | None:
+    """Main text with title, date and language; None when nothing is extractable."""
+    found = extract_text(html, url, settings)
+    if found is None:
         return None
-    text = _strip_front_matter(document.text).strip()
+    title, text, date = found
+    text = text.strip()
     if not text:
         return None
-    title = (document.title or "").strip()
-    return Extracted(title=title, text=text, published_date=document.date or "", lang=detect_lang(text))
+    return Extracted(title=title.strip(), text=text, published_date=date, lang=_language(text, settings.extractor))

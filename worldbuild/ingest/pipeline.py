@@ -17,7 +17,7 @@ from typing import Iterator
 from worldbuild.ingest import corpus as corpora, storage
 from worldbuild.ingest.corpus import CorpusSpec
 from worldbuild.ingest.executor import Executor, LocalExecutor
-from worldbuild.ingest.extract import warm_up
+from worldbuild.ingest.extract import check_extractor, warm_up
 from worldbuild.ingest.inputs import InputFile, NotRegularFile, describe, expand_paths
 from worldbuild.ingest.mapstep import map_unit, read_shard, read_summary
 from worldbuild.ingest.report import IngestReport
@@ -154,6 +154,7 @@ def ingest(
     executor = executor or LocalExecutor()
     progress = progress or Progress()
     report = IngestReport()
+    check_extractor(settings.extractor)  # before any work: a missing library is one line, not a skip per page
     with _world_lock(world_dir):
         previous = _existing_manifest(world_dir)
         check_settings(previous, settings, world_dir)
@@ -230,7 +231,7 @@ def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, 
         if source.size == 0:
             result.report.skip("empty file", source.name)
             result.report.file_error(source.name, "empty file: no records")
-    warm_up()
+    warm_up(settings.extractor)
     progress.start(total)
     task = functools.partial(map_step, settings=settings, shard_dir=shard_dir, mirrors=mirrors)
     size_of = {s.path: s.size for s in sources}
