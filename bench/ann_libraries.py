@@ -76,13 +76,15 @@ def usearch_runner(vectors, ef):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--base", required=True, help="real embeddings (.npy, normalised rows)")
+    parser.add_argument("--base", default=os.path.join("bench", "data", "sample_passage_vectors.npy"),
+                        help="real embeddings (.npy)")
     parser.add_argument("--vectors", type=int, default=200_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ef", type=int, default=64)
     parser.add_argument("--out", default=os.path.join("bench", "out", "ann_libraries.json"))
     args = parser.parse_args()
-    base = np.load(args.base)
+    base = np.load(args.base).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
     vectors, queries = perturbed(base, args.vectors, 1), perturbed(base, args.queries, 2)
     truth_free, _ = exact_top(vectors, queries, K + 5)
     masks = masks_for(truth_free, len(vectors), 3)

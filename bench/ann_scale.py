@@ -128,8 +128,12 @@ def main() -> None:
         for kind in args.kinds.split(","):
             from worldbuild.index.ann import drop_pieces
 
-            drop_pieces(folder)
-            row = build(folder, kind)
+            previous = entry.get(kind, {})
+            if previous.get("build_s") and all(_kind_of(p) == kind for p in pieces):
+                row = {key: previous[key] for key in ("build_s", "build_cpu_s", "build_peak_rss_gb")}  # kept
+            else:
+                drop_pieces(folder)
+                row = build(folder, kind)
             row["index_gb"] = round(sum(os.path.getsize(os.path.join(p, "ann.faiss")) for p in pieces) / 1e9, 2)
             efs = [int(e) for e in args.efs.split(",")] if kind.startswith("hnsw") else [None]
             row["search"] = [measure(folder, queries, masks, truth, ef) for ef in efs]
@@ -137,6 +141,14 @@ def main() -> None:
             entry[kind] = row
             print(rows, kind, json.dumps(row), flush=True)
             save_results(args.out, results)
+
+
+def _kind_of(piece: str) -> str | None:
+    try:
+        with open(os.path.join(piece, "ann.json")) as handle:
+            return json.load(handle)["kind"]
+    except (OSError, ValueError):
+        return None
 
 
 def _exact(pieces: list[np.ndarray], queries: np.ndarray, k: int, masks: list[np.ndarray]) -> np.ndarray:

@@ -319,6 +319,8 @@ class Piece:
         score. With passages, k pages may need more than k rows: ask again for 4x as many."""
         hidden_rows = _rows_of(self.doc_ids, hidden)
         visible_rows = len(self.doc_ids) - len(hidden_rows)
+        if visible_rows <= 0:  # the mask hides this whole piece
+            return []
         want = k if self.pages == len(self.doc_ids) else 4 * k
         while True:
             rows, scores = self.ann.search(vector, min(want, visible_rows), hidden_rows)

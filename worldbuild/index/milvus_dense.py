@@ -106,6 +106,16 @@ class MilvusDense:
             raise ModelMismatch(refusal)
         self.uri, self.name = info["uri"], info["collection"]
         self.client = connect(self.uri)
+        try:
+            self._check(snapshot)
+        except BaseException:
+            self.client.close()  # milvus-lite lets one process at a time hold its file
+            raise
+        self.size = info["documents"]
+        self.grouped = info.get("rows", self.size) > self.size  # passages: a page's best row
+        self.model = load_model(model_name, device)
+
+    def _check(self, snapshot: str) -> None:
         if not self.client.has_collection(self.name):
             raise MilvusUnavailable(f"Milvus at {self.uri} has no collection {self.name} (run `worldbuild index "
                                     f"--dense --backend milvus --uri {self.uri}`)")
@@ -114,9 +124,6 @@ class MilvusDense:
             raise MilvusUnavailable(f"collection {self.name} holds snapshot {properties.get('worldbuild.snapshot')}, "
                                     f"not this world's {snapshot}")
         self.client.load_collection(self.name)
-        self.size = info["documents"]
-        self.grouped = info.get("rows", self.size) > self.size  # passages: a page's best row
-        self.model = load_model(model_name, device)
 
     def embed(self, query: str) -> np.ndarray:
         return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True,
