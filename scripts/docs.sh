@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 BIN="${VIRTUAL_ENV:-$PWD/.venv}/bin"
 "$BIN/typer" worldbuild.cli utils docs --name worldbuild --title "Command line" --output docs/cli.md
-"$BIN/mkdocs" build --strict --quiet --site-dir site
+"$BIN/mkdocs" build --strict --site-dir site

@@ -114,3 +114,20 @@ class StopsAfter:
 
     def map_unordered(self, fn, items):
         return interrupted(self.inner.map_unordered(fn, items), self.count)
+
+
+@pytest.fixture(scope="session")
+def dense_world(sample_world):
+    """The sample world with its page vectors (`index --dense --pooling opening`), built once
+    (read-only for tests: copy it to change it)."""
+    def build(world_dir: str) -> None:
+        from typer.testing import CliRunner
+
+        from worldbuild.cli import app
+
+        shutil.copytree(sample_world[0], world_dir)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        result = CliRunner().invoke(app, ["index", "--dense", "--pooling", "opening", "--world", world_dir])
+        assert result.exit_code == 0, result.output
+
+    return built_once("dense", [CORPORA], build)[0]

@@ -18,21 +18,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT_SERVERS = "http://www.iana.org/domains/root/servers"
 
 
-@pytest.fixture(scope="module")
-def dense_world(tmp_path_factory, sample_world):
-    import shutil
-
-    from typer.testing import CliRunner
-
-    from worldbuild.cli import app
-
-    target = str(tmp_path_factory.mktemp("dense") / "world")
-    shutil.copytree(sample_world[0], target)
-    result = CliRunner().invoke(app, ["index", "--dense", "--world", target])
-    assert result.exit_code == 0, result.output
-    return target
-
-
 def test_index_is_recorded_without_changing_the_snapshot(dense_world, sample_world):
     with World.open(dense_world) as world:
         info = world.manifest["index"]["dense"]
@@ -49,7 +34,7 @@ def test_indexing_a_finished_dense_index_again_is_a_no_op_that_says_so(dense_wor
 
     vectors = os.path.join(dense_world, World.open(dense_world).manifest["index"]["dense"]["path"], "vectors.npy")
     before = os.stat(vectors).st_mtime_ns
-    again = CliRunner().invoke(app, ["index", "--dense", "--world", dense_world])
+    again = CliRunner().invoke(app, ["index", "--dense", "--pooling", "opening", "--world", dense_world])
     assert again.exit_code == 0 and "nothing to do" in again.stderr
     assert os.stat(vectors).st_mtime_ns == before  # not embedded again
 
@@ -96,6 +81,8 @@ def test_build_resumes_from_parts_on_disk(tmp_path, sample_world, monkeypatch):
     monkeypatch.setattr(dense, "load_model", counting_load)
     resumed = build_dense(iter(docs), str(tmp_path / "resumed"), part_size=50)
     assert encoded == [50, len(docs) - 150]  # parts 0 and 1 were not computed again
+    assert resumed.pop("encoding")["passages"] == len(docs) - 100  # the rate is of what this run encoded
+    assert full.pop("encoding")["passages"] == len(docs)
     assert resumed == full
     a = np.load(str(tmp_path / "full" / "vectors.npy"))
     b = np.load(str(tmp_path / "resumed" / "vectors.npy"))
@@ -156,7 +143,8 @@ def test_sharded_dense_index_ranks_as_the_one_piece_index(dense_world, tmp_path)
 
     target = str(tmp_path / "world")
     shutil.copytree(dense_world, target)
-    result = CliRunner().invoke(app, ["index", "--dense", "--world", target, "--shard-pages", "50"])
+    result = CliRunner().invoke(app, ["index", "--dense", "--pooling", "opening", "--world", target,
+                                      "--shard-pages", "50"])
     assert result.exit_code == 0, result.output
     assert "in 4 shards" in result.output
     with World.open(dense_world) as whole, World.open(target) as sharded:

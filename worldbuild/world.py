@@ -50,7 +50,7 @@ class SearchHit:
 class World:
     """A frozen world opened read-only. `backend="numba"` for servers (warm it up once)."""
 
-    def __init__(self, world_dir: str, backend: str = "numpy"):
+    def __init__(self, world_dir: str, backend: str = "numpy", dense_model: str | None = None):
         store_path = os.path.join(world_dir, STORE_FILE)
         if not os.path.exists(store_path):
             raise WorldNotFound(f"no world at {world_dir!r} (run `worldbuild ingest ... --world {world_dir}`)")
@@ -63,10 +63,11 @@ class World:
         self._repair_manifest_file()
         self.index = open_bm25(os.path.join(world_dir, manifest["index"]["bm25"]["path"]), backend=backend)
         self._dense = None
+        self.dense_model = dense_model  # the model queries are embedded by (None: the one that made the vectors)
 
     @classmethod
-    def open(cls, world_dir: str | None = None, backend: str = "numpy") -> "World":
-        return cls(world_dir or default_world_dir(), backend=backend)
+    def open(cls, world_dir: str | None = None, backend: str = "numpy", dense_model: str | None = None) -> "World":
+        return cls(world_dir or default_world_dir(), backend=backend, dense_model=dense_model)
 
     def _repair_manifest_file(self) -> None:
         """`world.json` mirrors the store's manifest; rewrite it if a crash left it stale."""
@@ -113,15 +114,26 @@ class World:
         return "dense" in self.manifest["index"]
 
     def dense(self):
-        """The dense index, loaded (with its embedding model) on first use."""
+        """The dense index (in the world, or a Milvus collection), loaded with its embedding model
+        on first use. Queries are embedded by the model that made the vectors; asking for another
+        (`dense_model`) fails in one line."""
         if self._dense is None:
             if not self.has_dense:
                 raise ModeUnavailable("this world has no dense index; build one with `worldbuild index --dense`")
             from worldbuild.index.dense import DenseIndex, DenseUnavailable
 
             info = self.manifest["index"]["dense"]
+            model = self.dense_model or info["model"]
             try:
-                self._dense = DenseIndex(os.path.join(self.dir, info["path"]), info["model"])
+                if info.get("backend") == "milvus":
+                    from worldbuild.index.milvus_dense import MilvusDense, MilvusUnavailable
+
+                    try:
+                        self._dense = MilvusDense(info, self.snapshot, model)
+                    except MilvusUnavailable as exc:
+                        raise ModeUnavailable(str(exc)) from exc
+                else:
+                    self._dense = DenseIndex(os.path.join(self.dir, info["path"]), model)
             except DenseUnavailable as exc:
                 raise ModeUnavailable(str(exc)) from exc
         return self._dense

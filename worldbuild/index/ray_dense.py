@@ -8,7 +8,8 @@ from typing import Iterable, Iterator
 
 
 class _Encoder:
-    def __init__(self, model_name: str, device: str | None, batch_size: int, cpu_threads: int | None):
+    def __init__(self, model_name: str, device: str | None, batch_size: int, cpu_threads: int | None,
+                 pooling: str = "max"):
         if cpu_threads:
             import torch
 
@@ -16,19 +17,19 @@ class _Encoder:
         from worldbuild.index.dense import load_model
 
         self.model = load_model(model_name, device)
-        self.batch_size = batch_size
+        self.batch_size, self.pooling = batch_size, pooling
 
-    def encode(self, path: str, ids: list[int], texts: list[str]) -> int:
+    def encode(self, path: str, ids: list[int], texts: list) -> int:
         from worldbuild.index.dense import encode_part
 
-        return encode_part(self.model, path, ids, texts, self.batch_size)
+        return encode_part(self.model, path, ids, texts, self.batch_size, self.pooling)
 
 
 class RayEncoder:
     """`encode_parts` with a pool of Ray actors; parts are written where `build_dense` expects them."""
 
     def __init__(self, address: str | None, model_name: str, device: str | None = None, batch_size: int = 64,
-                 actors: int | None = None, max_restarts: int = 3):
+                 actors: int | None = None, max_restarts: int = 3, pooling: str = "max"):
         from worldbuild.raycluster import connect
 
         ray = connect(address)
@@ -40,7 +41,7 @@ class RayEncoder:
         options = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
         actor = ray.remote(max_restarts=max_restarts, max_task_retries=max_restarts, **options)(_Encoder)
         threads = None if gpus else 1
-        self.actors = [actor.remote(model_name, "cuda" if gpus and device is None else device, batch_size, threads)
+        self.actors = [actor.remote(model_name, "cuda" if gpus and device is None else device, batch_size, threads, pooling)
                        for _ in range(count)]
         self.kind = f"{count} {'GPU' if gpus else 'CPU'} actor(s)"
 
