@@ -9,6 +9,9 @@ from qa_synth.prompts import load
 
 PROMPT = "extract_qa.v1"
 MAX_PAGE_CHARS = 12000
+SCHEMA = {"type": "object", "required": ["pairs"], "properties": {"pairs": {"type": "array", "items": {
+    "type": "object", "required": ["question", "answer"],
+    "properties": {"question": {"type": "string"}, "answer": {"type": "string"}}}}}}
 
 
 def pair_id(url: str, question: str) -> str:
@@ -21,7 +24,7 @@ async def extract_pairs(llm: LLM, page: dict, text: str, max_pairs: int = 5, max
               .replace("{title}", page["title"]).replace("{url}", page["url"]).replace("{text}", text[:MAX_PAGE_CHARS]))
     record = {"key": page["url"], "url": page["url"], "pairs": [], "dropped": {}, "skip": None,
               "generator": {"model": llm.model, "prompt": PROMPT}}
-    data, record["skip"] = await llm.ask_json(prompt, max_tokens=1024)
+    data, record["skip"] = await llm.ask_json(prompt, max_tokens=1024, schema=SCHEMA)
     if record["skip"]:
         return record
     pairs = data.get("pairs") if isinstance(data, dict) else data

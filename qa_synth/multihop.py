@@ -17,6 +17,13 @@ from qa_synth.prompts import load
 N_MAX, K_FEAT, K_ENT, SUBGRAPH, MIN_HOPS, MAX_HOPS = 8, 2, 2, 6, 3, 5
 EXPAND, COMPOSE = "graph_expand.v1", "multihop_compose.v1"
 PAGE_CHARS = 8000
+EXPAND_SCHEMA = {"type": "object", "required": ["features", "entities"], "properties": {
+    "features": {"type": "array", "items": {"type": "string"}},
+    "entities": {"type": "array", "items": {"type": "object", "required": ["name", "relation"], "properties": {
+        "name": {"type": "string"}, "relation": {"type": "string"}}}}}}
+COMPOSE_SCHEMA = {"type": "object", "required": ["question", "answer", "hops", "facts"], "properties": {
+    "question": {"type": "string"}, "answer": {"type": "string"}, "hops": {"type": "integer"},
+    "facts": {"type": "array", "items": {"type": "string"}}}}
 
 
 async def expand(llm: LLM, access, seed: str, mask: list[str]) -> dict:
@@ -33,7 +40,7 @@ async def expand(llm: LLM, access, seed: str, mask: list[str]) -> dict:
         prompt = (load(EXPAND).replace("{entity}", entity).replace("{k_feat}", str(K_FEAT))
                   .replace("{k_ent}", str(K_ENT)).replace("{url}", url)
                   .replace("{text}", (access.text(url, mask=mask) or "")[:PAGE_CHARS]))
-        data, skip = await llm.ask_json(prompt, max_tokens=512)
+        data, skip = await llm.ask_json(prompt, max_tokens=512, schema=EXPAND_SCHEMA)
         if skip or not isinstance(data, dict):
             graph["skips"].append(skip or "reply is not an object")
             continue
@@ -84,7 +91,7 @@ async def compose(llm: LLM, graph: dict, chosen: list[str]) -> tuple[dict | None
     facts = _facts(graph, chosen)
     prompt = (load(COMPOSE).replace("{entities}", "; ".join(chosen))
               .replace("{facts}", "\n".join(f"{f['id']}: {f['text']}" for f in facts)))
-    data, skip = await llm.ask_json(prompt, max_tokens=512)
+    data, skip = await llm.ask_json(prompt, max_tokens=512, schema=COMPOSE_SCHEMA)
     if skip:
         return None, skip
     if not isinstance(data, dict) or not isinstance(data.get("question"), str) or not data["question"].strip():

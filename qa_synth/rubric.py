@@ -7,12 +7,15 @@ from qa_synth.prompts import load
 
 PROMPT = "rubric.v1"
 CONDITIONS = ("independent", "specific", "unambiguous", "answerable", "closed", "not_common_sense", "time_fixed")
+_VERDICT = {"type": "object", "required": ["ok", "why"],
+            "properties": {"ok": {"type": "boolean"}, "why": {"type": "string"}}}
+SCHEMA = {"type": "object", "required": list(CONDITIONS), "properties": {c: _VERDICT for c in CONDITIONS}}
 
 
 async def judge(llm: LLM, pair: dict) -> dict:
     prompt = load(PROMPT).replace("{question}", pair["question"]).replace("{answer}", pair["answer"])
     record = {"key": pair["id"], "verdicts": {}, "kept": False, "skip": None, "prompt": PROMPT}
-    data, record["skip"] = await llm.ask_json(prompt, max_tokens=768)
+    data, record["skip"] = await llm.ask_json(prompt, max_tokens=768, schema=SCHEMA)
     if record["skip"]:
         return record
     if not isinstance(data, dict) or any(c not in data for c in CONDITIONS):

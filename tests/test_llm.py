@@ -50,7 +50,7 @@ def test_reply_usage_and_cache(tmp_path):
         assert len(double.requests) == 2 and double.requests[0]["model"] == "double-model"
         assert llm.usage.to_dict() == {"requests": 2, "cached": 1, "retries": 0, "failures": 0,
                                        "prompt_tokens": 2 * first.prompt_tokens,
-                                       "completion_tokens": 2 * first.completion_tokens}
+                                       "completion_tokens": 2 * first.completion_tokens, "structured_refused": 0}
         assert first.prompt_tokens > 0 and first.completion_tokens > 0
     with LLMDouble([{"status": 500}]) as dead:  # a rerun is served from the cache without the server
         async def again():
