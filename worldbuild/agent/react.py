@@ -81,7 +81,7 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
     """The trajectory: messages (with reasoning), the answer, why it stopped, counts."""
     messages = [dict(m) for m in prompt]
     first_prompt_tokens = None
-    response_tokens = completion_tokens = tool_calls = tool_errors = search_calls = 0
+    response_tokens = completion_tokens = tool_calls = tool_errors = search_calls = content_calls = 0
     retrieved: list[str] = []  # URLs search showed the agent, then the pages it opened
     opened: list[str] = []
     stop, final = "max_turns", None
@@ -118,6 +118,7 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
         content, calls = reply.text, [dict(call) for call in reply.tool_calls]
         if not calls:
             content, calls = text_tool_calls(content, settings.tool_format)
+            content_calls += len(calls)
         calls = calls[: settings.max_parallel_calls]
         message = {"role": "assistant", "content": content}
         if reply.reasoning:
@@ -157,6 +158,7 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
         "tool_calls": tool_calls,
         "tool_errors": tool_errors,
         "search_calls": search_calls,
+        "content_tool_calls": content_calls,  # calls read from the content, not the endpoint's tool_calls
         "retrieved_urls": list(dict.fromkeys(retrieved)),
         "opened_urls": list(dict.fromkeys(opened)),
         "prompt_tokens": first_prompt_tokens or 0,
