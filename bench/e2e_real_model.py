@@ -168,7 +168,7 @@ def main() -> None:
     agent = [*llm, "--world-url", world_url, "--judge-url", args.base_url, "--judge-model", args.model,
              "--judge-cache", os.path.join(work, "judge.sqlite"), "--concurrency", "1",
              "--max-turns", str(args.max_turns), "--max-tokens-per-turn", str(args.max_tokens_per_turn),
-             "--max-response-tokens", "8192", "--browse-chars", "3000", "--top-k", "5",
+             "--max-response-tokens", "6144", "--browse-chars", "3000", "--results", "5",
              "--tool-format", args.tool_format, "--temperature", "0.7"]
     try:
         synth = os.path.join(work, "synth")

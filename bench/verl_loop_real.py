@@ -50,7 +50,12 @@ def hf_folder(gguf: str, cache: str) -> str:
     if not os.path.exists(os.path.join(out, "config.json")):
         folder, name = os.path.split(gguf)
         AutoTokenizer.from_pretrained(folder, gguf_file=name).save_pretrained(out + ".partial")
-        AutoConfig.from_pretrained(folder, gguf_file=name).save_pretrained(out + ".partial")
+        config = AutoConfig.from_pretrained(folder, gguf_file=name)
+        if not config.architectures:  # the GGUF names its model type only; verl wants the class
+            from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+            config.architectures = [MODEL_FOR_CAUSAL_LM_MAPPING_NAMES[config.model_type]]
+        config.save_pretrained(out + ".partial")
         os.replace(out + ".partial", out)
     return out
 
@@ -89,7 +94,7 @@ class LlamaCppReplica:
         return TokenOutput(token_ids=tokens, log_probs=None, stop_reason="completed", num_preempted=0)
 
 
-def compose(model_dir: str, tasks: str, args) -> object:
+def compose(model_dir: str, tasks: str, args, judge: bool = True) -> object:
     from omegaconf import OmegaConf, open_dict
 
     from worldbuild.agent.verl_config import compose as compose_verl
@@ -110,10 +115,11 @@ def compose(model_dir: str, tasks: str, args) -> object:
         "actor_rollout_ref.rollout.agent.default_agent_loop=tool_agent",
         "reward.custom_reward_function.path=pkg://worldbuild.agent.reward",
         "reward.custom_reward_function.name=compute_score",
-        f"+reward.custom_reward_function.reward_kwargs.judge_base_url={args.base_url.rstrip('/')}/v1",
-        f"+reward.custom_reward_function.reward_kwargs.judge_model={args.model}",
-        f"+reward.custom_reward_function.reward_kwargs.judge_cache={args.judge_cache}",
     ]
+    if judge:  # the judge on the same model, as `worldbuild eval --judge-url` uses it
+        overrides += [f"+reward.custom_reward_function.reward_kwargs.judge_base_url={args.base_url.rstrip('/')}/v1",
+                      f"+reward.custom_reward_function.reward_kwargs.judge_model={args.model}",
+                      f"+reward.custom_reward_function.reward_kwargs.judge_cache={args.judge_cache}"]
     config = compose_verl("ppo_trainer", overrides)
     OmegaConf.resolve(config)
     with open_dict(config):
