@@ -28,9 +28,7 @@ from worldbuild.agent.prompts import load as load_agent_prompt  # noqa: E402
 from worldbuild.agent.tasks import SYSTEM_PROMPT  # noqa: E402
 from worldbuild.agent.tools import SCHEMAS  # noqa: E402
 
-QUESTIONS = ["In which year was the Gutenberg Bible printed?",
-             "Who founded the Internet Archive?",
-             "What is the capital of the Polish Voivodeship of Lower Silesia?"]
+QUESTIONS = ["In which year was the Gutenberg Bible printed?", "Who founded the Internet Archive?"]
 SEARCH_RESULT = ("Search results for 'Internet Archive founder':\n1. Title: Internet Archive - Wikipedia\n"
                  "URL: https://en.wikipedia.org/wiki/Internet_Archive\nThe Internet Archive is an American digital "
                  "library founded on May 10, 1996, by Brewster Kahle.")
@@ -46,7 +44,7 @@ def chat(client: httpx.Client, base: str, content: str, max_tokens: int) -> str:
 def raw_turn(client: httpx.Client, root: str, messages: list[dict], temperature: float) -> str:
     prompt = client.post(f"{root}/apply-template", json={"messages": messages, "tools": list(SCHEMAS.values())})
     prompt.raise_for_status()
-    reply = client.post(f"{root}/completion", json={"prompt": prompt.json()["prompt"], "n_predict": 256,
+    reply = client.post(f"{root}/completion", json={"prompt": prompt.json()["prompt"], "n_predict": 200,
                                                      "temperature": temperature, "seed": 7})
     reply.raise_for_status()
     return reply.json()["content"]

@@ -143,6 +143,7 @@ def main() -> None:
     parser.add_argument("--max-turns", type=int, default=6)
     parser.add_argument("--max-tokens-per-turn", type=int, default=512)
     parser.add_argument("--tool-format", default="hermes_lenient")
+    parser.add_argument("--agent-prompt", default="agent_system.v2", help="system prompt version in the tasks")
     parser.add_argument("--work", help="scratch folder (kept; a rerun reuses its world and caches)")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "out", "e2e_real_model.json"))
     args = parser.parse_args()
@@ -174,7 +175,8 @@ def main() -> None:
         synth = os.path.join(work, "synth")
         summary, seconds = sh(["synth-qa", "--world", world, "--out", synth, *llm, "--max-pages", str(args.seeds),
                                "--multi-hop", str(args.multi_hop), "--service", world_url, "--concurrency", "1",
-                               "--timeout", "900", "--validation-fraction", "0"], log)
+                               "--timeout", "900", "--validation-fraction", "0", "--system-prompt",
+                               os.path.join(REPO, "qa_synth", "prompts", f"{args.agent_prompt}.md")], log)
         report["synth_qa"] = synth_report(synth, summary, seconds)
         tasks = os.path.join(synth, "verl", "train.parquet")
         if not os.path.exists(tasks):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from qa_synth.llm import LLM
 from qa_synth.prompts import load
 
-PROMPT = "rubric.v1"
+PROMPT = "rubric.v2"  # v1 (kept): its example `"why": "..."` was copied, all true, by a 1.5B model
 CONDITIONS = ("independent", "specific", "unambiguous", "answerable", "closed", "not_common_sense", "time_fixed")
-_VERDICT = {"type": "object", "required": ["ok", "why"],
-            "properties": {"ok": {"type": "boolean"}, "why": {"type": "string"}}}
+_VERDICT = {"type": "object", "required": ["why", "ok"],  # the reason first, then the verdict it supports
+            "properties": {"why": {"type": "string", "maxLength": 200}, "ok": {"type": "boolean"}}}
 SCHEMA = {"type": "object", "required": list(CONDITIONS), "properties": {c: _VERDICT for c in CONDITIONS}}
 
 

@@ -8,7 +8,9 @@ Two formats, named as verl names its tool parsers (`actor_rollout_ref.rollout.mu
   a ```json fence holding the call, a bare JSON object with `name` and `arguments` (or
   `parameters`) in the text, a list of such objects, OpenAI's `{"function": {...}}` shape, and
   bodies whose quotes came back HTML-escaped (`&#34;`, `&quot;`). A JSON object counts as a call
-  only when its `name` is one of the tools offered, so an answer that merely quotes JSON is not one.
+  only when its `name` is one of the tools offered, so an answer that merely quotes JSON is not one,
+  and a tool's definition echoed from the prompt (`parameters` holding a JSON schema, which the
+  1.5B model writes inside `<tools>` tags) is not one either.
 
 `worldbuild.agent.verl_parser` registers "hermes_lenient" with verl, so training and
 `worldbuild rollout` read a turn the same way."""
@@ -47,6 +49,8 @@ def _as_call(value, names: set[str] | None) -> tuple[str, str] | None:
     name = value.get("name")
     if not isinstance(name, str) or (names is not None and name not in names):
         return None
+    if "arguments" not in value and _is_schema(value.get("parameters")):
+        return None  # the tool's definition, echoed from the prompt: not a call
     arguments = value.get("arguments", value.get("parameters"))
     if isinstance(arguments, str):  # OpenAI sends arguments as a JSON string
         try:
@@ -56,6 +60,10 @@ def _as_call(value, names: set[str] | None) -> tuple[str, str] | None:
     if arguments is None:
         arguments = {}
     return name, json.dumps(arguments, ensure_ascii=False)
+
+
+def _is_schema(parameters) -> bool:
+    return isinstance(parameters, dict) and parameters.get("type") == "object" and "properties" in parameters
 
 
 def _calls_in(value, names: set[str] | None) -> list[tuple[str, str]]:
