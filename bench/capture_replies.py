@@ -25,7 +25,6 @@ from qa_synth import extract, rubric  # noqa: E402
 from qa_synth.prompts import load  # noqa: E402
 from worldbuild.agent import judge  # noqa: E402
 from worldbuild.agent.prompts import load as load_agent_prompt  # noqa: E402
-from worldbuild.agent.tasks import SYSTEM_PROMPT  # noqa: E402
 from worldbuild.agent.tools import SCHEMAS  # noqa: E402
 
 QUESTIONS = ["In which year was the Gutenberg Bible printed?", "Who founded the Internet Archive?"]
@@ -54,24 +53,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("base_url")
     parser.add_argument("--out", default=os.path.join(REPO, "tests", "fixtures", "real_replies.json"))
+    parser.add_argument("--agent-prompt", default="agent_system.v1", help="the agent's system prompt version")
+    parser.add_argument("--only-agent", action="store_true", help="capture the agent's turns only")
     args = parser.parse_args()
     base = args.base_url.rstrip("/")
     root = base.removesuffix("/v1")
     client = httpx.Client(timeout=900)
     props = client.get(f"{root}/props").json()
-    system = load(SYSTEM_PROMPT)
+    system = load(args.agent_prompt)
     replies = []
     for question in QUESTIONS:
         for temperature in (0.0, 0.7):
             messages = [{"role": "system", "content": system}, {"role": "user", "content": question}]
-            replies.append({"kind": "agent_first_turn", "question": question, "temperature": temperature,
+            replies.append({"kind": "agent_first_turn", "prompt": args.agent_prompt, "question": question,
+                            "temperature": temperature,
                             "content": raw_turn(client, root, messages, temperature)})
     after_search = [{"role": "system", "content": system}, {"role": "user", "content": QUESTIONS[1]},
                     {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {
                         "name": "search", "arguments": json.dumps({"query": "Internet Archive founder"})}}]},
                     {"role": "tool", "content": SEARCH_RESULT}]
-    replies.append({"kind": "agent_after_search", "question": QUESTIONS[1], "temperature": 0.0,
-                    "content": raw_turn(client, root, after_search, 0.0)})
+    replies.append({"kind": "agent_after_search", "prompt": args.agent_prompt, "question": QUESTIONS[1],
+                    "temperature": 0.0, "content": raw_turn(client, root, after_search, 0.0)})
+    if args.only_agent:
+        return save(args, props, replies)
     page = ("The Internet Archive is an American non-profit digital library founded on May 10, 1996, by Brewster "
             "Kahle in San Francisco. It hosts the Wayback Machine, launched in 2001, which holds over 800 billion "
             "web pages. Its headquarters is the former Fourth Church of Christ, Scientist building on Funston Avenue.")
@@ -84,6 +88,10 @@ def main() -> None:
     prompt = load_agent_prompt(judge.PROMPT_VERSION).format(
         question="Who founded the Internet Archive?", reference="Brewster Kahle", prediction="Kahle")
     replies.append({"kind": "judge", "prompt": judge.PROMPT_VERSION, "content": chat(client, base, prompt, 64)})
+    save(args, props, replies)
+
+
+def save(args, props: dict, replies: list[dict]) -> None:
     save_results(args.out, {
         "how": "bench/capture_replies.py against llama.cpp llama-server (--jinja), greedy unless noted; agent turns "
                "from /completion on /apply-template's prompt (no tool parser), JSON stages from /v1/chat/completions "

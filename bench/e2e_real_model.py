@@ -138,6 +138,7 @@ def main() -> None:
     parser.add_argument("--model", default="local")
     parser.add_argument("--seeds", type=int, default=3, help="seed pages for single-hop synthesis")
     parser.add_argument("--multi-hop", type=int, default=1, help="multi-hop tasks to try")
+    parser.add_argument("--graph-nodes", type=int, default=5, help="entities per multi-hop graph")
     parser.add_argument("--tasks", type=int, default=3, help="tasks the policy runs on")
     parser.add_argument("--samples", type=int, default=2, help="rollouts per task in filter")
     parser.add_argument("--max-turns", type=int, default=6)
@@ -174,12 +175,13 @@ def main() -> None:
     try:
         synth = os.path.join(work, "synth")
         summary, seconds = sh(["synth-qa", "--world", world, "--out", synth, *llm, "--max-pages", str(args.seeds),
-                               "--multi-hop", str(args.multi_hop), "--service", world_url, "--concurrency", "1",
+                               "--multi-hop", str(args.multi_hop), "--graph-nodes", str(args.graph_nodes), "--service", world_url, "--concurrency", "1",
                                "--timeout", "900", "--validation-fraction", "0", "--system-prompt",
                                os.path.join(REPO, "qa_synth", "prompts", f"{args.agent_prompt}.md")], log)
         report["synth_qa"] = synth_report(synth, summary, seconds)
         tasks = os.path.join(synth, "verl", "train.parquet")
-        if not os.path.exists(tasks):
+        if not os.path.exists(tasks):  # the report still says why every pair was lost
+            save_results(args.out, report)
             raise SystemExit("synth-qa kept no task; nothing for the policy to run on")
         import pyarrow.parquet as pq
 

@@ -7,7 +7,7 @@ import hashlib
 from qa_synth.llm import LLM
 from qa_synth.prompts import load
 
-PROMPT = "extract_qa.v1"
+PROMPT = "extract_qa.v2"  # v1 (kept): a 0.5B model wrote sentences as answers, all over the word limit
 MAX_PAGE_CHARS = 12000
 SCHEMA = {"type": "object", "required": ["pairs"], "properties": {"pairs": {"type": "array", "items": {
     "type": "object", "required": ["question", "answer"],

@@ -26,11 +26,11 @@ COMPOSE_SCHEMA = {"type": "object", "required": ["question", "answer", "hops", "
     "facts": {"type": "array", "items": {"type": "string"}}}}
 
 
-async def expand(llm: LLM, access, seed: str, mask: list[str]) -> dict:
+async def expand(llm: LLM, access, seed: str, mask: list[str], n_max: int = N_MAX) -> dict:
     """The graph grown from `seed`: {"nodes": {name: {"features": [...]}}, "edges": [...], "skips": [...]}."""
     graph = {"nodes": {seed: {"features": []}}, "edges": [], "skips": []}
     queue = [seed]
-    while queue and len(graph["nodes"]) < N_MAX:
+    while queue and len(graph["nodes"]) < n_max:
         entity = queue.pop(0)
         urls = access.search(entity, k=3, mask=mask)
         if not urls:
@@ -51,7 +51,7 @@ async def expand(llm: LLM, access, seed: str, mask: list[str]) -> dict:
             if not name or not relation or name == entity:
                 continue
             if name not in graph["nodes"]:
-                if len(graph["nodes"]) >= N_MAX:
+                if len(graph["nodes"]) >= n_max:
                     break
                 graph["nodes"][name] = {"features": []}
                 queue.append(name)

@@ -57,3 +57,23 @@ def test_rubric_v1_reply_copies_the_example():
 
 def test_judge_reply_is_read():
     assert _parse(reply(7, "judge")) is True
+
+
+AGENT_V2 = json.load(open(os.path.join(REPO, "tests", "fixtures", "real_replies_0.5b_agent_v2.json")))["replies"]
+
+
+def test_a_bare_json_call_after_an_observation_is_read():
+    """Qwen2.5-Coder-0.5B under agent_system.v2, after a search result: a bare JSON object, no tags."""
+    turn = AGENT_V2[4]
+    assert turn["kind"] == "agent_after_search" and "<tool_call>" not in turn["content"]
+    content, calls = toolcalls.parse(turn["content"], "hermes_lenient", list(SCHEMAS))
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls] == \
+        [("search", {"query": "Internet Archive founder"})] and content == ""
+    assert toolcalls.parse(turn["content"], "hermes", list(SCHEMAS))[1] == []  # verl's hermes drops it
+
+
+@pytest.mark.parametrize("index, answer", [(0, "1604"), (1, "2000"), (2, None), (3, None)])
+def test_answers_from_memory_with_and_without_tags(index, answer):
+    """The 0.5B model answers from memory, sometimes without the tags (then: no answer, no call)."""
+    text = AGENT_V2[index]["content"]
+    assert toolcalls.parse(text, "hermes_lenient", list(SCHEMAS))[1] == [] and extract_answer(text) == answer

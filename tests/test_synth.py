@@ -77,7 +77,7 @@ def test_single_hop_tasks_end_to_end_then_from_cache(sample_world, tmp_path):
     iana = tasks["What does the acronym IANA stand for?"]
     assert iana["reachable"] and iana["evidence_urls"] and ROOT not in iana["evidence_urls"]
     assert ROOT in iana["mask_urls"] and iana["snapshot"] == sample_world[1].manifest["snapshot"]
-    assert iana["generator"] == {"model": "double-model", "prompt": "extract_qa.v1", "rubric_prompt": "rubric.v1"}
+    assert iana["generator"] == {"model": "double-model", "prompt": "extract_qa.v2", "rubric_prompt": "rubric.v2"}
     assert set(iana["rubric"]) == set(ALL_OK) and iana["kind"] == "single_hop"
     dod = tasks["Which organisation manages g.root-servers.net?"]
     assert dod["reachable"] is False and dod["evidence_urls"] == []  # only its masked source says it
@@ -200,7 +200,7 @@ def test_multi_hop_tasks_from_a_backward_graph(sample_world, tmp_path):
     assert task["answer"] == record["subgraph"][-1] and task["hops"] == 3
     assert [f["id"] for f in task["facts"]] == ["f1", "f2"] and all(f["url"] for f in task["facts"])
     assert task["source_urls"] and ROOT in task["mask_urls"]
-    assert set(task["rubric"]) == set(ALL_OK) and task["generator"]["rubric_prompt"] == "rubric.v1"
+    assert set(task["rubric"]) == set(ALL_OK) and task["generator"]["rubric_prompt"] == "rubric.v2"
     from datasets import load_from_disk
 
     hf = load_from_disk(os.path.join(out, "hf"))

@@ -4,7 +4,7 @@ our tools from `recipes/config/tool_config.yaml` against a live `worldbuild serv
 tokenizer and chat template, and the "hermes_lenient" tool parser; then verl's reward loop with our
 `compute_score`. Only the rollout server is a stand-in: a replica that answers verl's
 `generate(prompt_ids)` with the tokens of a turn a real Qwen2.5-Coder-1.5B wrote
-(tests/fixtures/real_replies.json). The tokenizer is read from the GGUF file that
+(tests/fixtures/real_replies_0.5b_agent_v2.json). The tokenizer is read from the GGUF file that
 ../shared/tools/local-llm/setup.sh fetches; without it (CI) the test skips.
 With a real model behind the replica: bench/verl_loop_real.py."""
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(GGUF), reason=f"no GGUF model
 SOURCE = "https://yorkspace.library.yorku.ca/xmlui/handle/10315/36158"
 QUESTION = "What is the title of the 2019 article on the cost of storing web archives in the cloud?"
 LABEL = "The Cost of a WARC: Analyzing Web Archives in the Cloud"
-FIXTURES = os.path.join(REPO, "tests", "fixtures", "real_replies.json")
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "real_replies_0.5b_agent_v2.json")
 
 
 class ScriptedReplica:
@@ -47,12 +47,11 @@ class ScriptedReplica:
 
 
 def real_search_turn() -> str:
-    """A first turn the real model wrote: the search call as a fenced JSON block, in its words,
-    with our query put in (its query was for its own question)."""
+    """A turn a real model wrote (Qwen2.5-Coder-0.5B, bench/capture_replies.py): the call as a bare
+    JSON object, no tags; our query put in its arguments (its own was for another question)."""
     replies = json.load(open(FIXTURES))["replies"]
-    turn = next(r["content"] for r in replies if r["kind"] == "agent_first_turn" and "```" in r["content"])
-    start, end = turn.index("```"), turn.rindex("```") + 3
-    return turn[:start] + '```json\n{"name": "search", "arguments": {"query": "cost of a WARC web archives cloud"}}\n```' + turn[end:]
+    turn = next(r["content"] for r in replies if r["kind"] == "agent_after_search")
+    return turn.replace(json.loads(turn)["arguments"]["query"], "cost of a WARC web archives cloud")
 
 
 def test_verls_tool_agent_loop_runs_our_tools_and_reward_on_cpu(server, tmp_path, monkeypatch):
@@ -79,7 +78,7 @@ def test_verls_tool_agent_loop_runs_our_tools_and_reward_on_cpu(server, tmp_path
     replica = ScriptedReplica(tokenizer, [real_search_turn(), f"It is <answer>{LABEL}</answer>"])
     tokenizer, output, rewards, _ = asyncio.run(run_loop(config, replica, 1))
 
-    assert len(replica.prompts) == 2  # a tool call was read from the fenced JSON, so a second turn came
+    assert len(replica.prompts) == 2  # a tool call was read from the bare JSON, so a second turn came
     second_prompt = tokenizer.decode(replica.prompts[1])
     assert "<tool_response>" in second_prompt and SOURCE in second_prompt  # the world answered the search
     prompt_len = output.batch["prompts"].shape[1]
