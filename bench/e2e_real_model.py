@@ -180,19 +180,22 @@ def main() -> None:
                                os.path.join(REPO, "qa_synth", "prompts", f"{args.agent_prompt}.md")], log)
         report["synth_qa"] = synth_report(synth, summary, seconds)
         tasks = os.path.join(synth, "verl", "train.parquet")
-        if not os.path.exists(tasks):  # the report still says why every pair was lost
-            save_results(args.out, report)
-            raise SystemExit("synth-qa kept no task; nothing for the policy to run on")
-        import pyarrow.parquet as pq
+        if os.path.exists(tasks):
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        table = pq.read_table(tasks)  # multi-hop tasks first: they are few
-        rows = sorted(table.to_pylist(), key=lambda r: not r["extra_info"]["id"].startswith("mh-"))[: args.tasks]
-        subset = os.path.join(work, "tasks.parquet")
-        import pyarrow as pa
-
-        pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), subset)
-        report["agent_tasks"] = [{"id": r["extra_info"]["id"], "question": r["extra_info"]["question"],
-                                  "answer": r["extra_info"]["answer"]} for r in rows]
+            table = pq.read_table(tasks)  # multi-hop tasks first: they are few
+            rows = sorted(table.to_pylist(), key=lambda r: not r["extra_info"]["id"].startswith("mh-"))[: args.tasks]
+            subset = os.path.join(work, "tasks.parquet")
+            pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), subset)
+            report["agent_tasks"] = [{"id": r["extra_info"]["id"], "question": r["extra_info"]["question"],
+                                      "answer": r["extra_info"]["answer"], "from": "synth-qa"} for r in rows]
+        else:  # synth-qa kept nothing (its report says why): the policy still runs, on the demo questions
+            subset = os.path.join(work, "tasks.jsonl")
+            rows = read_jsonl(os.path.join(REPO, "corpora", "demo-questions.jsonl"))[: args.tasks]
+            with open(subset, "w") as handle:
+                handle.writelines(json.dumps(r) + "\n" for r in rows)
+            report["agent_tasks"] = [{**r, "from": "corpora/demo-questions.jsonl (synth-qa kept no task)"} for r in rows]
 
         keep = f"1..{max(1, args.samples - 1)}"
         summary, seconds = sh(["filter", subset, "--out", os.path.join(work, "filtered.parquet"),

@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--model", default="local")
     parser.add_argument("--n", type=int, default=3, help="tasks in the batch")
     parser.add_argument("--format", default="hermes_lenient")
+    parser.add_argument("--agent-prompt", default="agent_system.v2", help="system prompt for JSONL tasks")
     parser.add_argument("--max-turns", type=int, default=6)
     parser.add_argument("--prompt-length", type=int, default=2048)
     parser.add_argument("--response-length", type=int, default=6144)
@@ -179,7 +180,20 @@ def main() -> None:
     began = time.perf_counter()
     model_dir = hf_folder(args.gguf, args.cache)
     report["hf_folder_seconds"] = round(time.perf_counter() - began, 1)
-    config, overrides = compose(model_dir, args.tasks, args)
+    tasks = args.tasks
+    if tasks.endswith(".jsonl"):  # question/answer lines: the verl rows synth-qa would export for them
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from qa_synth.export import verl_row
+        from qa_synth.prompts import load
+
+        records = [json.loads(line) for line in open(tasks) if line.strip()]
+        rows = [verl_row({"mask_urls": [], "snapshot": "", "kind": "demo", **r}, i, load(args.agent_prompt))
+                for i, r in enumerate(records)]
+        tasks = os.path.join(args.cache, "verl_loop_real_tasks.parquet")
+        pq.write_table(pa.Table.from_pylist(rows), tasks)
+    config, overrides = compose(model_dir, tasks, args)
     report["overrides"] = overrides
     from transformers import AutoTokenizer
 

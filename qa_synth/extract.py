@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from qa_synth.llm import LLM
 from qa_synth.prompts import load
@@ -31,8 +32,9 @@ async def extract_pairs(llm: LLM, page: dict, text: str, max_pairs: int = 5, max
     if not isinstance(pairs, list):
         record["skip"] = "reply has no 'pairs' list"
         return record
+    on_page = _normal(text)
     for item in pairs[: max_pairs * 2]:
-        reason = _problem(item, max_answer_words)
+        reason = _problem(item, max_answer_words) or _not_on_page(item, on_page)
         if reason:
             record["dropped"][reason] = record["dropped"].get(reason, 0) + 1
             continue
@@ -41,6 +43,17 @@ async def extract_pairs(llm: LLM, page: dict, text: str, max_pairs: int = 5, max
     if not record["pairs"] and not record["dropped"]:
         record["skip"] = "no pairs on this page"
     return record
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
+
+
+def _not_on_page(item, on_page: str) -> str | None:
+    """A pair whose answer the page does not state (a small model copies the prompt's example, or
+    recalls instead of reading) is not grounded: the answer must occur in the page's words."""
+    answer = _normal(str(item["answer"]))
+    return None if answer and f" {answer} " in f" {on_page} " else "answer not on the page"
 
 
 def _problem(item, max_answer_words: int) -> str | None:
