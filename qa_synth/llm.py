@@ -209,11 +209,12 @@ class LLM:
                                                    max_tokens=max_tokens)
         except LLMFailed as exc:
             return None, f"LLM failed: {exc}"
+        if reply.finish_reason == "length":  # a cut object is no answer, whatever inner value still parses
+            return None, "reply not JSON: cut at max_tokens"
         try:
             return reply.json(), None
         except ValueError as exc:
-            cut = " (cut at max_tokens)" if reply.finish_reason == "length" else ""
-            return None, f"reply not JSON: {exc}{cut}"
+            return None, f"reply not JSON: {exc}"
 
     async def aclose(self) -> None:
         await self.client.close()

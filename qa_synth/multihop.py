@@ -18,8 +18,8 @@ N_MAX, K_FEAT, K_ENT, SUBGRAPH, MIN_HOPS, MAX_HOPS = 8, 2, 2, 6, 3, 5
 EXPAND, COMPOSE = "graph_expand.v1", "multihop_compose.v1"
 PAGE_CHARS = 8000
 EXPAND_SCHEMA = {"type": "object", "required": ["features", "entities"], "properties": {
-    "features": {"type": "array", "items": {"type": "string"}},
-    "entities": {"type": "array", "items": {"type": "object", "required": ["name", "relation"], "properties": {
+    "features": {"type": "array", "items": {"type": "string"}, "maxItems": K_FEAT},
+    "entities": {"type": "array", "maxItems": K_ENT, "items": {"type": "object", "required": ["name", "relation"], "properties": {
         "name": {"type": "string"}, "relation": {"type": "string"}}}}}}
 COMPOSE_SCHEMA = {"type": "object", "required": ["question", "answer", "hops", "facts"], "properties": {
     "question": {"type": "string"}, "answer": {"type": "string"}, "hops": {"type": "integer"},

@@ -59,7 +59,7 @@ def test_judge_reply_is_read():
     assert _parse(reply(7, "judge")) is True
 
 
-AGENT_V2 = json.load(open(os.path.join(REPO, "tests", "fixtures", "real_replies_0.5b_agent_v2.json")))["replies"]
+AGENT_V2 = json.load(open(os.path.join(REPO, "tests", "fixtures", "real_replies_0.5b.json")))["replies"]
 
 
 def test_a_bare_json_call_after_an_observation_is_read():
@@ -77,3 +77,26 @@ def test_answers_from_memory_with_and_without_tags(index, answer):
     """The 0.5B model answers from memory, sometimes without the tags (then: no answer, no call)."""
     text = AGENT_V2[index]["content"]
     assert toolcalls.parse(text, "hermes_lenient", list(SCHEMAS))[1] == [] and extract_answer(text) == answer
+
+
+def test_a_reply_cut_at_max_tokens_is_not_read_as_its_inner_list():
+    """The 0.5B model's graph expansion ran past max_tokens: the object never closed, and the first
+    value that still parses is its `features` list. The reply is a skip, never that list."""
+    import asyncio
+
+    from qa_synth.llm import LLM
+    from tests.llm_double import LLMDouble
+
+    turn = AGENT_V2[-1]
+    assert turn["kind"] == "graph_expand" and turn["finish_reason"] == "length"
+    assert isinstance(Reply(turn["content"], "length", 1, 1).json(), list)  # what a lenient reader finds
+
+    async def ask(url):
+        llm = LLM(url, "m")
+        try:
+            return await llm.ask_json("expand", schema={"type": "object"})
+        finally:
+            await llm.aclose()
+
+    with LLMDouble([{"content": turn["content"], "finish_reason": "length"}]) as double:
+        assert asyncio.run(ask(double.base_url)) == (None, "reply not JSON: cut at max_tokens")

@@ -4,7 +4,7 @@ our tools from `recipes/config/tool_config.yaml` against a live `worldbuild serv
 tokenizer and chat template, and the "hermes_lenient" tool parser; then verl's reward loop with our
 `compute_score`. Only the rollout server is a stand-in: a replica that answers verl's
 `generate(prompt_ids)` with the tokens of a turn a real Qwen2.5-Coder-1.5B wrote
-(tests/fixtures/real_replies_0.5b_agent_v2.json). The tokenizer is read from the GGUF file that
+(tests/fixtures/real_replies_0.5b.json). The tokenizer is read from the GGUF file that
 ../shared/tools/local-llm/setup.sh fetches; without it (CI) the test skips.
 With a real model behind the replica: bench/verl_loop_real.py."""
 
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not os.path.exists(GGUF), reason=f"no GGUF model
 SOURCE = "https://yorkspace.library.yorku.ca/xmlui/handle/10315/36158"
 QUESTION = "What is the title of the 2019 article on the cost of storing web archives in the cloud?"
 LABEL = "The Cost of a WARC: Analyzing Web Archives in the Cloud"
-FIXTURES = os.path.join(REPO, "tests", "fixtures", "real_replies_0.5b_agent_v2.json")
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "real_replies_0.5b.json")
 
 
 class ScriptedReplica:

@@ -8,7 +8,9 @@ Two formats, named as verl names its tool parsers (`actor_rollout_ref.rollout.mu
   a ```json fence holding the call, a bare JSON object with `name` and `arguments` (or
   `parameters`) in the text, a list of such objects, OpenAI's `{"function": {...}}` shape, and
   bodies whose quotes came back HTML-escaped (`&#34;`, `&quot;`). A JSON object counts as a call
-  only when its `name` is one of the tools offered, so an answer that merely quotes JSON is not one,
+  when its `name` is one of the tools offered, or when it has the exact call shape (`name` and an
+  `arguments` object: the 0.5B model calls tools it invents that way, and the loop's "Unknown
+  function" answer is what it must learn from); an answer that merely quotes JSON is not one,
   and a tool's definition echoed from the prompt (`parameters` holding a JSON schema, which the
   1.5B model writes inside `<tools>` tags) is not one either.
 
@@ -47,10 +49,12 @@ def _as_call(value, names: set[str] | None) -> tuple[str, str] | None:
     if isinstance(value.get("function"), dict):  # OpenAI's {"type": "function", "function": {...}}
         value = value["function"]
     name = value.get("name")
-    if not isinstance(name, str) or (names is not None and name not in names):
+    if not isinstance(name, str):
         return None
     if "arguments" not in value and _is_schema(value.get("parameters")):
         return None  # the tool's definition, echoed from the prompt: not a call
+    if names is not None and name not in names and not isinstance(value.get("arguments"), dict):
+        return None  # only the exact call shape names a tool we do not offer (the loop then says so)
     arguments = value.get("arguments", value.get("parameters"))
     if isinstance(arguments, str):  # OpenAI sends arguments as a JSON string
         try:
