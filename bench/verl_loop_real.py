@@ -235,7 +235,9 @@ def main() -> None:
             "worldbuild_correct": ours[e["task_id"]]["correct"] if e["task_id"] in ours else None,
             "worldbuild_stop": ours[e["task_id"]]["stop"] if e["task_id"] in ours else None,
         } for e in episodes]
-    if args.sft:
+    if args.sft and not os.path.exists(args.sft):
+        report["sft_dataset"] = f"not run: {args.sft} does not exist (sft-data kept no trajectory)"
+    elif args.sft:
         from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
 
         dataset = MultiTurnSFTDataset(args.sft, tokenizer, {"max_length": 16384, "truncation": "error",
