@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from qa_synth.llm import LLM
 from qa_synth.prompts import load
 
-PROMPT = "extract_qa.v1"
+PROMPT = "extract_qa.v2"  # v1 (kept): a 0.5B model wrote sentences as answers, all over the word limit
 MAX_PAGE_CHARS = 12000
+SCHEMA = {"type": "object", "required": ["pairs"], "properties": {"pairs": {"type": "array", "items": {
+    "type": "object", "required": ["question", "answer"],
+    "properties": {"question": {"type": "string"}, "answer": {"type": "string"}}}}}}
 
 
 def pair_id(url: str, question: str) -> str:
@@ -21,15 +25,16 @@ async def extract_pairs(llm: LLM, page: dict, text: str, max_pairs: int = 5, max
               .replace("{title}", page["title"]).replace("{url}", page["url"]).replace("{text}", text[:MAX_PAGE_CHARS]))
     record = {"key": page["url"], "url": page["url"], "pairs": [], "dropped": {}, "skip": None,
               "generator": {"model": llm.model, "prompt": PROMPT}}
-    data, record["skip"] = await llm.ask_json(prompt, max_tokens=1024)
+    data, record["skip"] = await llm.ask_json(prompt, max_tokens=1024, schema=SCHEMA)
     if record["skip"]:
         return record
     pairs = data.get("pairs") if isinstance(data, dict) else data
     if not isinstance(pairs, list):
         record["skip"] = "reply has no 'pairs' list"
         return record
+    on_page = _normal(text)
     for item in pairs[: max_pairs * 2]:
-        reason = _problem(item, max_answer_words)
+        reason = _problem(item, max_answer_words) or _not_on_page(item, on_page)
         if reason:
             record["dropped"][reason] = record["dropped"].get(reason, 0) + 1
             continue
@@ -38,6 +43,17 @@ async def extract_pairs(llm: LLM, page: dict, text: str, max_pairs: int = 5, max
     if not record["pairs"] and not record["dropped"]:
         record["skip"] = "no pairs on this page"
     return record
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())
+
+
+def _not_on_page(item, on_page: str) -> str | None:
+    """A pair whose answer the page does not state (a small model copies the prompt's example, or
+    recalls instead of reading) is not grounded: the answer must occur in the page's words."""
+    answer = _normal(str(item["answer"]))
+    return None if answer and f" {answer} " in f" {on_page} " else "answer not on the page"
 
 
 def _problem(item, max_answer_words: int) -> str | None:

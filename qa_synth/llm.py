@@ -6,7 +6,10 @@
 - an on-disk cache keyed by model + messages + parameters, so a rerun costs nothing and gives
   the same tasks;
 - token usage counted (and cache hits, and retries) for the closing report;
-- `check()` fails fast, with how to start an endpoint, when none answers.
+- `check()` fails fast, with how to start an endpoint, when none answers;
+- `ask_json(..., schema=)` asks for structured output (`response_format` with a JSON schema, as
+  vLLM, SGLang, llama.cpp, ollama and OpenAI accept it) and, once an endpoint refuses it, asks
+  without it from then on, reading JSON out of the text instead (`worldbuild.jsonreply`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ class LLMUnavailable(RuntimeError):
 class LLMFailed(RuntimeError):
     """One request failed for good (after its retries); the caller records it as a skip."""
 
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status of a refused request, None for timeouts and drops
+
 
 @dataclass
 class Usage:
@@ -43,6 +50,7 @@ class Usage:
     failures: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    structured_refused: int = 0  # requests the endpoint refused for their response_format
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -90,6 +98,11 @@ class ReplyCache:
         self.db.execute("INSERT OR REPLACE INTO replies (key, reply) VALUES (?, ?)", (key, json.dumps(value)))
 
 
+def json_schema_format(schema: dict, name: str = "reply") -> dict:
+    """OpenAI's `response_format` for a JSON schema."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
 @dataclass
 class LLM:
     base_url: str
@@ -100,6 +113,7 @@ class LLM:
     timeout: float = 120.0
     max_retries: int = 5
     backoff: float = 1.0
+    structured: bool = True  # send JSON schemas as response_format (turned off once the endpoint refuses one)
     usage: Usage = field(default_factory=Usage)
 
     def __post_init__(self) -> None:
@@ -167,16 +181,38 @@ class LLM:
                 await asyncio.sleep(Backoff(self.max_retries, self.backoff).delay(attempt, asked))
             except openai.APIStatusError as exc:
                 self.usage.failures += 1
-                raise LLMFailed(f"HTTP {exc.status_code}: {' '.join(str(exc.message).split())[:160]}") from exc
+                raise LLMFailed(f"HTTP {exc.status_code}: {' '.join(str(exc.message).split())[:160]}",
+                                exc.status_code) from exc
         raise AssertionError("unreachable")
 
-    async def ask_json(self, prompt: str, max_tokens: int = 1024):
-        """(JSON value, None) for a one-message prompt, or (None, the skip reason) when the
-        request failed for good or the reply holds no JSON."""
+    async def complete_structured(self, messages: list[dict], schema: dict | None, **params) -> Reply:
+        """`complete`, asking for structured output under `schema` while the endpoint accepts it.
+        An endpoint that refuses it (HTTP 400/404/422/501) and then answers the same request
+        without it is asked without it from then on."""
+        if schema is None or not self.structured:
+            return await self.complete(messages, **params)
         try:
-            return (await self.complete([{"role": "user", "content": prompt}], max_tokens=max_tokens)).json(), None
+            return await self.complete(messages, response_format=json_schema_format(schema), **params)
+        except LLMFailed as exc:
+            if exc.status not in (400, 404, 422, 501):
+                raise
+            reply = await self.complete(messages, **params)  # fails too: the schema was not the problem
+            self.structured = False
+            self.usage.structured_refused += 1
+            return reply
+
+    async def ask_json(self, prompt: str, max_tokens: int = 1024, schema: dict | None = None):
+        """(JSON value, None) for a one-message prompt, or (None, the skip reason) when the
+        request failed for good or the reply holds no JSON (`schema`: see `complete_structured`)."""
+        try:
+            reply = await self.complete_structured([{"role": "user", "content": prompt}], schema,
+                                                   max_tokens=max_tokens)
         except LLMFailed as exc:
             return None, f"LLM failed: {exc}"
+        if reply.finish_reason == "length":  # a cut object is no answer, whatever inner value still parses
+            return None, "reply not JSON: cut at max_tokens"
+        try:
+            return reply.json(), None
         except ValueError as exc:
             return None, f"reply not JSON: {exc}"
 

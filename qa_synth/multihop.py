@@ -17,13 +17,20 @@ from qa_synth.prompts import load
 N_MAX, K_FEAT, K_ENT, SUBGRAPH, MIN_HOPS, MAX_HOPS = 8, 2, 2, 6, 3, 5
 EXPAND, COMPOSE = "graph_expand.v1", "multihop_compose.v1"
 PAGE_CHARS = 8000
+EXPAND_SCHEMA = {"type": "object", "required": ["features", "entities"], "properties": {
+    "features": {"type": "array", "items": {"type": "string"}, "maxItems": K_FEAT},
+    "entities": {"type": "array", "maxItems": K_ENT, "items": {"type": "object", "required": ["name", "relation"], "properties": {
+        "name": {"type": "string"}, "relation": {"type": "string"}}}}}}
+COMPOSE_SCHEMA = {"type": "object", "required": ["question", "answer", "hops", "facts"], "properties": {
+    "question": {"type": "string"}, "answer": {"type": "string"}, "hops": {"type": "integer"},
+    "facts": {"type": "array", "items": {"type": "string"}}}}
 
 
-async def expand(llm: LLM, access, seed: str, mask: list[str]) -> dict:
+async def expand(llm: LLM, access, seed: str, mask: list[str], n_max: int = N_MAX) -> dict:
     """The graph grown from `seed`: {"nodes": {name: {"features": [...]}}, "edges": [...], "skips": [...]}."""
     graph = {"nodes": {seed: {"features": []}}, "edges": [], "skips": []}
     queue = [seed]
-    while queue and len(graph["nodes"]) < N_MAX:
+    while queue and len(graph["nodes"]) < n_max:
         entity = queue.pop(0)
         urls = access.search(entity, k=3, mask=mask)
         if not urls:
@@ -33,7 +40,7 @@ async def expand(llm: LLM, access, seed: str, mask: list[str]) -> dict:
         prompt = (load(EXPAND).replace("{entity}", entity).replace("{k_feat}", str(K_FEAT))
                   .replace("{k_ent}", str(K_ENT)).replace("{url}", url)
                   .replace("{text}", (access.text(url, mask=mask) or "")[:PAGE_CHARS]))
-        data, skip = await llm.ask_json(prompt, max_tokens=512)
+        data, skip = await llm.ask_json(prompt, max_tokens=512, schema=EXPAND_SCHEMA)
         if skip or not isinstance(data, dict):
             graph["skips"].append(skip or "reply is not an object")
             continue
@@ -44,7 +51,7 @@ async def expand(llm: LLM, access, seed: str, mask: list[str]) -> dict:
             if not name or not relation or name == entity:
                 continue
             if name not in graph["nodes"]:
-                if len(graph["nodes"]) >= N_MAX:
+                if len(graph["nodes"]) >= n_max:
                     break
                 graph["nodes"][name] = {"features": []}
                 queue.append(name)
@@ -84,7 +91,7 @@ async def compose(llm: LLM, graph: dict, chosen: list[str]) -> tuple[dict | None
     facts = _facts(graph, chosen)
     prompt = (load(COMPOSE).replace("{entities}", "; ".join(chosen))
               .replace("{facts}", "\n".join(f"{f['id']}: {f['text']}" for f in facts)))
-    data, skip = await llm.ask_json(prompt, max_tokens=512)
+    data, skip = await llm.ask_json(prompt, max_tokens=512, schema=COMPOSE_SCHEMA)
     if skip:
         return None, skip
     if not isinstance(data, dict) or not isinstance(data.get("question"), str) or not data["question"].strip():

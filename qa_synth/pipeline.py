@@ -30,6 +30,7 @@ class SynthConfig:
     min_chars: int = 1500
     tag: bool = False  # also tag each kept task with its capability (one more LLM call per task)
     multi_hop: int = 0  # multi-hop tasks to try, each grown from a kept single-hop answer
+    graph_nodes: int = multihop.N_MAX  # entities a multi-hop graph grows to (one LLM call each)
 
 
 async def _each(items, work, sink: StageFile) -> None:
@@ -126,7 +127,7 @@ async def _multi_hop(llm, access, kept, config, out, texts, tasks, now) -> dict:
 
     async def one(pair):
         mask = access.mask_for([pair["source_url"]])
-        graph = await multihop.expand(llm, access, pair["answer"], mask)
+        graph = await multihop.expand(llm, access, pair["answer"], mask, config.graph_nodes)
         chosen = multihop.sample_subgraph(graph, pair["answer"], random.Random(pair["id"]))
         task, skip = (None, f"subgraph has {len(chosen)} nodes") if len(chosen) < 4 else \
             await multihop.compose(llm, graph, chosen)

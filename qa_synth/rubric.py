@@ -5,14 +5,17 @@ from __future__ import annotations
 from qa_synth.llm import LLM
 from qa_synth.prompts import load
 
-PROMPT = "rubric.v1"
+PROMPT = "rubric.v2"  # v1 (kept): its example `"why": "..."` was copied, all true, by a 1.5B model
 CONDITIONS = ("independent", "specific", "unambiguous", "answerable", "closed", "not_common_sense", "time_fixed")
+_VERDICT = {"type": "object", "required": ["why", "ok"],  # the reason first, then the verdict it supports
+            "properties": {"why": {"type": "string", "maxLength": 200}, "ok": {"type": "boolean"}}}
+SCHEMA = {"type": "object", "required": list(CONDITIONS), "properties": {c: _VERDICT for c in CONDITIONS}}
 
 
 async def judge(llm: LLM, pair: dict) -> dict:
     prompt = load(PROMPT).replace("{question}", pair["question"]).replace("{answer}", pair["answer"])
     record = {"key": pair["id"], "verdicts": {}, "kept": False, "skip": None, "prompt": PROMPT}
-    data, record["skip"] = await llm.ask_json(prompt, max_tokens=768)
+    data, record["skip"] = await llm.ask_json(prompt, max_tokens=768, schema=SCHEMA)
     if record["skip"]:
         return record
     if not isinstance(data, dict) or any(c not in data for c in CONDITIONS):

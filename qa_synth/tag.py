@@ -7,11 +7,12 @@ from qa_synth.prompts import load
 
 PROMPT = "capability.v1"
 CAPABILITIES = ("direct", "aggregation", "enumeration", "cross_verification", "statistics")
+SCHEMA = {"type": "object", "required": ["capability"], "properties": {"capability": {"enum": list(CAPABILITIES)}}}
 
 
 async def tag(llm: LLM, pair: dict) -> dict:
     prompt = load(PROMPT).replace("{question}", pair["question"]).replace("{answer}", pair["answer"])
-    data, skip = await llm.ask_json(prompt, max_tokens=64)
+    data, skip = await llm.ask_json(prompt, max_tokens=64, schema=SCHEMA)
     capability = data.get("capability") if isinstance(data, dict) else None
     if skip is None and capability not in CAPABILITIES:
         skip = f"unknown capability {str(capability)[:40]!r}"

@@ -50,7 +50,7 @@ def test_reply_usage_and_cache(tmp_path):
         assert len(double.requests) == 2 and double.requests[0]["model"] == "double-model"
         assert llm.usage.to_dict() == {"requests": 2, "cached": 1, "retries": 0, "failures": 0,
                                        "prompt_tokens": 2 * first.prompt_tokens,
-                                       "completion_tokens": 2 * first.completion_tokens}
+                                       "completion_tokens": 2 * first.completion_tokens, "structured_refused": 0}
         assert first.prompt_tokens > 0 and first.completion_tokens > 0
     with LLMDouble([{"status": 500}]) as dead:  # a rerun is served from the cache without the server
         async def again():
@@ -153,6 +153,8 @@ def test_check_passes_against_a_live_endpoint():
     ('{"a": 1}', {"a": 1}),
     ('<think>hmm {"no": 1}</think>```json\n[{"a": 1}]\n```', [{"a": 1}]),
     ('Sure! {"a": "x"} — done.', {"a": "x"}),
+    ('{&#34;a&#34;: [&#34;x&#34;]}', {"a": ["x"]}),  # quotes HTML-escaped: nothing is JSON until unescaped
+    ('{"a": "Tom &amp; Jerry"}', {"a": "Tom &amp; Jerry"}),  # real quotes: an entity in a string stays
 ])
 def test_json_replies(text, value):
     from qa_synth.llm import Reply
@@ -166,3 +168,54 @@ def test_json_replies_rejected(text):
 
     with pytest.raises(ValueError):
         Reply(text, "stop", 1, 1).json()
+
+
+SCHEMA = {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}}}
+
+
+def test_structured_output_is_asked_for_with_the_schema():
+    with LLMDouble([{"json": {"a": 1}}]) as double:
+        async def go():
+            llm = make(double)
+            return llm, await llm.ask_json("give a", schema=SCHEMA)
+
+        llm, (value, skip) = run(go())
+    assert (value, skip) == ({"a": 1}, None) and llm.structured
+    sent = double.requests[0]["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["schema"] == SCHEMA
+
+
+def test_an_endpoint_refusing_structured_output_is_asked_without_it_from_then_on():
+    def refuses_schemas(body):  # an endpoint without structured output (HTTP 400 for the field)
+        return {"status": 400} if "response_format" in body else {"content": '```json\n{"a": 2}\n```'}
+
+    with LLMDouble(responder=refuses_schemas) as double:
+        async def go():
+            llm = make(double)
+            first = await llm.ask_json("give a", schema=SCHEMA)
+            second = await llm.ask_json("give a again", schema=SCHEMA)
+            return llm, first, second
+
+        llm, first, second = run(go())
+    assert first == second == ({"a": 2}, None)
+    assert not llm.structured and llm.usage.structured_refused == 1
+    assert ["response_format" in r for r in double.requests] == [True, False, False]
+
+
+def test_a_refusal_that_is_not_about_the_schema_keeps_structured_output():
+    with LLMDouble([{"status": 400}]) as double:  # refuses every request, schema or not
+        async def go():
+            llm = make(double)
+            return llm, await llm.ask_json("give a", schema=SCHEMA)
+
+        llm, (value, skip) = run(go())
+    assert value is None and skip.startswith("LLM failed: HTTP 400") and llm.structured
+
+
+def test_a_reply_cut_at_max_tokens_says_so():
+    with LLMDouble([{"content": '{"pairs": [{"question": "In which ye', "finish_reason": "length"}]) as double:
+        async def go():
+            return await make(double).ask_json("pairs")
+
+        value, skip = run(go())
+    assert (value, skip) == (None, "reply not JSON: cut at max_tokens")

@@ -15,7 +15,7 @@ ROOT = "http://www.iana.org/domains/root/servers"
 
 
 GRAPH = {
-    "Internet Assigned Numbers Authority": [("ICANN", "is operated by"), ("Root Servers", "coordinates")],
+    "13": [("ICANN", "is the count of root authorities listed by"), ("Root Servers", "is the count of")],
     "ICANN": [("Time Zone Database", "hosts"), ("Domain Name Services", "oversees")],
     "Root Servers": [("VeriSign", "include one operated by"), ("NASA", "include one operated by")],
 }
@@ -27,9 +27,10 @@ def responder(body):
     if prompt.startswith("You write research questions"):
         if "Page URL: " + ROOT in prompt:
             return {"json": {"pairs": [
-                {"question": "What does the acronym IANA stand for?", "answer": "Internet Assigned Numbers Authority"},
+                {"question": "As how many named authorities does IANA list the DNS root servers?", "answer": "13"},
                 {"question": "Which organisation manages g.root-servers.net?", "answer": "US Department of Defence (NIC)"},
-                {"question": "Who currently runs the root servers?", "answer": "twelve operators"},
+                {"question": "Who currently runs a.root-servers.net?", "answer": "VeriSign, Inc."},
+                {"question": "Which agency runs e.root-servers.net?", "answer": "Jet Propulsion Laboratory"},
                 {"question": "Describe the root server system in detail.", "answer": " ".join(["word"] * 30)},
             ]}}
         if "commoncrawl.org" in prompt:
@@ -69,15 +70,15 @@ def test_single_hop_tasks_end_to_end_then_from_cache(sample_world, tmp_path):
         first_requests = len(double.requests)
     assert 100 < summary["pages_used"] == summary["pages_extracted"] < 197
     assert summary["page_skips"].get("reply not JSON", 0) >= 1  # the refusal
-    assert summary["pairs_dropped"] == {"answer longer than allowed": 1}
+    assert summary["pairs_dropped"] == {"answer longer than allowed": 1, "answer not on the page": 1}
     assert summary["kept"] == 2 and summary["passed_per_condition"]["time_fixed"] == 2
     assert summary["llm"]["prompt_tokens"] > 0
     tasks = {t["question"]: t for t in map(json.loads, open(os.path.join(out, "tasks.jsonl")))}
-    assert set(tasks) == {"What does the acronym IANA stand for?", "Which organisation manages g.root-servers.net?"}
-    iana = tasks["What does the acronym IANA stand for?"]
+    assert set(tasks) == {"As how many named authorities does IANA list the DNS root servers?", "Which organisation manages g.root-servers.net?"}
+    iana = tasks["As how many named authorities does IANA list the DNS root servers?"]
     assert iana["reachable"] and iana["evidence_urls"] and ROOT not in iana["evidence_urls"]
     assert ROOT in iana["mask_urls"] and iana["snapshot"] == sample_world[1].manifest["snapshot"]
-    assert iana["generator"] == {"model": "double-model", "prompt": "extract_qa.v1", "rubric_prompt": "rubric.v1"}
+    assert iana["generator"] == {"model": "double-model", "prompt": "extract_qa.v2", "rubric_prompt": "rubric.v2"}
     assert set(iana["rubric"]) == set(ALL_OK) and iana["kind"] == "single_hop"
     dod = tasks["Which organisation manages g.root-servers.net?"]
     assert dod["reachable"] is False and dod["evidence_urls"] == []  # only its masked source says it
@@ -178,7 +179,7 @@ def test_capability_tagging(sample_world, tmp_path):
         result = synth(sample_world[0], out, double.base_url, "--max-pages", "400", "--tag")
         assert result.exit_code == 0, result.output
     tasks = {t["question"]: t for t in map(json.loads, open(os.path.join(out, "tasks.jsonl")))}
-    assert tasks["What does the acronym IANA stand for?"]["capability"] == "direct"
+    assert tasks["As how many named authorities does IANA list the DNS root servers?"]["capability"] == "direct"
     assert tasks["Which organisation manages g.root-servers.net?"]["capability"] is None  # an unknown label
     skips = [json.loads(line)["skip"] for line in open(os.path.join(out, "tags.jsonl"))]
     assert sorted(map(str, skips)) == ["None", "unknown capability 'telepathy'"]
@@ -192,7 +193,7 @@ def test_multi_hop_tasks_from_a_backward_graph(sample_world, tmp_path):
     summary = json.loads(result.stdout)
     assert summary["multi_hop"] == {"tried": 2, "made": 1, "skips": {"subgraph has 1 nodes": 1}}
     record = next(r for r in map(json.loads, open(os.path.join(out, "multihop.jsonl"))) if r["task"])
-    assert record["seed"] == "Internet Assigned Numbers Authority"
+    assert record["seed"] == "13"
     assert len(record["graph"]["nodes"]) == 7 and len(record["subgraph"]) == 6  # N_MAX 8, subgraph of 6
     assert all(edge["url"].startswith("http") for edge in record["graph"]["edges"])
     assert ROOT not in {edge["url"] for edge in record["graph"]["edges"]}  # grown with the seed's source masked
@@ -200,7 +201,7 @@ def test_multi_hop_tasks_from_a_backward_graph(sample_world, tmp_path):
     assert task["answer"] == record["subgraph"][-1] and task["hops"] == 3
     assert [f["id"] for f in task["facts"]] == ["f1", "f2"] and all(f["url"] for f in task["facts"])
     assert task["source_urls"] and ROOT in task["mask_urls"]
-    assert set(task["rubric"]) == set(ALL_OK) and task["generator"]["rubric_prompt"] == "rubric.v1"
+    assert set(task["rubric"]) == set(ALL_OK) and task["generator"]["rubric_prompt"] == "rubric.v2"
     from datasets import load_from_disk
 
     hf = load_from_disk(os.path.join(out, "hf"))

@@ -544,6 +544,7 @@ def synth_qa(
     service: Optional[str] = typer.Option(None, help="Search and mask through this `worldbuild serve` (same snapshot)"),
     tag: bool = typer.Option(False, "--tag", help="Tag each task with its search capability (one LLM call per task)"),
     multi_hop: int = typer.Option(0, min=0, help="Multi-hop tasks to try, each grown from a kept single-hop answer"),
+    graph_nodes: int = typer.Option(8, min=4, help="Entities each multi-hop graph grows to (one LLM call each)"),
     decontaminate: Optional[List[str]] = typer.Option(None, "--decontaminate",
                                                        help="Benchmark JSONL whose questions/answers tasks must not overlap (repeatable)"),
     as_json: bool = JsonOpt("the summary"),
@@ -566,7 +567,8 @@ def synth_qa(
         try:
             await llm.check()
             return await run_single_hop(world_dir, llm, SynthConfig(out_dir=out, max_pages=max_pages, tag=tag,
-                                                                  multi_hop=multi_hop), service)
+                                                                  multi_hop=multi_hop, graph_nodes=graph_nodes),
+                                        service)
         finally:
             await llm.aclose()
 

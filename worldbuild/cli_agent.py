@@ -41,6 +41,9 @@ def _shared(
     max_tool_response_length: Optional[int] = typer.Option(
         None, min=1, help="Characters of one tool answer kept (verl's multi_turn.max_tool_response_length)"),
     thinking: bool = typer.Option(False, help="The policy's template opens <think> in the prompt (Qwen3-Thinking)"),
+    tool_format: str = typer.Option(
+        "hermes", help="How calls written in the reply's content are read, as verl's multi_turn.format: hermes "
+                       "(<tool_call> tags) or hermes_lenient (also fenced or bare JSON calls, as small models write)"),
     temperature: float = typer.Option(1.0, help="Sampling temperature (training samples at 1.0)"),
     top_k: int = ResultsOpt(10, "Results per search call"),
     search_mode: SearchMode = ModeOpt("--search-mode"),
@@ -57,11 +60,14 @@ def _job(options: dict, reminder: bool = False):
     from worldbuild.agent.judge import DEFAULT_CACHE
     from worldbuild.agent.react import EpisodeSettings
     from worldbuild.agent.rollout import RolloutPlan
+    from worldbuild.agent.toolcalls import FORMATS
     from worldbuild.agent.tools import ToolSettings
 
     o = options
     if o["fallback"] not in ("em", "f1"):
         raise typer.BadParameter("--fallback must be em or f1")
+    if o["tool_format"] not in FORMATS:
+        raise typer.BadParameter(f"--tool-format must be one of {', '.join(FORMATS)}")
     if bool(o["judge_url"]) != bool(o["judge_model"]):
         raise typer.BadParameter("--judge-url and --judge-model go together")
     return Job(
@@ -73,7 +79,7 @@ def _job(options: dict, reminder: bool = False):
         episode=EpisodeSettings(max_turns=o["max_turns"], max_response_tokens=o["max_response_tokens"],
                                 max_tokens_per_turn=o["max_tokens_per_turn"], temperature=o["temperature"],
                                 max_tool_response_length=o["max_tool_response_length"], thinking=o["thinking"],
-                                reminder=reminder),
+                                reminder=reminder, tool_format=o["tool_format"]),
         plan=RolloutPlan(samples=o["samples"], concurrency=o["concurrency"], checkpoint=o["checkpoint"]),
     )
 

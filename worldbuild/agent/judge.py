@@ -16,6 +16,7 @@ from worldbuild.jsonreply import extract_json
 PROMPT_VERSION = "judge.v1"
 MAX_ANSWER_CHARS = 200  # an answer, not an essay: longer ones are wrong without asking (and cannot argue)
 FALLBACKS = ("em", "f1")
+SCHEMA = {"type": "object", "required": ["equivalent"], "properties": {"equivalent": {"type": "boolean"}}}
 THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "worldbuild", "judge.sqlite")
 
@@ -99,8 +100,8 @@ class Judge:
             return Verdict(1.0, True, "judge", self.llm.model, PROMPT_VERSION)
         prompt = self.template.format(question=question, reference=label, prediction=prediction)
         try:
-            reply = await self.llm.complete([{"role": "user", "content": prompt}], temperature=0.0,
-                                            max_tokens=self.max_tokens)
+            reply = await self.llm.complete_structured([{"role": "user", "content": prompt}], SCHEMA,
+                                                       temperature=0.0, max_tokens=self.max_tokens)
             correct = _parse(reply.text)
         except (LLMFailed, ValueError) as exc:
             return metric_verdict(prediction, label, self.fallback, error=f"judge: {exc}")

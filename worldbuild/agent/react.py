@@ -8,16 +8,13 @@ turn only, as the reward reads it."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from uuid import uuid4
 
 from qa_synth.llm import LLM, LLMFailed
-from worldbuild.agent import observe, verl_loop
+from worldbuild.agent import observe, toolcalls, verl_loop
 from worldbuild.agent.answer import extract_answer
 from worldbuild.agent.tools import SCHEMAS, Observation, WorldTools
 
-HERMES_CALL = re.compile(r"<tool_call>(.*?)</tool_call>", re.DOTALL)
 REMINDER = "You have one turn left. Give your final answer now, inside <answer></answer>."
 
 
@@ -34,19 +31,13 @@ class EpisodeSettings:
     temperature: float = 1.0
     top_p: float = 1.0
     reminder: bool = False  # a last-turn nudge to answer (teacher runs for SFT data; training has none)
+    tool_format: str = "hermes"  # verl: multi_turn.format; how calls written in the content are read
 
 
-def text_tool_calls(content: str) -> tuple[str, list[dict]]:
-    """Hermes-format calls written in the content (an endpoint without a tool parser), kept and
-    dropped as verl's hermes parser keeps and drops them."""
-    calls = []
-    for body in HERMES_CALL.findall(content):
-        parsed = verl_loop.hermes_call(body)
-        if parsed is None:
-            continue
-        calls.append({"id": f"call_{uuid4().hex[:12]}", "type": "function",
-                      "function": {"name": parsed[0], "arguments": parsed[1]}})
-    return HERMES_CALL.sub("", content).strip(), calls
+def text_tool_calls(content: str, tool_format: str = "hermes") -> tuple[str, list[dict]]:
+    """Calls written in the content (an endpoint without a tool parser, or a model that writes
+    them its own way), read as verl's parser of that name reads them (`toolcalls`)."""
+    return toolcalls.parse(content, tool_format, list(SCHEMAS))
 
 
 def turn_text(message: dict) -> str:
@@ -90,7 +81,7 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
     """The trajectory: messages (with reasoning), the answer, why it stopped, counts."""
     messages = [dict(m) for m in prompt]
     first_prompt_tokens = None
-    response_tokens = completion_tokens = tool_calls = tool_errors = search_calls = 0
+    response_tokens = completion_tokens = tool_calls = tool_errors = search_calls = content_calls = 0
     retrieved: list[str] = []  # URLs search showed the agent, then the pages it opened
     opened: list[str] = []
     stop, final = "max_turns", None
@@ -126,7 +117,8 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
         response_tokens = reply.prompt_tokens + reply.completion_tokens - first_prompt_tokens
         content, calls = reply.text, [dict(call) for call in reply.tool_calls]
         if not calls:
-            content, calls = text_tool_calls(content)
+            content, calls = text_tool_calls(content, settings.tool_format)
+            content_calls += len(calls)
         calls = calls[: settings.max_parallel_calls]
         message = {"role": "assistant", "content": content}
         if reply.reasoning:
@@ -166,6 +158,7 @@ async def run_episode(llm: LLM, tools: WorldTools, prompt: list[dict], mask: lis
         "tool_calls": tool_calls,
         "tool_errors": tool_errors,
         "search_calls": search_calls,
+        "content_tool_calls": content_calls,  # calls read from the content, not the endpoint's tool_calls
         "retrieved_urls": list(dict.fromkeys(retrieved)),
         "opened_urls": list(dict.fromkeys(opened)),
         "prompt_tokens": first_prompt_tokens or 0,

@@ -12,6 +12,7 @@ from uuid import uuid4
 from verl.tools.base_tool import BaseTool
 from verl.tools.schemas import OpenAIFunctionToolSchema, ToolResponse
 
+from worldbuild.agent import verl_parser  # noqa: F401  (registers the hermes_lenient tool parser)
 from worldbuild.agent.tools import BROWSE_SCHEMA, SEARCH_SCHEMA, ToolSettings, WorldTools
 
 
