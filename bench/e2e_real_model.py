@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import REPO, save_results  # noqa: E402
 from bench.serve_load import free_port  # noqa: E402
+from worldbuild.serve.wait import wait_ready  # noqa: E402
 
 PY = sys.executable
 
@@ -61,17 +62,11 @@ def start_world(world: str, log: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([PY, "-m", "worldbuild", "serve", "--world", world, "--port", str(port)], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=open(log, "a"))
     base = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"worldbuild serve exited; see {log}")
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("worldbuild serve did not become ready")
+    why = wait_ready(base, 300, proc.pid)
+    if why:
+        proc.kill()
+        raise SystemExit(f"worldbuild serve: {why}; see {log}")
+    return proc, base
 
 
 def synth_report(out: str, summary: dict, seconds: float) -> dict:

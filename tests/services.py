@@ -3,11 +3,9 @@
 import socket
 import subprocess
 import sys
-import time
-
-import httpx
 
 from tests.conftest import REPO
+from worldbuild.serve.wait import wait_ready
 
 
 def free_port() -> int:
@@ -23,14 +21,8 @@ def start_server(world_dir: str, workers: int = 1, extra: list[str] = ()):
                              "--workers", str(workers), *extra], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300  # a loaded test machine can take minutes to import and index
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        try:
-            if httpx.get(base + "/health", timeout=1).status_code == 200:  # 503 while warming up
-                return proc, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("server did not start")
+    why = wait_ready(base, 300, proc.pid)  # a loaded test machine can take minutes to import and index
+    if why:
+        proc.kill()
+        raise AssertionError(f"server did not start: {why}\n{proc.stderr.read().decode()[-3000:]}")
+    return proc, base
