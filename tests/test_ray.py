@@ -206,7 +206,12 @@ def test_dense_index_on_ray_matches_the_local_one(cluster, sample_world, tmp_pat
     assert encoder.kind == "2 CPU actor(s)"
     on_ray = build_dense(iter(docs), str(tmp_path / "ray"), part_size=40, encoder=encoder)
     local = build_dense(iter(docs), str(tmp_path / "local"), part_size=40, device="cpu", batch_size=32)
-    assert on_ray == local and on_ray["documents"] == len(docs)
+    # the same index; only how it was encoded (where, how fast) differs
+    assert on_ray["encoding"]["device"] == "2 CPU actor(s)" and local["encoding"]["device"] == "cpu"
+    assert on_ray["encoding"]["passages"] == local["encoding"]["passages"]
+    without_timing = {key: value for key, value in local.items() if key != "encoding"}
+    assert {key: value for key, value in on_ray.items() if key != "encoding"} == without_timing
+    assert on_ray["documents"] == len(docs)
     assert np.array_equal(np.load(tmp_path / "ray" / "doc_ids.npy"), np.load(tmp_path / "local" / "doc_ids.npy"))
     assert np.allclose(np.load(tmp_path / "ray" / "vectors.npy"), np.load(tmp_path / "local" / "vectors.npy"),
                        atol=1e-5)
