@@ -232,6 +232,12 @@ def read_info(path: str) -> dict:
         return {}
 
 
+def embed_query(model, query: str) -> np.ndarray:
+    """A query's unit vector, as the page vectors were made (normalised, float32)."""
+    return model.encode([query], normalize_embeddings=True, convert_to_numpy=True,
+                        show_progress_bar=False)[0].astype(np.float32)
+
+
 class DenseIndex:
     """Cosine search over memory-mapped, normalised rows (one a page, or one a passage: a page
     scores its best passage): one piece, or shards (`shard-NNNN/`) searched in parallel threads
@@ -259,8 +265,7 @@ class DenseIndex:
         return any(piece.ann is not None for piece in self.pieces)
 
     def embed(self, query: str) -> np.ndarray:
-        return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True,
-                                 show_progress_bar=False)[0].astype(np.float32)
+        return embed_query(self.model, query)
 
     def search(self, query: str, k: int, hidden: set[int] | None = None, exact: bool = False) -> list[tuple[int, float]]:
         """Top-k (doc_id, cosine) skipping hidden doc ids (masked inside the search); ties by doc id."""

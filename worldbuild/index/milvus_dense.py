@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from worldbuild.index.dense import load_model, model_mismatch
+from worldbuild.index.dense import embed_query, load_model, model_mismatch
 from worldbuild.index.sharded import SHARD_PREFIX
 
 INSTALL_HINT = "the Milvus backend needs the 'milvus' extra: pip install 'worldbuild[milvus]'"
@@ -126,8 +126,7 @@ class MilvusDense:
         self.client.load_collection(self.name)
 
     def embed(self, query: str) -> np.ndarray:
-        return self.model.encode([query], normalize_embeddings=True, convert_to_numpy=True,
-                                 show_progress_bar=False)[0].astype(np.float32)
+        return embed_query(self.model, query)
 
     def search(self, query: str, k: int, hidden: set[int] | None = None, exact: bool = False) -> list[tuple[int, float]]:
         if k <= 0 or not self.size:
