@@ -17,7 +17,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, NamedTuple
 
 import regex
 
@@ -254,6 +254,14 @@ def _key(term: str) -> str:
     return term[:max(3, len(term) - 3)]
 
 
+@lru_cache(maxsize=1 << 14)
+def _quick_keys(wanted: frozenset[str]) -> tuple[str, ...] | None:
+    """The stable starts `find_terms_quick` looks for (once per query); None when a CJK term is wanted."""
+    if any(_CJK_RUNS.fullmatch(term) for term in wanted if term):
+        return None
+    return tuple(sorted({_key(term) for term in wanted if term}))
+
+
 def find_terms_quick(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, str]]:
     """`find_terms` for snippets, without scanning every word of a long page: candidates are the
     words that begin with a wanted term's stable start (`str.find` in the lowercased page),
@@ -261,12 +269,13 @@ def find_terms_quick(text: str, wanted: set[str], analyzer: str) -> list[tuple[i
     whose start the stemmer changes (`dying` -> `die`) can be missed; when no candidate
     matches at all, or CJK terms are wanted, or lowercasing moves characters, every word is
     scanned (`find_terms`)."""
+    keys = _quick_keys(frozenset(wanted))
     low = text.lower()
-    if len(low) != len(text) or any(_CJK_RUNS.fullmatch(term) for term in wanted if term):
+    if keys is None or len(low) != len(text):
         return find_terms(text, wanted, analyzer)
     found: set[tuple[int, str]] = set()
     memo = _memos.get(analyzer) or _memo_of(set(), analyzer)
-    for key in {_key(term) for term in wanted if term}:
+    for key in keys:
         start = low.find(key)
         while start != -1:
             if start and _char_kind(text[start - 1]) == WORD:  # inside a word: not its start
@@ -301,30 +310,23 @@ class QueryGroup:
 
 
 def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
-    """The query's words, each with its terms under every analyser the index used (a word
-    that is a stopword under all of them is dropped); CJK runs as bigrams, as in every page."""
+    """The query's words in order, each with its terms under every analyser the index used (a
+    word that is a stopword is dropped under all of them alike); CJK runs as bigrams, as in every
+    page. Each distinct word is analysed once per process (the analysers' memos)."""
     names = sorted(set(analyzers)) or [PLAIN]
+    plain = tokens(query, PLAIN)  # words as they are (normalised), CJK bigrams: one per group
+    words = {query[token.start:token.end] for token in plain if _char_kind(query[token.start]) != CJK}
+    memos = [_memo_of(words, name) for name in names]
     groups: dict[str, QueryGroup] = {}
-    analysed = tokens_by(query, [*names, PLAIN])
-    for name in names:
-        for token in analysed[name]:
-            surface = query[token.start:token.end]
-            key = surface if _is_cjk(surface) else normalise(surface)
-            found = groups.get(key)
-            if found is None:
-                groups[key] = QueryGroup(surface, (token.term,))
-            elif token.term not in found.variants:
-                groups[key] = QueryGroup(found.text, found.variants + (token.term,))
-    order = {key: i for i, key in enumerate(_surface_keys(query, analysed[PLAIN]))}
-    return [groups[key] for key in sorted(groups, key=lambda key: order.get(key, len(order)))]
-
-
-def _is_cjk(surface: str) -> bool:
-    return bool(surface) and _TOKEN.fullmatch(surface) is not None and _TOKEN.fullmatch(surface).lastgroup == "cjk"
-
-
-def _surface_keys(query: str, plain: list[Token]) -> Iterator[str]:
-    """Query words (and CJK bigrams) in order of appearance, as `analyse_query` keys them."""
     for token in plain:
         surface = query[token.start:token.end]
-        yield surface if _is_cjk(surface) else normalise(surface)
+        if _char_kind(surface[0]) == CJK:
+            key, variants = surface, (token.term,)
+        else:
+            key, variants = token.term, tuple(dict.fromkeys(memo.term[surface] for memo in memos))
+        found = groups.get(key)
+        if found is None:
+            groups[key] = QueryGroup(surface, variants)
+        else:
+            groups[key] = QueryGroup(found.text, tuple(dict.fromkeys(found.variants + variants)))
+    return list(groups.values())

@@ -12,12 +12,13 @@ import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable
 
 import numpy as np
 
 from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_terms
-from worldbuild.index.kernels import cache_bm25s_kernels
+from worldbuild.index.kernels import weighted_top_k
 
 DOC_LENGTHS = "doc_lengths.npy"
 VOCABULARY = "vocab.index.json"  # bm25s's own name for the term -> column map
@@ -106,6 +107,19 @@ class QueryTerms:
     def terms(self) -> list[str]:
         return list(dict.fromkeys(term for group in self.groups for term in group.variants))
 
+    @cached_property
+    def group_of(self) -> dict[str, list[int]]:
+        """Index term -> the groups it stands for (text matching asks this for every hit)."""
+        found: dict[str, list[int]] = {}
+        for number, group in enumerate(self.groups):
+            for term in group.variants:
+                found.setdefault(term, []).append(number)
+        return found
+
+    @cached_property
+    def wanted(self) -> frozenset[str]:
+        return frozenset(self.group_of)
+
 
 def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list[float], dict[str, float]]:
     """Each word's idf counts the pages holding any of its variants, and every variant is scored
@@ -128,8 +142,8 @@ def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list
 
 
 class BM25Index:
-    """Search one saved index. `backend="numba"` answers ~100x faster once compiled
-    (seconds, once per process: call `warmup()` at start); "numpy" needs no compile."""
+    """Search one saved index. `backend="numba"` answers ~100x faster (`kernels.weighted_top_k`,
+    compiled once per machine; call `warmup()` at start to load it); "numpy" needs no compile."""
 
     def __init__(self, path: str, backend: str = "numpy", analyzers: list[str] | None = None,
                  batch_threads: int | None = None):
@@ -142,11 +156,11 @@ class BM25Index:
         self.size = len(self.doc_ids)
         self.analyzers = analyzers or analyzers_of(path)
         self.retriever = None
+        self.compiled = backend == "numba"
         self._vocab: dict[str, int] = {}
         if self.size:
-            if backend == "numba":
-                cache_bm25s_kernels()
-            self.retriever = bm25s.BM25.load(path, mmap=True, override_params={"backend": backend},
+            # bm25s holds the score matrix; the compiled path scores it with our own kernel
+            self.retriever = bm25s.BM25.load(path, mmap=True, override_params={"backend": "numpy"},
                                              show_progress=False, verbosity=0)
             self._indptr = self.retriever.scores["indptr"]
             self._vocab = self.retriever.vocab_dict
@@ -167,6 +181,8 @@ class BM25Index:
         if not terms.token_ids or self.retriever is None or k <= 0:
             return []
         k = min(k, self.size)
+        if self.compiled:
+            return self._weighted(batch=[terms], chunk=[0], k=k)[0]
         if terms.scale:
             return self._scaled_search(terms, k)
         positions, scores = self.retriever.retrieve([terms.token_ids], k=k, show_progress=False, n_threads=1)
@@ -193,7 +209,7 @@ class BM25Index:
         k = min(k, self.size)
         todo = []
         for i, terms in enumerate(batch):
-            if terms.token_ids and terms.scale:  # variants weighed apart: not bm25s's plain sum
+            if terms.token_ids and terms.scale and not self.compiled:  # variants weighed apart
                 found[i] = self._scaled_search(terms, k)
             elif terms.token_ids:
                 todo.append(i)
@@ -212,16 +228,38 @@ class BM25Index:
         return found
 
     def _retrieve(self, batch: list[QueryTerms], chunk: list[int], k: int) -> list[list[tuple[int, float]]]:
+        if self.compiled:
+            return self._weighted(batch, chunk, k)
         positions, scores = self.retriever.retrieve(
             [batch[i].token_ids for i in chunk], k=min(k, self.size), show_progress=False, n_threads=1
         )
         doc_ids = np.asarray(self.doc_ids)[positions].tolist()
         return [[(d, s) for d, s in zip(ids, row) if s > 0] for ids, row in zip(doc_ids, scores.tolist())]
 
+    def _weighted(self, batch: list[QueryTerms], chunk: list[int], k: int) -> list[list[tuple[int, float]]]:
+        """The compiled path: every query of `chunk` in one `weighted_top_k` call, each variant
+        weighed by its `scale` (1 where it has none)."""
+        ids: list[int] = []
+        weights: list[float] = []
+        pointers = [0]
+        for i in chunk:
+            terms = batch[i]
+            factor = {self._vocab[term]: value for term, value in terms.scale.items() if term in self._vocab}
+            ids += terms.token_ids
+            weights += [factor.get(token_id, 1.0) for token_id in terms.token_ids]
+            pointers.append(len(ids))
+        scores = self.retriever.scores
+        positions, values = weighted_top_k()(np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32),
+                                             np.asarray(pointers, dtype=np.int64), k, scores["data"],
+                                             scores["indptr"], scores["indices"], self.size)
+        doc_ids = np.asarray(self.doc_ids)[np.maximum(positions, 0)].tolist()
+        return [[(d, s) for d, p, s in zip(ids_row, row, values_row) if p >= 0]
+                for ids_row, row, values_row in zip(doc_ids, positions.tolist(), values.tolist())]
+
     def warmup(self) -> None:
         """Compile the numba kernels now rather than on the first user query."""
-        if self.retriever is not None:
-            self.retriever.retrieve([[0]], k=1, show_progress=False, n_threads=1)
+        if self.retriever is not None and self.compiled:
+            self._weighted([QueryTerms([0], [], [])], [0], 1)
 
     def close(self) -> None:
         if self._pool is not None:

@@ -22,14 +22,11 @@ CONTEXT = 300  # characters of Markdown read around a snippet, so that its links
 def matches(text: str, terms: QueryTerms, lang: str, quick: bool = False) -> list[list[int]]:
     """Per query group: the start of every page word that is one of its terms, in order
     (`quick`: as `find_terms_quick` finds them, for snippets)."""
-    group_of: dict[str, list[int]] = {}
-    for number, group in enumerate(terms.groups):
-        for term in group.variants:
-            group_of.setdefault(term, []).append(number)
+    group_of = terms.group_of
     found: list[list[int]] = [[] for _ in terms.groups]
     if not group_of:
         return found
-    for start, term in (find_terms_quick if quick else find_terms)(text, set(group_of), analyzer_name(lang)):
+    for start, term in (find_terms_quick if quick else find_terms)(text, terms.wanted, analyzer_name(lang)):
         for number in group_of[term]:
             found[number].append(start)
     return found
