@@ -18,7 +18,6 @@ from typing import Iterable
 import numpy as np
 
 from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_terms
-from worldbuild.index.kernels import weighted_top_k
 
 DOC_LENGTHS = "doc_lengths.npy"
 VOCABULARY = "vocab.index.json"  # bm25s's own name for the term -> column map
@@ -142,7 +141,7 @@ def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list
 
 
 class BM25Index:
-    """Search one saved index. `backend="numba"` answers ~100x faster (`kernels.weighted_top_k`,
+    """Search one saved index. `backend="numba"` answers ~100x faster (`topk.weighted_top_k`,
     compiled once per machine; call `warmup()` at start to load it); "numpy" needs no compile."""
 
     def __init__(self, path: str, backend: str = "numpy", analyzers: list[str] | None = None,
@@ -164,6 +163,7 @@ class BM25Index:
                                              show_progress=False, verbosity=0)
             self._indptr = self.retriever.scores["indptr"]
             self._vocab = self.retriever.vocab_dict
+            self._upper = np.full(len(self._indptr) - 1, -1, dtype=np.float32)  # per term, filled on use
 
     def document_frequency(self, term: str) -> int:
         token_id = self._vocab.get(term)
@@ -239,6 +239,8 @@ class BM25Index:
     def _weighted(self, batch: list[QueryTerms], chunk: list[int], k: int) -> list[list[tuple[int, float]]]:
         """The compiled path: every query of `chunk` in one `weighted_top_k` call, each variant
         weighed by its `scale` (1 where it has none)."""
+        from worldbuild.index.topk import weighted_top_k
+
         ids: list[int] = []
         weights: list[float] = []
         pointers = [0]
@@ -249,9 +251,9 @@ class BM25Index:
             weights += [factor.get(token_id, 1.0) for token_id in terms.token_ids]
             pointers.append(len(ids))
         scores = self.retriever.scores
-        positions, values = weighted_top_k()(np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32),
+        positions, values = weighted_top_k(np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32),
                                              np.asarray(pointers, dtype=np.int64), k, scores["data"],
-                                             scores["indptr"], scores["indices"], self.size)
+                                             scores["indptr"], scores["indices"], self.size, self._upper)
         doc_ids = np.asarray(self.doc_ids)[np.maximum(positions, 0)].tolist()
         return [[(d, s) for d, p, s in zip(ids_row, row, values_row) if p >= 0]
                 for ids_row, row, values_row in zip(doc_ids, positions.tolist(), values.tolist())]

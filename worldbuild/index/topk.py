@@ -1,0 +1,154 @@
+"""The compiled BM25 kernel of servers (numba: nogil, so a batch split across threads uses every
+core; cached on disk, so it is compiled once per machine).
+
+bm25s sums a query's columns as they are; a world of several languages weighs each variant of a
+word by its word's idf (`bm25.group_weights`), which bm25s cannot express. `weighted_top_k` is that
+weighted sum for a whole batch; it reads only the postings that can change the top k.
+Imported only where a server searches: importing numba costs a fraction of a second."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+MARGIN = 1e-6  # pruning keeps anything within this fraction of the bar (float rounding)
+
+
+@njit(nogil=True, cache=True)
+def kth(scores, touched, count, best):
+    """The k-th largest of the scores of touched[:count] (k = len(best); 0 when fewer)."""
+    k = len(best)
+    best[:] = 0
+    for c in range(count):
+        value = scores[touched[c]]
+        if value > best[k - 1]:
+            slot = k - 1
+            while slot > 0 and best[slot - 1] < value:
+                best[slot] = best[slot - 1]
+                slot -= 1
+            best[slot] = value
+    return best[k - 1]
+
+
+@njit(nogil=True, cache=True)
+def prune(scores, seen, touched, count, left, bar, keep_all):
+    """Keep in touched[:count] (in order) the pages that can still reach `bar` with at most
+    `left` more; forget the others. Returns how many are kept."""
+    kept = 0
+    for c in range(count):
+        doc = touched[c]
+        if keep_all or scores[doc] + left >= bar * (1 - MARGIN):
+            touched[kept] = doc
+            kept += 1
+        else:
+            scores[doc] = 0
+            seen[doc] = False
+    return kept
+
+
+@njit(nogil=True, cache=True)
+def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, num_docs, upper):
+    """Per query (token_ids[pointers[q]:pointers[q + 1]] with their weights): the k best
+    (position, score) with a positive score, best first, ties by position; -1 / 0 pad.
+
+    Exact top-k with score bounds (MaxScore-style): a term can add at most its posting's
+    largest score (`upper`, filled on first use) times its weight. Terms are added in the order
+    of that bound, every page of their postings scored, until the bounds of the terms left sum
+    below the k-th best score so far: no page outside the postings read can reach the top k
+    then. The terms left are only looked up (binary search; a posting's pages are sorted) for
+    the pages that still can. Sums are kept in float64, so the order of adding does not show
+    in the float32 scores returned."""
+    queries = len(pointers) - 1
+    top_positions = np.full((queries, k), -1, dtype=np.int64)
+    top_scores = np.zeros((queries, k), dtype=np.float32)
+    scores = np.zeros(num_docs, dtype=np.float64)
+    seen = np.zeros(num_docs, dtype=np.bool_)
+    touched = np.empty(num_docs, dtype=np.int64)
+    best = np.zeros(k, dtype=np.float64)
+    for q in range(queries):
+        first, terms = pointers[q], pointers[q + 1] - pointers[q]
+        bound = np.empty(terms, dtype=np.float64)
+        for i in range(terms):
+            token = token_ids[first + i]
+            if upper[token] < 0:
+                top = np.float32(0)
+                for j in range(indptr[token], indptr[token + 1]):
+                    top = max(top, data[j])
+                upper[token] = top
+            bound[i] = np.float64(upper[token]) * weights[first + i]
+        order = np.argsort(-bound, kind="mergesort")
+        left = bound.sum()
+        count, bar, added = 0, 0.0, terms
+        for r in range(terms):
+            if count >= k and left < bar * (1 - MARGIN):
+                added = r
+                break
+            i = order[r]
+            token, weight = token_ids[first + i], np.float64(weights[first + i])
+            for j in range(indptr[token], indptr[token + 1]):
+                doc = indices[j]
+                if not seen[doc]:
+                    seen[doc] = True
+                    touched[count] = doc
+                    count += 1
+                scores[doc] += data[j] * weight
+            left -= bound[i]
+            if count >= k and r + 1 < terms:  # the k-th best so far: the bar the rest must reach
+                bar = kth(scores, touched, count, best)
+        kept = prune(scores, seen, touched, count, left, bar, added == terms)
+        if added < terms:
+            touched[:kept].sort()  # the lookups walk each posting forward once
+        for r in range(added, terms):
+            i = order[r]
+            token, weight = token_ids[first + i], np.float64(weights[first + i])
+            start, stop = indptr[token], indptr[token + 1]
+            at = start
+            for c in range(kept):
+                doc = touched[c]
+                if (stop - at) > 8 * (kept - c):  # far to go: gallop, then binary search
+                    step = 1
+                    while at + step < stop and indices[at + step] < doc:
+                        step *= 2
+                    low, high = at + step // 2, min(at + step, stop)
+                    while low < high:
+                        middle = (low + high) >> 1
+                        if indices[middle] < doc:
+                            low = middle + 1
+                        else:
+                            high = middle
+                    at = low
+                else:
+                    while at < stop and indices[at] < doc:
+                        at += 1
+                if at == stop:
+                    break
+                if indices[at] == doc:
+                    scores[doc] += data[at] * weight
+            left -= bound[i]
+            if r + 1 < terms:
+                bar = kth(scores, touched, kept, best)
+                kept = prune(scores, seen, touched, kept, left, bar, False)
+        held = 0
+        for c in range(kept):
+            doc = touched[c]
+            score = np.float32(scores[doc])
+            scores[doc] = 0
+            seen[doc] = False
+            if score <= 0:
+                continue
+            if held == k:  # full: beat the last (worst) one, or tie it from an earlier position
+                last_score, last_doc = top_scores[q, k - 1], top_positions[q, k - 1]
+                if score < last_score or (score == last_score and doc > last_doc):
+                    continue
+                held -= 1
+            slot = held  # insertion into the sorted row
+            while slot > 0 and (top_scores[q, slot - 1] < score
+                                or (top_scores[q, slot - 1] == score and top_positions[q, slot - 1] > doc)):
+                top_scores[q, slot] = top_scores[q, slot - 1]
+                top_positions[q, slot] = top_positions[q, slot - 1]
+                slot -= 1
+            top_scores[q, slot] = score
+            top_positions[q, slot] = doc
+            held += 1
+    return top_positions, top_scores
