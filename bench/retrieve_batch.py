@@ -4,6 +4,7 @@ n_agent 5) to `/retrieve` at topk 3, as Search-R1's `_batch_search` sends it, ag
 
     python bench/retrieve_batch.py --pages 100000            # builds a recombined-page world first
     python bench/retrieve_batch.py --world /path/to/world     # or measures an existing world
+    python bench/retrieve_batch.py --world W --stages         # CPU per stage, in one process
 
 Reports each POST's wall time and the server's CPU time for it (utime + stime of the serving
 process, read from /proc: on a shared machine the wall time also holds other processes' turns,
@@ -46,6 +47,44 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def stage_times(world_dir: str, queries: list[str], topk: int, repeats: int) -> dict:
+    """The batch's CPU time per stage, as the server spends it, in this process (no HTTP):
+    analyse the queries, rank (the compiled kernel, batch split over threads), read the pages,
+    snippets, serialise. Each stage's minimum and median over `repeats` (after one warm run):
+    CPU time, so other processes on the machine do not count."""
+    import orjson
+
+    from worldbuild.serve.peers import RETRIEVE_PASSAGE_CHARS, retrieve_body
+    from worldbuild.world import World
+
+    world = World.open(world_dir, backend="numba")
+    world.index.warmup()
+    clock = time.process_time
+    runs = []
+    for _ in range(repeats + 1):
+        marks = [clock()]
+        batch = [world.index.terms(query) for query in queries]
+        marks.append(clock())
+        ranked = world.index.search_many(batch, topk)
+        marks.append(clock())
+        pages = world.store.by_ids({doc for hits in ranked for doc, _ in hits})
+        marks.append(clock())
+        hits = [[world._hit(doc, score, pages[doc], terms, RETRIEVE_PASSAGE_CHARS) for doc, score in found]
+                for terms, found in zip(batch, ranked)]
+        marks.append(clock())
+        orjson.dumps(retrieve_body(queries, True, list(range(len(queries))), hits))
+        marks.append(clock())
+        runs.append([b - a for a, b in zip(marks, marks[1:])])
+    names = ["analyse", "rank", "pages", "snippets", "serialise"]
+    counted = runs[1:]
+    stages = {name: {"cpu_s_min": round(min(run[i] for run in counted), 3),
+                     "cpu_s_median": round(statistics.median(run[i] for run in counted), 3)}
+              for i, name in enumerate(names)}
+    total = [sum(run) for run in counted]
+    return {"stages": stages, "cpu_s_total_min": round(min(total), 3),
+            "cpu_s_total_median": round(statistics.median(total), 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--world", help="an existing world (else one of --pages recombined pages is built)")
@@ -53,8 +92,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=2560)
     parser.add_argument("--topk", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default=os.path.join("bench", "out", "retrieve_batch.json"))
+    parser.add_argument("--stages", action="store_true", help="CPU per stage in this process, no server")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    args.out = args.out or os.path.join("bench", "out", "retrieve_batch_stages.json" if args.stages
+                                        else "retrieve_batch.json")
     import httpx
 
     scratch = tempfile.mkdtemp(prefix="wb-bench-retrieve-")
@@ -63,6 +105,13 @@ def main() -> None:
         world_dir = os.path.join(scratch, "world")
         build_world(args.pages, build_pool(scratch), world_dir)
     queries = world_queries(world_dir, args.queries)
+    if args.stages:
+        summary = {"queries": len(queries), "topk": args.topk, "cores": os.cpu_count(),
+                   "load_average_1m": os.getloadavg()[0], **stage_times(world_dir, queries, args.topk, args.repeats)}
+        print(json.dumps(summary))
+        save_results(args.out, summary)
+        shutil.rmtree(scratch, ignore_errors=True)
+        return
     body = json.dumps({"queries": queries, "topk": args.topk, "return_scores": True}).encode()
     proc, base = start_server(world_dir, 1)
     runs = []
