@@ -201,8 +201,8 @@ class BM25Index:
         return [(int(self.doc_ids[p]), float(scores[p])) for p in ranked if scores[p] > 0]
 
     def search_many(self, batch: list[QueryTerms], k: int) -> list[list[tuple[int, float]]]:
-        """`search` for many queries in one bm25s call (one pass in compiled code, not one
-        Python round trip per query); a query with no indexed term gets []."""
+        """`search` for many queries in one call (of the compiled kernel, or of bm25s on the numpy
+        path), not one Python round trip per query; a query with no indexed term gets []."""
         found: list[list[tuple[int, float]]] = [[] for _ in batch]
         if self.retriever is None or k <= 0:
             return found
@@ -216,11 +216,11 @@ class BM25Index:
         if not todo:
             return found
         chunks = [todo[start::self.batch_threads] for start in range(self.batch_threads)]
-        if len(todo) < BATCH_SPLIT or self.batch_threads == 1:
+        if len(todo) < BATCH_SPLIT or self.batch_threads == 1 or not self.compiled:
             chunks = [todo]
         elif self._pool is None:
             self._pool = ThreadPoolExecutor(self.batch_threads, thread_name_prefix="bm25-batch")
-        # bm25s's serial kernel releases the GIL (numba nogil): chunks in threads use every core
+        # the compiled kernel releases the GIL (numba nogil): chunks in threads use every core
         answers = (self._pool.map if len(chunks) > 1 else map)(lambda chunk: self._retrieve(batch, chunk, k), chunks)
         for chunk, lists in zip(chunks, answers):
             for i, hits in zip(chunk, lists):
@@ -252,14 +252,14 @@ class BM25Index:
             pointers.append(len(ids))
         scores = self.retriever.scores
         positions, values = weighted_top_k(np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32),
-                                             np.asarray(pointers, dtype=np.int64), k, scores["data"],
-                                             scores["indptr"], scores["indices"], self.size, self._upper)
+                                           np.asarray(pointers, dtype=np.int64), k, scores["data"],
+                                           scores["indptr"], scores["indices"], self.size, self._upper)
         doc_ids = np.asarray(self.doc_ids)[np.maximum(positions, 0)].tolist()
         return [[(d, s) for d, p, s in zip(ids_row, row, values_row) if p >= 0]
                 for ids_row, row, values_row in zip(doc_ids, positions.tolist(), values.tolist())]
 
     def warmup(self) -> None:
-        """Compile the numba kernels now rather than on the first user query."""
+        """Load (or compile, once per machine) the kernel now rather than on the first user query."""
         if self.retriever is not None and self.compiled:
             self._weighted([QueryTerms([0], [], [])], [0], 1)
 
