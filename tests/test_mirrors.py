@@ -182,7 +182,7 @@ def test_clusters_and_snapshot_ignore_workers_and_clusters_ignore_input_order(tm
 
 
 def test_expand_never_fetches_a_url_of_a_masked_cluster(mirror_world):
-    from worldbuild.agent.tasks import Task
+    from worldbuild.tasks import Task
     from worldbuild.expand.round import _masked_keys
     from worldbuild.urls import url_key
 

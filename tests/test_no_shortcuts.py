@@ -17,7 +17,7 @@ from worldbuild.agent.answer import extract_answer
 from worldbuild.agent.jobs import Job, JudgeSettings, run
 from worldbuild.agent.react import EpisodeSettings
 from worldbuild.agent.rollout import RolloutPlan, read_trajectories
-from worldbuild.agent.tasks import load_tasks
+from worldbuild.tasks import load_tasks
 from worldbuild.agent.tools import ToolSettings, WorldTools
 from worldbuild.ingest.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest

@@ -17,7 +17,7 @@ from worldbuild.agent import evaluate
 from worldbuild.agent.jobs import Job, JudgeSettings, evaluate_benchmark
 from worldbuild.agent.react import EpisodeSettings
 from worldbuild.agent.rollout import RolloutPlan
-from worldbuild.agent.tasks import load_tasks
+from worldbuild.tasks import load_tasks
 from worldbuild.agent.tools import ToolSettings
 from worldbuild.cli import app
 from worldbuild.ingest.corpus import CorpusSpec

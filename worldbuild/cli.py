@@ -554,9 +554,9 @@ def synth_qa(
     import asyncio
     import os
 
-    from qa_synth.export import export
-    from qa_synth.llm import LLM, LLMUnavailable
-    from qa_synth.pipeline import SynthConfig, run_single_hop
+    from worldbuild.llm import LLM, LLMUnavailable
+    from worldbuild.synth.export import export
+    from worldbuild.synth.pipeline import SynthConfig, run_single_hop
 
     world_dir = world or default_world_dir()
     _open(world_dir).close()

@@ -7,15 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from qa_synth.llm import LLM
-from qa_synth.prompts import load
 from worldbuild.agent import difficulty, evaluate, sft
 from worldbuild.agent.judge import DEFAULT_CACHE, Judge
 from worldbuild.agent.react import EpisodeSettings
 from worldbuild.agent.rollout import RolloutPlan, policy_id, read_trajectories, rollout
-from worldbuild.agent.tasks import SYSTEM_PROMPT, Task
 from worldbuild.agent.tools import ToolSettings
 from worldbuild.client import AsyncWorldClient, WorldError
+from worldbuild.llm import LLM
+from worldbuild.prompts import load
+from worldbuild.tasks import SYSTEM_PROMPT, Task
 
 
 class ServiceUnavailable(RuntimeError):
