@@ -18,11 +18,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from worldbuild import storage
+from worldbuild.executor import Executor, LocalExecutor
 from worldbuild.index.analysis import analyse_query
 from worldbuild.index.bm25 import (DOC_LENGTHS, BM25Index, QueryTerms, analysis_info, analyzers_of,
                                     build_index, group_weights, idf, load_vocabulary)
-from worldbuild.ingest import storage
-from worldbuild.ingest.executor import Executor, LocalExecutor
 
 SHARD_PREFIX = "shard-"
 _CHUNK = 1 << 24  # score entries rescaled at a time (bounds the temporary arrays to ~1 GB)

@@ -19,14 +19,13 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
-from worldbuild.ingest import storage
+from worldbuild import storage
 from worldbuild.ingest.extract import _strip_front_matter, detect_lang
 from worldbuild.ingest.inputs import InputFile, sha256_file, url_matches
 from worldbuild.ingest.mapstep import Skip, write_shard
-from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import WorkUnit
 from worldbuild.mirrors import MirrorSettings
-from worldbuild.records import IngestSettings, Page, content_hash
+from worldbuild.records import IngestReport, IngestSettings, Page, content_hash
 from worldbuild.urls import BadURL, canonical_url, domain_of, synthetic_url
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
