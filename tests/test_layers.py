@@ -1,5 +1,6 @@
 """The package's layers import one way (the contracts in pyproject.toml's [tool.importlinter],
-checked by import-linter's `lint-imports`), and a broken contract is caught, not waved through."""
+checked by import-linter's `lint-imports`), a broken contract is caught, not waved through, and
+the lowest layers stay light: the LLM client loads openai only when one is made."""
 
 import os
 import shutil
