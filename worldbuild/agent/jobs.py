@@ -130,7 +130,7 @@ def resolve_evidence(tasks: list[Task], world_dir: str | None = None) -> tuple[d
     else:
         resolved, missing = {}, 0
         for task_id, docs in judged.items():
-            keys = evaluate._keys([doc[4:] for doc in docs if doc.startswith("url:")])
+            keys = evaluate.url_keys([doc[4:] for doc in docs if doc.startswith("url:")])
             missing += len(docs) - len(keys)
             resolved[task_id] = keys | {f"missing:{doc}" for doc in docs if doc.startswith("id:")}
     return {task_id: set(keys) for task_id, keys in resolved.items()}, missing

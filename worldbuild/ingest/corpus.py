@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from worldbuild import storage
-from worldbuild.ingest.extract import _strip_front_matter, detect_lang
+from worldbuild.ingest.extract import detect_lang, strip_front_matter
 from worldbuild.ingest.inputs import InputFile, sha256_file, url_matches
 from worldbuild.ingest.mapstep import Skip, write_shard
 from worldbuild.ingest.warc import WorkUnit
@@ -400,7 +400,7 @@ def record_to_page(record: dict, row: int, unit: CorpusUnit, settings: IngestSet
         text = _text_of(record[mapping["text"]]).strip()
     if not title:
         title = _front_matter_title(text)
-    text = _strip_front_matter(text).strip()
+    text = strip_front_matter(text).strip()
     if not text:
         raise Skip("empty text")
     if len(text) < settings.min_chars:
