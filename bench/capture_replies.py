@@ -21,11 +21,10 @@ import httpx
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import REPO, save_results  # noqa: E402
-from qa_synth import extract, rubric  # noqa: E402
-from qa_synth.prompts import load  # noqa: E402
 from worldbuild.agent import judge  # noqa: E402
-from worldbuild.agent.prompts import load as load_agent_prompt  # noqa: E402
 from worldbuild.agent.tools import SCHEMAS  # noqa: E402
+from worldbuild.prompts import load  # noqa: E402
+from worldbuild.synth import extract, rubric  # noqa: E402
 
 QUESTIONS = ["In which year was the Gutenberg Bible printed?", "Who founded the Internet Archive?"]
 SEARCH_RESULT = ("Search results for 'Internet Archive founder':\n1. Title: Internet Archive - Wikipedia\n"
@@ -85,7 +84,7 @@ def main() -> None:
     prompt = (load(rubric.PROMPT).replace("{question}", "In which year was the Wayback Machine launched?")
               .replace("{answer}", "2001"))
     replies.append({"kind": "rubric", "prompt": rubric.PROMPT, "content": chat(client, base, prompt, 768)})
-    prompt = load_agent_prompt(judge.PROMPT_VERSION).format(
+    prompt = load(judge.PROMPT_VERSION).format(
         question="Who founded the Internet Archive?", reference="Brewster Kahle", prediction="Kahle")
     replies.append({"kind": "judge", "prompt": judge.PROMPT_VERSION, "content": chat(client, base, prompt, 64)})
     save(args, props, replies)

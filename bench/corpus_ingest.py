@@ -25,8 +25,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from worldbuild.executor import LocalExecutor  # noqa: E402
 from worldbuild.ingest.corpus import CorpusSpec  # noqa: E402
-from worldbuild.ingest.executor import LocalExecutor  # noqa: E402
 from worldbuild.ingest.pipeline import Progress, ingest  # noqa: E402
 from worldbuild.records import IngestSettings  # noqa: E402
 from worldbuild.store import STORE_FILE, PageStore  # noqa: E402

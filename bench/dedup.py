@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import save_results  # noqa: E402
-from qa_synth.dedup import Benchmarks, NearDuplicates, jaccard, ngrams  # noqa: E402
+from worldbuild.synth.dedup import Benchmarks, NearDuplicates, jaccard, ngrams  # noqa: E402
 
 TEMPLATES = [
     "In which year was the {thing} of {place} first {verb}?",

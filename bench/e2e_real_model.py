@@ -172,7 +172,7 @@ def main() -> None:
         summary, seconds = sh(["synth-qa", "--world", world, "--out", synth, *llm, "--max-pages", str(args.seeds),
                                "--multi-hop", str(args.multi_hop), "--graph-nodes", str(args.graph_nodes), "--service", world_url, "--concurrency", "1",
                                "--timeout", "900", "--validation-fraction", "0", "--system-prompt",
-                               os.path.join(REPO, "qa_synth", "prompts", f"{args.agent_prompt}.md")], log)
+                               os.path.join(REPO, "worldbuild", "prompts", f"{args.agent_prompt}.md")], log)
         report["synth_qa"] = synth_report(synth, summary, seconds)
         tasks = os.path.join(synth, "verl", "train.parquet")
         if os.path.exists(tasks):

@@ -36,8 +36,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from warcio.archiveiterator import ArchiveIterator  # noqa: E402
 
 from bench.realdata import save_results, write_many_files, write_one_file  # noqa: E402
+from worldbuild.executor import LocalExecutor  # noqa: E402
 from worldbuild.ingest.decode import decode_html  # noqa: E402
-from worldbuild.ingest.executor import LocalExecutor  # noqa: E402
 from worldbuild.ingest.extract import extract_page, warm_up  # noqa: E402
 from worldbuild.ingest.pipeline import Progress, ingest  # noqa: E402
 from worldbuild.records import EXTRACTORS, IngestSettings  # noqa: E402

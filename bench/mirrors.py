@@ -36,8 +36,8 @@ from warcio.warcwriter import WARCWriter
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import DATE, REPO, crawl_files, html_pages, save_results  # noqa: E402
+from worldbuild.executor import LocalExecutor  # noqa: E402
 from worldbuild.ingest.decode import decode_html  # noqa: E402
-from worldbuild.ingest.executor import LocalExecutor  # noqa: E402
 from worldbuild.ingest.extract import extract_page  # noqa: E402
 from worldbuild.ingest.mapstep import Skip, record_to_page  # noqa: E402
 from worldbuild.ingest.pipeline import ingest  # noqa: E402

@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import save_results, write_one_file  # noqa: E402
-from worldbuild.ingest.executor import LocalExecutor, RayExecutor  # noqa: E402
+from worldbuild.executor import LocalExecutor, RayExecutor  # noqa: E402
 from worldbuild.ingest.pipeline import ingest  # noqa: E402
 from worldbuild.records import IngestSettings  # noqa: E402
 

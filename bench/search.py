@@ -33,7 +33,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import DATE, crawl_files, save_results, write_many_files  # noqa: E402
-from worldbuild.ingest.executor import LocalExecutor  # noqa: E402
+from worldbuild.executor import LocalExecutor  # noqa: E402
 from worldbuild.ingest.pipeline import ingest  # noqa: E402
 from worldbuild.records import IngestSettings, Page, content_hash  # noqa: E402
 from worldbuild.store import STORE_FILE, PageStore  # noqa: E402

@@ -185,8 +185,8 @@ def main() -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        from qa_synth.export import verl_row
-        from qa_synth.prompts import load
+        from worldbuild.prompts import load
+        from worldbuild.tasks import verl_row
 
         records = [json.loads(line) for line in open(tasks) if line.strip()]
         rows = [verl_row({"mask_urls": [], "snapshot": "", "kind": "demo", **r}, i, load(args.agent_prompt))

@@ -12,7 +12,7 @@ import pytest
 
 import worldbuild
 
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 

@@ -16,7 +16,7 @@ from worldbuild.agent.answer import extract_answer, f1
 from worldbuild.agent.jobs import Job, JudgeSettings, ServiceUnavailable, evaluate_benchmark, filter_tasks, run
 from worldbuild.agent.react import EpisodeSettings
 from worldbuild.agent.rollout import RolloutPlan, read_trajectories
-from worldbuild.agent.tasks import load_tasks
+from worldbuild.tasks import load_tasks
 from worldbuild.agent.tools import ToolSettings
 from worldbuild.cli import app
 
@@ -125,7 +125,7 @@ def test_band_parsing():
 
 
 def test_filter_keeps_the_band_and_records_pass_counts(server, tmp_path):
-    from qa_synth.export import verl_row
+    from worldbuild.tasks import verl_row
 
     titles = {"never": WARC_COST, "sometimes": DICKENS, "always": SECRET_ARMIES}
     quota = {"never": 0, "sometimes": 3, "always": 8}

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import CORPORA, SHARED_WARC, needs_shared
 from tests.warcs import article, response, write_warc
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.world import World

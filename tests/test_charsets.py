@@ -10,8 +10,8 @@ import pytest
 
 from tests.conftest import SHARED, needs_shared
 from tests.warcs import response, write_warc
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.decode import decode_html, without_c1
-from worldbuild.ingest.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.world import World

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from tests import corpus_shapes as shapes
 from tests.conftest import CORPORA, StopsAfter
 from worldbuild.cli import app
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.corpus import CorpusSpec, CorpusSpecError
-from worldbuild.ingest.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.world import World

@@ -2,7 +2,7 @@
 
 import json
 
-from qa_synth.dedup import Benchmarks, NearDuplicates
+from worldbuild.synth.dedup import Benchmarks, NearDuplicates
 
 
 def test_near_duplicates():
@@ -37,7 +37,7 @@ def test_benchmark_overlap(tmp_path):
 
 
 def test_export_drops_duplicates_contaminated_and_unreachable(tmp_path):
-    from qa_synth.export import export
+    from worldbuild.synth.export import export
 
     def task(i, question, answer, reachable=True):
         return {"id": f"t{i}", "question": question, "answer": answer, "kind": "single_hop", "capability": None,
@@ -62,7 +62,7 @@ def test_export_drops_duplicates_contaminated_and_unreachable(tmp_path):
 
 
 def test_export_never_writes_a_column_less_parquet(tmp_path):
-    from qa_synth.export import export
+    from worldbuild.synth.export import export
 
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text(json.dumps({"id": "t1", "question": "Who founded the Valdora rowing club?", "answer": "Ida",

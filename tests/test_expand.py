@@ -13,7 +13,7 @@ import pytest
 from tests.cdx_server import CdxServer
 from tests.conftest import REPO, SHARED_WARC, needs_shared
 from tests.services import start_server
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.world import World

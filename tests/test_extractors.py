@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.conftest import REPO, SHARED_WARC, built_once, needs_extra, needs_shared
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import DEFAULT_EXTRACTOR, EXTRACTORS, IngestSettings
 from worldbuild.world import World

@@ -13,7 +13,7 @@ import zstandard
 
 from tests.conftest import REPO, SHARED_WARC, needs_shared
 from tests.warcs import article, response, write_warc
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import CORPORA, SHARED_WARC, needs_shared
 from tests.warcs import article, response, write_warc
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.inputs import describe
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.ingest.warc import plan_units

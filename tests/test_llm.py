@@ -1,4 +1,4 @@
-"""qa_synth.llm against the OpenAI-compatible test double: retries, cache, limits, failures."""
+"""worldbuild.llm against the OpenAI-compatible test double: retries, cache, limits, failures."""
 
 import asyncio
 import socket
@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from qa_synth.llm import LLM, LLMFailed, LLMUnavailable
 from tests.llm_double import LLMDouble
+from worldbuild.llm import LLM, LLMFailed, LLMUnavailable
 
 MESSAGES = [{"role": "user", "content": "Extract facts from this page."}]
 
@@ -157,14 +157,14 @@ def test_check_passes_against_a_live_endpoint():
     ('{"a": "Tom &amp; Jerry"}', {"a": "Tom &amp; Jerry"}),  # real quotes: an entity in a string stays
 ])
 def test_json_replies(text, value):
-    from qa_synth.llm import Reply
+    from worldbuild.llm import Reply
 
     assert Reply(text, "stop", 1, 1).json() == value
 
 
 @pytest.mark.parametrize("text", ["", "I cannot help with that.", "<think>still thinking {\"a\": 1}", "{broken"])
 def test_json_replies_rejected(text):
-    from qa_synth.llm import Reply
+    from worldbuild.llm import Reply
 
     with pytest.raises(ValueError):
         Reply(text, "stop", 1, 1).json()

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tests.warcs import response, write_warc
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.store import PageStore
@@ -182,8 +182,8 @@ def test_clusters_and_snapshot_ignore_workers_and_clusters_ignore_input_order(tm
 
 
 def test_expand_never_fetches_a_url_of_a_masked_cluster(mirror_world):
-    from worldbuild.agent.tasks import Task
     from worldbuild.expand.round import _masked_keys
+    from worldbuild.tasks import Task
     from worldbuild.urls import url_key
 
     task = Task("t", f"Who kept the Skerryvane light? ({RARE})", RARE, [ORIGIN], [])

@@ -10,10 +10,10 @@ import re
 import pytest
 
 from tests.conftest import SHARED, needs_shared
+from worldbuild.executor import LocalExecutor
 from worldbuild.index.analysis import QueryGroup, analyse_query, terms
 from worldbuild.index.bm25 import QueryTerms
 from worldbuild.index.snippets import matches, snippet
-from worldbuild.ingest.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.ingest.wrap import write_html_warc
 from worldbuild.records import IngestSettings

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import CORPORA, REPO, StopsAfter, needs_extra
 from tests.services import free_port
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 

@@ -17,13 +17,13 @@ from worldbuild.agent import evaluate
 from worldbuild.agent.jobs import Job, JudgeSettings, evaluate_benchmark
 from worldbuild.agent.react import EpisodeSettings
 from worldbuild.agent.rollout import RolloutPlan
-from worldbuild.agent.tasks import load_tasks
 from worldbuild.agent.tools import ToolSettings
 from worldbuild.cli import app
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.corpus import CorpusSpec
-from worldbuild.ingest.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
+from worldbuild.tasks import load_tasks
 
 
 def strict_judge(body: dict) -> dict:

@@ -17,7 +17,7 @@ ray = needs_extra("ray", "ray")
 
 from tests.conftest import CORPORA, REPO, SHARED_WARC, StopsAfter, needs_shared  # noqa: E402
 from tests.services import free_port  # noqa: E402
-from worldbuild.ingest.executor import LocalExecutor, RayExecutor  # noqa: E402
+from worldbuild.executor import LocalExecutor, RayExecutor  # noqa: E402
 from worldbuild.ingest.pipeline import ingest  # noqa: E402
 from worldbuild.records import IngestSettings  # noqa: E402
 from worldbuild.world import World  # noqa: E402

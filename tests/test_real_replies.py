@@ -8,11 +8,11 @@ import os
 
 import pytest
 
-from qa_synth.llm import Reply
 from worldbuild.agent.answer import extract_answer
 from worldbuild.agent.judge import _parse
 from worldbuild.agent.tools import SCHEMAS
 from worldbuild.agent import toolcalls
+from worldbuild.llm import Reply
 from tests.conftest import REPO
 
 REPLIES = json.load(open(os.path.join(REPO, "tests", "fixtures", "real_replies.json")))["replies"]
@@ -84,7 +84,7 @@ def test_a_reply_cut_at_max_tokens_is_not_read_as_its_inner_list():
     value that still parses is its `features` list. The reply is a skip, never that list."""
     import asyncio
 
-    from qa_synth.llm import LLM
+    from worldbuild.llm import LLM
     from tests.llm_double import LLMDouble
 
     turn = AGENT_V2[-1]

@@ -49,7 +49,7 @@ def write_tasks(path, n: int) -> str:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from qa_synth.export import verl_row
+    from worldbuild.tasks import verl_row
 
     rows = [verl_row({"id": f"t{i}", "question": f"Question {i}?", "answer": "A", "kind": "single_hop",
                       "mask_urls": [], "snapshot": "s"}, i, "system") for i in range(n)]

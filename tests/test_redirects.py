@@ -8,7 +8,7 @@ from warcio.statusandheaders import StatusAndHeaders
 
 from tests.conftest import REPO
 from tests.warcs import article, response, write_warc
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.world import World

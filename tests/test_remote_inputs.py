@@ -5,7 +5,7 @@ import json
 
 from tests.cdx_server import CdxServer
 from tests.conftest import CORPORA
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 

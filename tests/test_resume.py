@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import CORPORA, REPO
 from tests.warcs import article, response, write_warc
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.world import World, WorldNotFound
@@ -86,7 +86,7 @@ def test_ctrl_c_stops_workers_and_resumes(tmp_path, reference_snapshot):
 KILL_IN_MERGE = textwrap.dedent("""
     import os, signal, sys
     import worldbuild.writer as writer
-    from worldbuild.ingest.executor import LocalExecutor
+    from worldbuild.executor import LocalExecutor
     from worldbuild.ingest.pipeline import ingest
     from worldbuild.records import IngestSettings
 

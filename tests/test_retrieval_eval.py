@@ -12,7 +12,7 @@ from tests import corpus_shapes as shapes
 from tests.conftest import needs_extra
 from worldbuild.cli import app
 from worldbuild.ingest.corpus import CorpusSpec
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.retrieval_eval import gold_urls, mean_measures, read_qrels, trec_measures

@@ -119,7 +119,7 @@ def test_expand_sources_honour_retry_after_and_give_up_with_one_error():
 
 def test_world_client_and_llm_share_the_policy():
     from tests.llm_double import LLMDouble
-    from qa_synth.llm import LLM
+    from worldbuild.llm import LLM
     from worldbuild.client import AsyncWorldClient
 
     server = ThrottlingServer({"results": [{"url": "https://valdora.example/", "title": "V"}]}, throttle=1,

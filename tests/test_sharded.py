@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import CORPORA, StopsAfter, interrupted
 from worldbuild.index.bm25 import BM25Index, build_index
 from worldbuild.index.sharded import ShardedBM25Index, WorldStatistics, build_sharded, rescale_to_world
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.world import World

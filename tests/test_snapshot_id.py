@@ -5,7 +5,7 @@ it came from) has another id. Each variant goes through a real ingest of a real 
 import pytest
 
 from tests.warcs import LOREM, response, write_warc
-from worldbuild.ingest.executor import LocalExecutor
+from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import PAGE_COLUMNS, IngestSettings
 from worldbuild.world import World

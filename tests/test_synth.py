@@ -5,9 +5,9 @@ import os
 
 from typer.testing import CliRunner
 
-from qa_synth.reach import key_phrases, normalise
 from tests.llm_double import LLMDouble
 from worldbuild.cli import app
+from worldbuild.synth.reach import key_phrases, normalise
 
 ALL_OK = {c: {"ok": True, "why": "fine"} for c in
           ("independent", "specific", "unambiguous", "answerable", "closed", "not_common_sense", "time_fixed")}

@@ -58,8 +58,8 @@ def test_verls_tool_agent_loop_runs_our_tools_and_reward_on_cpu(server, tmp_path
     from transformers import AutoTokenizer
 
     from bench.verl_loop_real import compose, hf_folder, run_loop
-    from qa_synth.export import verl_row
-    from qa_synth.prompts import load
+    from worldbuild.prompts import load
+    from worldbuild.tasks import verl_row
 
     model_dir = hf_folder(GGUF, os.path.join(os.path.expanduser("~"), ".cache", "worldbuild"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -5,8 +5,8 @@ reward read. Files are written as `synth-qa` exports them."""
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from qa_synth.export import verl_row
 from worldbuild.agent.verl_data import check, main
+from worldbuild.tasks import verl_row
 
 
 def write_tasks(path, n: int, **change) -> str:

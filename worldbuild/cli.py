@@ -120,7 +120,7 @@ def ingest(
 ) -> None:
     """Extract pages from web archives or pre-extracted corpora into a frozen, searchable world."""
     from worldbuild.ingest.corpus import CorpusSpec, CorpusSpecError
-    from worldbuild.ingest.executor import LocalExecutor, RayExecutor
+    from worldbuild.executor import LocalExecutor, RayExecutor
     from worldbuild.ingest.extract import UnknownExtractor
     from worldbuild.ingest.pipeline import IngestBusy, ingest as run_ingest
     from worldbuild.records import IngestSettings
@@ -146,7 +146,7 @@ def ingest(
     else:
         runner = LocalExecutor(workers)
     if staging:
-        from worldbuild.ingest import storage
+        from worldbuild import storage
 
         try:
             storage.make_dirs(staging)
@@ -554,9 +554,9 @@ def synth_qa(
     import asyncio
     import os
 
-    from qa_synth.export import export
-    from qa_synth.llm import LLM, LLMUnavailable
-    from qa_synth.pipeline import SynthConfig, run_single_hop
+    from worldbuild.llm import LLM, LLMUnavailable
+    from worldbuild.synth.export import export
+    from worldbuild.synth.pipeline import SynthConfig, run_single_hop
 
     world_dir = world or default_world_dir()
     _open(world_dir).close()

@@ -132,7 +132,7 @@ def _run(job_coroutine_factory, total: int, options: dict, title: str, **shown) 
 
 
 def _tasks(path: str):
-    from worldbuild.agent.tasks import load_tasks
+    from worldbuild.tasks import load_tasks
 
     with exits_cleanly((ValueError, OSError), "", err):
         return load_tasks(path)

@@ -1,7 +1,8 @@
 """One retry policy for every HTTP client of the project (world client, expansion sources, LLM
 endpoints): retry connection errors, timeouts, 429 and 5xx; sleep what the server asks for in
 `Retry-After` when it says, else exponential backoff with full jitter, so many clients that
-failed together do not come back together."""
+failed together do not come back together. httpx is imported by the calls that use it, so the
+LLM client and verl's reward function, which need only `Backoff`, do not load it."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -61,6 +63,8 @@ def request(client: httpx.Client, method: str, url: str, backoff: Backoff = Back
             sleep: Callable[[float], None] = time.sleep, **kwargs) -> httpx.Response:
     """The first answer that is not retryable, or the last one; raises the transport error
     (`httpx.TransportError`, timeouts included) when the last try could not connect."""
+    import httpx
+
     for attempt in range(backoff.retries + 1):
         try:
             response = client.request(method, url, **kwargs)
@@ -78,6 +82,8 @@ def request(client: httpx.Client, method: str, url: str, backoff: Backoff = Back
 async def arequest(client: httpx.AsyncClient, method: str, url: str, backoff: Backoff = Backoff(),
                    **kwargs) -> httpx.Response:
     """`request` for asyncio clients."""
+    import httpx
+
     for attempt in range(backoff.retries + 1):
         try:
             response = await client.request(method, url, **kwargs)

@@ -263,6 +263,12 @@ class PageStore:
                                            (len(prefix), prefix)):
             yield source[len(prefix):], key
 
+    def long_pages(self, min_chars: int) -> Iterator[tuple[int, str, str, str]]:
+        """(doc id, URL, title, domain) of every page of at least `min_chars` characters, by
+        domain then doc id (what task synthesis picks its seed pages from)."""
+        yield from self.db.execute("SELECT doc_id, url, title, domain FROM pages WHERE length >= ? "
+                                   "ORDER BY domain, doc_id", (min_chars,))
+
     def counts_by(self, column: str, limit: int | None = None) -> list[tuple[str, int]]:
         if column not in ("domain", "lang"):
             raise ValueError(f"cannot group by {column!r}")

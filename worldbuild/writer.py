@@ -19,12 +19,11 @@ from importlib import metadata
 from typing import Callable
 
 from worldbuild.atomic import write_json_atomic
+from worldbuild.executor import Executor
 from worldbuild.index.bm25 import build_index
 from worldbuild.index.sharded import build_sharded
-from worldbuild.ingest.executor import Executor
-from worldbuild.ingest.report import IngestReport
 from worldbuild.mirrors import MirrorSettings, band_keys, signature, similarity
-from worldbuild.records import MANIFEST_FILE, PAGE_COLUMNS, IngestSettings, Page
+from worldbuild.records import MANIFEST_FILE, PAGE_COLUMNS, IngestReport, IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
 
 INDEX_DIR = "index"

@@ -11,7 +11,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from worldbuild.agent.tasks import Task
+from worldbuild.tasks import Task, verl_row
 
 
 @dataclass(frozen=True)
@@ -102,8 +102,6 @@ def write_stage(kept: list[Task], counts: dict[str, list[int]], checkpoint: str,
 
 def _row_for(task: Task) -> dict:
     """A verl row for a task that came from JSONL rather than parquet."""
-    from qa_synth.export import verl_row
-
     record = {"id": task.id, "question": task.question, "answer": task.answer, "kind": "external",
               "mask_urls": task.mask, "snapshot": None}
     return verl_row(record, 0, task.prompt[0]["content"])

@@ -101,7 +101,8 @@ def calibration(trajectories: list[dict], bin_size: int = CALIBRATION_BIN) -> di
             "calibration_error_browsecomp_plus": calibration_error(confidences, correct, bin_size, drop_last_bin=True)}
 
 
-def _keys(urls: list[str]) -> set[str]:
+def url_keys(urls: list[str]) -> set[str]:
+    """The loose URL keys of `urls` (what evidence is matched on); what is no URL is left out."""
     keys = set()
     for url in urls:
         try:
@@ -119,9 +120,9 @@ def evidence_recall(trajectories: list[dict], evidence: dict[str, set[str]]) -> 
         gold = evidence.get(record["task_id"])
         if not gold:
             continue
-        shown = _keys(record.get("retrieved_urls", []) + record.get("opened_urls", []))
+        shown = url_keys(record.get("retrieved_urls", []) + record.get("opened_urls", []))
         seen.append(len(gold & shown) / len(gold))
-        opened.append(len(gold & _keys(record.get("opened_urls", []))) / len(gold))
+        opened.append(len(gold & url_keys(record.get("opened_urls", []))) / len(gold))
     return {"evidence_recall": round(mean(seen), 4) if seen else None,
             "evidence_recall_opened": round(mean(opened), 4) if opened else None,
             "trajectories_with_evidence": len(seen)}

@@ -7,15 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from qa_synth.llm import LLM
-from qa_synth.prompts import load
 from worldbuild.agent import difficulty, evaluate, sft
 from worldbuild.agent.judge import DEFAULT_CACHE, Judge
 from worldbuild.agent.react import EpisodeSettings
 from worldbuild.agent.rollout import RolloutPlan, policy_id, read_trajectories, rollout
-from worldbuild.agent.tasks import SYSTEM_PROMPT, Task
 from worldbuild.agent.tools import ToolSettings
 from worldbuild.client import AsyncWorldClient, WorldError
+from worldbuild.llm import LLM
+from worldbuild.prompts import load
+from worldbuild.tasks import SYSTEM_PROMPT, Task
 
 
 class ServiceUnavailable(RuntimeError):
@@ -130,7 +130,7 @@ def resolve_evidence(tasks: list[Task], world_dir: str | None = None) -> tuple[d
     else:
         resolved, missing = {}, 0
         for task_id, docs in judged.items():
-            keys = evaluate._keys([doc[4:] for doc in docs if doc.startswith("url:")])
+            keys = evaluate.url_keys([doc[4:] for doc in docs if doc.startswith("url:")])
             missing += len(docs) - len(keys)
             resolved[task_id] = keys | {f"missing:{doc}" for doc in docs if doc.startswith("id:")}
     return {task_id: set(keys) for task_id, keys in resolved.items()}, missing

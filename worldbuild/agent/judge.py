@@ -8,10 +8,10 @@ import os
 import re
 from dataclasses import dataclass
 
-from qa_synth.llm import LLM, LLMFailed
 from worldbuild.agent.answer import exact_match, f1
-from worldbuild.agent.prompts import load
 from worldbuild.jsonreply import extract_json
+from worldbuild.llm import LLM, LLMFailed
+from worldbuild.prompts import load
 
 PROMPT_VERSION = "judge.v1"
 MAX_ANSWER_CHARS = 200  # an answer, not an essay: longer ones are wrong without asking (and cannot argue)

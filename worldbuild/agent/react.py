@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qa_synth.llm import LLM, LLMFailed
 from worldbuild.agent import observe, toolcalls, verl_loop
 from worldbuild.agent.answer import extract_answer
 from worldbuild.agent.tools import SCHEMAS, Observation, WorldTools
+from worldbuild.llm import LLM, LLMFailed
 
 REMINDER = "You have one turn left. Give your final answer now, inside <answer></answer>."
 

@@ -8,12 +8,12 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from qa_synth.llm import LLM
-from qa_synth.stagefile import StageFile, read_records
 from worldbuild.agent.judge import Judge
 from worldbuild.agent.react import EpisodeSettings, run_episode
-from worldbuild.agent.tasks import Task
 from worldbuild.agent.tools import ToolSettings, WorldTools
+from worldbuild.llm import LLM
+from worldbuild.stagefile import StageFile, read_records
+from worldbuild.tasks import Task
 
 
 @dataclass(frozen=True)

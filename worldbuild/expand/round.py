@@ -12,10 +12,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from qa_synth.stagefile import StageFile
-from worldbuild.agent.tasks import Task, load_tasks
 from worldbuild.crawl.warcfile import complete_length
 from worldbuild.expand.backends import CdxIndex, SerperSearch, SourceError, describe
+from worldbuild.stagefile import StageFile
+from worldbuild.tasks import Task, load_tasks
 from worldbuild.urls import BadURL, canonical_url, url_key
 from worldbuild.world import World
 

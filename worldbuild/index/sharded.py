@@ -18,11 +18,11 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from worldbuild import storage
+from worldbuild.executor import Executor, LocalExecutor
 from worldbuild.index.analysis import analyse_query
-from worldbuild.index.bm25 import (DOC_LENGTHS, EMPTY, BM25Index, QueryTerms, analysis_info, analyzers_of,
+from worldbuild.index.bm25 import (DOC_LENGTHS, BM25Index, QueryTerms, analysis_info, analyzers_of,
                                     build_index, group_weights, idf, load_vocabulary)
-from worldbuild.ingest import storage
-from worldbuild.ingest.executor import Executor, LocalExecutor
 
 SHARD_PREFIX = "shard-"
 _CHUNK = 1 << 24  # score entries rescaled at a time (bounds the temporary arrays to ~1 GB)
@@ -288,8 +288,7 @@ class ShardedBM25Index:
     @staticmethod
     def _for_shard(shard: BM25Index, terms: QueryTerms) -> QueryTerms:
         """The query in one shard's vocabulary, scaled by the world's statistics."""
-        token_ids = [shard._vocab[t] for t in terms.terms if t in shard._vocab and t != EMPTY]
-        return QueryTerms(token_ids=token_ids, groups=[], weights=[], scale=terms.scale)
+        return QueryTerms(token_ids=shard.token_ids(terms.terms), groups=[], weights=[], scale=terms.scale)
 
     def _shard_search(self, shard: BM25Index, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
         return shard.search(self._for_shard(shard, terms), k)

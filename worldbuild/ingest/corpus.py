@@ -19,14 +19,13 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
-from worldbuild.ingest import storage
-from worldbuild.ingest.extract import _strip_front_matter, detect_lang
+from worldbuild import storage
+from worldbuild.ingest.extract import detect_lang, strip_front_matter
 from worldbuild.ingest.inputs import InputFile, sha256_file, url_matches
 from worldbuild.ingest.mapstep import Skip, write_shard
-from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import WorkUnit
 from worldbuild.mirrors import MirrorSettings
-from worldbuild.records import IngestSettings, Page, content_hash
+from worldbuild.records import IngestReport, IngestSettings, Page, content_hash
 from worldbuild.urls import BadURL, canonical_url, domain_of, synthetic_url
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -401,7 +400,7 @@ def record_to_page(record: dict, row: int, unit: CorpusUnit, settings: IngestSet
         text = _text_of(record[mapping["text"]]).strip()
     if not title:
         title = _front_matter_title(text)
-    text = _strip_front_matter(text).strip()
+    text = strip_front_matter(text).strip()
     if not text:
         raise Skip("empty text")
     if len(text) < settings.min_chars:

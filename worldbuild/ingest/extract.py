@@ -34,7 +34,7 @@ class UnknownExtractor(ValueError):
     """A world names an extractor this version does not have."""
 
 
-def _strip_front_matter(text: str) -> str:
+def strip_front_matter(text: str) -> str:
     """trafilatura puts metadata as YAML front matter before the Markdown body; drop it."""
     if text.startswith("---\n"):
         end = text.find("\n---\n", 4)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from worldbuild.ingest import framing
-from worldbuild.ingest.storage import expand_url, is_url, local, open_input, size_of
+from worldbuild.storage import expand_url, is_url, local, open_input, size_of
 
 ARCHIVE_SUFFIXES = tuple(f".{kind}{packed}" for kind in ("warc", "arc")
                          for packed in ("", ".gz", ".gzip", ".lz4", ".zst", ".zstd"))

@@ -14,14 +14,13 @@ import pyarrow.parquet as pq
 from warcio.bufferedreaders import ChunkedDataReader
 from warcio.recordloader import ArcWarcRecord
 
-from worldbuild.ingest import storage
+from worldbuild import storage
 from worldbuild.ingest.content_encoding import ContentDecodingError, decode_body
 from worldbuild.ingest.decode import decode_html
 from worldbuild.ingest.extract import extract_page
-from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import ARCHIVE_ERRORS, WorkUnit, describe_error, is_truncated, iter_unit
 from worldbuild.mirrors import MirrorSettings, signature
-from worldbuild.records import PAGE_SCHEMA, IngestSettings, Page, content_hash
+from worldbuild.records import PAGE_SCHEMA, IngestReport, IngestSettings, Page, content_hash
 from worldbuild.urls import BadURL, canonical_url, domain_of
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")

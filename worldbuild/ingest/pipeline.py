@@ -14,16 +14,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from worldbuild.ingest import corpus as corpora, storage
+from worldbuild import storage
+from worldbuild.executor import Executor, LocalExecutor
+from worldbuild.ingest import corpus as corpora
 from worldbuild.ingest.corpus import CorpusSpec
-from worldbuild.ingest.executor import Executor, LocalExecutor
 from worldbuild.ingest.extract import check_extractor, warm_up
 from worldbuild.ingest.inputs import InputFile, NotRegularFile, describe, expand_paths
 from worldbuild.ingest.mapstep import map_unit, read_shard, read_summary
-from worldbuild.ingest.report import IngestReport
 from worldbuild.ingest.warc import WorkUnit, plan_units
 from worldbuild.mirrors import MirrorSettings
-from worldbuild.records import IngestSettings, Page
+from worldbuild.records import IngestReport, IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
 from worldbuild.writer import WorldWriter, check_settings
 

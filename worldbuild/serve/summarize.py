@@ -9,16 +9,12 @@ import hashlib
 import json
 import os
 import sqlite3
-from importlib import resources
 
 from worldbuild.jsonreply import extract_json
+from worldbuild.prompts import load
 from worldbuild.records import Page
 
 PROMPT_VERSION = "browse_summary.v1"
-
-
-def load_prompt(version: str = PROMPT_VERSION) -> str:
-    return resources.files("worldbuild.prompts").joinpath(f"{version}.md").read_text()
 
 
 def parse_summary(reply: str) -> dict:
@@ -62,7 +58,7 @@ class Summarizer:
         self.client = AsyncOpenAI(base_url=base_url, api_key=api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
                                   timeout=timeout, max_retries=1)
         self.cache = SummaryCache(cache_path)
-        self.prompt = load_prompt()
+        self.prompt = load(PROMPT_VERSION)
         self.max_page_chars = max_page_chars
         self.max_tokens = max_tokens
 

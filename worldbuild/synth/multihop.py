@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 
-from qa_synth.llm import LLM
-from qa_synth.prompts import load
+from worldbuild.llm import LLM
+from worldbuild.prompts import load
 
 N_MAX, K_FEAT, K_ENT, SUBGRAPH, MIN_HOPS, MAX_HOPS = 8, 2, 2, 6, 3, 5
 EXPAND, COMPOSE = "graph_expand.v1", "multihop_compose.v1"

@@ -18,7 +18,7 @@ import json
 
 from datasketch import MinHash, MinHashLSH
 
-from qa_synth.reach import normalise
+from worldbuild.synth.reach import normalise
 
 QUESTION_FIELDS = ("question", "Question", "prompt", "query", "problem")
 ANSWER_FIELDS = ("answer", "Final answer", "final_answer", "Answer", "gold", "label")

@@ -12,12 +12,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from qa_synth import extract, multihop, rubric, tag
-from qa_synth.access import LocalWorld, RemoteWorld
-from qa_synth.llm import LLM
-from qa_synth.reach import PageTexts, check_reachable
-from qa_synth.seeds import select_seeds
-from qa_synth.stagefile import StageFile
+from worldbuild.llm import LLM
+from worldbuild.stagefile import StageFile
+from worldbuild.synth import extract, multihop, rubric, tag
+from worldbuild.synth.access import LocalWorld, RemoteWorld
+from worldbuild.synth.reach import PageTexts, check_reachable
+from worldbuild.synth.seeds import select_seeds
 from worldbuild.world import World
 
 

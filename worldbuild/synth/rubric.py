@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qa_synth.llm import LLM
-from qa_synth.prompts import load
+from worldbuild.llm import LLM
+from worldbuild.prompts import load
 
 PROMPT = "rubric.v2"  # v1 (kept): its example `"why": "..."` was copied, all true, by a 1.5B model
 CONDITIONS = ("independent", "specific", "unambiguous", "answerable", "closed", "not_common_sense", "time_fixed")

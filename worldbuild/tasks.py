@@ -1,6 +1,6 @@
-"""Tasks to roll out, from what the other stages write: the verl parquet of `synth-qa` (its
-rows are kept whole, so the filter can write the kept ones back), task JSONL, or a benchmark
-file of {"question", "answer"} lines."""
+"""The task formats the stages share: `synth-qa` writes verl parquet rows (`verl_row`), the agent
+side and `expand` read tasks back from that parquet (rows kept whole, so the filter can write the
+kept ones back), from task JSONL, or from a benchmark file of {"question", "answer"} lines."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from qa_synth.prompts import load
+from worldbuild.prompts import load
 
 SYSTEM_PROMPT = "agent_system.v1"
+DATA_SOURCE = "worldbuild"
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,21 @@ class Task:
     prompt: list[dict]  # system + user messages, exactly as training sends them
     row: dict = field(default_factory=dict, compare=False)  # the parquet row it came from
     evidence: list[str] = field(default_factory=list)  # "id:<corpus doc id>" / "url:<URL>" (offline benchmarks)
+
+
+def verl_row(task: dict, index: int, system_prompt: str) -> dict:
+    """A task record as one row of verl's RL parquet (prompt, reward label, tool arguments)."""
+    mask = {"create_kwargs": {"mask": task["mask_urls"]}}
+    return {
+        "data_source": DATA_SOURCE,
+        "prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": task["question"]}],
+        "ability": f"deep_research/{task['kind']}",
+        "reward_model": {"style": "rule", "ground_truth": task["answer"]},
+        "extra_info": {"index": index, "id": task["id"], "question": task["question"], "answer": task["answer"],
+                       "mask_urls": task["mask_urls"], "snapshot": task["snapshot"],
+                       "tools_kwargs": {"search": mask, "browse": mask}},
+        "agent_name": "tool_agent",
+    }
 
 
 def _plain(value):

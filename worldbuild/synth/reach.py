@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from qa_synth.access import LocalWorld
+from worldbuild.synth.access import LocalWorld
 
 _PUNCT = re.compile(r"[^\w\s]")
 _DIGIT_COMMA = re.compile(r"(?<=\d)[,\u202f\u00a0 ](?=\d{3}\b)")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from qa_synth.llm import LLM
-from qa_synth.prompts import load
+from worldbuild.llm import LLM
+from worldbuild.prompts import load
 
 PROMPT = "capability.v1"
 CAPABILITIES = ("direct", "aggregation", "enumeration", "cross_verification", "statistics")

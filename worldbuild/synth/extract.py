@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
-from qa_synth.llm import LLM
-from qa_synth.prompts import load
+from worldbuild.llm import LLM
+from worldbuild.prompts import load
 
 PROMPT = "extract_qa.v2"  # v1 (kept): a 0.5B model wrote sentences as answers, all over the word limit
 MAX_PAGE_CHARS = 12000

@@ -10,30 +10,14 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from qa_synth.dedup import Benchmarks, NearDuplicates
-from qa_synth.prompts import load
-
-SYSTEM_PROMPT = "agent_system.v1"
-DATA_SOURCE = "worldbuild"
+from worldbuild.prompts import load
+from worldbuild.synth.dedup import Benchmarks, NearDuplicates
+from worldbuild.tasks import SYSTEM_PROMPT, verl_row
 
 
 def _split(task_id: str, validation_fraction: float) -> str:
     bucket = int(hashlib.sha256(task_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
     return "validation" if bucket < validation_fraction else "train"
-
-
-def verl_row(task: dict, index: int, system_prompt: str) -> dict:
-    mask = {"create_kwargs": {"mask": task["mask_urls"]}}
-    return {
-        "data_source": DATA_SOURCE,
-        "prompt": [{"role": "system", "content": system_prompt}, {"role": "user", "content": task["question"]}],
-        "ability": f"deep_research/{task['kind']}",
-        "reward_model": {"style": "rule", "ground_truth": task["answer"]},
-        "extra_info": {"index": index, "id": task["id"], "question": task["question"], "answer": task["answer"],
-                       "mask_urls": task["mask_urls"], "snapshot": task["snapshot"],
-                       "tools_kwargs": {"search": mask, "browse": mask}},
-        "agent_name": "tool_agent",
-    }
 
 
 HF_COLUMNS = ("id", "question", "answer", "kind", "capability", "hops", "source_urls", "mask_urls",

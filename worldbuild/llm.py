@@ -1,4 +1,5 @@
-"""LLM access for task synthesis: any OpenAI-compatible endpoint (vLLM, SGLang, OpenAI).
+"""LLM access for every stage that asks a model (task synthesis, the judge, rollouts): any
+OpenAI-compatible endpoint (vLLM, SGLang, OpenAI).
 
 - async, with a concurrency limit, a timeout per request and retries on 429, 5xx, timeouts and
   dropped connections (other 4xx are final), waiting as `worldbuild.retry` says (the server's
@@ -10,6 +11,9 @@
 - `ask_json(..., schema=)` asks for structured output (`response_format` with a JSON schema, as
   vLLM, SGLang, llama.cpp, ollama and OpenAI accept it) and, once an endpoint refuses it, asks
   without it from then on, reading JSON out of the text instead (`worldbuild.jsonreply`).
+
+`openai` is imported when a client is made, not with this module: verl's reward function and the
+CLI import it on paths that never ask a model, and openai costs about a second to import.
 """
 
 from __future__ import annotations
@@ -20,8 +24,6 @@ import json
 import os
 import sqlite3
 from dataclasses import dataclass, field
-
-import openai
 
 from worldbuild.jsonreply import extract_json
 from worldbuild.retry import Backoff
@@ -119,6 +121,8 @@ class LLM:
     def __post_init__(self) -> None:
         # aiohttp under the openai client: httpx's pool spends O(connections x queued) per event,
         # which capped 64 requests in flight at ~70% of the ideal rate (bench/synth_throughput.py)
+        import openai
+
         self.client = openai.AsyncOpenAI(
             base_url=self.base_url, api_key=self.api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY",
             timeout=self.timeout, max_retries=0, http_client=openai.DefaultAioHttpClient(timeout=self.timeout),
@@ -128,6 +132,8 @@ class LLM:
 
     async def check(self) -> None:
         """Raise LLMUnavailable unless the endpoint answers (a model list, within a few seconds)."""
+        import openai
+
         try:
             await self.client.with_options(timeout=10, max_retries=0).models.list()
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
@@ -153,6 +159,8 @@ class LLM:
         return reply
 
     async def _with_retries(self, messages: list[dict], params: dict) -> Reply:
+        import openai
+
         for attempt in range(self.max_retries + 1):
             try:
                 self.usage.requests += 1

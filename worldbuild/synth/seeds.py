@@ -7,9 +7,7 @@ from worldbuild.world import World
 
 def select_seeds(world: World, max_pages: int, min_chars: int = 1500, used: set[str] = frozenset()) -> list[dict]:
     by_domain: dict[str, list[tuple[int, str, str]]] = {}
-    rows = world.store.db.execute(
-        "SELECT doc_id, url, title, domain FROM pages WHERE length >= ? ORDER BY domain, doc_id", (min_chars,))
-    for doc_id, url, title, domain in rows:
+    for doc_id, url, title, domain in world.store.long_pages(min_chars):
         if url not in used:
             by_domain.setdefault(domain, []).append((doc_id, url, title))
     seeds, round_ = [], 0
