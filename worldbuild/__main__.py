@@ -2,4 +2,5 @@
 
 from worldbuild.cli import app
 
-app(prog_name="worldbuild")
+if __name__ == "__main__":  # not when a search process (serve/pool.py) re-imports the main module
+    app(prog_name="worldbuild")

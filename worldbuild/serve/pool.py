@@ -1,0 +1,96 @@
+"""One large batch on every core: a training batch (Search-R1 sends 2,560 queries in one POST)
+is cut into one piece per process, each searched by a process of its own with the world open.
+
+Python runs one thread at a time, and most of a batch's time is query analysis and snippets in
+Python, so threads would not help; processes do. Each process opens the world read-only once
+(memory-mapped: the index's pages are shared, not copied) and warms it up; a piece is searched
+exactly as `World.search_many` searches it, so the answer is the same as in one process. A piece
+that fails (a process killed) is searched again in the caller's process, and the pool is
+started anew for the next batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from worldbuild.world import SearchHit, World
+
+log = logging.getLogger("worldbuild.serve")
+
+_world: World | None = None  # in a pool process: the world it searches
+
+
+def _open(world_dir: str) -> None:
+    global _world
+    _world = World.open(world_dir, backend="numba")
+    _world.index.warmup()
+
+
+def _ready(_=None) -> int:
+    time.sleep(0.2)  # held a moment, so that every process of the pool takes one
+    return os.getpid()
+
+
+def _search(queries: list[str], k: int, snippet_chars: int, mask: list[str], mode: str,
+            offset: int) -> list[list[SearchHit]]:
+    return _world.search_many(queries, k, snippet_chars, mask, mode, offset)
+
+
+class SearchPool:
+    """`processes` searcher processes for the world at `world_dir` (spawned, so the server's
+    threads are not copied into them); `search_many` as `World.search_many` does."""
+
+    def __init__(self, world_dir: str, processes: int):
+        self.world_dir, self.processes = world_dir, processes
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_open, initargs=(self.world_dir,))
+        return self._executor
+
+    def warmup(self) -> list[int]:
+        """Start every process now (each opens and warms the world): the pids."""
+        pids: set[int] = set()
+        for _ in range(5):
+            pids.update(self._pool().map(_ready, [None] * self.processes, chunksize=1))
+            if len(pids) >= self.processes:
+                break
+        return sorted(pids)
+
+    def search_many(self, world: World, queries: list[str], k: int, snippet_chars: int, mask: list[str],
+                    mode: str, offset: int = 0) -> list[list[SearchHit]]:
+        """The batch in `processes` contiguous pieces, one per process; `world` (the caller's own)
+        searches any piece whose process failed."""
+        distinct = list(dict.fromkeys(queries))
+        size = -(-len(distinct) // self.processes)
+        pieces = [distinct[start:start + size] for start in range(0, len(distinct), size)]
+        args = (k, snippet_chars, list(mask), mode, offset)
+        try:
+            futures = [self._pool().submit(_search, piece, *args) for piece in pieces]
+        except BrokenProcessPool:
+            futures = []
+        answers: dict[str, list[SearchHit]] = {}
+        broken = not futures
+        for number, piece in enumerate(pieces):
+            try:
+                lists = futures[number].result()
+            except (BrokenProcessPool, IndexError):
+                broken = True
+                lists = world.search_many(piece, k, snippet_chars, mask, mode, offset)
+            answers.update(zip(piece, lists))
+        if broken:
+            log.warning("a search process ended; its queries were searched in the server, the pool restarts")
+            self.close()
+        return [answers[query] for query in queries]
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
