@@ -246,6 +246,7 @@ def find_terms(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, st
 
 
 _WORD_RUN = regex.compile(rf"{_WORD_CLASS}+", regex.V1)
+_ASCII_RUN = re.compile(r"[A-Za-z0-9_]+")
 
 
 def _key(term: str) -> str:
@@ -275,17 +276,24 @@ def find_terms_quick(text: str, wanted: set[str], analyzer: str) -> list[tuple[i
         return find_terms(text, wanted, analyzer)
     found: set[tuple[int, str]] = set()
     memo = _memos.get(analyzer) or _memo_of(set(), analyzer)
+    size = len(text)
     for key in keys:
         start = low.find(key)
         while start != -1:
-            if start and _char_kind(text[start - 1]) == WORD:  # inside a word: not its start
-                start = low.find(key, start + 1)
-                continue
-            run = _WORD_RUN.match(text, start)
-            if run is None:
-                start = low.find(key, start + 1)
-                continue
-            word = run.group()
+            if start:  # inside a word: not its start
+                before = text[start - 1]
+                if before in _ASCII_WORD_CHARS or (not before.isascii() and _char_kind(before) == WORD):
+                    start = low.find(key, start + 1)
+                    continue
+            run = _ASCII_RUN.match(text, start)  # most words are ASCII: the C scanner of `re`
+            end = run.end() if run else start
+            if end == start or (end < size and not text[end].isascii()):  # a word with other letters
+                run = _WORD_RUN.match(text, start)
+                if run is None:
+                    start = low.find(key, start + 1)
+                    continue
+                end = run.end()
+            word = text[start:end]
             term = memo.term.get(word)
             if term is None:
                 memo = _memo_of({word}, analyzer)
