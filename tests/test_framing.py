@@ -157,7 +157,7 @@ def test_nothing_in_a_directory_is_passed_over_silently(tmp_path, plain_bytes, r
 def test_retry_errors_reads_a_failed_file_again(tmp_path, monkeypatch):
     """A file recorded with failures is passed over by a rerun, and read again with --retry-errors
     (after an upgrade: here the failure is an extraction bug that goes away)."""
-    import worldbuild.ingest.mapstep as mapstep
+    import worldbuild.ingest.warc_steps as mapstep
 
     warc = write_warc(str(tmp_path / "r.warc.gz"), [
         response("https://r.example/1", article("Retry one", "plover")),
