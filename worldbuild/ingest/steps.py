@@ -119,22 +119,27 @@ class AllowedLanguages:
 def resolve_step(spec: Any) -> Step:
     """A step from a `module:callable` name (a class named so is instantiated without arguments)
     or the step object itself."""
-    if isinstance(spec, str):
-        module_name, _, attribute = spec.partition(":")
-        if not (module_name and attribute):
-            raise StepError(f"bad ingest step {spec!r}: want MODULE:CALLABLE (e.g. mysteps:drop_emails)")
-        try:
-            found: Any = importlib.import_module(module_name)
-            for part in attribute.split("."):
-                found = getattr(found, part)
-        except (ImportError, AttributeError) as exc:
-            raise StepError(f"ingest step {spec!r} does not import: {type(exc).__name__}: {exc}") from None
-        spec = found
-    if isinstance(spec, type):
-        spec = spec()
-    if not callable(spec):
-        raise StepError(f"ingest step {spec!r} is not callable")
-    return spec
+    found = _import(spec) if isinstance(spec, str) else spec
+    if isinstance(found, type):
+        found = found()
+    if not callable(found):
+        what = spec if isinstance(spec, str) else type(spec).__name__
+        raise StepError(f"ingest step {what!r} is not callable")
+    return found
+
+
+def _import(spec: str) -> Any:
+    module_name, _, attribute = spec.partition(":")
+    if not (module_name and attribute):
+        raise StepError(f"bad ingest step {spec!r}: want MODULE:CALLABLE (e.g. mysteps:drop_emails)")
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        detail = " ".join(str(exc).split())
+        raise StepError(f"ingest step {spec!r} does not import: {type(exc).__name__}: {detail}") from None
+    return found
 
 
 def step_name(step: Any) -> str:
