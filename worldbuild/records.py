@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 import pyarrow as pa
 
+from worldbuild.steprefs import spec_of_name, step_name
+
 _WS = re.compile(r"\s+")
 MANIFEST_FILE = "world.json"  # in every world directory: what it holds and its snapshot id
 
@@ -83,8 +85,6 @@ class IngestSettings:
             "extractor": self.extractor,
         }
         if self.steps:
-            from worldbuild.ingest.steps import step_name  # the steps' module reads these settings
-
             content["steps"] = [step_name(step) for step in self.steps]
         return content
 
@@ -95,8 +95,6 @@ class IngestSettings:
         content["langs"] = tuple(content.get("langs") or ())
         names = content.pop("steps", [])
         if names and "steps" not in work:  # rebuilt from their names (steps with parameters: pass `steps`)
-            from worldbuild.ingest.steps import spec_of_name
-
             content["steps"] = tuple(spec_of_name(name) for name in names)
         shard_pages = manifest.get("index", {}).get("bm25", {}).get("shard_pages", 0)
         return cls(**content, **{"index_shard_pages": shard_pages, **work})
