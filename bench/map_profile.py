@@ -1,4 +1,5 @@
-"""Where the map step's time goes, per page: each stage of `record_to_page` and `write_shard`.
+"""Where the map step's time goes, per page: each step of `record_to_page`
+(worldbuild/ingest/warc_steps.py) and `write_shard`.
 
     python bench/map_profile.py [--extractor NAME ...] [--out bench/out/map_profile.json]
 
@@ -27,16 +28,16 @@ import trafilatura  # noqa: E402
 import trafilatura.core  # noqa: E402
 
 from bench.realdata import save_results, write_one_file  # noqa: E402
-from worldbuild.ingest import extract, mapstep  # noqa: E402
+from worldbuild.ingest import extract, mapstep, steps, warc_steps  # noqa: E402
 from worldbuild.ingest.inputs import describe  # noqa: E402
 from worldbuild.ingest.warc import plan_units  # noqa: E402
 from worldbuild.records import EXTRACTORS, IngestSettings  # noqa: E402
 
 # (label, module, attribute): the stages, outermost first; an indented label is inside the one above
 STAGES = [
-    ("read body (de-chunk, Content-Encoding)", mapstep, "_read_body"),
-    ("sniff payload type", mapstep, "_payload_kind"),
-    ("charset decode", mapstep, "decode_html"),
+    ("read body (de-chunk, Content-Encoding)", warc_steps.ReadPayload, "__call__"),
+    ("sniff payload type", warc_steps, "payload_kind"),
+    ("charset decode", warc_steps, "decode_html"),
     ("extraction (the extractor's call)", extract, "extract_text"),
     ("  HTML parsing (trafilatura)", trafilatura.core, "load_html"),
     ("  HTML parsing (trafilatura, fast path)", trafilatura, "load_html"),
@@ -46,7 +47,7 @@ STAGES = [
     ("  Markdown rendering (trafilatura)", trafilatura.core, "determine_returnstring"),
     ("language id (py3langid)", extract, "detect_lang"),
     ("language id (resiliparse)", extract, "_resiliparse_lang"),
-    ("content hash", mapstep, "content_hash"),
+    ("content hash", steps, "content_hash"),
     ("shard writing (Parquet + summary)", mapstep, "write_shard"),
     ("  MinHash signature", mapstep, "signature"),
 ]

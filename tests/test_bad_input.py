@@ -206,16 +206,16 @@ def test_same_file_twice_under_two_names(tmp_path, good_warc):
 
 
 def test_an_unforeseen_error_in_one_record_skips_only_that_record(tmp_path, monkeypatch):
-    import worldbuild.ingest.mapstep as mapstep
+    import worldbuild.ingest.warc_steps as warc_steps
 
-    real_decode = mapstep.decode_html
+    real_decode = warc_steps.decode_html
 
     def flaky_decode(body, content_type):
         if b"cursed" in body:
             raise RuntimeError("boom")
         return real_decode(body, content_type)
 
-    monkeypatch.setattr(mapstep, "decode_html", flaky_decode)
+    monkeypatch.setattr(warc_steps, "decode_html", flaky_decode)
     warc = write_warc(str(tmp_path / "flaky.warc.gz"), [
         response("https://f.example/1", article("Fine one", "kestrel")),
         response("https://f.example/2", article("Cursed", "cursed")),

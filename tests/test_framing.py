@@ -157,23 +157,23 @@ def test_nothing_in_a_directory_is_passed_over_silently(tmp_path, plain_bytes, r
 def test_retry_errors_reads_a_failed_file_again(tmp_path, monkeypatch):
     """A file recorded with failures is passed over by a rerun, and read again with --retry-errors
     (after an upgrade: here the failure is an extraction bug that goes away)."""
-    import worldbuild.ingest.mapstep as mapstep
+    import worldbuild.ingest.warc_steps as warc_steps
 
     warc = write_warc(str(tmp_path / "r.warc.gz"), [
         response("https://r.example/1", article("Retry one", "plover")),
         response("https://r.example/2", article("Retry two", "dunlin")),
     ])
-    real = mapstep.extract_page
+    real = warc_steps.extract_page
 
     def broken(html, url, settings):
         if url.endswith("/2"):
             raise RuntimeError("a bug fixed by the next release")
         return real(html, url, settings)
 
-    monkeypatch.setattr(mapstep, "extract_page", broken)
+    monkeypatch.setattr(warc_steps, "extract_page", broken)
     first = run([warc], tmp_path / "w")
     assert first.manifest["pages"] == 1 and first.manifest["inputs"][0]["failed_records"] == 1
-    monkeypatch.setattr(mapstep, "extract_page", real)
+    monkeypatch.setattr(warc_steps, "extract_page", real)
     again = run([warc], tmp_path / "w")
     assert again.known_inputs == ["r.warc.gz"] and again.manifest["pages"] == 1
     retried = run([warc], tmp_path / "w", retry_errors=True)

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 import pyarrow as pa
 
+from worldbuild.steprefs import spec_of_name, step_name
+
 _WS = re.compile(r"\s+")
 MANIFEST_FILE = "world.json"  # in every world directory: what it holds and its snapshot id
 
@@ -64,10 +66,17 @@ class IngestSettings:
     extractor: str = DEFAULT_EXTRACTOR
     batch_size: int = field(default=32, compare=False)  # shard size: shapes work, not content
     index_shard_pages: int = field(default=0, compare=False)  # BM25 in shards of this many pages (0: one piece)
+    # extra ingest steps run on every page after the built-in ones: step objects or `module:callable`
+    # names (docs/ingest-steps.md); their names join the settings, so worlds built with others differ
+    steps: tuple = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.steps))  # a list from a library call, hashable
 
     def content_settings(self) -> dict:
-        """The settings that change page content, in a stable order (batch size excluded)."""
-        return {
+        """The settings that change page content, in a stable order (batch size excluded; extra
+        steps only when there are some, so a world without them keeps its id)."""
+        content = {
             "min_chars": self.min_chars,
             "langs": sorted(self.langs),
             "max_bytes": self.max_bytes,
@@ -75,12 +84,18 @@ class IngestSettings:
             "include_tables": self.include_tables,
             "extractor": self.extractor,
         }
+        if self.steps:
+            content["steps"] = [step_name(step) for step in self.steps]
+        return content
 
     @classmethod
     def of_world(cls, manifest: dict, **work) -> "IngestSettings":
         """The settings a world was built with (to extend it), plus work-shaping fields."""
         content = dict(manifest["settings"])
         content["langs"] = tuple(content.get("langs") or ())
+        names = content.pop("steps", [])
+        if names and "steps" not in work:  # rebuilt from their names (steps with parameters: pass `steps`)
+            content["steps"] = tuple(spec_of_name(name) for name in names)
         shard_pages = manifest.get("index", {}).get("bm25", {}).get("shard_pages", 0)
         return cls(**content, **{"index_shard_pages": shard_pages, **work})
 

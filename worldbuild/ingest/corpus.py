@@ -22,11 +22,12 @@ from typing import Iterator
 from worldbuild import storage
 from worldbuild.ingest.extract import detect_lang, strip_front_matter
 from worldbuild.ingest.inputs import InputFile, sha256_file, url_matches
-from worldbuild.ingest.mapstep import Skip, write_shard
+from worldbuild.ingest.mapstep import write_shard
+from worldbuild.ingest.steps import AllowedLanguages, Draft, MinChars, Skip, Step, extra_steps, run_steps
 from worldbuild.ingest.warc import WorkUnit
 from worldbuild.mirrors import MirrorSettings
-from worldbuild.records import IngestReport, IngestSettings, Page, content_hash
-from worldbuild.urls import BadURL, canonical_url, domain_of, synthetic_url
+from worldbuild.records import IngestReport, IngestSettings, Page
+from worldbuild.urls import BadURL, canonical_url, synthetic_url
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 COMPRESSED_JSONL = {".jsonl.gz": "jsonl.gz", ".jsonl.zst": "jsonl.zst", ".ndjson.gz": "jsonl.gz",
@@ -386,57 +387,81 @@ def _front_matter_title(text: str) -> str:
     return ""
 
 
-def record_to_page(record: dict, row: int, unit: CorpusUnit, settings: IngestSettings) -> Page:
+@dataclass(frozen=True)
+class CorpusFields:
+    """Title, text and language from the unit's field mapping (front matter dropped)."""
+
+    fields: tuple[tuple[str, str], ...]
+
+    def __call__(self, draft: Draft) -> Draft:
+        record, mapping = draft.record, dict(self.fields)
+        title = _text_of(record.get(mapping["title"])).strip() if "title" in mapping else ""
+        if "contents" in mapping:
+            if mapping["contents"] not in record:
+                raise Skip(f"no {mapping['contents']!r} field")
+            title, text = _split_contents(_text_of(record[mapping["contents"]]))
+        else:
+            if mapping["text"] not in record:
+                raise Skip(f"no {mapping['text']!r} field")
+            text = _text_of(record[mapping["text"]]).strip()
+        if not title:
+            title = _front_matter_title(text)
+        draft.title, draft.text = title, strip_front_matter(text).strip()
+        if not draft.text:
+            raise Skip("empty text")
+        draft.lang = _text_of(record.get(mapping["lang"])).strip().lower() if "lang" in mapping else ""
+        draft.crawl_date = _text_of(record.get(mapping["date"])).strip() if "date" in mapping else ""
+        return draft
+
+
+@dataclass(frozen=True)
+class CorpusURL:
+    """The record's URL (`doc://<corpus>/<id or row>` without one) and its canonical form;
+    the page's source names the record by id, else by row."""
+
+    fields: tuple[tuple[str, str], ...]
+    corpus: str
+    name: str  # the input's name
+
+    def __call__(self, draft: Draft) -> Draft:
+        record, mapping = draft.record, dict(self.fields)
+        doc_id = _text_of(record.get(mapping["id"])).strip() if "id" in mapping else ""
+        url = _text_of(record.get(mapping["url"])).strip() if "url" in mapping else ""
+        if not url:
+            url = synthetic_url(self.corpus, doc_id or f"{self.name}:{draft.row}")
+        try:
+            draft.canonical_url = canonical_url(url)
+        except BadURL:
+            raise Skip("URL not http(s)") from None
+        draft.url, draft.source = url, f"{self.name}#{doc_id or draft.row}"
+        return draft
+
+
+def corpus_language(draft: Draft) -> Draft:
+    """The language the corpus gives, else py3langid's guess."""
+    draft.lang = draft.lang or detect_lang(draft.text)
+    return draft
+
+
+def corpus_steps(unit: CorpusUnit, settings: IngestSettings) -> list[Step]:
+    """A corpus record → page: the HTML steps of the archive reader are done already; the length
+    and language rules and the world's extra steps are the same."""
+    return [CorpusFields(unit.fields), MinChars(settings.min_chars), CorpusURL(unit.fields, unit.corpus, unit.name),
+            corpus_language, AllowedLanguages(tuple(settings.langs)), *extra_steps(settings.steps)]
+
+
+def record_to_page(record: dict, row: int, unit: CorpusUnit, settings: IngestSettings,
+                   steps: list[Step] | None = None) -> Page:
     """One corpus record → a page, or Skip with the reason."""
-    mapping = dict(unit.fields)
-    title = _text_of(record.get(mapping["title"])).strip() if "title" in mapping else ""
-    if "contents" in mapping:
-        if mapping["contents"] not in record:
-            raise Skip(f"no {mapping['contents']!r} field")
-        title, text = _split_contents(_text_of(record[mapping["contents"]]))
-    else:
-        if mapping["text"] not in record:
-            raise Skip(f"no {mapping['text']!r} field")
-        text = _text_of(record[mapping["text"]]).strip()
-    if not title:
-        title = _front_matter_title(text)
-    text = strip_front_matter(text).strip()
-    if not text:
-        raise Skip("empty text")
-    if len(text) < settings.min_chars:
-        raise Skip("text shorter than --min-chars")
-    doc_id = _text_of(record.get(mapping["id"])).strip() if "id" in mapping else ""
-    url = _text_of(record.get(mapping["url"])).strip() if "url" in mapping else ""
-    if not url:
-        url = synthetic_url(unit.corpus, doc_id or f"{unit.name}:{row}")
-    try:
-        canonical = canonical_url(url)
-    except BadURL:
-        raise Skip("URL not http(s)") from None
-    lang = _text_of(record.get(mapping["lang"])).strip().lower() if "lang" in mapping else ""
-    lang = lang or detect_lang(text)
-    if settings.langs and lang not in settings.langs:
-        raise Skip(f"language not allowed: {lang}")
-    if not title:
-        title = text.split("\n", 1)[0].lstrip("#* ")[:200] or canonical
-    return Page(
-        url=url,
-        canonical_url=canonical,
-        title=title,
-        text=text,
-        crawl_date=_text_of(record.get(mapping["date"])).strip() if "date" in mapping else "",
-        lang=lang,
-        domain=domain_of(canonical),
-        content_hash=content_hash(text),
-        source=f"{unit.name}#{doc_id or row}",
-        length=len(text),
-    )
+    steps = corpus_steps(unit, settings) if steps is None else steps
+    return run_steps(steps, Draft(source=f"{unit.name}#{row}", record=record, row=row))
 
 
 def extract_corpus_unit(unit: CorpusUnit, settings: IngestSettings) -> tuple[list[Page], IngestReport]:
     """Every page of one corpus unit, and the report of what was skipped and why."""
     pages: list[Page] = []
     report = IngestReport()
+    steps = corpus_steps(unit, settings)
     try:
         for row, record in iter_records(unit):
             report.records_read += 1
@@ -445,7 +470,7 @@ def extract_corpus_unit(unit: CorpusUnit, settings: IngestSettings) -> tuple[lis
                 report.skip(str(record), where)
                 continue
             try:
-                pages.append(record_to_page(record, row, unit, settings))
+                pages.append(record_to_page(record, row, unit, settings, steps))
             except Skip as skip:
                 report.skip(str(skip), where)
             except Exception as exc:  # noqa: BLE001 - one odd record never stops a run
