@@ -60,11 +60,14 @@ class ServeConfig:
     def from_json(cls, text: str) -> "ServeConfig":
         return cls(**json.loads(text))
 
+    @property
+    def summary_cache_path(self) -> str:
+        return self.summary_cache or os.path.join(self.world_dir, ".cache", "summaries.sqlite")
+
     def summarizer(self) -> Summarizer | None:
         if not self.summarizer_model:
             return None
-        cache = self.summary_cache or os.path.join(self.world_dir, ".cache", "summaries.sqlite")
-        return Summarizer(self.summarizer_url, self.summarizer_model, cache_path=cache,
+        return Summarizer(self.summarizer_url, self.summarizer_model, cache_path=self.summary_cache_path,
                           timeout=self.summarizer_timeout)
 
 
