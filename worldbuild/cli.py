@@ -220,17 +220,12 @@ def eval_retrieval(
     world: Optional[str] = WorldOpt(),
 ) -> None:
     """nDCG@10 and Recall@5/100/1000 (trec_eval's definitions) of the world's retrieval."""
-    from worldbuild.retrieval_eval import evaluate, read_qrels, read_queries
+    from worldbuild.retrieval_eval import evaluate_files
     from worldbuild.world import ModeUnavailable
 
-    with exits_cleanly((ValueError, OSError, ModeUnavailable), "", err), _open(world) as opened:
-        bench = read_queries(queries)
-        if qrels:
-            bench.judgments = read_qrels(qrels)
-        report = evaluate(opened, bench, [m.value for m in mode] if mode else ["bm25"])
-    if out:
-        with open(out, "w") as handle:
-            json.dump(report, handle, indent=2)
+    with exits_cleanly((ValueError, OSError, ModeUnavailable), "", err):
+        report = evaluate_files(world or default_world_dir(), queries, qrels,
+                                [m.value for m in mode] if mode else ["bm25"], out)
     print(json.dumps(report, indent=2))
 
 
@@ -348,12 +343,9 @@ def index(
     if not dense:
         err.print("nothing to do: the BM25 index is built by `worldbuild ingest`; pass --dense for page vectors")
         raise typer.Exit(2)
-    try:
+    with exits_cleanly((ValueError,), "", err):
         settings = DenseSettings(model, pooling.value, ann.value, backend.value, uri, batch_size, device,
                                  executor.value, address, shard_pages)
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
     try:
         result = build_dense_index(world or default_world_dir(), settings, _EmbedBar(err))
     except (WorldNotFound, DenseUnavailable, IndexFailed) as exc:
@@ -407,11 +399,12 @@ def serve(
                   + (f"; browse summaries by {config.summarizer_model}" if config.summarizer_model else "")
                   + "; warming up (/health answers 'warming' until ready)")
 
-    try:
+    with exits_cleanly((ValueError,), "", err):
         config = ServeConfig(os.path.abspath(world or default_world_dir()), host, port, workers, log_level.value,
                              summarizer_url, summarizer_model, summarizer_timeout, summary_cache)
+    try:
         run_serve(config, on_listening=announce)
-    except (ValueError, WorldNotFound, CannotListen) as exc:  # before any worker starts: one line, exit 2
+    except (WorldNotFound, CannotListen) as exc:  # before any worker starts: one line, exit 2
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
 
@@ -431,13 +424,12 @@ def serve_cluster(
 
     from worldbuild.serve import per_node
 
-    with exits_cleanly((ImportError, ConnectionError, RuntimeError, TimeoutError), "no service was started", err):
+    with exits_cleanly((WorldNotFound, ImportError, ConnectionError, RuntimeError, TimeoutError),
+                       "no service was started", err):
         if stop:
             err.print(f"stopped {per_node.stop(address)} service(s)")
             return
-        world_dir = os.path.abspath(world or default_world_dir())
-        _open(world_dir).close()
-        for line in per_node.start(world_dir, port, workers, host, address):
+        for line in per_node.start(os.path.abspath(world or default_world_dir()), port, workers, host, address):
             print(json.dumps(line))
 
 
@@ -563,21 +555,14 @@ def expand(
 ) -> None:
     """Grow the world where the tasks are: search, look up in a CDX index, fetch by byte range,
     ingest as a new snapshot (parent, tasks and sources recorded). Rerun to resume a round."""
-    from worldbuild.expand.backends import CdxIndex, SerperSearch
-    from worldbuild.expand.round import ExpandSettings, expand as run_expand
+    from worldbuild.expand.round import ExpandSettings, Sources, expand_round
 
-    world_dir = world or default_world_dir()
-    _open(world_dir).close()
     settings = ExpandSettings(per_task=per_task, queries_per_task=queries_per_task, max_queries=max_queries,
                               max_fetches=max_fetches, query_cost=query_cost)
-    search, cdx = SerperSearch(search_url, search_key), CdxIndex(cdx_url, warc_base)
-    try:
-        with exits_cleanly((ValueError, FileNotFoundError),
-                           "queries and fetches so far are kept; rerun to resume the round", err):
-            report = run_expand(world_dir, tasks, search, cdx, settings)
-    finally:
-        search.close()
-        cdx.close()
+    with exits_cleanly((ValueError, FileNotFoundError),
+                       "queries and fetches so far are kept; rerun to resume the round", err):
+        report = expand_round(world or default_world_dir(), tasks, Sources(search_url, cdx_url, warc_base, search_key),
+                              settings)
     if as_json:
         print(json.dumps(report, indent=2))
         return
