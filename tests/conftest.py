@@ -121,13 +121,10 @@ def dense_world(sample_world):
     """The sample world with its page vectors (`index --dense --pooling opening`), built once
     (read-only for tests: copy it to change it)."""
     def build(world_dir: str) -> None:
-        from typer.testing import CliRunner
-
-        from worldbuild.cli import app
+        from worldbuild.indexing import DenseSettings, build_dense_index
 
         shutil.copytree(sample_world[0], world_dir)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        result = CliRunner().invoke(app, ["index", "--dense", "--pooling", "opening", "--world", world_dir])
-        assert result.exit_code == 0, result.output
+        assert build_dense_index(world_dir, DenseSettings(pooling="opening")).built
 
     return built_once("dense", [CORPORA], build)[0]

@@ -136,17 +136,13 @@ def test_ingest_keeps_dense_when_pages_are_unchanged_and_drops_it_when_they_chan
 def test_sharded_dense_index_ranks_as_the_one_piece_index(dense_world, tmp_path):
     import shutil
 
-    from typer.testing import CliRunner
-
-    from worldbuild.cli import app
     from worldbuild.index.dense import DenseIndex
+    from worldbuild.indexing import DenseSettings, build_dense_index
 
     target = str(tmp_path / "world")
     shutil.copytree(dense_world, target)
-    result = CliRunner().invoke(app, ["index", "--dense", "--pooling", "opening", "--world", target,
-                                      "--shard-pages", "50"])
-    assert result.exit_code == 0, result.output
-    assert "in 4 shards" in result.output
+    result = build_dense_index(target, DenseSettings(pooling="opening", shard_pages=50))
+    assert result.built and "in 4 shards" in result.describe()
     with World.open(dense_world) as whole, World.open(target) as sharded:
         info = sharded.manifest["index"]["dense"]
         assert info["shards"] == 4 and info["shard_pages"] == 50 and info["documents"] == len(whole)

@@ -243,6 +243,17 @@ def test_cli_prints_one_line_per_problem_and_exits_nonzero(stage1_overrides):
     assert result.stdout.startswith("stage 1: ok grpo batch=128")
 
 
+def test_stages_and_recipe_numbers_parse_in_groups(capsys):
+    jobs, recipe = verl_config.parse(["--train-batch-size", "8", "--stage", "1", "--print-config", "--", "a=1",
+                                      "--lr", "--stage", "2", "--", "b=2", "--sft", "--", "c=3"])
+    assert [(j.stage, j.sft, j.print_config, j.overrides) for j in jobs] == [
+        (1, False, True, ["a=1", "--lr"]), (2, False, False, ["b=2"]), (None, True, False, ["c=3"])]
+    assert recipe == verl_config.Recipe(train_batch_size=8)  # '--lr' after '--' is an override, not an option
+    for bad in ([], ["--stage", "0", "--", "a=1"], ["--", "a=1"], ["--stage", "1", "--bogus"]):
+        assert verl_config.main(bad) == 2
+        assert "error:" in capsys.readouterr().err
+
+
 def test_expansion_rounds_between_stages():
     result = run_recipe(RL, "--dry-run", EXPAND="1", EXPAND_SEARCH_URL="https://google.serper.dev/search",
                         EXPAND_CDX_URL="https://index.commoncrawl.org/CC-MAIN-2024-22-index")

@@ -3,11 +3,15 @@
 import json
 import os
 
+import pytest
 from typer.testing import CliRunner
 
 from tests.llm_double import LLMDouble
 from worldbuild.cli import app
+from worldbuild.llm import LLMUnavailable
+from worldbuild.synth.pipeline import Endpoint, ExportSettings, SynthConfig, synthesize
 from worldbuild.synth.reach import key_phrases, normalise
+from worldbuild.world import WorldNotFound
 
 ALL_OK = {c: {"ok": True, "why": "fine"} for c in
           ("independent", "specific", "unambiguous", "answerable", "closed", "not_common_sense", "time_fixed")}
@@ -56,17 +60,21 @@ def responder(body):
     return {"status": 400}
 
 
-def synth(world_dir, out, base_url, *extra):
+def synth_cli(world_dir, out, base_url, *extra):
     return CliRunner().invoke(app, ["synth-qa", "--world", world_dir, "--out", out, "--base-url", base_url,
                                     "--model", "double-model", "--json", *extra])
+
+
+def synth(world_dir, out, base_url, service=None, export=ExportSettings(), **config):
+    """`synthesize`'s summary for the test double's model (SynthConfig fields as keywords)."""
+    return synthesize(world_dir, Endpoint(base_url, "double-model"), SynthConfig(out_dir=out, **config), service,
+                      export)
 
 
 def test_single_hop_tasks_end_to_end_then_from_cache(sample_world, tmp_path):
     out = str(tmp_path / "tasks")
     with LLMDouble(responder=responder) as double:
-        result = synth(sample_world[0], out, double.base_url, "--max-pages", "400")  # every long page
-        assert result.exit_code == 0, result.output
-        summary = json.loads(result.stdout)
+        summary = synth(sample_world[0], out, double.base_url, max_pages=400)  # every long page
         first_requests = len(double.requests)
     assert 100 < summary["pages_used"] == summary["pages_extracted"] < 197
     assert summary["page_skips"].get("reply not JSON", 0) >= 1  # the refusal
@@ -83,8 +91,8 @@ def test_single_hop_tasks_end_to_end_then_from_cache(sample_world, tmp_path):
     dod = tasks["Which organisation manages g.root-servers.net?"]
     assert dod["reachable"] is False and dod["evidence_urls"] == []  # only its masked source says it
 
-    with LLMDouble([{"status": 500}]) as dead:  # the rerun needs no endpoint beyond the check
-        again = synth(sample_world[0], out, dead.base_url, "--max-pages", "400")
+    with LLMDouble([{"status": 500}]) as dead:  # the rerun needs no endpoint beyond the check; the command's JSON
+        again = synth_cli(sample_world[0], out, dead.base_url, "--max-pages", "400")
         assert again.exit_code == 0, again.output
         assert json.loads(again.stdout)["tasks"] == 2 and not [r for r in dead.requests]
     default_export = json.loads(again.stdout)["export"]  # unreachable tasks stay out by default
@@ -98,10 +106,8 @@ def test_export_for_datasets_and_verl(sample_world, tmp_path):
 
     out = str(tmp_path / "tasks")
     with LLMDouble(responder=responder) as double:
-        result = synth(sample_world[0], out, double.base_url, "--max-pages", "400", "--validation-fraction", "0",
-                       "--include-unreachable")
-        assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)["export"]
+        summary = synth(sample_world[0], out, double.base_url, max_pages=400,
+                        export=ExportSettings(validation_fraction=0.0, include_unreachable=True))["export"]
     omitted = summary.pop("omitted")
     assert summary == {"tasks": 2, "unreachable": 0, "duplicates": 0, "contaminated": 0, "train": 2,
                        "validation": 0, "system_prompt": "agent_system.v1", "benchmark_questions": 0}
@@ -125,23 +131,33 @@ def test_export_for_datasets_and_verl(sample_world, tmp_path):
 def test_resume_after_a_torn_write(sample_world, tmp_path):
     out = str(tmp_path / "tasks")
     with LLMDouble(responder=responder) as double:
-        assert synth(sample_world[0], out, double.base_url, "--max-pages", "20").exit_code == 0
+        synth(sample_world[0], out, double.base_url, max_pages=20)
         path = os.path.join(out, "extracted.jsonl")
         lines = open(path).read().splitlines(keepends=True)
         with open(path, "w") as handle:  # lose the last record and tear the one before it
             handle.writelines(lines[:-2])
             handle.write(lines[-2][:25])
         before = len(double.requests)
-        result = synth(sample_world[0], out, double.base_url, "--max-pages", "20")
-        assert result.exit_code == 0, result.output
+        synth(sample_world[0], out, double.base_url, max_pages=20)
         assert len(open(path).read().splitlines()) == 20
         assert len(double.requests) == before  # the two lost pages came back from the LLM cache
     assert all(json.loads(line) for line in open(path))
 
 
 def test_missing_endpoint_fails_fast(sample_world, tmp_path):
-    result = synth(sample_world[0], str(tmp_path / "t"), "http://127.0.0.1:9/v1")
+    result = synth_cli(sample_world[0], str(tmp_path / "t"), "http://127.0.0.1:9/v1")
     assert result.exit_code == 2 and "vllm serve" in result.output
+    with pytest.raises(LLMUnavailable, match="vllm serve"):
+        synth(sample_world[0], str(tmp_path / "t"), "http://127.0.0.1:9/v1")
+
+
+def test_a_missing_world_fails_before_the_endpoint_is_asked(tmp_path):
+    with LLMDouble(responder=responder) as double:
+        with pytest.raises(WorldNotFound):
+            synth(str(tmp_path / "no-world"), str(tmp_path / "t"), double.base_url)
+        result = synth_cli(str(tmp_path / "no-world"), str(tmp_path / "t"), double.base_url)
+        assert not double.requests
+    assert result.exit_code == 2 and result.stderr.startswith("error: ")
 
 
 def test_normalise_and_key_phrases():
@@ -157,10 +173,8 @@ def test_over_http_gives_the_same_tasks(sample_world, tmp_path):
     proc, base = start_server(sample_world[0])
     try:
         with LLMDouble(responder=responder) as double:
-            local = synth(sample_world[0], str(tmp_path / "local"), double.base_url, "--max-pages", "400")
-            remote = synth(sample_world[0], str(tmp_path / "remote"), double.base_url, "--max-pages", "400",
-                           "--service", base)
-        assert local.exit_code == 0 and remote.exit_code == 0, remote.output
+            synth(sample_world[0], str(tmp_path / "local"), double.base_url, max_pages=400)
+            synth(sample_world[0], str(tmp_path / "remote"), double.base_url, service=base, max_pages=400)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -176,8 +190,7 @@ def test_over_http_gives_the_same_tasks(sample_world, tmp_path):
 def test_capability_tagging(sample_world, tmp_path):
     out = str(tmp_path / "tasks")
     with LLMDouble(responder=responder) as double:
-        result = synth(sample_world[0], out, double.base_url, "--max-pages", "400", "--tag")
-        assert result.exit_code == 0, result.output
+        synth(sample_world[0], out, double.base_url, max_pages=400, tag=True)
     tasks = {t["question"]: t for t in map(json.loads, open(os.path.join(out, "tasks.jsonl")))}
     assert tasks["As how many named authorities does IANA list the DNS root servers?"]["capability"] == "direct"
     assert tasks["Which organisation manages g.root-servers.net?"]["capability"] is None  # an unknown label
@@ -188,9 +201,7 @@ def test_capability_tagging(sample_world, tmp_path):
 def test_multi_hop_tasks_from_a_backward_graph(sample_world, tmp_path):
     out = str(tmp_path / "tasks")
     with LLMDouble(responder=responder) as double:
-        result = synth(sample_world[0], out, double.base_url, "--max-pages", "400", "--multi-hop", "2")
-        assert result.exit_code == 0, result.output
-    summary = json.loads(result.stdout)
+        summary = synth(sample_world[0], out, double.base_url, max_pages=400, multi_hop=2)
     assert summary["multi_hop"] == {"tried": 2, "made": 1, "skips": {"subgraph has 1 nodes": 1}}
     record = next(r for r in map(json.loads, open(os.path.join(out, "multihop.jsonl"))) if r["task"])
     assert record["seed"] == "13"
@@ -239,8 +250,7 @@ def test_a_killed_run_resumes_to_the_same_tasks(sample_world, tmp_path):
         resumed = subprocess.run(command + ["--out", killed_out, "--base-url", double.base_url], cwd=REPO,
                                  capture_output=True, text=True)
         assert resumed.returncode == 0, resumed.stderr
-        straight = synth(sample_world[0], str(tmp_path / "straight"), double.base_url, "--max-pages", "400")
-        assert straight.exit_code == 0
+        synth(sample_world[0], str(tmp_path / "straight"), double.base_url, max_pages=400)
     assert done_before >= 10
 
     def questions(folder):

@@ -220,17 +220,12 @@ def eval_retrieval(
     world: Optional[str] = WorldOpt(),
 ) -> None:
     """nDCG@10 and Recall@5/100/1000 (trec_eval's definitions) of the world's retrieval."""
-    from worldbuild.retrieval_eval import evaluate, read_qrels, read_queries
+    from worldbuild.retrieval_eval import evaluate_files
     from worldbuild.world import ModeUnavailable
 
-    with exits_cleanly((ValueError, OSError, ModeUnavailable), "", err), _open(world) as opened:
-        bench = read_queries(queries)
-        if qrels:
-            bench.judgments = read_qrels(qrels)
-        report = evaluate(opened, bench, [m.value for m in mode] if mode else ["bm25"])
-    if out:
-        with open(out, "w") as handle:
-            json.dump(report, handle, indent=2)
+    with exits_cleanly((ValueError, OSError, ModeUnavailable), "", err):
+        report = evaluate_files(world or default_world_dir(), queries, qrels,
+                                [m.value for m in mode] if mode else ["bm25"], out)
     print(json.dumps(report, indent=2))
 
 
@@ -342,106 +337,44 @@ def index(
                                     "in parallel as one (0: one piece)"),
 ) -> None:
     """Build an extra index over the world's pages (resumable: rerun to continue)."""
-    import os
-
-    from worldbuild.index.dense import DenseUnavailable, build_dense, index_dir_name, page_passages
-    from worldbuild.store import STORE_FILE, PageStore
-    from worldbuild.writer import INDEX_DIR, record_index
+    from worldbuild.index.dense import DenseUnavailable
+    from worldbuild.indexing import DenseSettings, IndexFailed, build_dense_index
 
     if not dense:
         err.print("nothing to do: the BM25 index is built by `worldbuild ingest`; pass --dense for page vectors")
         raise typer.Exit(2)
-    if backend == DenseBackend.milvus and not uri:
-        err.print("[red]error:[/red] --backend milvus needs --uri (http://host:19530, or a file for milvus-lite)")
-        raise typer.Exit(2)
-    with _open(world) as opened:
-        world_dir, snapshot, total = opened.dir, opened.snapshot, len(opened)
-        built = opened.manifest.get("index", {}).get("dense")
-    rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, model, pooling.value))
-    same = bool(built and built.get("path") == rel and built.get("documents") == total
-                and (built.get("shard_pages") or 0) == shard_pages)
-    where = {"backend": "milvus", "uri": uri} if backend == DenseBackend.milvus else {}
-    if same and all(built.get(key) == value for key, value in where.items()) and (
-            where or _ann_wanted(ann.value, built) == (built.get("ann") or {}).get("kind")):
-        err.print(f"nothing to do: the dense index of {model} for snapshot {snapshot} is built "
-                  f"({built['documents']} pages × {built['dimensions']} dims in {rel}"
-                  + (f", Milvus collection {built['collection']})" if where else ")"))
-        return
-    if same:
-        info = {key: value for key, value in built.items() if key not in ("ann", "backend", "uri", "collection")}
-    else:
-        encoder = None
-        if executor == ExecutorKind.ray:
-            from worldbuild.index.ray_dense import RayEncoder
-
-            with exits_cleanly((ImportError, ConnectionError), "nothing was embedded", err):
-                encoder = RayEncoder(address, model, device, batch_size, pooling=pooling.value)
-            err.print(f"embedding on Ray with {encoder.kind}")
-        store = PageStore(os.path.join(world_dir, STORE_FILE))
-        docs = ((doc_id, page_passages(*text.split("\n", 1), pooling.value)) for doc_id, text in store.index_texts())
-        bar = RichProgress(TextColumn("[bold]embed"), BarColumn(), TextColumn("{task.completed}/{task.total} pages"),
-                           TimeElapsedColumn(), console=err)
-        try:
-            with bar:
-                task = bar.add_task("embed", total=total)
-                info = build_dense(docs, os.path.join(world_dir, rel), model, batch_size, device,
-                                   on_progress=lambda n: bar.advance(task, n), encoder=encoder,
-                                   shard_pages=shard_pages, pooling=pooling.value)
-        except DenseUnavailable as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-        finally:
-            store.close()
-        info = {**info, "path": rel, "shard_pages": shard_pages}
-    if backend == DenseBackend.milvus:
-        info = _into_milvus(os.path.join(world_dir, rel), info, uri, snapshot)
-    else:
-        info = _with_ann(os.path.join(world_dir, rel), info, ann.value)
-    record_index(world_dir, "dense", info)
-    shards = f" in {info['shards']} shards" if info.get("shards") else ""
-    rate = info.get("encoding")
-    speed = f"; {rate['passages_per_s']:,} passages/s on {rate['device']}" if rate else ""
-    search = (f"; Milvus collection {info['collection']} at {info['uri']}" if info.get("backend") == "milvus"
-              else f"; ANN {info['ann']['kind']}" if info.get("ann") else "; exact search")
-    err.print(f"dense index: {info['documents']} pages, {info.get('rows', info['documents'])} vectors × "
-              f"{info['dimensions']} dims ({model}, {info.get('pooling', 'opening')}){shards} in {rel}{speed}{search}")
-
-
-def _ann_wanted(kind: str, info: dict) -> Optional[str]:
-    from worldbuild.index.ann import resolve_kind
-
-    return resolve_kind(kind, info.get("rows", info.get("documents", 0)))
-
-
-def _with_ann(index_dir: str, info: dict, kind: str) -> dict:
-    """The dense index's info with its ANN indexes built (or dropped, for exact search only)."""
-    from worldbuild.index.ann import AnnUnavailable, build_pieces, drop_pieces
-
-    wanted = _ann_wanted(kind, info)
-    if wanted is None:
-        drop_pieces(index_dir)
-        return {key: value for key, value in info.items() if key != "ann"}
+    with exits_cleanly((ValueError,), "", err):
+        settings = DenseSettings(model, pooling.value, ann.value, backend.value, uri, batch_size, device,
+                                 executor.value, address, shard_pages)
     try:
-        return {**info, "ann": build_pieces(index_dir, wanted, on_note=err.print)}
-    except AnnUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc} (the exact vectors are built; rerun to add the ANN index)")
+        result = build_dense_index(world or default_world_dir(), settings, _EmbedBar(err))
+    except (WorldNotFound, DenseUnavailable, IndexFailed) as exc:
+        err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+    err.print(result.describe())
 
 
-def _into_milvus(index_dir: str, info: dict, uri: str, snapshot: str) -> dict:
-    """The built vectors copied into a Milvus collection tagged with the snapshot (resumable)."""
-    from worldbuild.index.milvus_dense import MilvusUnavailable, upload
+class _EmbedBar:
+    """Draws the embedding's progress (pages embedded of all) and prints the build's notes."""
 
-    try:
-        return {**info, **upload(index_dir, info, uri, snapshot, on_note=err.print)}
-    except MilvusUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc} (the vectors are built in the world; rerun to copy them)")
-        raise typer.Exit(2) from None
+    def __init__(self, console: Console):
+        self.console = console
+        self.bar = RichProgress(TextColumn("[bold]embed"), BarColumn(),
+                                TextColumn("{task.completed}/{task.total} pages"), TimeElapsedColumn(), console=console)
+        self.task = None
 
+    def note(self, text: str) -> None:
+        self.console.print(text)
 
-# uvloop accepts new connections slowly while its loop is busy (measured: 167 connections
-# waiting in the listen queue at 256 clients, and timeouts); asyncio's loop accepts them all.
-SERVE_LOOP = "asyncio"
+    def start(self, total: int) -> None:
+        self.bar.start()
+        self.task = self.bar.add_task("embed", total=total)
+
+    def advance(self, pages: int) -> None:
+        self.bar.advance(self.task, pages)
+
+    def stop(self) -> None:
+        self.bar.stop()
 
 
 @app.command()
@@ -459,49 +392,21 @@ def serve(
     """Serve the world to agents over HTTP (search, browse, Search-R1 /retrieve, Serper, Jina /r/)."""
     import os
 
-    import uvicorn
+    from worldbuild.serve.run import CannotListen, ServeConfig, serve as run_serve
 
-    from worldbuild.serve.app import summarizer_from_env
+    def announce(config: ServeConfig) -> None:
+        err.print(f"serving {config.world_dir} on {config.url} with {config.workers} worker(s); OpenAPI at /docs"
+                  + (f"; browse summaries by {config.summarizer_model}" if config.summarizer_model else "")
+                  + "; warming up (/health answers 'warming' until ready)")
 
-    world_dir = os.path.abspath(world or default_world_dir())
-    _open(world_dir).close()  # fail fast, before any worker starts
-    os.environ.update(WORLDBUILD_WORLD=world_dir, WORLDBUILD_SERVE_URL=f"http://{host}:{port}")
-    if summarizer_url or summarizer_model:
-        if not (summarizer_url and summarizer_model):
-            err.print("[red]error:[/red] --summarizer-url and --summarizer-model go together")
-            raise typer.Exit(2)
-        os.environ.update(WORLDBUILD_SUMMARIZER_URL=summarizer_url, WORLDBUILD_SUMMARIZER_MODEL=summarizer_model,
-                          WORLDBUILD_SUMMARIZER_TIMEOUT=str(summarizer_timeout),
-                          WORLDBUILD_SUMMARY_CACHE=summary_cache or os.path.join(world_dir, ".cache", "summaries.sqlite"))
-    # bind first: a taken port fails now, in one line, not after the warm-up; the workers inherit the
-    # socket. uvicorn creates it without the TCP protocol number, so asyncio skips TCP_NODELAY on
-    # accepted connections (a 40 ms stall per answer under Nagle + delayed ACK); set it here.
-    import socket
-
-    from uvicorn.supervisors import Multiprocess
-
-    from worldbuild.serve.app import announce_ready
-
-    config = uvicorn.Config("worldbuild.serve.app:app_from_env", factory=True, host=host, port=port,
-                            workers=workers, loop=SERVE_LOOP, log_level=log_level.value)
+    with exits_cleanly((ValueError,), "", err):
+        config = ServeConfig(os.path.abspath(world or default_world_dir()), host, port, workers, log_level.value,
+                             summarizer_url, summarizer_model, summarizer_timeout, summary_cache)
     try:
-        listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
-    except OSError as exc:
-        err.print(f"[red]error:[/red] cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}")
+        run_serve(config, on_listening=announce)
+    except (WorldNotFound, CannotListen) as exc:  # before any worker starts: one line, exit 2
+        err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    listener.set_inheritable(True)  # the workers serve on this very socket
-    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    err.print(f"serving {world_dir} on http://{host}:{port} with {workers} worker(s); OpenAPI at /docs"
-              + (f"; browse summaries by {summarizer_model}" if summarizer_model else "")
-              + "; warming up (/health answers 'warming' until ready)")
-    if workers == 1:
-        from worldbuild.serve import create_app
-
-        config.app, config.factory = create_app(world_dir, summarizer=summarizer_from_env(),
-                                                on_ready=announce_ready(f"http://{host}:{port}")), False
-        uvicorn.Server(config).run(sockets=[listener])
-        return
-    Multiprocess(config, sockets=[listener]).run()
 
 
 @app.command("serve-cluster")
@@ -519,13 +424,12 @@ def serve_cluster(
 
     from worldbuild.serve import per_node
 
-    with exits_cleanly((ImportError, ConnectionError, RuntimeError, TimeoutError), "no service was started", err):
+    with exits_cleanly((WorldNotFound, ImportError, ConnectionError, RuntimeError, TimeoutError),
+                       "no service was started", err):
         if stop:
             err.print(f"stopped {per_node.stop(address)} service(s)")
             return
-        world_dir = os.path.abspath(world or default_world_dir())
-        _open(world_dir).close()
-        for line in per_node.start(world_dir, port, workers, host, address):
+        for line in per_node.start(os.path.abspath(world or default_world_dir()), port, workers, host, address):
             print(json.dumps(line))
 
 
@@ -551,32 +455,16 @@ def synth_qa(
 ) -> None:
     """Synthesise grounded single-hop research tasks from the world and export them for HF
     datasets and verl (resumable; rerun to continue)."""
-    import asyncio
-    import os
+    from worldbuild.llm import LLMUnavailable
+    from worldbuild.synth.pipeline import Endpoint, ExportSettings, SynthConfig, synthesize
 
-    from worldbuild.llm import LLM, LLMUnavailable
-    from worldbuild.synth.export import export
-    from worldbuild.synth.pipeline import SynthConfig, run_single_hop
-
-    world_dir = world or default_world_dir()
-    _open(world_dir).close()
-
-    async def run() -> dict:
-        llm = LLM(base_url, model, cache_path=os.path.join(out, "llm-cache.sqlite"), concurrency=concurrency,
-                  timeout=timeout)
-        try:
-            await llm.check()
-            return await run_single_hop(world_dir, llm, SynthConfig(out_dir=out, max_pages=max_pages, tag=tag,
-                                                                  multi_hop=multi_hop, graph_nodes=graph_nodes),
-                                        service)
-        finally:
-            await llm.aclose()
-
-    with exits_cleanly((LLMUnavailable, ValueError), "finished records are kept; rerun the same command to resume",
-                       err):
-        summary = asyncio.run(run())
-    summary["export"] = export(os.path.join(out, "tasks.jsonl"), out, validation_fraction, include_unreachable,
-                               system_prompt, decontaminate)
+    with exits_cleanly((WorldNotFound, LLMUnavailable, ValueError),
+                       "finished records are kept; rerun the same command to resume", err):
+        summary = synthesize(world or default_world_dir(), Endpoint(base_url, model, concurrency, timeout),
+                             SynthConfig(out_dir=out, max_pages=max_pages, tag=tag, multi_hop=multi_hop,
+                                         graph_nodes=graph_nodes),
+                             service, ExportSettings(validation_fraction, include_unreachable, system_prompt,
+                                                     tuple(decontaminate or ())))
     if as_json:
         print(json.dumps(summary, indent=2))
         return
@@ -667,21 +555,14 @@ def expand(
 ) -> None:
     """Grow the world where the tasks are: search, look up in a CDX index, fetch by byte range,
     ingest as a new snapshot (parent, tasks and sources recorded). Rerun to resume a round."""
-    from worldbuild.expand.backends import CdxIndex, SerperSearch
-    from worldbuild.expand.round import ExpandSettings, expand as run_expand
+    from worldbuild.expand.round import ExpandSettings, Sources, expand_round
 
-    world_dir = world or default_world_dir()
-    _open(world_dir).close()
     settings = ExpandSettings(per_task=per_task, queries_per_task=queries_per_task, max_queries=max_queries,
                               max_fetches=max_fetches, query_cost=query_cost)
-    search, cdx = SerperSearch(search_url, search_key), CdxIndex(cdx_url, warc_base)
-    try:
-        with exits_cleanly((ValueError, FileNotFoundError),
-                           "queries and fetches so far are kept; rerun to resume the round", err):
-            report = run_expand(world_dir, tasks, search, cdx, settings)
-    finally:
-        search.close()
-        cdx.close()
+    with exits_cleanly((ValueError, FileNotFoundError),
+                       "queries and fetches so far are kept; rerun to resume the round", err):
+        report = expand_round(world or default_world_dir(), tasks, Sources(search_url, cdx_url, warc_base, search_key),
+                              settings)
     if as_json:
         print(json.dumps(report, indent=2))
         return

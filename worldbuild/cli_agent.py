@@ -193,10 +193,8 @@ def register(app: typer.Typer) -> None:
         from worldbuild.agent.jobs import evaluate_benchmark
 
         job, loaded = _job(options), _tasks(bench)
-        summary = _run(lambda done: evaluate_benchmark(job, loaded, out, done, world), len(loaded) * job.plan.samples,
-                       options, "eval")
-        with open(out + ".report.json", "w") as handle:
-            json.dump(summary, handle, indent=2)
+        _run(lambda done: evaluate_benchmark(job, loaded, out, done, world), len(loaded) * job.plan.samples, options,
+             "eval")
 
     @app.command("sft-data")
     @with_shared_options

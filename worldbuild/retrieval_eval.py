@@ -175,3 +175,18 @@ def evaluate(world: World, bench: Benchmark, modes: list[str], depth: int = DEPT
         per_query = trec_measures(judgments, run_queries(world, judged_queries, mode, depth))
         report["modes"][mode] = mean_measures(per_query)
     return report
+
+
+def evaluate_files(world_dir: str, queries_path: str, qrels_path: str | None, modes: list[str],
+                   out_path: str | None = None) -> dict:
+    """`worldbuild eval-retrieval`: the queries file (with its judgments, or those of `qrels_path`)
+    against the world at `world_dir`; the report is also written to `out_path` when given."""
+    with World.open(world_dir) as world:
+        bench = read_queries(queries_path)
+        if qrels_path:
+            bench.judgments = read_qrels(qrels_path)
+        report = evaluate(world, bench, modes)
+    if out_path:
+        with open(out_path, "w") as handle:
+            json.dump(report, handle, indent=2)
+    return report

@@ -4,6 +4,8 @@ first and fails fast with how to start them, and each resumes from its trajector
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -140,7 +142,7 @@ async def evaluate_benchmark(job: Job, tasks: list[Task], trajectories_path: str
                              world_dir: str | None = None) -> dict:
     """Accuracy and cost, plus for offline benchmarks with evidence documents (BrowseComp-Plus,
     FRAMES-style) evidence recall, search calls and calibration; `world_dir` places evidence
-    given as corpus document ids."""
+    given as corpus document ids. The report is also written to TRAJECTORIES.report.json."""
     summary = await run(job, tasks, trajectories_path, on_done)
     ids, policy = {t.id for t in tasks}, policy_of(job)
     records = [r for r in read_trajectories(trajectories_path)  # this policy's, on this benchmark
@@ -148,8 +150,11 @@ async def evaluate_benchmark(job: Job, tasks: list[Task], trajectories_path: str
     evidence, unplaced = resolve_evidence(tasks, world_dir)
     offline = {**evaluate.search_calls(records), **evaluate.evidence_recall(records, evidence),
                "evidence_docs_not_placed": unplaced, "calibration": evaluate.calibration(records)}
-    return {"run": summary, "model": job.model, "policy": policy,
-            "judge_model": job.judge.model if job.judge.base_url else None, **evaluate.summarize(records), **offline}
+    report = {"run": summary, "model": job.model, "policy": policy,
+              "judge_model": job.judge.model if job.judge.base_url else None, **evaluate.summarize(records), **offline}
+    with open(trajectories_path + ".report.json", "w") as handle:
+        json.dump(report, handle, indent=2)
+    return report
 
 
 async def distil_sft(job: Job, tasks: list[Task], out_path: str, trajectories_path: str | None = None,

@@ -75,6 +75,28 @@ def _round_number(world_dir: str) -> int:
     return (rounds[-1] if rounds else 0) + 1
 
 
+@dataclass(frozen=True)
+class Sources:
+    """Where a round looks: a Serper-shaped search API, and a CDX index whose records are fetched
+    by byte range from `warc_base`."""
+
+    search_url: str
+    cdx_url: str
+    warc_base: str
+    search_key: str | None = None
+
+
+def expand_round(world_dir: str, tasks_path: str, sources: Sources, settings: ExpandSettings = ExpandSettings()) -> dict:
+    """`worldbuild expand`: one round against `sources` (WorldNotFound at once when there is no world)."""
+    World.open(world_dir).close()
+    search, cdx = SerperSearch(sources.search_url, sources.search_key), CdxIndex(sources.cdx_url, sources.warc_base)
+    try:
+        return expand(world_dir, tasks_path, search, cdx, settings)
+    finally:
+        search.close()
+        cdx.close()
+
+
 def expand(world_dir: str, tasks_path: str, search: SerperSearch, cdx: CdxIndex,
            settings: ExpandSettings = ExpandSettings()) -> dict:
     from worldbuild.ingest.pipeline import ingest

@@ -194,14 +194,6 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
     return app
 
 
-def summarizer_from_env() -> Summarizer | None:
-    url, model = os.environ.get("WORLDBUILD_SUMMARIZER_URL"), os.environ.get("WORLDBUILD_SUMMARIZER_MODEL")
-    if not (url and model):
-        return None
-    return Summarizer(url, model, cache_path=os.environ["WORLDBUILD_SUMMARY_CACHE"],
-                      timeout=float(os.environ.get("WORLDBUILD_SUMMARIZER_TIMEOUT", "60")))
-
-
 def announce_ready(base: str) -> Callable[[float], None]:
     """The line `worldbuild serve` prints once a worker answers warm."""
 
@@ -210,9 +202,3 @@ def announce_ready(base: str) -> Callable[[float], None]:
               flush=True)
 
     return announce
-
-
-def app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` with several workers (settings come from the env)."""
-    return create_app(os.environ.get("WORLDBUILD_WORLD"), summarizer=summarizer_from_env(),
-                      on_ready=announce_ready(os.environ.get("WORLDBUILD_SERVE_URL", "the service")))

@@ -69,7 +69,11 @@ def _connect(address: str | None):
 
 def start(world: str, port: int = 8000, workers: int = 1, host: str = "127.0.0.1", address: str | None = None,
           timeout: float = 600.0) -> list[dict]:
-    """A service on every alive node (an existing one is kept); returns one line per node."""
+    """A service on every alive node (an existing one is kept); returns one line per node. The
+    world must open here first (WorldNotFound before any node is asked)."""
+    from worldbuild.world import World
+
+    World.open(world).close()
     ray = _connect(address)
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

@@ -16,6 +16,7 @@ from worldbuild.llm import LLM
 from worldbuild.stagefile import StageFile
 from worldbuild.synth import extract, multihop, rubric, tag
 from worldbuild.synth.access import LocalWorld, RemoteWorld
+from worldbuild.synth.export import export
 from worldbuild.synth.reach import PageTexts, check_reachable
 from worldbuild.synth.seeds import select_seeds
 from worldbuild.world import World
@@ -31,6 +32,47 @@ class SynthConfig:
     tag: bool = False  # also tag each kept task with its capability (one more LLM call per task)
     multi_hop: int = 0  # multi-hop tasks to try, each grown from a kept single-hop answer
     graph_nodes: int = multihop.N_MAX  # entities a multi-hop graph grows to (one LLM call each)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The OpenAI-compatible endpoint that writes and judges the tasks."""
+
+    base_url: str
+    model: str
+    concurrency: int = 16  # requests in flight
+    timeout: float = 120.0  # seconds per request
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    validation_fraction: float = 0.05
+    include_unreachable: bool = False  # export tasks whose answer was not found after masking
+    system_prompt: str | None = None  # file with the agent's system prompt [default: agent_system.v1]
+    decontaminate: tuple[str, ...] = ()  # benchmark JSONL files the tasks must not overlap
+
+
+def synthesize(world_dir: str, endpoint: Endpoint, config: SynthConfig, service: str | None = None,
+               export_settings: ExportSettings = ExportSettings()) -> dict:
+    """`synth-qa`: check the endpoint answers, run the stages (resuming what `config.out_dir`
+    holds; LLM replies cached in OUT/llm-cache.sqlite), then export tasks.jsonl for HF datasets
+    and verl. The world must exist (WorldNotFound at once); returns the summary with `export`."""
+    World.open(world_dir).close()  # fail fast, before the endpoint is asked anything
+
+    async def run() -> dict:
+        llm = LLM(endpoint.base_url, endpoint.model, cache_path=os.path.join(config.out_dir, "llm-cache.sqlite"),
+                  concurrency=endpoint.concurrency, timeout=endpoint.timeout)
+        try:
+            await llm.check()
+            return await run_single_hop(world_dir, llm, config, service)
+        finally:
+            await llm.aclose()
+
+    summary = asyncio.run(run())
+    e = export_settings
+    summary["export"] = export(os.path.join(config.out_dir, "tasks.jsonl"), config.out_dir, e.validation_fraction,
+                               e.include_unreachable, e.system_prompt, list(e.decontaminate) or None)
+    return summary
 
 
 async def _each(items, work, sink: StageFile) -> None:

@@ -1,0 +1,120 @@
+"""Run the service: bind the port first (a taken port fails at once, in one line), then serve the
+world with one process or several uvicorn workers over that very socket.
+
+Several workers start from an import string and a factory (`worldbuild.serve.run:app_from_config`),
+so the `ServeConfig` reaches them as JSON in one environment variable, `WORLDBUILD_SERVE_CONFIG`,
+which the factory reads; nothing else about the service comes from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass
+from typing import Callable, Optional
+
+from fastapi import FastAPI
+
+from worldbuild.serve.app import announce_ready, create_app
+from worldbuild.serve.summarize import Summarizer
+from worldbuild.world import World
+
+CONFIG_ENV = "WORLDBUILD_SERVE_CONFIG"
+
+# uvloop accepts new connections slowly while its loop is busy (measured: 167 connections
+# waiting in the listen queue at 256 clients, and timeouts); asyncio's loop accepts them all.
+SERVE_LOOP = "asyncio"
+
+
+class CannotListen(OSError):
+    """The address cannot be bound (taken, or not this host's)."""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything a worker needs to serve the world. `summarizer_url` and `summarizer_model` go
+    together; the summary cache defaults to WORLD/.cache/summaries.sqlite."""
+
+    world_dir: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "warning"
+    summarizer_url: Optional[str] = None
+    summarizer_model: Optional[str] = None
+    summarizer_timeout: float = 60.0
+    summary_cache: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if bool(self.summarizer_url) != bool(self.summarizer_model):
+            raise ValueError("--summarizer-url and --summarizer-model go together")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ServeConfig":
+        return cls(**json.loads(text))
+
+    @property
+    def summary_cache_path(self) -> str:
+        return self.summary_cache or os.path.join(self.world_dir, ".cache", "summaries.sqlite")
+
+    def summarizer(self) -> Summarizer | None:
+        if not self.summarizer_model:
+            return None
+        return Summarizer(self.summarizer_url, self.summarizer_model, cache_path=self.summary_cache_path,
+                          timeout=self.summarizer_timeout)
+
+
+def app_for(config: ServeConfig) -> FastAPI:
+    """The service one worker runs for `config`."""
+    return create_app(config.world_dir, summarizer=config.summarizer(), on_ready=announce_ready(config.url))
+
+
+def app_from_config() -> FastAPI:
+    """Factory for uvicorn's workers: the `ServeConfig` that `serve` put in $WORLDBUILD_SERVE_CONFIG."""
+    text = os.environ.get(CONFIG_ENV)
+    if not text:
+        raise RuntimeError(f"${CONFIG_ENV} is not set: start the service with `worldbuild serve`")
+    return app_for(ServeConfig.from_json(text))
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The bound socket the workers inherit. uvicorn creates its own without the TCP protocol
+    number, so asyncio skips TCP_NODELAY on accepted connections (a 40 ms stall per answer under
+    Nagle + delayed ACK); this one sets it."""
+    try:
+        listener = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        raise CannotListen(f"cannot listen on {host}:{port}: "
+                           f"{os.strerror(exc.errno) if exc.errno else exc}") from None
+    listener.set_inheritable(True)  # the workers serve on this very socket
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return listener
+
+
+def serve(config: ServeConfig, on_listening: Callable[[ServeConfig], None] | None = None) -> None:
+    """Serve until stopped. The world opens first (WorldNotFound before any worker starts), then the
+    port is bound (CannotListen), then `on_listening(config)`, then the workers warm up and serve."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    World.open(config.world_dir).close()  # fail fast, before any worker starts
+    listener = listen(config.host, config.port)
+    if on_listening is not None:
+        on_listening(config)
+    if config.workers == 1:
+        uvicorn_config = uvicorn.Config(app_for(config), host=config.host, port=config.port, loop=SERVE_LOOP,
+                                        log_level=config.log_level)
+        uvicorn.Server(uvicorn_config).run(sockets=[listener])
+        return
+    os.environ[CONFIG_ENV] = config.to_json()  # inherited by the worker processes, read by app_from_config
+    uvicorn_config = uvicorn.Config("worldbuild.serve.run:app_from_config", factory=True, host=config.host,
+                                    port=config.port, workers=config.workers, loop=SERVE_LOOP,
+                                    log_level=config.log_level)
+    Multiprocess(uvicorn_config, sockets=[listener]).run()
