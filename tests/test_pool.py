@@ -36,6 +36,18 @@ def test_a_batch_over_processes_answers_as_one_process(world, pool):
     assert any(alone) and all(hit.url != mask[0] for hits in alone for hit in hits)
 
 
+def test_processes_start_with_the_first_batch_which_is_answered_meanwhile(world, sample_world):
+    lazy = SearchPool(sample_world[0], 2)
+    try:
+        expected = world.search_many(QUERIES, 3, 600, [], "bm25")
+        assert lazy.search_many(world, QUERIES, 3, 600, [], "bm25") == expected  # in this process
+        assert lazy._ready.wait(120), "the processes never came up"
+        assert lazy.search_many(world, QUERIES, 3, 600, [], "bm25") == expected  # in theirs
+        assert lazy.search_many(world, [], 3, 600, [], "bm25") == []
+    finally:
+        lazy.close()
+
+
 def test_a_process_that_dies_costs_no_answer(world, pool):
     expected = world.search_many(QUERIES, 3, 600, [], "bm25")
     for pid in pool.warmup():
@@ -43,3 +55,35 @@ def test_a_process_that_dies_costs_no_answer(world, pool):
     assert pool.search_many(world, QUERIES, 3, 600, [], "bm25") == expected  # searched in this process
     assert pool.search_many(world, QUERIES, 3, 600, [], "bm25") == expected  # a new pool
     assert len(pool.warmup()) == 2
+
+
+def test_the_server_shares_a_training_batch_with_its_processes(sample_world):
+    """A live `worldbuild serve`: a Search-R1 batch answers the same before its search processes
+    are up (in the worker) and after (in them); they end with the server."""
+    import time
+
+    import httpx
+    import psutil
+
+    from tests.services import start_server
+
+    queries = [f"{word} {number}" for number in range(60) for word in ("root zone", "crawl", "Kinder", "web", "zones")]
+    proc, base = start_server(sample_world[0], extra=["--search-processes", "2"])
+    try:
+        body = {"queries": queries, "topk": 3, "return_scores": True}
+        first = httpx.post(base + "/retrieve", json=body, timeout=120).json()
+        deadline = time.monotonic() + 120
+        while not httpx.get(base + "/stats").json()["search_processes"]["pids"]:
+            assert time.monotonic() < deadline, "the search processes never came up"
+            time.sleep(0.5)
+        pids = httpx.get(base + "/stats").json()["search_processes"]["pids"]
+        assert len(pids) == 2 and proc.pid not in pids
+        assert httpx.post(base + "/retrieve", json=body, timeout=120).json() == first
+        assert len(first["result"]) == 300 and any(first["result"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    deadline = time.monotonic() + 30
+    while any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids):
+        assert time.monotonic() < deadline, "search processes outlived the server"
+        time.sleep(0.5)

@@ -388,6 +388,9 @@ def serve(
     summarizer_model: Optional[str] = typer.Option(None, help="Model name at that endpoint"),
     summarizer_timeout: float = typer.Option(60.0, help="Seconds before browse falls back to the raw page"),
     summary_cache: Optional[str] = typer.Option(None, help="SQLite cache of summaries [default: WORLD/.cache/]"),
+    search_processes: Optional[int] = typer.Option(
+        None, min=0, help="Processes that share one large batch (256+ queries, e.g. Search-R1's /retrieve), per "
+                          "worker; 0: none [default: the cores per worker, if 2 or more]"),
 ) -> None:
     """Serve the world to agents over HTTP (search, browse, Search-R1 /retrieve, Serper, Jina /r/)."""
     import os
@@ -401,7 +404,7 @@ def serve(
 
     with exits_cleanly((ValueError,), "", err):
         config = ServeConfig(os.path.abspath(world or default_world_dir()), host, port, workers, log_level.value,
-                             summarizer_url, summarizer_model, summarizer_timeout, summary_cache)
+                             summarizer_url, summarizer_model, summarizer_timeout, summary_cache, search_processes)
     try:
         run_serve(config, on_listening=announce)
     except (WorldNotFound, CannotListen) as exc:  # before any worker starts: one line, exit 2

@@ -23,6 +23,7 @@ from worldbuild.serve.errors import NOT_AVAILABLE
 from worldbuild.serve.fastpath import RetrieveFastPath
 from worldbuild.serve.masks import MaskPrefix, MaskRegistry, address_mask, default_directory, normalise
 from worldbuild.serve.models import BrowseRequest, MaskRequest, SearchRequest
+from worldbuild.serve.pool import SearchPool
 from worldbuild.serve.summarize import Summarizer
 from worldbuild.world import ModeUnavailable, World, default_world_dir
 
@@ -42,11 +43,15 @@ def _memory() -> dict:
     return {"pid": os.getpid(), **found}
 
 
-class Served:
-    """What every route shares: the world, the summarizer, and how to answer."""
+POOL_QUERIES = 256  # a batch this large is shared by the search processes (when there are any)
 
-    def __init__(self, world: World, summarizer: Summarizer | None):
-        self.world, self.summarizer = world, summarizer
+
+class Served:
+    """What every route shares: the world, the summarizer, the search processes (a large batch
+    uses every core: `worldbuild.serve.pool`), and how to answer."""
+
+    def __init__(self, world: World, summarizer: Summarizer | None, pool: SearchPool | None = None):
+        self.world, self.summarizer, self.pool = world, summarizer, pool
 
     def reply(self, body: dict, status: int = 200) -> Response:
         snapshot = self.world.snapshot
@@ -69,6 +74,8 @@ class Served:
     def search_many(self, queries: list[str], k: int, mode: str, mask: list[str], snippet_chars: int = 240,
                     offset: int = 0):
         try:
+            if self.pool is not None and mode == "bm25" and len(queries) >= POOL_QUERIES:
+                return self.pool.search_many(self.world, queries, k, snippet_chars, mask, mode, offset)
             return self.world.search_many(queries, k=k, mask=mask, mode=mode, snippet_chars=snippet_chars,
                                           offset=offset)
         except ModeUnavailable as exc:
@@ -98,14 +105,17 @@ class Served:
 
 
 def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: Summarizer | None = None,
-               mask_dir: str | None = None, on_ready: Callable[[float], None] | None = None) -> FastAPI:
+               mask_dir: str | None = None, on_ready: Callable[[float], None] | None = None,
+               search_processes: int = 0) -> FastAPI:
     """The service for the world at `world_dir` (default $WORLDBUILD_WORLD or ./world). With a
     summarizer, browse with a goal answers an LLM's evidence + summary (raw window on failure).
     Masks registered through POST /masks live in `mask_dir` (see `masks.default_directory`).
 
     The world opens at once (memory-mapped); the warm-up (BM25 kernels, the dense model) runs in
     the background once serving starts, so the port answers from the first second. /health says
-    "warming" (503) until the warm-up is done, then "ok"; `on_ready(seconds)` is called then."""
+    "warming" (503) until the warm-up is done, then "ok"; `on_ready(seconds)` is called then.
+    With `search_processes` of 2 or more, a batch of POOL_QUERIES or more is shared by that many
+    processes (started with the first such batch)."""
     world_dir = world_dir or default_world_dir()
     opened = World.open(world_dir, backend="numba" if warm_up else "numpy")
     state = {"status": "warming" if warm_up else "ok"}
@@ -136,12 +146,15 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
         yield
         if warming is not None and not warming.done():
             await asyncio.wait([warming], timeout=60)
+        if served.pool is not None:
+            served.pool.close(wait=True)
         opened.close()
 
     app = FastAPI(title="worldbuild", version="1", lifespan=lifespan,
                   description="Search and browse a frozen lite web: native, Search-R1, ASearcher, LiteResearcher, "
                               "Serper and Jina-reader shapes; /m/<mask id>/ before any route applies a mask.")
-    served = Served(opened, summarizer)
+    pool = SearchPool(world_dir, search_processes) if search_processes >= 2 and warm_up else None
+    served = Served(opened, summarizer, pool)
     app.add_middleware(RetrieveFastPath, **peers.fast_path(served))  # inside the body limit and mask prefix
     errors.install(app)
     registry = MaskRegistry(mask_dir or default_directory(world_dir, opened.snapshot))
@@ -188,7 +201,8 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
     @app.get("/stats", summary="The world's manifest and this worker's memory")
     async def stats() -> Response:
         manifest = {k: v for k, v in opened.manifest.items() if k not in ("history", "snapshot")}
-        return served.reply({**manifest, "worker": _memory()})
+        processes = None if served.pool is None else {"processes": served.pool.processes, "pids": served.pool.pids}
+        return served.reply({**manifest, "worker": _memory(), "search_processes": processes})
 
     peers.install(app, served)
     return app

@@ -44,10 +44,19 @@ class ServeConfig:
     summarizer_model: Optional[str] = None
     summarizer_timeout: float = 60.0
     summary_cache: Optional[str] = None
+    search_processes: Optional[int] = None  # per worker, for large batches; None: the cores each worker has
 
     def __post_init__(self) -> None:
         if bool(self.summarizer_url) != bool(self.summarizer_model):
             raise ValueError("--summarizer-url and --summarizer-model go together")
+
+    @property
+    def processes_per_worker(self) -> int:
+        """Search processes each worker shares a large batch with (0: none, the batch stays in it)."""
+        if self.search_processes is not None:
+            return self.search_processes
+        share = (os.cpu_count() or 1) // self.workers
+        return share if share >= 2 else 0
 
     @property
     def url(self) -> str:
@@ -73,7 +82,8 @@ class ServeConfig:
 
 def app_for(config: ServeConfig) -> FastAPI:
     """The service one worker runs for `config`."""
-    return create_app(config.world_dir, summarizer=config.summarizer(), on_ready=announce_ready(config.url))
+    return create_app(config.world_dir, summarizer=config.summarizer(), on_ready=announce_ready(config.url),
+                      search_processes=config.processes_per_worker)
 
 
 def app_from_config() -> FastAPI:
