@@ -6,9 +6,10 @@ n_agent 5) to `/retrieve` at topk 3, as Search-R1's `_batch_search` sends it, ag
     python bench/retrieve_batch.py --world /path/to/world     # or measures an existing world
     python bench/retrieve_batch.py --world W --stages         # CPU per stage, in one process
 
-Reports each POST's wall time and the server's CPU time for it (utime + stime of the serving
-process, read from /proc: on a shared machine the wall time also holds other processes' turns,
-the CPU time does not), and the load average while it ran. Queries are 2-5 consecutive real words
+Reports each POST's wall time and the server's CPU time for it (user + system time of the serving
+process and its search processes, which share a large batch once the first one has started them:
+on a shared machine the wall time also holds other processes' turns, the CPU time does not), and
+the load average while it ran. Queries are 2-5 consecutive real words
 from the world's own pages, all distinct (no rollout shares a query: the worst case)."""
 
 from __future__ import annotations
@@ -42,9 +43,31 @@ def world_queries(world_dir: str, count: int) -> list[str]:
 
 
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of the server and of its processes (its search processes work on large batches)."""
+    import psutil
+
+    total = 0.0
+    server = psutil.Process(pid)
+    for process in [server, *server.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def wait_for_search_processes(base: str, timeout: float = 180) -> list[int]:
+    """The pids of the server's search processes once they answer ([] when it has none)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = httpx.get(base + "/stats").json().get("search_processes")
+        if not found or found["pids"]:
+            return found["pids"] if found else []
+        time.sleep(0.5)
+    raise RuntimeError("the server's search processes did not start")
 
 
 def stage_times(world_dir: str, queries: list[str], topk: int, repeats: int) -> dict:
@@ -93,6 +116,7 @@ def main() -> None:
     parser.add_argument("--topk", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--stages", action="store_true", help="CPU per stage in this process, no server")
+    parser.add_argument("--search-processes", type=int, help="the server's --search-processes (default: its own)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     args.out = args.out or os.path.join("bench", "out", "retrieve_batch_stages.json" if args.stages
@@ -113,12 +137,13 @@ def main() -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         return
     body = json.dumps({"queries": queries, "topk": args.topk, "return_scores": True}).encode()
-    proc, base = start_server(world_dir, 1)
+    extra = [] if args.search_processes is None else ["--search-processes", str(args.search_processes)]
+    proc, base = start_server(world_dir, 1, extra)
     runs = []
     try:
         pid = httpx.get(base + "/stats").json()["worker"]["pid"]
         pages = httpx.get(base + "/health").json()["pages"]
-        for _ in range(args.repeats + 1):  # the first POST warms the page cache; not counted
+        for number in range(args.repeats + 1):  # the first POST warms the page cache; not counted
             before, began = cpu_seconds(pid), time.perf_counter()
             response = httpx.post(base + "/retrieve", content=body, timeout=120,
                                   headers={"Content-Type": "application/json"})
@@ -130,12 +155,15 @@ def main() -> None:
                          "load_average_1m": os.getloadavg()[0],
                          "hits": sum(len(docs) for docs in result), "response_mb": round(len(response.content) / 1e6, 2)})
             print(json.dumps(runs[-1]), flush=True)
+            if number == 0:  # the first large batch starts the search processes: measure with them up
+                helpers = wait_for_search_processes(base)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
         shutil.rmtree(scratch, ignore_errors=True)
     counted = runs[1:]
     summary = {"pages": pages, "queries": len(queries), "topk": args.topk, "cores": os.cpu_count(),
+               "search_processes": len(helpers),
                "wall_s_median": statistics.median(r["wall_s"] for r in counted),
                "wall_s_min": min(r["wall_s"] for r in counted),
                "server_cpu_s_median": statistics.median(r["server_cpu_s"] for r in counted),

@@ -75,10 +75,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(world_dir: str, workers: int) -> tuple[subprocess.Popen, str]:
+def start_server(world_dir: str, workers: int, extra: list[str] = ()) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "worldbuild", "serve", "--world", world_dir, "--port", str(port),
-                             "--workers", str(workers)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             "--workers", str(workers), *extra], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     import httpx
 
