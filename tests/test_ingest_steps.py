@@ -71,6 +71,26 @@ def test_the_documented_example_runs_as_written(tmp_path):
         assert not [p.url for p in pages if p.lang == "en" and len(p.text.split()) < 300]
 
 
+def test_the_command_line_takes_steps_by_name(tmp_path):
+    """`worldbuild ingest --step mysteps:drop_emails` from the folder holding mysteps.py, as the
+    page shows; a name that does not import is one line and nothing is written."""
+    (tmp_path / "mysteps.py").write_text(doc_blocks()["mysteps.py"])
+    command = [sys.executable, "-m", "worldbuild", "ingest", os.path.join(CORPORA, "sample-crawls.warc.gz"),
+               "--workers", "1", "--json"]
+    env = {**os.environ, "PYTHONPATH": REPO}
+    done = subprocess.run([*command, "--world", "w", "--step", "mysteps:drop_emails"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(tmp_path / "w" / "world.json") as handle:
+        manifest = json.load(handle)
+    assert manifest["settings"]["steps"] == ["mysteps:drop_emails@1"]
+    assert manifest["report"]["skips"].get("e-mail address in text", 0) > 0
+    bad = subprocess.run([*command, "--world", "bad", "--step", "mysteps:no_such_step"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "does not import" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_world_without_steps_keeps_the_settings_it_had():
     """The settings part of every snapshot id made before steps existed: same keys, same digest."""
     settings = IngestSettings()

@@ -116,6 +116,9 @@ def ingest(
                                                     "(fields: url title text id date lang contents)"),
     corpus_name: Optional[str] = typer.Option(None, help="Name in synthetic doc://NAME/ID URLs [default: the preset, "
                                                          "else the file name]"),
+    step: Optional[List[str]] = typer.Option(None, "--step", help="An extra step run on every page, MODULE:CALLABLE "
+                                             "(repeatable, in order; imported from the current folder too; it joins "
+                                             "the snapshot id; docs/ingest-steps.md)"),
     as_json: bool = JsonOpt("the report"),
 ) -> None:
     """Extract pages from web archives or pre-extracted corpora into a frozen, searchable world."""
@@ -127,9 +130,22 @@ def ingest(
     from worldbuild.writer import SettingsMismatch
 
     world_dir = world or default_world_dir()
+    if step:  # a step module beside the user, as `python -m` would find it (workers inherit the path)
+        import os
+        import sys
+
+        from worldbuild.ingest.steps import StepError, resolve_step
+
+        sys.path.insert(0, os.getcwd())
+        for name in step:
+            try:
+                resolve_step(name)
+            except StepError as exc:  # before anything is written
+                err.print(f"[red]error:[/red] {exc}")
+                raise typer.Exit(2) from None
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
                               extractor=extractor.value, batch_size=unit_records,
-                              index_shard_pages=shard_pages)
+                              index_shard_pages=shard_pages, steps=tuple(step or ()))
     try:
         corpus = CorpusSpec.build(preset, fields, corpus_name)
     except CorpusSpecError as exc:
