@@ -172,8 +172,7 @@ class BM25Index:
     def terms(self, query: str) -> QueryTerms:
         groups = analyse_query(query, self.analyzers)
         weights, scale = group_weights(groups, self.document_frequency, self.size)
-        token_ids = [self._vocab[term] for term in dict.fromkeys(t for g in groups for t in g.variants)
-                     if term in self._vocab and term != EMPTY]
+        token_ids = self.token_ids(dict.fromkeys(t for g in groups for t in g.variants))
         return QueryTerms(token_ids=token_ids, groups=groups, weights=weights, scale=scale)
 
     def search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
@@ -190,7 +189,7 @@ class BM25Index:
 
     def _scaled_search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
         """BM25 with each variant's column scaled to its word's idf (bm25s sums columns as they are)."""
-        factor = {self._vocab[term]: value for term, value in terms.scale.items() if term in self._vocab}
+        factor = self._factors(terms)
         data, indices = self.retriever.scores["data"], self.retriever.scores["indices"]
         scores = np.zeros(self.size, dtype=np.float32)
         for token_id in terms.token_ids:
@@ -236,6 +235,10 @@ class BM25Index:
         doc_ids = np.asarray(self.doc_ids)[positions].tolist()
         return [[(d, s) for d, s in zip(ids, row) if s > 0] for ids, row in zip(doc_ids, scores.tolist())]
 
+    def _factors(self, terms: QueryTerms) -> dict[int, float]:
+        """Token id -> the factor its column is scaled by (variants weighed to their word's idf)."""
+        return {self._vocab[term]: value for term, value in terms.scale.items() if term in self._vocab}
+
     def _weighted(self, batch: list[QueryTerms], chunk: list[int], k: int) -> list[list[tuple[int, float]]]:
         """The compiled path: every query of `chunk` in one `weighted_top_k` call, each variant
         weighed by its `scale` (1 where it has none)."""
@@ -246,7 +249,7 @@ class BM25Index:
         pointers = [0]
         for i in chunk:
             terms = batch[i]
-            factor = {self._vocab[term]: value for term, value in terms.scale.items() if term in self._vocab}
+            factor = self._factors(terms)
             ids += terms.token_ids
             weights += [factor.get(token_id, 1.0) for token_id in terms.token_ids]
             pointers.append(len(ids))
