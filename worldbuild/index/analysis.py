@@ -89,11 +89,6 @@ class Token(NamedTuple):
 
 def tokens(text: str, analyzer: str) -> list[Token]:
     """Every index term of `text` under `analyzer`, with the span of text it comes from."""
-    return tokens_by(text, [analyzer])[analyzer]
-
-
-def tokens_by(text: str, analyzers: Iterable[str]) -> dict[str, list[Token]]:
-    """`tokens` under each of `analyzers`, the text scanned once (only stemming differs)."""
     cjk: list[Token] = []
     words: list[tuple[int, int, str]] = []
     stop = _stopwords(PLAIN)  # (the same English list under every analyser)
@@ -109,15 +104,12 @@ def tokens_by(text: str, analyzers: Iterable[str]) -> dict[str, list[Token]]:
         word = normalise(match.group())
         if len(word) >= 2 and word not in stop:
             words.append((start, end, word))
-    found = {}
-    for analyzer in dict.fromkeys(analyzers):
-        stemmer = _stemmer(analyzer)
-        stems = stemmer.stemWords([w for _, _, w in words]) if stemmer else [w for _, _, w in words]
-        out = cjk + [Token(start, end, stem) for (start, end, _), stem in zip(words, stems)]
-        if cjk and words:
-            out.sort(key=lambda token: token.start)
-        found[analyzer] = out
-    return found
+    stemmer = _stemmer(analyzer)
+    stems = stemmer.stemWords([w for _, _, w in words]) if stemmer else [w for _, _, w in words]
+    out = cjk + [Token(start, end, stem) for (start, end, _), stem in zip(words, stems)]
+    if cjk and words:
+        out.sort(key=lambda token: token.start)
+    return out
 
 
 def index_terms(text: str, analyzer: str) -> list[str]:
