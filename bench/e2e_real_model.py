@@ -32,7 +32,7 @@ import httpx
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import REPO, save_results  # noqa: E402
-from bench.serve_load import free_port  # noqa: E402
+from tests.services import free_port  # noqa: E402
 from worldbuild.serve.wait import wait_ready  # noqa: E402
 
 PY = sys.executable

@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+import psutil
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import DATE, crawl_files, save_results, write_many_files  # noqa: E402
@@ -94,11 +96,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def rss_mb() -> float:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def build_world(size: int, pool_world: str, world_dir: str, shard_pages: int = 0, index_workers: int = 1) -> dict:

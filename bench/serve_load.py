@@ -25,15 +25,17 @@ import os
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+import psutil
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import DATE, REPO, save_results  # noqa: E402
+from tests.services import free_port  # noqa: E402
 from bench.search import build_pool, build_world, load_pool, make_queries  # noqa: E402
 from worldbuild.records import IngestSettings, Page, content_hash  # noqa: E402
 from worldbuild.writer import WorldWriter  # noqa: E402
@@ -69,12 +71,6 @@ def sentence_world(pool: str, world_dir: str, size: int) -> None:
     writer.commit([])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(world_dir: str, workers: int, extra: list[str] = ()) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "worldbuild", "serve", "--world", world_dir, "--port", str(port),
@@ -98,17 +94,12 @@ def start_server(world_dir: str, workers: int, extra: list[str] = ()) -> tuple[s
 
 def server_rss_mb(proc: subprocess.Popen) -> dict:
     """RSS of the server and its worker processes."""
-    pids = [proc.pid]
-    children = f"/proc/{proc.pid}/task/{proc.pid}/children"
-    if os.path.exists(children):
-        pids += [int(p) for p in open(children).read().split()]
     found = {}
-    for pid in pids:
+    server = psutil.Process(proc.pid)
+    for process in [server, *server.children()]:
         try:
-            for line in open(f"/proc/{pid}/status"):
-                if line.startswith("VmRSS:"):
-                    found[pid] = round(int(line.split()[1]) / 1024)
-        except OSError:
+            found[process.pid] = round(process.memory_info().rss / 2**20)
+        except psutil.NoSuchProcess:
             continue
     return found
 

@@ -25,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import REPO, save_results  # noqa: E402
 from bench.search import build_pool, build_world  # noqa: E402
-from bench.serve_load import free_port  # noqa: E402
+from tests.services import free_port  # noqa: E402
 from worldbuild.llm import LLM  # noqa: E402
 from worldbuild.synth.pipeline import SynthConfig, run_single_hop  # noqa: E402
 

@@ -63,7 +63,7 @@ def test_the_config_reaches_every_worker_through_one_variable(sample_world, monk
     assert config.summary_cache_path == os.path.join(sample_world[0], ".cache", "summaries.sqlite")
     cached = ServeConfig(**{**vars(config), "summary_cache": str(tmp_path / "s.sqlite")})
     summarizer = cached.summarizer()
-    assert summarizer.model == "m" and summarizer.client.timeout == 5.0
+    assert summarizer.llm.model == "m" and summarizer.llm.client.timeout == 5.0
     assert os.path.exists(tmp_path / "s.sqlite")
     monkeypatch.delenv(CONFIG_ENV, raising=False)
     with pytest.raises(RuntimeError, match=CONFIG_ENV):

@@ -10,6 +10,8 @@ import shutil
 from contextlib import contextmanager
 from typing import BinaryIO, Iterator
 
+from worldbuild.atomic import replacing
+
 
 def is_url(path: str) -> bool:
     return "://" in path and not path.startswith("file://")
@@ -77,14 +79,8 @@ def open_write(path: str) -> Iterator[BinaryIO]:
         with filesystem.open(inner, "wb") as handle:
             yield handle
         return
-    tmp = f"{local(path)}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "wb") as handle:
-            yield handle
-        os.replace(tmp, local(path))
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with replacing(local(path)) as tmp, open(tmp, "wb") as handle:
+        yield handle
 
 
 def read_bytes(path: str) -> bytes:

@@ -11,6 +11,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
+from worldbuild.atomic import replacing
 from worldbuild.tasks import Task, verl_row
 
 
@@ -95,9 +96,8 @@ def write_stage(kept: list[Task], counts: dict[str, list[int]], checkpoint: str,
         info["pass_counts"] = history + [{"checkpoint": checkpoint, "correct": correct, "rollouts": total}]
         rows.append(row)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-    partial = out_path + ".partial"
-    pq.write_table(pa.Table.from_pylist(rows), partial)
-    os.replace(partial, out_path)
+    with replacing(out_path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows), tmp)
 
 
 def _row_for(task: Task) -> dict:

@@ -12,6 +12,7 @@ from collections import Counter
 from worldbuild.agent.answer import ANSWER, extract_answer
 from worldbuild.agent.react import is_tool_error
 from worldbuild.agent.tools import SCHEMAS
+from worldbuild.atomic import replacing
 
 MAX_REPEATS = 3  # F2: one identical call at most this often
 MIN_TOOL_CALLS = 2  # F3
@@ -127,6 +128,6 @@ def build(trajectories: list[dict], system_prompt: str, out_path: str) -> dict:
                      "question": trajectory["question"], "answer": trajectory["label"]})
     if rows:
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(rows), out_path + ".partial")
-        os.replace(out_path + ".partial", out_path)
+        with replacing(out_path) as tmp:
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
     return {"trajectories": len(trajectories), "kept": len(rows), "rejected": dict(report)}

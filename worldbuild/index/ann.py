@@ -20,6 +20,7 @@ import os
 import numpy as np
 
 from worldbuild import storage
+from worldbuild.atomic import replacing
 
 ANN_FILE = "ann.faiss"
 ANN_INFO = "ann.json"
@@ -94,9 +95,8 @@ def build_ann(folder: str, kind: str, on_note=None) -> dict:
         index.add(np.ascontiguousarray(vectors[start : start + _ADD_ROWS], dtype=np.float32))
         if on_note and rows > 4 * _ADD_ROWS and (start // _ADD_ROWS) % 16 == 15:
             on_note(f"ANN {kind}: {min(rows, start + _ADD_ROWS):,}/{rows:,} rows")
-    tmp = path + ".tmp"
-    faiss.write_index(index, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        faiss.write_index(index, tmp)
     info = {"kind": kind, "factory": spec, "rows": rows, "bytes": os.path.getsize(path)}
     with storage.open_write(info_path) as handle:
         handle.write(json.dumps(info).encode())

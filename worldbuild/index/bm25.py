@@ -17,6 +17,7 @@ from typing import Iterable
 
 import numpy as np
 
+from worldbuild.atomic import publish_dir
 from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_terms
 
 DOC_LENGTHS = "doc_lengths.npy"
@@ -63,8 +64,7 @@ def build_index(docs: Iterable[tuple[int, str, str]], out_dir: str) -> dict:
             "analysis": analysis_info(analyzers)}
     with open(os.path.join(tmp, INFO), "w") as handle:
         json.dump(info, handle)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    publish_dir(tmp, out_dir)
     return info
 
 

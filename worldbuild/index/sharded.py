@@ -19,10 +19,11 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from worldbuild import storage
+from worldbuild.atomic import publish_dir
 from worldbuild.executor import Executor, LocalExecutor
 from worldbuild.index.analysis import analyse_query
-from worldbuild.index.bm25 import (DOC_LENGTHS, BM25Index, QueryTerms, analysis_info, analyzers_of,
-                                    build_index, group_weights, idf, load_vocabulary)
+from worldbuild.index.bm25 import (DOC_LENGTHS, BM25Index, QueryTerms, analysis_info, analyzers_of, build_index,
+                                   group_weights, idf, load_vocabulary)
 
 SHARD_PREFIX = "shard-"
 _CHUNK = 1 << 24  # score entries rescaled at a time (bounds the temporary arrays to ~1 GB)
@@ -75,8 +76,7 @@ def build_sharded(docs: Iterable[tuple[int, str, str]], out_dir: str, shard_page
             "statistics": "world (page count, document frequencies, average page length)",
             "analysis": analysis_info(a for path in paths for a in analyzers_of(path))}
     _write_json(os.path.join(tmp, "worldbuild.json"), info)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    os.replace(tmp, out_dir)
+    publish_dir(tmp, out_dir)
     os.remove(os.path.join(out_dir, "plan.json"))
     return info
 
@@ -140,14 +140,9 @@ def _within_memory(executor: Executor | None, shard_pages: int) -> Executor:
 
 
 def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0  # unknown: one shard at a time
+    import psutil
+
+    return psutil.virtual_memory().available
 
 
 def _build_shard(job: tuple[str, str]) -> int:

@@ -31,16 +31,14 @@ from worldbuild.world import ModeUnavailable, World, default_world_dir
 
 def _memory() -> dict:
     """This worker's memory: RSS counts shared index pages in every worker, PSS splits them."""
-    found = {}
-    for name, key in (("/proc/self/status", "VmRSS"), ("/proc/self/smaps_rollup", "Pss")):
-        try:
-            with open(name) as handle:
-                for line in handle:
-                    if line.startswith(key + ":"):
-                        found[f"{key.lower().replace('vm', '')}_mb"] = round(int(line.split()[1]) / 1024, 1)
-        except OSError:
-            continue
-    return {"pid": os.getpid(), **found}
+    import psutil
+
+    try:
+        memory = psutil.Process().memory_full_info()
+    except psutil.Error:  # a system that hides PSS: RSS alone
+        memory = psutil.Process().memory_info()
+    return {"pid": os.getpid(), "rss_mb": round(memory.rss / 2**20, 1),
+            **({"pss_mb": round(memory.pss / 2**20, 1)} if hasattr(memory, "pss") else {})}
 
 
 POOL_QUERIES = 256  # a batch this large is shared by the search processes (when there are any)
@@ -94,7 +92,7 @@ class Served:
         body = {**result.to_dict(), "mode": "window"}
         if goal and goal.strip() and self.summarizer is not None and offset == 0:
             page = self.world.page(url, mask=mask)
-            summary, failure = await self.summarizer.summarize(self.world.snapshot, page, goal)
+            summary, failure = await self.summarizer.summarize(page, goal)
             if summary is None:
                 body["summary_error"] = failure
             else:
@@ -148,6 +146,8 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
             await asyncio.wait([warming], timeout=60)
         if served.pool is not None:
             served.pool.close(wait=True)
+        if summarizer is not None:
+            await summarizer.aclose()
         opened.close()
 
     app = FastAPI(title="worldbuild", version="1", lifespan=lifespan,

@@ -18,6 +18,7 @@ import tempfile
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from worldbuild.atomic import write_json_atomic
 from worldbuild.urls import BadURL, canonical_url, url_key
 
 MASK_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -62,10 +63,7 @@ class MaskRegistry:
         path = os.path.join(self.directory, f"{found}.json")
         if found not in self._known and not os.path.exists(path):
             os.makedirs(self.directory, exist_ok=True)
-            handle, tmp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
-            with os.fdopen(handle, "w") as out:
-                json.dump(canonical, out)
-            os.replace(tmp, path)  # atomic: another worker never reads half a file
+            write_json_atomic(path, canonical)  # another worker never reads half a file
         self._known[found] = canonical
         return found
 

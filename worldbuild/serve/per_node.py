@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import httpx
+
+from worldbuild.serve.wait import wait_ready
 
 NAME_PREFIX = "worldbuild-serve-"
 NAMESPACE = "worldbuild"
@@ -38,20 +39,18 @@ class NodeService:
     def wait_healthy(self, timeout: float) -> dict:
         import socket
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                with open(self.log_path, "rb") as log:
-                    raise RuntimeError(f"worldbuild serve exited: {log.read()[-1000:].decode(errors='replace')}")
-            try:
-                reply = httpx.get(self.base + "/health", timeout=2)
-                if reply.status_code == 200 and self.proc.poll() is None:  # ours, not a leftover on the port
-                    return {"node": socket.gethostname(), "url": self.base, "snapshot": reply.json().get("snapshot"),
-                            "pid": self.proc.pid, "log": self.log_path}
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError(f"{self.base}/health did not answer within {timeout:.0f} s")
+        why = wait_ready(self.base, timeout, self.proc.pid)
+        if why is None and self.proc.poll() is not None:  # a leftover on the port answered, not ours
+            why = "it exited"
+        if why is not None:
+            if self.proc.poll() is None:
+                raise TimeoutError(why)
+            with open(self.log_path, "rb") as log:
+                raise RuntimeError(f"worldbuild serve exited ({why}): "
+                                   f"{log.read()[-1000:].decode(errors='replace')}")
+        snapshot = httpx.get(self.base + "/health", timeout=10).json().get("snapshot")
+        return {"node": socket.gethostname(), "url": self.base, "snapshot": snapshot, "pid": self.proc.pid,
+                "log": self.log_path}
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -7,7 +7,6 @@ Exits 0 when ready, 1 with one line when the time runs out or the server process
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -32,16 +31,14 @@ def wait_ready(base: str, timeout: float, pid: int | None = None) -> str | None:
 
 
 def _alive(pid: int) -> bool:
+    """A child that exited but was not reaped yet is a zombie: ended."""
+    import psutil
+
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    try:  # a child that exited but was not reaped yet is a zombie: ended
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
+    except psutil.Error:
         return True
 
 

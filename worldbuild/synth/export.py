@@ -10,6 +10,7 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from worldbuild.atomic import replacing
 from worldbuild.prompts import load
 from worldbuild.synth.dedup import Benchmarks, NearDuplicates
 from worldbuild.tasks import SYSTEM_PROMPT, verl_row
@@ -78,8 +79,8 @@ def export(tasks_path: str, out_dir: str, validation_fraction: float = 0.05, inc
                 os.remove(path)  # never leave an older run's split beside this one's
             continue
         rows = [verl_row(task, i, system_prompt) for i, task in enumerate(tasks)]
-        pq.write_table(pa.Table.from_pylist(rows), path + ".partial")
-        os.replace(path + ".partial", path)
+        with replacing(path) as tmp:
+            pq.write_table(pa.Table.from_pylist(rows), tmp)
     if omitted:
         counts["omitted"] = omitted
     records = {name: [_hf_record(t) for t in tasks] for name, tasks in splits.items()}
