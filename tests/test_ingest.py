@@ -136,3 +136,25 @@ def test_arc_file_is_read(tmp_path):
 
 def test_staging_is_removed_after_success(sample_world):
     assert os.listdir(os.path.join(sample_world[0], ".ingest")) == []
+
+
+def test_ingest_world_is_the_command_as_one_call(tmp_path):
+    """`ingest_world` is what `worldbuild ingest` calls: its summary names the world's snapshot, a
+    second call passes the same input over, and what it refuses is one line with nothing written."""
+    from worldbuild.ingest.run import IngestRefused, ingest_world
+
+    warc = write_warc(str(tmp_path / "a.warc.gz"), [response("https://a.example/", article("Alpha page", "osprey")),
+                                                   response("https://a.example/img", b"\x89PNG....", "image/png")])
+    world = str(tmp_path / "w")
+    first = ingest_world([warc], world, IngestSettings(), workers=1)
+    with World.open(world) as opened:
+        assert first["snapshot"] == opened.snapshot and first["pages_in_world"] == len(opened) == 1
+    assert first["changed"] and first["new_inputs"] == ["a.warc.gz"] and first["skips"]
+    again = ingest_world([warc], world, IngestSettings(), workers=1)
+    assert again["already_ingested"] == ["a.warc.gz"] and not again["changed"]
+    assert again["snapshot"] == first["snapshot"]
+    for kwargs, says in [({"executor": "spark"}, "unknown executor"),
+                         ({"settings": IngestSettings(steps=("no_such_module_here:step",))}, "no_such_module_here")]:
+        with pytest.raises(IngestRefused, match=says) as refused:
+            ingest_world([warc], str(tmp_path / "never"), **{"settings": IngestSettings(), **kwargs})
+        assert "\n" not in str(refused.value) and not (tmp_path / "never").exists()

@@ -123,26 +123,15 @@ def ingest(
 ) -> None:
     """Extract pages from web archives or pre-extracted corpora into a frozen, searchable world."""
     from worldbuild.ingest.corpus import CorpusSpec, CorpusSpecError
-    from worldbuild.executor import LocalExecutor, RayExecutor
-    from worldbuild.ingest.extract import UnknownExtractor
-    from worldbuild.ingest.pipeline import IngestBusy, ingest as run_ingest
+    from worldbuild.ingest.run import IngestRefused, ingest_world
     from worldbuild.records import IngestSettings
-    from worldbuild.writer import SettingsMismatch
 
     world_dir = world or default_world_dir()
     if step:  # a step module beside the user, as `python -m` would find it (workers inherit the path)
         import os
         import sys
 
-        from worldbuild.ingest.steps import StepError, resolve_step
-
         sys.path.insert(0, os.getcwd())
-        for name in step:
-            try:
-                resolve_step(name)
-            except StepError as exc:  # before anything is written
-                err.print(f"[red]error:[/red] {exc}")
-                raise typer.Exit(2) from None
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
                               extractor=extractor.value, batch_size=unit_records,
                               index_shard_pages=shard_pages, steps=tuple(step or ()))
@@ -150,79 +139,45 @@ def ingest(
         corpus = CorpusSpec.build(preset, fields, corpus_name)
     except CorpusSpecError as exc:
         raise typer.BadParameter(str(exc), param_hint="--preset/--fields") from None
-    if executor == ExecutorKind.ray:
-        try:
-            runner = RayExecutor(address, workers)
-        except ImportError:
-            err.print("[red]error:[/red] --executor ray needs Ray: pip install 'worldbuild[ray]'")
-            raise typer.Exit(2) from None
-        except ConnectionError as exc:  # RayUnavailable says which address and why in one line
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-    else:
-        runner = LocalExecutor(workers)
-    if staging:
-        from worldbuild import storage
-
-        try:
-            storage.make_dirs(staging)
-        except (ImportError, OSError, ValueError) as exc:
-            err.print(f"[red]error:[/red] cannot use --staging {staging}: {exc}")
-            raise typer.Exit(2) from None
     progress = _BarProgress(err)
-    began = time.perf_counter()
     try:
-        result = run_ingest(paths, world_dir, settings, runner, progress, staging=staging, retry_errors=retry_errors,
-                            corpus=corpus)
+        summary = ingest_world(paths, world_dir, settings, executor=executor.value, address=address,
+                               workers=workers, staging=staging, retry_errors=retry_errors, corpus=corpus,
+                               progress=progress)
     except KeyboardInterrupt:
         progress.stop()
         err.print("[yellow]interrupted[/yellow]: the world is unchanged; finished shards are kept, "
                   "so running the same command again resumes.")
         raise typer.Exit(130) from None
-    except (SettingsMismatch, IngestBusy, UnknownExtractor) as exc:
+    except IngestRefused as exc:
         progress.stop()
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    except OSError as exc:  # staging, world or index storage failed (full disk, a bucket gone)
-        progress.stop()
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}. The world is unchanged; finished shards are "
-                  "kept, so running the same command again resumes.")
-        raise typer.Exit(2) from None
     progress.stop()
-    seconds = time.perf_counter() - began
-    run = result.report.to_dict()
-    summary = {
-        "world": world_dir,
-        "snapshot": (result.manifest or {}).get("snapshot"),
-        "parent": (result.manifest or {}).get("parent"),
-        "changed": result.changed,
-        "pages_in_world": (result.manifest or {}).get("pages", 0),
-        "new_inputs": result.new_inputs,
-        "already_ingested": result.known_inputs,
-        "resumed_shards": result.resumed_units,
-        "seconds": round(seconds, 2),
-        **run,
-    }
     if as_json:
         print(json.dumps(summary, indent=2))
     else:
-        if result.known_inputs:
-            err.print(f"{len(result.known_inputs)} input(s) already in the world (same sha256): skipped")
-        if result.resumed_units:
-            err.print(f"resumed: {result.resumed_units} finished shard(s) reused")
-        if run["skips"]:
-            err.print(_report_table(run))
-        for problem in run["file_errors"]:
-            err.print(f"[yellow]file problem[/yellow] {problem['file']}: {problem['error']}")
-        rate = run["pages_extracted"] / seconds if seconds else 0.0
-        err.print(
-            f"read {run['records_read']} records, extracted {run['pages_extracted']} pages "
-            f"({rate:.1f} pages/s), kept {run['pages_kept']} new; world {world_dir}: "
-            f"{summary['pages_in_world']} pages, snapshot {summary['snapshot']}"
-            + (f" (parent {summary['parent']})" if result.changed and summary["parent"] else "")
-        )
-    if result.manifest is None and not result.known_inputs:
+        _print_ingest(summary)
+    if summary["snapshot"] is None and not summary["already_ingested"]:
         raise typer.Exit(1)
+
+
+def _print_ingest(summary: dict) -> None:
+    if summary["already_ingested"]:
+        err.print(f"{len(summary['already_ingested'])} input(s) already in the world (same sha256): skipped")
+    if summary["resumed_shards"]:
+        err.print(f"resumed: {summary['resumed_shards']} finished shard(s) reused")
+    if summary["skips"]:
+        err.print(_report_table(summary))
+    for problem in summary["file_errors"]:
+        err.print(f"[yellow]file problem[/yellow] {problem['file']}: {problem['error']}")
+    rate = summary["pages_extracted"] / summary["seconds"] if summary["seconds"] else 0.0
+    err.print(
+        f"read {summary['records_read']} records, extracted {summary['pages_extracted']} pages "
+        f"({rate:.1f} pages/s), kept {summary['pages_kept']} new; world {summary['world']}: "
+        f"{summary['pages_in_world']} pages, snapshot {summary['snapshot']}"
+        + (f" (parent {summary['parent']})" if summary["changed"] and summary["parent"] else "")
+    )
 
 
 @app.command("eval-retrieval")

@@ -103,3 +103,22 @@ class RayExecutor:
 
 
 _DONE = object()
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The executor a command named cannot run here; the message says why, in one line."""
+
+
+def executor_for(kind: str, address: str | None = None, workers: int | None = None) -> Executor:
+    """The executor a command names: "local" (a process pool of `workers`) or "ray" (tasks on the
+    cluster at `address`; None starts a local one)."""
+    if kind == "local":
+        return LocalExecutor(workers)
+    if kind != "ray":
+        raise ExecutorUnavailable(f"unknown executor {kind!r}: local or ray")
+    try:
+        return RayExecutor(address, workers)
+    except ImportError:
+        raise ExecutorUnavailable("the ray executor needs Ray: pip install 'worldbuild[ray]'") from None
+    except ConnectionError as exc:  # RayUnavailable says which address and why in one line
+        raise ExecutorUnavailable(str(exc)) from None
