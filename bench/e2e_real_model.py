@@ -3,7 +3,7 @@ OpenAI-compatible server, e.g. llama.cpp's `llama-server` from ../shared/tools/l
 
     bash ../shared/tools/local-llm/setup.sh 1.5b && bash ../shared/tools/local-llm/serve.sh 1.5b 8012
     python bench/e2e_real_model.py http://127.0.0.1:8012/v1 [--model local] [--seeds 3] [--multi-hop 1]
-                                   [--tasks 3] [--samples 2] [--work DIR]
+                                   [--tasks 3] [--samples 2] [--tasks-file JSONL] [--work DIR]
 
 Builds (or reuses, under --work) the sample world from corpora/, starts `worldbuild serve` on it,
 then runs the commands a user runs, each as its own process, with the model in every LLM role:
@@ -140,6 +140,8 @@ def main() -> None:
     parser.add_argument("--max-tokens-per-turn", type=int, default=512)
     parser.add_argument("--tool-format", default="hermes_lenient")
     parser.add_argument("--agent-prompt", default="agent_system.v2", help="system prompt version in the tasks")
+    parser.add_argument("--tasks-file", help="run the policy on these task rows (JSONL) instead of synth-qa's, "
+                        "e.g. corpora/demo-questions.jsonl: synth-qa is not run")
     parser.add_argument("--work", help="scratch folder (kept; a rerun reuses its world and caches)")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "out", "e2e_real_model.json"))
     args = parser.parse_args()
@@ -169,13 +171,20 @@ def main() -> None:
              "--tool-format", args.tool_format, "--temperature", "0.7"]
     try:
         synth = os.path.join(work, "synth")
-        summary, seconds = sh(["synth-qa", "--world", world, "--out", synth, *llm, "--max-pages", str(args.seeds),
+        summary, seconds = ({}, 0.0) if args.tasks_file else sh(["synth-qa", "--world", world, "--out", synth, *llm, "--max-pages", str(args.seeds),
                                "--multi-hop", str(args.multi_hop), "--graph-nodes", str(args.graph_nodes), "--service", world_url, "--concurrency", "1",
                                "--timeout", "900", "--validation-fraction", "0", "--system-prompt",
                                os.path.join(REPO, "worldbuild", "prompts", f"{args.agent_prompt}.md")], log)
-        report["synth_qa"] = synth_report(synth, summary, seconds)
+        if not args.tasks_file:
+            report["synth_qa"] = synth_report(synth, summary, seconds)
         tasks = os.path.join(synth, "verl", "train.parquet")
-        if os.path.exists(tasks):
+        if args.tasks_file:
+            subset = os.path.join(work, "tasks.jsonl")
+            rows = read_jsonl(args.tasks_file)[: args.tasks]
+            with open(subset, "w") as handle:
+                handle.writelines(json.dumps(r) + "\n" for r in rows)
+            report["agent_tasks"] = [{**r, "from": os.path.relpath(args.tasks_file, REPO)} for r in rows]
+        elif os.path.exists(tasks):
             import pyarrow as pa
             import pyarrow.parquet as pq
 

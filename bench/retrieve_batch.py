@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import statistics
 import sys
@@ -27,19 +26,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import save_results  # noqa: E402
-from bench.search import build_pool, build_world, make_queries  # noqa: E402
+from bench.search import build_pool, build_world, world_queries  # noqa: E402
 from bench.serve_load import start_server  # noqa: E402
-from worldbuild.store import STORE_FILE, PageStore  # noqa: E402
-
-
-def world_queries(world_dir: str, count: int) -> list[str]:
-    store = PageStore(os.path.join(world_dir, STORE_FILE))
-    paragraphs = [p.strip() for (text,) in store.db.execute("SELECT text FROM pages ORDER BY doc_id LIMIT 3000")
-                  for p in text.split("\n\n") if len(p.strip()) >= 40]
-    store.close()
-    found = list(dict.fromkeys(make_queries(paragraphs, count * 2)))[:count]
-    random.Random(7).shuffle(found)
-    return found
 
 
 def cpu_seconds(pid: int) -> float:

@@ -95,6 +95,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def world_queries(world_dir: str, count: int) -> list[str]:
+    """`count` distinct queries made from the paragraphs of a built world's first pages (a fixed order)."""
+    store = PageStore(os.path.join(world_dir, STORE_FILE))
+    paragraphs = [p.strip() for (text,) in store.db.execute("SELECT text FROM pages ORDER BY doc_id LIMIT 3000")
+                  for p in text.split("\n\n") if len(p.strip()) >= 40]
+    store.close()
+    found = list(dict.fromkeys(make_queries(paragraphs, count * 2)))[:count]
+    random.Random(7).shuffle(found)
+    return found
+
+
 def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 

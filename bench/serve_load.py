@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import DATE, REPO, save_results  # noqa: E402
 from tests.services import free_port  # noqa: E402
-from bench.search import build_pool, build_world, load_pool, make_queries  # noqa: E402
+from bench.search import build_pool, build_world, load_pool, make_queries, world_queries  # noqa: E402
 from worldbuild.records import IngestSettings, Page, content_hash  # noqa: E402
 from worldbuild.writer import WorldWriter  # noqa: E402
 
@@ -290,8 +290,6 @@ def main() -> None:
 def peers_main(args) -> None:
     scratch = tempfile.mkdtemp(prefix="wb-bench-peers-")
     try:
-        from bench.retrieve_batch import world_queries
-
         world_dir = args.world
         if world_dir is None:
             world_dir = os.path.join(scratch, "world")
