@@ -74,9 +74,7 @@ def measure(folder: str, queries: np.ndarray, masks: list[np.ndarray], truth: np
     import worldbuild.index.ann as ann
     from worldbuild.index.dense import DenseIndex
 
-    if ef:
-        ann.EF_SEARCH = ef
-    index = DenseIndex(folder, "bench", encoder=False)
+    index = DenseIndex(folder, "bench", encoder=False, ann_search=ann.AnnSearch(ef_search=ef))
     walls, cpus, found = [], [], []
     for query, hidden in zip(queries, masks):
         wall, cpu = time.perf_counter(), time.process_time()

@@ -73,6 +73,42 @@ def test_hnsw_ranks_as_exact_search_and_masks_inside_the_search(dense_world, tmp
         assert "ann" not in world.manifest["index"]["dense"] and not world.dense().approximate
 
 
+def test_how_hard_the_ann_searches_is_a_setting(dense_world, tmp_path):
+    """nprobe / efSearch reach faiss: an IVF index scanning one list of its five misses pages that
+    scanning all of them finds; the world's recorded values are the default; bad values are refused."""
+    from worldbuild.index.ann import AnnSearch
+
+    target, _ = _ann_copy(dense_world, tmp_path, "--ann", "ivf-pq")
+    with World.open(target) as world:
+        assert world.manifest["index"]["dense"]["ann"]["probes"] == 32
+        assert world.dense_ann_search == AnnSearch(96, 32)
+        exact = [{d for d, _ in world.dense().search(q, 10, exact=True)} for q in QUERIES]
+        wide = [{d for d, _ in world.dense().search(q, 10)} for q in QUERIES]
+    with World.open(target, ann_search=AnnSearch(nprobe=1)) as world:
+        assert world.dense_ann_search == AnnSearch(96, 1)
+        assert all(piece.ann_search.nprobe == 1 for piece in world.dense().pieces)
+        narrow = [{d for d, _ in world.dense().search(q, 10)} for q in QUERIES]
+    assert narrow != wide
+    assert sum(len(n & e) for n, e in zip(narrow, exact)) < sum(len(w & e) for w, e in zip(wide, exact))
+    with World.open(target, ann_search=AnnSearch(ef_search=400)) as world:
+        assert all(piece.ann_search == AnnSearch(400, 32) for piece in world.dense().pieces)
+    from fastapi.testclient import TestClient
+
+    from worldbuild.serve.app import create_app
+    from worldbuild.serve.run import ServeConfig
+
+    config = ServeConfig(target, ef_search=400)
+    with TestClient(create_app(target, warm_up=False, ann_search=config.ann_search)) as client:
+        assert client.get("/stats").json()["dense_ann_search"] == {"ef_search": 400, "nprobe": 32}
+    with pytest.raises(ValueError, match="at least 1"):
+        ServeConfig(target, nprobe=0)
+    for bad in ({"ef_search": 0}, {"nprobe": -3}, {"ef_search": 1.5}):
+        with pytest.raises(ValueError, match="at least 1"):
+            AnnSearch(**bad)
+    refused = CliRunner().invoke(app, ["search", "x", "--world", target, "--mode", "dense", "--ef-search", "0"])
+    assert refused.exit_code == 2 and "--ef-search" in refused.output
+
+
 @pytest.mark.parametrize("kind", ["hnsw-sq8", "hnsw-fp16", "ivf-pq"])
 def test_quantised_kinds_stay_close_to_exact(dense_world, tmp_path, kind):
     from worldbuild.index.ann import build_pieces

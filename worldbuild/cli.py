@@ -13,9 +13,9 @@ from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeE
 from rich.table import Table
 
 from worldbuild.cli_exits import exits_cleanly
-from worldbuild.cli_options import (AddressOpt, AnnKind, DenseBackend, DenseModelOpt, ExecutorKind, ExecutorOpt,
-                                    ExtractorKind, ExtractorOpt, JsonOpt, LogLevel, ModeOpt, Pooling, ResultsOpt,
-                                    SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
+from worldbuild.cli_options import (AddressOpt, AnnKind, DenseBackend, DenseModelOpt, EfSearchOpt, ExecutorKind,
+                                    ExecutorOpt, ExtractorKind, ExtractorOpt, JsonOpt, LogLevel, ModeOpt, NprobeOpt,
+                                    Pooling, ResultsOpt, SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
 from worldbuild.world import World, WorldNotFound, default_world_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -38,9 +38,9 @@ def _main(version: bool = typer.Option(False, "--version", callback=_version, is
     """Build a frozen, searchable lite web from WARC files and serve it to research agents."""
 
 
-def _open(world_dir: Optional[str], dense_model: Optional[str] = None) -> World:
+def _open(world_dir: Optional[str], dense_model: Optional[str] = None, ann_search=None) -> World:
     try:
-        return World.open(world_dir or default_world_dir(), dense_model=dense_model)
+        return World.open(world_dir or default_world_dir(), dense_model=dense_model, ann_search=ann_search)
     except WorldNotFound as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -210,11 +210,14 @@ def search(
     as_json: bool = JsonOpt("the hits"),
     model: Optional[str] = DenseModelOpt(None, "Embed the query with this model [default: the one that made the "
                                          "world's vectors; another fails]"),
+    ef_search: Optional[int] = EfSearchOpt(),
+    nprobe: Optional[int] = NprobeOpt(),
 ) -> None:
     """Search the world; each hit has a query-biased snippet."""
+    from worldbuild.index.ann import AnnSearch
     from worldbuild.world import ModeUnavailable
 
-    with _open(world, dense_model=model) as opened:
+    with _open(world, dense_model=model, ann_search=AnnSearch(ef_search, nprobe)) as opened:
         try:
             hits = opened.search(query, k=k, mode=mode.value, mask=mask)
         except ModeUnavailable as exc:
@@ -362,6 +365,8 @@ def serve(
     search_processes: Optional[int] = typer.Option(
         None, min=0, help="Processes that share one large batch (256+ queries, e.g. Search-R1's /retrieve), per "
                           "worker; 0: none [default: the cores per worker, if 2 or more]"),
+    ef_search: Optional[int] = EfSearchOpt(),
+    nprobe: Optional[int] = NprobeOpt(),
 ) -> None:
     """Serve the world to agents over HTTP (search, browse, Search-R1 /retrieve, Serper, Jina /r/)."""
     import os
@@ -375,7 +380,8 @@ def serve(
 
     with exits_cleanly((ValueError,), "", err):
         config = ServeConfig(os.path.abspath(world or default_world_dir()), host, port, workers, log_level.value,
-                             summarizer_url, summarizer_model, summarizer_timeout, summary_cache, search_processes)
+                             summarizer_url, summarizer_model, summarizer_timeout, summary_cache, search_processes,
+                             ef_search, nprobe)
     try:
         run_serve(config, on_listening=announce)
     except (WorldNotFound, CannotListen) as exc:  # before any worker starts: one line, exit 2

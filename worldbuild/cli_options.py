@@ -112,3 +112,14 @@ def ExtractorOpt():
     return typer.Option(ExtractorKind(DEFAULT_EXTRACTOR), "--extractor",
                         help="How HTML becomes page text; part of the world's identity (docs/benchmarks.md compares "
                              "speed and quality; resiliparse needs worldbuild\\[fast])")
+
+
+def EfSearchOpt():
+    return typer.Option(None, "--ef-search", min=1, show_default=False,
+                        help="Dense ANN (HNSW) candidates per query: higher finds more of the exact top k, slower "
+                             "[default: as the world recorded, 96]")
+
+
+def NprobeOpt():
+    return typer.Option(None, "--nprobe", min=1, show_default=False,
+                        help="Dense ANN (IVF-PQ) lists scanned per query [default: as the world recorded, 32]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from worldbuild.atomic import write_json_atomic
 from worldbuild.browse import DEFAULT_MAX_CHARS, BrowseResult, render
@@ -13,6 +13,9 @@ from worldbuild.index.sharded import open_bm25
 from worldbuild.index.snippets import snippet
 from worldbuild.records import MANIFEST_FILE, Page
 from worldbuild.store import STORE_FILE, PageStore
+
+if TYPE_CHECKING:
+    from worldbuild.index.ann import AnnSearch
 
 DEFAULT_WORLD = "world"
 
@@ -50,7 +53,8 @@ class SearchHit:
 class World:
     """A frozen world opened read-only. `backend="numba"` for servers (warm it up once)."""
 
-    def __init__(self, world_dir: str, backend: str = "numpy", dense_model: str | None = None):
+    def __init__(self, world_dir: str, backend: str = "numpy", dense_model: str | None = None,
+                 ann_search: "AnnSearch | None" = None):
         store_path = os.path.join(world_dir, STORE_FILE)
         if not os.path.exists(store_path):
             raise WorldNotFound(f"no world at {world_dir!r} (run `worldbuild ingest ... --world {world_dir}`)")
@@ -64,10 +68,12 @@ class World:
         self.index = open_bm25(os.path.join(world_dir, manifest["index"]["bm25"]["path"]), backend=backend)
         self._dense = None
         self.dense_model = dense_model  # the model queries are embedded by (None: the one that made the vectors)
+        self.ann_search = ann_search  # efSearch / nprobe (None: what the world recorded at build)
 
     @classmethod
-    def open(cls, world_dir: str | None = None, backend: str = "numpy", dense_model: str | None = None) -> "World":
-        return cls(world_dir or default_world_dir(), backend=backend, dense_model=dense_model)
+    def open(cls, world_dir: str | None = None, backend: str = "numpy", dense_model: str | None = None,
+             ann_search: "AnnSearch | None" = None) -> "World":
+        return cls(world_dir or default_world_dir(), backend=backend, dense_model=dense_model, ann_search=ann_search)
 
     def _repair_manifest_file(self) -> None:
         """`world.json` mirrors the store's manifest; rewrite it if a crash left it stale."""
@@ -113,6 +119,17 @@ class World:
     def has_dense(self) -> bool:
         return "dense" in self.manifest["index"]
 
+    @property
+    def dense_ann_search(self) -> "AnnSearch | None":
+        """The efSearch / nprobe the dense ANN index searches with: what `ann_search` sets, else what
+        the world recorded at build (None: no ANN index in this world)."""
+        ann = self.manifest["index"].get("dense", {}).get("ann")
+        if not ann:
+            return None
+        from worldbuild.index.ann import AnnSearch
+
+        return (self.ann_search or AnnSearch()).over(ann)
+
     def dense(self):
         """The dense index (in the world, or a Milvus collection), loaded with its embedding model
         on first use. Queries are embedded by the model that made the vectors; asking for another
@@ -133,7 +150,8 @@ class World:
                     except MilvusUnavailable as exc:
                         raise ModeUnavailable(str(exc)) from exc
                 else:
-                    self._dense = DenseIndex(os.path.join(self.dir, info["path"]), model)
+                    self._dense = DenseIndex(os.path.join(self.dir, info["path"]), model,
+                                             ann_search=self.dense_ann_search)
             except DenseUnavailable as exc:
                 raise ModeUnavailable(str(exc)) from exc
         return self._dense

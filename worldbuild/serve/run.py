@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from fastapi import FastAPI
 
+from worldbuild.index.ann import AnnSearch
 from worldbuild.serve.app import announce_ready, create_app
 from worldbuild.serve.summarize import Summarizer
 from worldbuild.world import World
@@ -45,10 +46,17 @@ class ServeConfig:
     summarizer_timeout: float = 60.0
     summary_cache: Optional[str] = None
     search_processes: Optional[int] = None  # per worker, for large batches; None: the cores each worker has
+    ef_search: Optional[int] = None  # the dense ANN index's efSearch (HNSW) / nprobe (IVF); None: as recorded
+    nprobe: Optional[int] = None
 
     def __post_init__(self) -> None:
         if bool(self.summarizer_url) != bool(self.summarizer_model):
             raise ValueError("--summarizer-url and --summarizer-model go together")
+        self.ann_search  # a bad value is refused here, before any worker starts
+
+    @property
+    def ann_search(self) -> AnnSearch:
+        return AnnSearch(self.ef_search, self.nprobe)
 
     @property
     def processes_per_worker(self) -> int:
@@ -83,7 +91,7 @@ class ServeConfig:
 def app_for(config: ServeConfig) -> FastAPI:
     """The service one worker runs for `config`."""
     return create_app(config.world_dir, summarizer=config.summarizer(), on_ready=announce_ready(config.url),
-                      search_processes=config.processes_per_worker)
+                      search_processes=config.processes_per_worker, ann_search=config.ann_search)
 
 
 def app_from_config() -> FastAPI:
