@@ -168,7 +168,8 @@ def main() -> None:
              "--judge-cache", os.path.join(work, "judge.sqlite"), "--concurrency", "1",
              "--max-turns", str(args.max_turns), "--max-tokens-per-turn", str(args.max_tokens_per_turn),
              "--max-response-tokens", "6144", "--browse-chars", "3000", "--results", "5",
-             "--tool-format", args.tool_format, "--temperature", "0.7"]
+             "--tool-format", args.tool_format, "--temperature", "0.7",
+             "--system-prompt", os.path.join(REPO, "worldbuild", "prompts", f"{args.agent_prompt}.md")]
     try:
         synth = os.path.join(work, "synth")
         summary, seconds = ({}, 0.0) if args.tasks_file else sh(["synth-qa", "--world", world, "--out", synth, *llm, "--max-pages", str(args.seeds),

@@ -167,6 +167,27 @@ def test_filter_command_line(server, tmp_path):
     assert bad.exit_code == 2 and "0..9" in bad.output
 
 
+def test_a_system_prompt_file_reaches_the_policy_and_the_sft_rows(server, tmp_path):
+    """JSONL tasks carry no prompt: --system-prompt gives them one (the default otherwise), and
+    sft-data writes it into the rows it keeps; a missing file is one line."""
+    tasks = write_tasks(tmp_path / "tasks.jsonl", [{"id": "a", "question": DICKENS[1], "answer": DICKENS[1]}])
+    prompt = tmp_path / "prompt.md"
+    prompt.write_text("Search twice, then answer inside <answer></answer>.")
+    out = str(tmp_path / "sft.parquet")
+    common = ["--base-url", "", "--model", "m", "--world-url", server, "--judge-cache", str(tmp_path / "j.sqlite")]
+    with LLMDouble(responder=ReadingPolicy()) as double:
+        common[1] = double.base_url
+        result = CliRunner().invoke(app, ["sft-data", tasks, "--out", out, "--system-prompt", str(prompt), *common])
+        assert result.exit_code == 0, result.output
+        assert {r["messages"][0]["content"] for r in double.requests} == {prompt.read_text()}
+    rows = pq.read_table(out).to_pylist()
+    assert rows and all((r["messages"][0]["role"], r["messages"][0]["content"]) == ("system", prompt.read_text())
+                        for r in rows)
+    missing = CliRunner().invoke(app, ["eval", tasks, "--out", str(tmp_path / "e.jsonl"), "--system-prompt",
+                                       str(tmp_path / "nope.md"), *common])
+    assert missing.exit_code == 2 and "nope.md" in missing.output and "Traceback" not in missing.output
+
+
 def test_eval_reports_accuracy_with_an_interval(server, tmp_path):
     bench = write_tasks(tmp_path / "bench.jsonl", [
         {"question": WARC_COST[1], "answer": WARC_COST[1]},

@@ -50,6 +50,9 @@ def _shared(
     browse_chars: int = typer.Option(8000, min=200, help="Page window per browse call"),
     tool_timeout: float = typer.Option(30.0, help="Seconds per world-service request"),
     checkpoint: str = typer.Option("", help="Name of the policy checkpoint, recorded in each trajectory"),
+    system_prompt: Optional[str] = typer.Option(
+        None, help="File with the agent's system prompt for tasks given as JSONL, and for the SFT rows "
+                   "[default: agent_system.v1]; parquet tasks keep the prompt in their rows"),
     as_json: bool = JsonOpt("the summary"),
 ):
     """Declares the shared options (never called)."""
@@ -131,11 +134,20 @@ def _run(job_coroutine_factory, total: int, options: dict, title: str, **shown) 
     return summary
 
 
-def _tasks(path: str):
+def _prompt(options: dict) -> Optional[str]:
+    """The --system-prompt file's text (None: the default prompt)."""
+    if not options["system_prompt"]:
+        return None
+    with exits_cleanly((OSError, UnicodeDecodeError), "", err), open(options["system_prompt"], encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _tasks(path: str, options: dict):
     from worldbuild.tasks import load_tasks
 
+    prompt = _prompt(options)
     with exits_cleanly((ValueError, OSError), "", err):
-        return load_tasks(path)
+        return load_tasks(path, prompt)
 
 
 def register(app: typer.Typer) -> None:
@@ -149,7 +161,7 @@ def register(app: typer.Typer) -> None:
         """Run the agent (training's ReAct loop, prompt and tools) over tasks; save full trajectories."""
         from worldbuild.agent.jobs import run
 
-        job, loaded = _job(options), _tasks(tasks)
+        job, loaded = _job(options), _tasks(tasks, options)
         _run(lambda done: run(job, loaded, out, done), len(loaded) * job.plan.samples, options, "rollout",
              trajectories=out)
 
@@ -171,7 +183,7 @@ def register(app: typer.Typer) -> None:
             Band.parse(keep, samples)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        job, loaded = _job(options), _tasks(tasks)
+        job, loaded = _job(options), _tasks(tasks, options)
         summary = _run(lambda done: filter_tasks(job, loaded, out, keep, trajectories, done), len(loaded) * samples,
                        options, f"pass@{samples}")
         if summary.get("rerun"):
@@ -192,7 +204,7 @@ def register(app: typer.Typer) -> None:
         documents, evidence recall, search calls and calibration (the BrowseComp-Plus protocol)."""
         from worldbuild.agent.jobs import evaluate_benchmark
 
-        job, loaded = _job(options), _tasks(bench)
+        job, loaded = _job(options), _tasks(bench, options)
         _run(lambda done: evaluate_benchmark(job, loaded, out, done, world), len(loaded) * job.plan.samples, options,
              "eval")
 
@@ -208,6 +220,7 @@ def register(app: typer.Typer) -> None:
         """Teacher trajectories → filtered (F1–F7), cleaned (C1–C4) verl multi-turn SFT parquet."""
         from worldbuild.agent.jobs import distil_sft
 
-        job, loaded = _job(options, reminder=reminder), _tasks(tasks)
-        _run(lambda done: distil_sft(job, loaded, out, trajectories, None, done), len(loaded) * job.plan.samples,
+        job, loaded = _job(options, reminder=reminder), _tasks(tasks, options)
+        _run(lambda done: distil_sft(job, loaded, out, trajectories, _prompt(options), done),
+             len(loaded) * job.plan.samples,
              options, "teacher")
