@@ -9,7 +9,7 @@ import os
 import pytest
 
 from worldbuild.agent.answer import extract_answer
-from worldbuild.agent.judge import _parse
+from worldbuild.agent.judge import parse_verdict
 from worldbuild.agent.tools import SCHEMAS
 from worldbuild.agent import toolcalls
 from worldbuild.llm import Reply
@@ -56,7 +56,7 @@ def test_rubric_v1_reply_copies_the_example():
 
 
 def test_judge_reply_is_read():
-    assert _parse(reply(7, "judge")) is True
+    assert parse_verdict(reply(7, "judge")) is True
 
 
 AGENT_V2 = json.load(open(os.path.join(REPO, "tests", "fixtures", "real_replies_0.5b.json")))["replies"]

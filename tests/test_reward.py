@@ -102,6 +102,6 @@ def test_verdicts_record_the_judge_model_and_prompt(tmp_path):
     ('"equivalent": false', False), ('<think>hm</think>{"equivalent": true}', True), ("Yes, the same.", True),
     ("Not equivalent: another year.", False), ("Incorrect", False)])
 def test_judge_replies_are_read_strictly(reply, verdict):
-    from worldbuild.agent.judge import _parse
+    from worldbuild.agent.judge import parse_verdict
 
-    assert _parse(reply) is verdict
+    assert parse_verdict(reply) is verdict

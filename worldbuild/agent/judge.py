@@ -13,10 +13,17 @@ from worldbuild.jsonreply import extract_json
 from worldbuild.llm import LLM, LLMFailed
 from worldbuild.prompts import load
 
-PROMPT_VERSION = "judge.v1"
+PROMPT_VERSION = "judge.v2"  # v1: a small local model said yes to 15 of 19 wrong answers (bench/judge_agreement.py)
 MAX_ANSWER_CHARS = 200  # an answer, not an essay: longer ones are wrong without asking (and cannot argue)
 FALLBACKS = ("em", "f1")
-SCHEMA = {"type": "object", "required": ["equivalent"], "properties": {"equivalent": {"type": "boolean"}}}
+# the structured output each prompt version asks for; v2 names both answers before the verdict
+SCHEMAS = {
+    "judge.v1": {"type": "object", "required": ["equivalent"], "properties": {"equivalent": {"type": "boolean"}}},
+    "judge.v2": {"type": "object", "required": ["reference_names", "prediction_names", "equivalent"],
+                 "properties": {"reference_names": {"type": "string", "maxLength": 120},
+                                "prediction_names": {"type": "string", "maxLength": 120},
+                                "equivalent": {"type": "boolean"}}},
+}
 THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 DEFAULT_CACHE = os.path.join(os.path.expanduser("~"), ".cache", "worldbuild", "judge.sqlite")
 
@@ -38,7 +45,7 @@ VERDICT_WORD = re.compile(r"^\W*(true|yes|correct|false|no|incorrect|not)\b")
 VERDICT_FIELD = re.compile(r'"?equivalent"?\s*[:=]\s*"?(true|false)\b', re.IGNORECASE)
 
 
-def _parse(reply: str) -> bool:
+def parse_verdict(reply: str) -> bool:
     """The judge's yes/no: JSON {"equivalent": bool}, an `equivalent: true|false` field however
     quoted, or a reply that starts with a verdict word; raises ValueError when it says neither."""
     text = THINK.sub("", reply)
@@ -100,9 +107,9 @@ class Judge:
             return Verdict(1.0, True, "judge", self.llm.model, PROMPT_VERSION)
         prompt = self.template.format(question=question, reference=label, prediction=prediction)
         try:
-            reply = await self.llm.complete_structured([{"role": "user", "content": prompt}], SCHEMA,
+            reply = await self.llm.complete_structured([{"role": "user", "content": prompt}], SCHEMAS[PROMPT_VERSION],
                                                        temperature=0.0, max_tokens=self.max_tokens)
-            correct = _parse(reply.text)
+            correct = parse_verdict(reply.text)
         except (LLMFailed, ValueError) as exc:
             return metric_verdict(prediction, label, self.fallback, error=f"judge: {exc}")
         return Verdict(float(correct), correct, "judge", self.llm.model, PROMPT_VERSION)
