@@ -160,6 +160,35 @@ def test_a_missing_world_fails_before_the_endpoint_is_asked(tmp_path):
     assert result.exit_code == 2 and result.stderr.startswith("error: ")
 
 
+@pytest.mark.parametrize("question, points", [
+    ("What is the name of the philosopher mentioned in the text?", True),  # a local 1.5B's, passed by its rubric
+    ("According to the article, who filed the lawsuit?", True),
+    ("Which figure is given in the provided passage?", True),
+    ("What is the name of the organization that filed the lawsuit?", False),  # the same run: left to the rubric
+    ("Which philosopher wrote the Letters to Lucilius?", False),
+    ("Which page of the 1911 census lists the mill?", False),
+])
+def test_a_question_that_points_at_its_source_text_is_dropped(question, points):
+    import asyncio
+
+    from worldbuild.llm import LLM
+    from worldbuild.synth.extract import extract_pairs
+
+    page = {"url": "https://example.org/seneca", "title": "Seneca"}
+    text = "The philosopher Seneca wrote the Letters to Lucilius; the ACLU Foundation filed the lawsuit."
+    async def extract(base_url: str) -> dict:
+        llm = LLM(base_url, "m")
+        try:
+            return await extract_pairs(llm, page, text)
+        finally:
+            await llm.aclose()
+
+    with LLMDouble([{"json": {"pairs": [{"question": question, "answer": "Seneca"}]}}]) as double:
+        record = asyncio.run(extract(double.base_url))
+    assert record["dropped"] == ({"question points at its source text": 1} if points else {})
+    assert len(record["pairs"]) == (0 if points else 1)
+
+
 def test_normalise_and_key_phrases():
     assert normalise("US Department of Defence (NIC).") == "us department of defence nic"
     assert normalise("1,234,567 people") == "1234567 people"

@@ -56,12 +56,22 @@ def _not_on_page(item, on_page: str) -> str | None:
     return None if answer and f" {answer} " in f" {on_page} " else "answer not on the page"
 
 
+# a question that points at the page it was made from cannot be answered by anyone who has not
+# been shown that page; a 1.5B model's rubric passed "...the philosopher mentioned in the text?"
+_POINTS_AT_SOURCE = re.compile(
+    r"\b(?:in|from|by|of|according to|on) (?:the|this|that) (?:text|article|passage|excerpt|paragraph|document|"
+    r"page|post|source|snippet)\b|\bmentioned (?:above|here|earlier)\b|\bthe (?:given|provided|above) \w+",
+    re.IGNORECASE)
+
+
 def _problem(item, max_answer_words: int) -> str | None:
     if not isinstance(item, dict) or not isinstance(item.get("question"), str) or "answer" not in item:
         return "malformed pair"
     answer = str(item["answer"]).strip()
     if not item["question"].strip() or not answer:
         return "empty question or answer"
+    if _POINTS_AT_SOURCE.search(item["question"]):
+        return "question points at its source text"
     if len(answer.split()) > max_answer_words:
         return "answer longer than allowed"
     if answer.lower() in {"yes", "no", "true", "false"}:
