@@ -127,3 +127,24 @@ def test_a_batch_answers_as_one_query_at_a_time(world):
     assert many[2] == [] and many[0] and "https://www.iana.org/domains/root/db" not in [h.url for h in many[0]]
     paged = world.search_many(["root zone database"], k=2, offset=2)[0]
     assert [h.url for h in paged] == [h.url for h in world.search("root zone database", k=4)][2:]
+
+
+def test_an_index_analysed_by_workers_is_the_same_index(sample_world, tmp_path):
+    """The analysis of an index build shared by two worker processes, in waves of pages, gives
+    the index one process makes: the same files, byte for byte."""
+    import os
+
+    from worldbuild.executor import LocalExecutor
+    from worldbuild.index import bm25
+
+    with World.open(sample_world[0]) as world:
+        pages = list(world.store.index_pages())
+    assert len(pages) > 2 * bm25.ANALYSE_PAGES  # more than one task per wave
+    alone = bm25.build_index(iter(pages), str(tmp_path / "alone"))
+    shared = bm25.build_index(iter(pages), str(tmp_path / "shared"), LocalExecutor(2))
+    assert alone == shared
+    names = sorted(os.listdir(tmp_path / "alone"))
+    assert names == sorted(os.listdir(tmp_path / "shared")) and "doc_lengths.npy" in names
+    for name in names:
+        assert (tmp_path / "alone" / name).read_bytes() == (tmp_path / "shared" / name).read_bytes(), name
+    assert [d for d, _, _ in bm25.analysed(iter(pages), LocalExecutor(2))] == [d for d, _, _ in pages]

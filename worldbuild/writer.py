@@ -183,7 +183,7 @@ class WorldWriter:
                 index_info = build_sharded(self.store.index_pages(), index_path, shard_pages, total, self.executor,
                                            key=self.store.layout_digest(), on_note=self.on_note)
             else:
-                index_info = build_index(self.store.index_pages(), index_path)
+                index_info = build_index(self.store.index_pages(), index_path, self.executor)
         else:
             index_info = previous["index"]["bm25"]
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -7,17 +7,19 @@ analysers used are saved beside the index, so that a query is analysed as every 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
 from worldbuild.atomic import publish_dir
+from worldbuild.executor import Executor
 from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_terms
 
 DOC_LENGTHS = "doc_lengths.npy"
@@ -33,11 +35,44 @@ def idf(df, n):
     return np.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def build_index(docs: Iterable[tuple[int, str, str]], out_dir: str) -> dict:
-    """Analyse `(doc_id, text, lang)` triples in a stream and save a bm25s index into `out_dir`
-    (written to a temporary folder, then renamed: a half-built index never has the name).
-    Page lengths in terms are saved beside it (`doc_lengths.npy`): with them a shard's scores
-    can later be moved to a whole world's statistics (`worldbuild.index.sharded`)."""
+ANALYSE_PAGES = 64  # pages one analysis task takes (about half a second of work)
+
+
+def _analyse(chunk: tuple[int, list[tuple[int, str, str]]]) -> tuple[int, list[tuple[int, str, list[str]]]]:
+    number, docs = chunk
+    out = []
+    for doc_id, text, lang in docs:
+        analyzer = analyzer_name(lang)
+        out.append((doc_id, analyzer, index_terms(text, analyzer)))
+    return number, out
+
+
+def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = None
+             ) -> Iterator[tuple[int, str, list[str]]]:
+    """(doc_id, analyzer, terms) for each page, in the order of `docs`. With an executor of two
+    or more workers the analysis (most of an index build) runs on them, a wave of pages at a
+    time, so memory holds one wave's texts however large the world."""
+    pages = iter(docs)
+    workers = executor.workers if executor is not None else 1
+    while True:
+        wave = list(itertools.islice(pages, ANALYSE_PAGES * max(1, workers) * 4))
+        if not wave:
+            return
+        chunks = [(n, wave[i:i + ANALYSE_PAGES]) for n, i in enumerate(range(0, len(wave), ANALYSE_PAGES))]
+        if workers < 2 or len(chunks) < 2:
+            yield from _analyse((0, wave))[1]
+            continue
+        done = dict(executor.map_unordered(_analyse, chunks))
+        for number in range(len(chunks)):
+            yield from done[number]
+
+
+def build_index(docs: Iterable[tuple[int, str, str]], out_dir: str, executor: Executor | None = None) -> dict:
+    """Analyse `(doc_id, text, lang)` triples in a stream (on the executor's workers, if given)
+    and save a bm25s index into `out_dir` (written to a temporary folder, then renamed: a
+    half-built index never has the name). The index is the same however it was analysed. Page
+    lengths in terms are saved beside it (`doc_lengths.npy`): with them a shard's scores can later
+    be moved to a whole world's statistics (`worldbuild.index.sharded`)."""
     import bm25s
     from bm25s.tokenization import Tokenized
 
@@ -45,10 +80,9 @@ def build_index(docs: Iterable[tuple[int, str, str]], out_dir: str) -> dict:
     analyzers: set[str] = set()
     doc_ids: list[int] = []
     token_ids: list[np.ndarray] = []
-    for doc_id, text, lang in docs:
-        analyzer = analyzer_name(lang)
+    for doc_id, analyzer, terms in analysed(docs, executor):
         analyzers.add(analyzer)
-        ids = [vocabulary.setdefault(term, len(vocabulary)) for term in index_terms(text, analyzer)]
+        ids = [vocabulary.setdefault(term, len(vocabulary)) for term in terms]
         doc_ids.append(doc_id)
         token_ids.append(np.asarray(ids or [0], dtype=np.int32))
     tmp = out_dir + ".tmp"
