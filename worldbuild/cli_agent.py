@@ -138,14 +138,14 @@ def _prompt(options: dict) -> Optional[str]:
     """The --system-prompt file's text (None: the default prompt)."""
     if not options["system_prompt"]:
         return None
-    with exits_cleanly((OSError, UnicodeDecodeError), "", err), open(options["system_prompt"], encoding="utf-8") as handle:
+    with exits_cleanly((OSError, UnicodeDecodeError), "", err), \
+            open(options["system_prompt"], encoding="utf-8") as handle:
         return handle.read()
 
 
-def _tasks(path: str, options: dict):
+def _tasks(path: str, prompt: Optional[str]):
     from worldbuild.tasks import load_tasks
 
-    prompt = _prompt(options)
     with exits_cleanly((ValueError, OSError), "", err):
         return load_tasks(path, prompt)
 
@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
         """Run the agent (training's ReAct loop, prompt and tools) over tasks; save full trajectories."""
         from worldbuild.agent.jobs import run
 
-        job, loaded = _job(options), _tasks(tasks, options)
+        job, loaded = _job(options), _tasks(tasks, _prompt(options))
         _run(lambda done: run(job, loaded, out, done), len(loaded) * job.plan.samples, options, "rollout",
              trajectories=out)
 
@@ -183,7 +183,7 @@ def register(app: typer.Typer) -> None:
             Band.parse(keep, samples)
         except ValueError as exc:
             raise typer.BadParameter(str(exc)) from None
-        job, loaded = _job(options), _tasks(tasks, options)
+        job, loaded = _job(options), _tasks(tasks, _prompt(options))
         summary = _run(lambda done: filter_tasks(job, loaded, out, keep, trajectories, done), len(loaded) * samples,
                        options, f"pass@{samples}")
         if summary.get("rerun"):
@@ -204,7 +204,7 @@ def register(app: typer.Typer) -> None:
         documents, evidence recall, search calls and calibration (the BrowseComp-Plus protocol)."""
         from worldbuild.agent.jobs import evaluate_benchmark
 
-        job, loaded = _job(options), _tasks(bench, options)
+        job, loaded = _job(options), _tasks(bench, _prompt(options))
         _run(lambda done: evaluate_benchmark(job, loaded, out, done, world), len(loaded) * job.plan.samples, options,
              "eval")
 
@@ -220,7 +220,7 @@ def register(app: typer.Typer) -> None:
         """Teacher trajectories → filtered (F1–F7), cleaned (C1–C4) verl multi-turn SFT parquet."""
         from worldbuild.agent.jobs import distil_sft
 
-        job, loaded = _job(options, reminder=reminder), _tasks(tasks, options)
-        _run(lambda done: distil_sft(job, loaded, out, trajectories, _prompt(options), done),
-             len(loaded) * job.plan.samples,
+        prompt = _prompt(options)
+        job, loaded = _job(options, reminder=reminder), _tasks(tasks, prompt)
+        _run(lambda done: distil_sft(job, loaded, out, trajectories, prompt, done), len(loaded) * job.plan.samples,
              options, "teacher")

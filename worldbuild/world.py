@@ -186,8 +186,8 @@ class World:
     def search_many(self, queries: list[str], k: int = 10, snippet_chars: int = 240,
                     mask: Iterable[str] | None = None, mode: str = "bm25", offset: int = 0) -> list[list[SearchHit]]:
         """`search` for a batch of queries under one mask: BM25 ranks the whole batch in one
-        call, and the pages of every list are read in one go. A query asked several times (the rollouts of one prompt often agree) is
-        answered once. `offset` skips that many hits first (result pages)."""
+        call, and the pages of every list are read in one go. A query asked several times (the
+        rollouts of one prompt often agree) is answered once. `offset` skips that many hits first (result pages)."""
         if mode not in MODES:
             raise ModeUnavailable(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
         distinct = list(dict.fromkeys(queries))

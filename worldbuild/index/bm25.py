@@ -55,7 +55,7 @@ def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = N
     pages = iter(docs)
     workers = executor.workers if executor is not None else 1
     while True:
-        wave = list(itertools.islice(pages, ANALYSE_PAGES * max(1, workers) * 4))
+        wave = list(itertools.islice(pages, ANALYSE_PAGES * max(1, workers) * 16))  # a pool starts per wave
         if not wave:
             return
         chunks = [(n, wave[i:i + ANALYSE_PAGES]) for n, i in enumerate(range(0, len(wave), ANALYSE_PAGES))]

@@ -253,7 +253,6 @@ class DenseIndex:
                  encoder: bool = True, ann_search: "AnnSearch | None" = None):
         self.path, self.model_name = path, model_name
         self.info = read_info(path)
-        self.ann_search = ann_search  # efSearch / nprobe of the ANN pieces (None: their defaults)
         refusal = model_mismatch(self.info.get("model", model_name), model_name)
         if refusal:
             raise ModelMismatch(refusal)
