@@ -95,7 +95,7 @@ def test_index_is_memory_mapped(world):
 def test_numba_backend_gives_the_same_ranking(sample_world, world):
     """The compiled kernel (weighted sums, postings pruned by score bounds) ranks as the numpy
     path does: bm25s's plain sum, or each variant scaled to its word's idf where a
-    word has several (a world of several languages)."""
+    word has several (a world of several languages), call after call in one workspace."""
     fast = BM25Index(world.index.path, backend="numba")
     fast.warmup()
     words = [text.split() for _, text in world.store.index_texts()][:40]
@@ -111,6 +111,8 @@ def test_numba_backend_gives_the_same_ranking(sample_world, world):
             bar = numpy_hits[-1][1] * (1 + 1e-5) if numpy_hits else 0  # a tie at the cut may keep either
             assert [d for d, s in numba_hits if s > bar] == [d for d, s in numpy_hits if s > bar]
     assert scaled >= 3, "no query had variants weighed apart: the weighted path went untested"
+    scores, seen, _ = fast._workspaces.arrays  # one workspace served every call: left clean by each
+    assert not scores.any() and not seen.any()
 
 
 def test_a_batch_answers_as_one_query_at_a_time(world):

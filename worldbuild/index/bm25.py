@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -195,7 +196,8 @@ class BM25Index:
             # bm25s holds the score matrix; the compiled path scores it with our own kernel
             self.retriever = bm25s.BM25.load(path, mmap=True, override_params={"backend": "numpy"},
                                              show_progress=False, verbosity=0)
-            self._indptr = self.retriever.scores["indptr"]
+            self._indptr = np.asarray(self.retriever.scores["indptr"])  # (a view: memmap indexing is slow)
+            self._workspaces = threading.local()  # one per searching thread (`topk.workspace`)
             self._vocab = self.retriever.vocab_dict
             self._upper = np.full(len(self._indptr) - 1, -1, dtype=np.float32)  # per term, filled on use
 
@@ -276,7 +278,7 @@ class BM25Index:
     def _weighted(self, batch: list[QueryTerms], chunk: list[int], k: int) -> list[list[tuple[int, float]]]:
         """The compiled path: every query of `chunk` in one `weighted_top_k` call, each variant
         weighed by its `scale` (1 where it has none)."""
-        from worldbuild.index.topk import weighted_top_k
+        from worldbuild.index.topk import weighted_top_k, workspace
 
         ids: list[int] = []
         weights: list[float] = []
@@ -287,10 +289,13 @@ class BM25Index:
             ids += terms.token_ids
             weights += [factor.get(token_id, 1.0) for token_id in terms.token_ids]
             pointers.append(len(ids))
+        space = getattr(self._workspaces, "arrays", None)
+        if space is None:
+            space = self._workspaces.arrays = workspace(self.size)
         scores = self.retriever.scores
         positions, values = weighted_top_k(np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32),
                                            np.asarray(pointers, dtype=np.int64), k, scores["data"],
-                                           scores["indptr"], scores["indices"], self.size, self._upper)
+                                           scores["indptr"], scores["indices"], self._upper, *space)
         doc_ids = np.asarray(self.doc_ids)[np.maximum(positions, 0)].tolist()
         return [[(d, s) for d, p, s in zip(ids_row, row, values_row) if p >= 0]
                 for ids_row, row, values_row in zip(doc_ids, positions.tolist(), values.tolist())]

@@ -129,7 +129,7 @@ def snippet(text: str, terms: QueryTerms, width: int = 240, lang: str = "") -> s
         stop = text.rfind(" ", end, limit) if limit < len(text) else len(text)
         stop = limit if stop == -1 else stop
     whole = one_line(text[read_from:stop])
-    skip = len(one_line(text[read_from:begin]))  # what comes before the window, as plain text
+    skip = len(one_line(text[read_from:begin])) if begin > read_from else 0  # before the window, as plain text
     if skip:
         space = whole.find(" ", max(0, skip - 1))
         skip = space + 1 if space != -1 and space - skip < 20 else skip

@@ -47,10 +47,18 @@ def prune(scores, seen, touched, count, left, bar, keep_all):
     return kept
 
 
+def workspace(num_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What `weighted_top_k` scores in (per page: a sum, a seen flag, a list slot). It is left
+    clean after every call, so a thread keeps one for all its calls: a fresh one per call of a
+    few queries cost more than scoring them (it is a page-sized allocation, faulted in anew)."""
+    return np.zeros(num_docs, dtype=np.float64), np.zeros(num_docs, dtype=np.bool_), np.empty(num_docs, dtype=np.int64)
+
+
 @njit(nogil=True, cache=True)
-def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, num_docs, upper):
+def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper, scores, seen, touched):
     """Per query (token_ids[pointers[q]:pointers[q + 1]] with their weights): the k best
     (position, score) with a positive score, best first, ties by position; -1 / 0 pad.
+    `scores`, `seen` and `touched` are a `workspace`, clean on entry and left clean.
 
     Exact top-k with score bounds (MaxScore-style): a term can add at most its posting's
     largest score (`upper`, filled on first use) times its weight. Terms are added in the order
@@ -62,9 +70,6 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, num_d
     queries = len(pointers) - 1
     top_positions = np.full((queries, k), -1, dtype=np.int64)
     top_scores = np.zeros((queries, k), dtype=np.float32)
-    scores = np.zeros(num_docs, dtype=np.float64)
-    seen = np.zeros(num_docs, dtype=np.bool_)
-    touched = np.empty(num_docs, dtype=np.int64)
     best = np.zeros(k, dtype=np.float64)
     for q in range(queries):
         first, terms = pointers[q], pointers[q + 1] - pointers[q]
