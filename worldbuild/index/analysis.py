@@ -238,6 +238,7 @@ def find_terms(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, st
 
 
 _WORD_RUN = regex.compile(rf"{_WORD_CLASS}+", regex.V1)
+_ASCII_RUN = re.compile(r"[A-Za-z0-9_]+")
 
 
 def _key(term: str) -> str:
@@ -246,49 +247,53 @@ def _key(term: str) -> str:
     return term[:max(3, len(term) - 3)]
 
 
-def find_terms_quick(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, str]]:
-    """`find_terms` for snippets, without scanning every word of a long page: candidates are the
-    words that begin with a wanted term's stable start (one C scan of the lowercased page for all
-    of them), each analysed as the index does, so every match is a whole token of a wanted term. A
-    form whose start the stemmer changes (`dying` -> `die`) can be missed; when no candidate
-    matches at all, or CJK terms are wanted, or lowercasing moves characters, every word is
-    scanned (`find_terms`)."""
-    starts = _quick_starts(frozenset(wanted))
-    low = text.lower()
-    if starts is None or len(low) != len(text):
-        return find_terms(text, wanted, analyzer)
-    found: list[tuple[int, str]] = []
-    memo = _memos.get(analyzer) or _memo_of(set(), analyzer)
-    size = len(text)
-    for match in starts.finditer(low):  # (an ASCII word character before a start is ruled out there)
-        start, end = match.span()
-        if start and not text[start - 1].isascii() and _char_kind(text[start - 1]) == WORD:
-            continue  # inside a word with other letters
-        if end == start or (end < size and not text[end].isascii()):  # a word with other letters
-            run = _WORD_RUN.match(text, start)
-            if run is None:
-                continue
-            end = run.end()
-        word = text[start:end]
-        term = memo.term.get(word)
-        if term is None:
-            memo = _memo_of({word}, analyzer)
-            term = memo.term[word]
-        if term in wanted:
-            found.append((start, term))
-    return found or find_terms(text, wanted, analyzer)
-
-
 @lru_cache(maxsize=1 << 14)
-def _quick_starts(wanted: frozenset[str]) -> re.Pattern | None:
-    """Where `find_terms_quick` looks (once per query): a word start holding one of the wanted
-    terms' stable starts, and the ASCII run from there; None when a CJK term is wanted."""
+def _quick_keys(wanted: frozenset[str]) -> tuple[str, ...] | None:
+    """The stable starts `find_terms_quick` looks for (once per query); None when a CJK term is wanted."""
     if any(_CJK_RUNS.fullmatch(term) for term in wanted if term):
         return None
-    keys = sorted({_key(term) for term in wanted if term}, key=lambda key: (-len(key), key))
-    if not keys:
-        return None
-    return re.compile(rf"(?<![A-Za-z0-9_])(?:{'|'.join(map(re.escape, keys))})[A-Za-z0-9_]*")
+    return tuple(sorted({_key(term) for term in wanted if term}))
+
+
+def find_terms_quick(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, str]]:
+    """`find_terms` for snippets, without scanning every word of a long page: candidates are the
+    words that begin with a wanted term's stable start (`str.find` in the lowercased page),
+    each analysed as the index does, so every match is a whole token of a wanted term. A form
+    whose start the stemmer changes (`dying` -> `die`) can be missed; when no candidate
+    matches at all, or CJK terms are wanted, or lowercasing moves characters, every word is
+    scanned (`find_terms`)."""
+    keys = _quick_keys(frozenset(wanted))
+    low = text.lower()
+    if keys is None or len(low) != len(text):
+        return find_terms(text, wanted, analyzer)
+    found: set[tuple[int, str]] = set()
+    memo = _memos.get(analyzer) or _memo_of(set(), analyzer)
+    size = len(text)
+    for key in keys:
+        start = low.find(key)
+        while start != -1:
+            if start:  # inside a word: not its start
+                before = text[start - 1]
+                if before in _ASCII_WORD_CHARS or (not before.isascii() and _char_kind(before) == WORD):
+                    start = low.find(key, start + 1)
+                    continue
+            run = _ASCII_RUN.match(text, start)  # most words are ASCII: the C scanner of `re`
+            end = run.end() if run else start
+            if end == start or (end < size and not text[end].isascii()):  # a word with other letters
+                run = _WORD_RUN.match(text, start)
+                if run is None:
+                    start = low.find(key, start + 1)
+                    continue
+                end = run.end()
+            word = text[start:end]
+            term = memo.term.get(word)
+            if term is None:
+                memo = _memo_of({word}, analyzer)
+                term = memo.term[word]
+            if term in wanted:
+                found.add((start, term))
+            start = low.find(key, start + len(word))
+    return sorted(found) if found else find_terms(text, wanted, analyzer)
 
 
 def terms(text: str, lang: str) -> list[str]:
