@@ -92,6 +92,17 @@ def test_index_is_memory_mapped(world):
     assert isinstance(world.index.retriever.scores["data"], np.memmap)
 
 
+def test_the_page_store_reads_through_a_memory_map(world):
+    """Searches read pages through SQLite's memory map (the writer does not map); the same pages either way."""
+    from worldbuild.store import PageStore
+
+    mapped, unmapped = PageStore(world.store.path), PageStore(world.store.path, memory_mapped=False)
+    assert mapped.db.execute("PRAGMA mmap_size").fetchone()[0] > 0
+    assert unmapped.db.execute("PRAGMA mmap_size").fetchone()[0] == 0
+    ids = [doc_id for doc_id, _ in world.index.search(world.index.terms("root zone database"), 5)]
+    assert ids and mapped.by_ids(ids) == unmapped.by_ids(ids)
+
+
 def test_numba_backend_gives_the_same_ranking(sample_world, world):
     """The compiled kernel (weighted sums, postings pruned by score bounds) ranks as the numpy
     path does: bm25s's plain sum, or each variant scaled to its word's idf where a
