@@ -126,6 +126,36 @@ def test_numba_backend_gives_the_same_ranking(sample_world, world):
     assert not scores.any() and not seen.any()
 
 
+def test_snippet_windows_are_those_of_a_whole_page_scan(world):
+    """Looking for the rarest query word first, and for the others only near its places, picks
+    the window that finding every query word on the whole page picks (the sample world's long
+    real pages, queries from their own words, two snippet widths)."""
+    from worldbuild.index import snippets
+    from worldbuild.index.analysis import analyzer_name, find_terms, quick_keys, scan_quick
+
+    words = [text.split() for _, text in world.store.index_texts()][:60]
+    queries = [" ".join(page[i:i + 3]) for page in words for i in range(0, min(len(page), 90), 30)]
+    checked = 0
+    for query in queries:
+        terms = world.index.terms(query)
+        hits = world.index.search(terms, 5)
+        pages = world.store.by_ids([doc_id for doc_id, _ in hits])
+        for page in pages.values():
+            low, analyzer = page.text.lower(), analyzer_name(page.lang)
+            if quick_keys(terms.wanted) is None or len(low) != len(page.text):
+                continue
+            tokens = scan_quick(page.text, low, quick_keys(terms.wanted), terms.wanted, analyzer)
+            found: list[list[int]] = [[] for _ in terms.groups]
+            for start, term in sorted(tokens or find_terms(page.text, terms.wanted, analyzer)):
+                for number in terms.group_of[term]:
+                    found[number].append(start)
+            for width in (240, 600):
+                whole = snippets._window(found, snippets._weights(terms), width)
+                assert snippets._best_window(page.text, terms, width, page.lang) == whole, (query, page.url, width)
+            checked += 1
+    assert checked > 200 and max(len(page.text) for page in world.store.by_ids(range(1, 50)).values()) > 20_000
+
+
 def test_a_batch_answers_as_one_query_at_a_time(world):
     """search_many (one bm25s call, split over threads when large) ranks and snips exactly as
     search does per query; repeated queries, a query of stopwords only and a mask included."""

@@ -248,52 +248,54 @@ def _key(term: str) -> str:
 
 
 @lru_cache(maxsize=1 << 14)
-def _quick_keys(wanted: frozenset[str]) -> tuple[str, ...] | None:
-    """The stable starts `find_terms_quick` looks for (once per query); None when a CJK term is wanted."""
+def quick_keys(wanted: frozenset[str]) -> tuple[str, ...] | None:
+    """The stable starts `scan_quick` looks for (once per query); None when a CJK term is wanted."""
     if any(_CJK_RUNS.fullmatch(term) for term in wanted if term):
         return None
     return tuple(sorted({_key(term) for term in wanted if term}))
 
 
-def find_terms_quick(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, str]]:
-    """`find_terms` for snippets, without scanning every word of a long page: candidates are the
-    words that begin with a wanted term's stable start (`str.find` in the lowercased page),
-    each analysed as the index does, so every match is a whole token of a wanted term. A form
-    whose start the stemmer changes (`dying` -> `die`) can be missed; when no candidate
-    matches at all, or CJK terms are wanted, or lowercasing moves characters, every word is
-    scanned (`find_terms`)."""
-    keys = _quick_keys(frozenset(wanted))
-    low = text.lower()
-    if keys is None or len(low) != len(text):
-        return find_terms(text, wanted, analyzer)
+def scan_quick(text: str, low: str, keys: Iterable[str], wanted: set[str], analyzer: str, begin: int = 0,
+               end: int | None = None, limit: int | None = None) -> set[tuple[int, str]]:
+    """(start, term) of the tokens of `wanted` terms that begin with one of `keys` in `low`
+    (`text` lowercased, as long as it) and start in [begin, end); per key, its first `limit`.
+
+    For snippets, without scanning every word of a long page: candidates are the words that
+    begin with a wanted term's stable start (`str.find`), each analysed as the index does, so
+    every match is a whole token of a wanted term. A form whose start the stemmer changes
+    (`dying` -> `die`) can be missed; a caller that finds nothing scans every word (`find_terms`)."""
     found: set[tuple[int, str]] = set()
     memo = _memos.get(analyzer) or _memo_of(set(), analyzer)
     size = len(text)
+    end = size if end is None else end
     for key in keys:
-        start = low.find(key)
-        while start != -1:
+        start, held = low.find(key, begin), 0
+        while start != -1 and start < end:
             if start:  # inside a word: not its start
                 before = text[start - 1]
                 if before in _ASCII_WORD_CHARS or (not before.isascii() and _char_kind(before) == WORD):
                     start = low.find(key, start + 1)
                     continue
             run = _ASCII_RUN.match(text, start)  # most words are ASCII: the C scanner of `re`
-            end = run.end() if run else start
-            if end == start or (end < size and not text[end].isascii()):  # a word with other letters
+            stop = run.end() if run else start
+            if stop == start or (stop < size and not text[stop].isascii()):  # a word with other letters
                 run = _WORD_RUN.match(text, start)
                 if run is None:
                     start = low.find(key, start + 1)
                     continue
-                end = run.end()
-            word = text[start:end]
+                stop = run.end()
+            word = text[start:stop]
             term = memo.term.get(word)
             if term is None:
                 memo = _memo_of({word}, analyzer)
                 term = memo.term[word]
             if term in wanted:
                 found.add((start, term))
+                held += 1
+                if held == limit:
+                    break
             start = low.find(key, start + len(word))
-    return sorted(found) if found else find_terms(text, wanted, analyzer)
+    return found
 
 
 def terms(text: str, lang: str) -> list[str]:
