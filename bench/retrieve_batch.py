@@ -80,8 +80,7 @@ def stage_times(world_dir: str, queries: list[str], topk: int, repeats: int) -> 
         marks.append(clock())
         pages = world.store.by_ids({doc for hits in ranked for doc, _ in hits})
         marks.append(clock())
-        hits = [[world._hit(doc, score, pages[doc], terms, RETRIEVE_PASSAGE_CHARS) for doc, score in found]
-                for terms, found in zip(batch, ranked)]
+        hits = world._hits(batch, ranked, pages, RETRIEVE_PASSAGE_CHARS)
         marks.append(clock())
         orjson.dumps(retrieve_body(queries, True, list(range(len(queries))), hits))
         marks.append(clock())

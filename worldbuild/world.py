@@ -206,14 +206,20 @@ class World:
             ranked = [self._rank(query, terms, depth, mode, hidden) for query, terms in zip(queries, batch)]
         ranked = [hits[offset:] for hits in ranked]
         pages = self.store.by_ids({doc_id for hits in ranked for doc_id, _ in hits})
-        return [[self._hit(doc_id, score, pages[doc_id], terms, snippet_chars) for doc_id, score in hits]
-                for terms, hits in zip(batch, ranked)]
+        return self._hits(batch, ranked, pages, snippet_chars)
 
     @staticmethod
-    def _hit(doc_id: int, score: float, page: Page, terms, snippet_chars: int) -> SearchHit:
-        return SearchHit(doc_id=doc_id, title=page.title, url=page.url, canonical_url=page.canonical_url,
-                         snippet=snippet(page.text, terms, snippet_chars, page.lang), score=round(score, 6),
-                         crawl_date=page.crawl_date)
+    def _hits(batch: list, ranked: list[list[tuple[int, float]]], pages: dict[int, Page],
+              snippet_chars: int) -> list[list[SearchHit]]:
+        """The ranked (doc id, score) lists as hits with snippets; a page that answers several
+        queries of the batch is lowercased (what snippets search in) once."""
+        lowered = _Lowered(pages)
+        return [[SearchHit(doc_id=doc_id, title=pages[doc_id].title, url=pages[doc_id].url,
+                           canonical_url=pages[doc_id].canonical_url, score=round(score, 6),
+                           snippet=snippet(pages[doc_id].text, terms, snippet_chars, pages[doc_id].lang,
+                                           lowered[doc_id]),
+                           crawl_date=pages[doc_id].crawl_date) for doc_id, score in hits]
+                for terms, hits in zip(batch, ranked)]
 
     def lookup(self, url: str, mask: Iterable[str] | None = None) -> tuple[Page, list[str]] | None:
         """The stored page for any spelling of `url`, following redirects the archive recorded
@@ -247,3 +253,15 @@ class World:
             "top_domains": dict(self.store.counts_by("domain", limit=top)),
             "languages": dict(self.store.counts_by("lang")),
         }
+
+
+class _Lowered(dict):
+    """Doc id -> its page's text lowercased (what snippets search in), made on first use."""
+
+    def __init__(self, pages: dict[int, Page]):
+        super().__init__()
+        self.pages = pages
+
+    def __missing__(self, doc_id: int) -> str:
+        low = self[doc_id] = self.pages[doc_id].text.lower()
+        return low

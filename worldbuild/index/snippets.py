@@ -40,7 +40,7 @@ def _held(positions: list[int], start: int, end: int) -> int:
     return bisect_left(positions, end) - bisect_left(positions, start)
 
 
-def _best_window(text: str, terms: QueryTerms, width: int, lang: str) -> int | None:
+def _best_window(text: str, terms: QueryTerms, width: int, lang: str, low: str | None = None) -> int | None:
     """Start of the best window, or None when no query word occurs in `text`.
 
     The rarest query word present (highest idf; ties to the earliest word) anchors the windows:
@@ -48,12 +48,13 @@ def _best_window(text: str, terms: QueryTerms, width: int, lang: str) -> int | N
     count. The other words are then looked for only where those windows lie, not on the whole
     page (most of a long page's words are elsewhere): the same window as a scan of the whole
     page, for a fraction of the work. Words are found by their stable starts (`scan_quick`);
-    when none is found, or CJK terms are wanted, every word of the page is scanned."""
+    when none is found, or CJK terms are wanted, every word of the page is scanned. `low` is
+    `text.lower()` where the caller has it."""
     weights = _weights(terms)
     analyzer = analyzer_name(lang)
     wanted, group_of = terms.wanted, terms.group_of
     keys = [quick_keys(frozenset(group.variants)) for group in terms.groups]
-    low = text.lower()
+    low = text.lower() if low is None else low
     if quick_keys(wanted) is None or len(low) != len(text):
         return _window(matches(text, terms, lang), weights, width)
     found: list[list[int]] = [[] for _ in terms.groups]
@@ -145,11 +146,12 @@ def _cut(fragment: str, width: int) -> str:
     return (cut.rsplit(" ", 1)[0] if " " in cut[width // 2:] else cut) + " …"
 
 
-def snippet(text: str, terms: QueryTerms, width: int = 240, lang: str = "") -> str:
-    """The best-matching passage of `text` (about `width` characters of plain text)."""
+def snippet(text: str, terms: QueryTerms, width: int = 240, lang: str = "", low: str | None = None) -> str:
+    """The best-matching passage of `text` (about `width` characters of plain text). `low`:
+    `text.lower()`, when the caller keeps it for a page that answers several queries."""
     if width <= 0:
         return ""
-    start = _best_window(text, terms, width, lang) if terms.groups else None
+    start = _best_window(text, terms, width, lang, low) if terms.groups else None
     if start is None:
         return _cut(one_line(text[: width * 3]), width)
     begin = start
