@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Iterable
 
@@ -211,15 +212,27 @@ class World:
     @staticmethod
     def _hits(batch: list, ranked: list[list[tuple[int, float]]], pages: dict[int, Page],
               snippet_chars: int) -> list[list[SearchHit]]:
-        """The ranked (doc id, score) lists as hits with snippets; a page that answers several
-        queries of the batch is lowercased (what snippets search in) once."""
-        lowered = _Lowered(pages)
-        return [[SearchHit(doc_id=doc_id, title=pages[doc_id].title, url=pages[doc_id].url,
-                           canonical_url=pages[doc_id].canonical_url, score=round(score, 6),
-                           snippet=snippet(pages[doc_id].text, terms, snippet_chars, pages[doc_id].lang,
-                                           lowered[doc_id]),
-                           crawl_date=pages[doc_id].crawl_date) for doc_id, score in hits]
-                for terms, hits in zip(batch, ranked)]
+        """The ranked (doc id, score) lists as hits with snippets. A page that answers several
+        queries of the batch is lowercased (what snippets search in) once, and kept only until
+        its last hit."""
+        left = Counter(doc_id for hits in ranked for doc_id, _ in hits)
+        lowered: dict[int, str] = {}
+
+        def lowercased(doc_id: int) -> str | None:
+            left[doc_id] -= 1
+            if not left[doc_id]:  # its last hit (None: its only one, the snippet lowercases it)
+                return lowered.pop(doc_id, None)
+            if doc_id not in lowered:
+                lowered[doc_id] = pages[doc_id].text.lower()
+            return lowered[doc_id]
+
+        def hit(doc_id: int, score: float, terms) -> SearchHit:
+            page = pages[doc_id]
+            return SearchHit(doc_id=doc_id, title=page.title, url=page.url, canonical_url=page.canonical_url,
+                             snippet=snippet(page.text, terms, snippet_chars, page.lang, lowercased(doc_id)),
+                             score=round(score, 6), crawl_date=page.crawl_date)
+
+        return [[hit(doc_id, score, terms) for doc_id, score in hits] for terms, hits in zip(batch, ranked)]
 
     def lookup(self, url: str, mask: Iterable[str] | None = None) -> tuple[Page, list[str]] | None:
         """The stored page for any spelling of `url`, following redirects the archive recorded
@@ -254,14 +267,3 @@ class World:
             "languages": dict(self.store.counts_by("lang")),
         }
 
-
-class _Lowered(dict):
-    """Doc id -> its page's text lowercased (what snippets search in), made on first use."""
-
-    def __init__(self, pages: dict[int, Page]):
-        super().__init__()
-        self.pages = pages
-
-    def __missing__(self, doc_id: int) -> str:
-        low = self[doc_id] = self.pages[doc_id].text.lower()
-        return low

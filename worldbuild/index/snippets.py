@@ -51,12 +51,12 @@ def _best_window(text: str, terms: QueryTerms, width: int, lang: str, low: str |
     when none is found, or CJK terms are wanted, every word of the page is scanned. `low` is
     `text.lower()` where the caller has it."""
     weights = _weights(terms)
-    analyzer = analyzer_name(lang)
     wanted, group_of = terms.wanted, terms.group_of
-    keys = [quick_keys(frozenset(group.variants)) for group in terms.groups]
     low = text.lower() if low is None else low
     if quick_keys(wanted) is None or len(low) != len(text):
         return _window(matches(text, terms, lang), weights, width)
+    analyzer = analyzer_name(lang)
+    keys = [quick_keys(frozenset(group.variants)) for group in terms.groups]
     found: list[list[int]] = [[] for _ in terms.groups]
     order = sorted(range(len(terms.groups)), key=lambda i: (-weights[i], i))
     for rank, anchor in enumerate(order):
@@ -73,7 +73,7 @@ def _best_window(text: str, terms: QueryTerms, width: int, lang: str, low: str |
         for number in group_of[term]:
             if number != anchor:
                 found[number].append(start)
-    return _window([sorted(set(positions)) for positions in found], weights, width, anchor)
+    return _window([sorted(positions) for positions in found], weights, width, anchor)
 
 
 def _window(found: list[list[int]], weights: list[float], width: int, anchor: int | None = None) -> int | None:
