@@ -32,7 +32,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.realdata import save_results  # noqa: E402
-from worldbuild.index.analysis import index_terms, normalise, terms  # noqa: E402
+from worldbuild.index.analysis import index_term_counts, normalise, terms  # noqa: E402
 from worldbuild.index.snippets import passages  # noqa: E402
 from worldbuild.store import STORE_FILE, PageStore  # noqa: E402
 
@@ -46,7 +46,7 @@ def jieba_terms(text: str, search_mode: bool) -> list[str]:
     import jieba
 
     words = jieba.lcut_for_search(text) if search_mode else jieba.lcut(text)
-    stop = set(index_terms("the of and a to in is it", "plain")) | set("the of and a to in is it".split())
+    stop = set(index_term_counts("the of and a to in is it", "plain")) | set("the of and a to in is it".split())
     return [w for w in (normalise(word) for word in words) if w.strip() and not _SKIP.match(w) and w not in stop]
 
 

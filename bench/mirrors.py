@@ -42,7 +42,7 @@ from worldbuild.ingest.extract import extract_page  # noqa: E402
 from worldbuild.ingest.mapstep import Skip, record_to_page  # noqa: E402
 from worldbuild.ingest.pipeline import ingest  # noqa: E402
 from worldbuild.ingest.wrap import write_html_response  # noqa: E402
-from worldbuild.mirrors import MirrorSettings, signature  # noqa: E402
+from worldbuild.mirrors import SHINGLE_HASHES, MirrorSettings, signature  # noqa: E402
 from worldbuild.records import IngestSettings, content_hash  # noqa: E402
 from worldbuild.store import PageStore  # noqa: E402
 from worldbuild.urls import canonical_url  # noqa: E402
@@ -176,16 +176,16 @@ def prf(predicted: np.ndarray, truth: np.ndarray) -> dict:
             "fn": fn}
 
 
-def sweep(items: list[dict]) -> tuple[list[dict], dict]:
+def sweep(items: list[dict], shingle_hash: str) -> tuple[list[dict], dict]:
     """P/R at every (shingle size, threshold), and per shingle size how the scores of mirror
     pairs (by kind) and of the hardest non-mirror pairs fall."""
     table, spread = [], {}
     for size in SHINGLES:
         started = time.process_time()
         for item in items:
-            signature(item["text"], MirrorSettings(shingle_words=size))
+            signature(item["text"], MirrorSettings(shingle_words=size, shingle_hash=shingle_hash))
         per_page_ms = (time.process_time() - started) / len(items) * 1000
-        scores, truth, pairs = pair_scores(items, MirrorSettings(shingle_words=size))
+        scores, truth, pairs = pair_scores(items, MirrorSettings(shingle_words=size, shingle_hash=shingle_hash))
         for threshold in THRESHOLDS:
             table.append({"shingle_words": size, "threshold": threshold, **prf(scores >= threshold, truth)})
         kind_of_pair = np.array([items[b]["kind"] if items[a]["kind"] == "original" else items[a]["kind"]
@@ -249,15 +249,17 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=120, help="real HTML articles to make mirrors of")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--shingle-hash", choices=SHINGLE_HASHES, default=MirrorSettings().shingle_hash,
+                        help="for the sweep (part 1); the ingest (part 2) builds a new world with the default")
     parser.add_argument("--out", default=os.path.join(REPO, "bench", "out", "mirrors.json"))
     args = parser.parse_args()
     started = time.perf_counter()
     items = labelled_set(args.pages, args.seed)
     kinds = Counter(i["kind"] for i in items)
     print(f"labelled set: {dict(kinds)} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
-    table, spread = sweep(items)
+    table, spread = sweep(items, args.shingle_hash)
     best = max(table, key=lambda row: (row["f1"], row["precision"]))
-    defaults = MirrorSettings()
+    defaults = MirrorSettings(shingle_hash=args.shingle_hash)
     chosen = next(r for r in table if r["shingle_words"] == defaults.shingle_words
                   and abs(r["threshold"] - defaults.threshold) < 1e-9)
     print(f"best by F1: {best}; the defaults: {chosen}", file=sys.stderr)

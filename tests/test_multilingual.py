@@ -177,3 +177,27 @@ def test_snippet_matching_finds_exactly_the_tokens_the_index_makes():
             assert find_terms(text, wanted, analyzer) == sorted((t.start, t.term) for t in every if t.term in wanted)
             checked += 1
     assert checked >= 40
+
+
+@needs_shared
+def test_an_index_counts_exactly_the_tokens_the_analysis_makes():
+    """`index_term_counts` (what an index build uses: one C scan and a count) gives the terms of
+    `tokens`, each as often, in the order they first occur, on real pages in many scripts."""
+    from collections import Counter
+
+    import random
+
+    from worldbuild.index.analysis import analyzer_name, index_term_counts, tokens
+
+    folders = [os.path.join(SHARED, "html-intl"), os.path.join(SHARED, "html")]
+    names = sorted(os.path.join(f, n) for f in folders if os.path.isdir(f) for n in os.listdir(f) if n.endswith(".html"))
+    checked = 0
+    for path in random.Random(11).sample(names, min(30, len(names))):
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8", "replace")  # raw HTML: markup, entities, every script
+        for lang in ("en", "el", "ru", "zh", "xx"):
+            every = [t.term for t in tokens(text, analyzer_name(lang))]
+            counts = index_term_counts(text, analyzer_name(lang))
+            assert counts == Counter(every) and list(counts) == list(dict.fromkeys(every))
+            checked += 1
+    assert checked >= 100

@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import re
+import zlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -22,6 +23,9 @@ from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 SCHEME = "affine32"  # datasketch's permutation scheme, pinned so signatures stay comparable
+
+
+SHINGLE_HASHES = ("words", "sha1")  # how a shingle becomes the 32-bit value MinHash permutes
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,11 @@ class MirrorSettings:
     num_perm: int = 128
     threshold: float = 0.4
     seed: int = 1
+    shingle_hash: str = "words"
+
+    def __post_init__(self):
+        if self.shingle_hash not in SHINGLE_HASHES:
+            raise ValueError(f"unknown shingle hash {self.shingle_hash!r} (one of {', '.join(SHINGLE_HASHES)})")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "scheme": SCHEME, "library": "datasketch"}
@@ -39,11 +48,13 @@ class MirrorSettings:
     @classmethod
     def of_manifest(cls, manifest: dict | None) -> "MirrorSettings":
         """The settings a world was built with; the defaults for a new world (or one built before
-        mirror clusters existed)."""
+        mirror clusters existed). A world recorded without a shingle hash hashed each shingle's
+        text with SHA-1 (datasketch's default), and keeps doing so."""
         recorded = (manifest or {}).get("mirrors", {}).get("settings")
         if not recorded:
             return cls()
-        return cls(**{k: recorded[k] for k in ("shingle_words", "num_perm", "threshold", "seed")})
+        return cls(**{k: recorded[k] for k in ("shingle_words", "num_perm", "threshold", "seed")},
+                   shingle_hash=recorded.get("shingle_hash", "sha1"))
 
     def fingerprint(self) -> str:
         return hashlib.blake2b(json.dumps(self.to_dict(), sort_keys=True).encode(), digest_size=4).hexdigest()
@@ -58,6 +69,32 @@ def shingles(text: str, size: int) -> list[bytes]:
     return [" ".join(words[i:i + size]).encode() for i in range(len(words) - size + 1)]
 
 
+@functools.lru_cache(maxsize=8)
+def _position_weights(size: int) -> np.ndarray:
+    """One fixed odd 64-bit multiplier per position in a shingle (so word order counts)."""
+    return np.random.RandomState(20241128).randint(0, 1 << 62, size, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def shingle_values(text: str, size: int) -> np.ndarray:
+    """The 32-bit values of the word `size`-grams of `shingles(text, size)` (a shingle that repeats
+    repeats its value: MinHash takes minima, so a set is not needed), made
+    without hashing each shingle's text: each distinct word is hashed once (CRC-32), a shingle
+    is the weighted sum of its words' hashes (mod 2^64, one odd weight per position), folded to
+    32 bits. Shingles that differ in one word never collide before the fold; any two different
+    shingles collide after it with a chance of about 2^-32."""
+    words = _WORD.findall(text.lower())
+    distinct = dict.fromkeys(words)
+    index = dict(zip(distinct, range(len(distinct))))
+    positions = np.fromiter(map(index.__getitem__, words), np.int64, len(words))
+    hashes = np.fromiter(map(zlib.crc32, map(str.encode, distinct)), np.uint64, len(distinct))
+    weights = _position_weights(size)
+    count = max(1, len(words) - size + 1)
+    summed = np.zeros(count, dtype=np.uint64)
+    for offset in range(min(size, len(words))):  # arrays wrap around on overflow: the sum is mod 2^64
+        summed += hashes[positions[offset:offset + count]] * weights[offset]
+    return (summed ^ (summed >> np.uint64(32))).astype(np.uint32)
+
+
 @functools.lru_cache(maxsize=4)
 def _permutations(num_perm: int, seed: int):
     return MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
@@ -65,9 +102,14 @@ def _permutations(num_perm: int, seed: int):
 
 def signature(text: str, settings: MirrorSettings) -> bytes:
     """The page's MinHash signature as bytes (num_perm little-endian uint32)."""
-    minhash = MinHash(num_perm=settings.num_perm, seed=settings.seed, scheme=SCHEME,
-                      permutations=_permutations(settings.num_perm, settings.seed))
-    minhash.update_batch(set(shingles(text, settings.shingle_words)))
+    permutations = _permutations(settings.num_perm, settings.seed)
+    if settings.shingle_hash == "sha1":  # datasketch hashes each shingle's text
+        minhash = MinHash(num_perm=settings.num_perm, seed=settings.seed, scheme=SCHEME, permutations=permutations)
+        minhash.update_batch(set(shingles(text, settings.shingle_words)))
+    else:  # the values are hashes already
+        minhash = MinHash(num_perm=settings.num_perm, seed=settings.seed, scheme=SCHEME, permutations=permutations,
+                          hashfunc=int)
+        minhash.update_batch(shingle_values(text, settings.shingle_words).tolist())
     return minhash.hashvalues.astype("<u4").tobytes()
 
 

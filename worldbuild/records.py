@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 
@@ -13,7 +12,6 @@ import pyarrow as pa
 
 from worldbuild.steprefs import spec_of_name, step_name
 
-_WS = re.compile(r"\s+")
 MANIFEST_FILE = "world.json"  # in every world directory: what it holds and its snapshot id
 
 
@@ -45,7 +43,7 @@ PAGE_SCHEMA = pa.schema(
 
 def content_hash(text: str) -> str:
     """Hash of the text with case and whitespace folded: mirrors of one page collide."""
-    normalised = _WS.sub(" ", text).strip().lower()
+    normalised = " ".join(text.split()).lower()  # (str.split's whitespace is the regex \s: the same text)
     return hashlib.blake2b(normalised.encode("utf-8"), digest_size=16).hexdigest()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, NamedTuple
@@ -106,36 +107,36 @@ def tokens(text: str, analyzer: str) -> list[Token]:
             words.append((start, end, word))
     stemmer = _stemmer(analyzer)
     stems = stemmer.stemWords([w for _, _, w in words]) if stemmer else [w for _, _, w in words]
-    out = cjk + [Token(start, end, stem) for (start, end, _), stem in zip(words, stems)]
+    out = cjk + [Token(start, end, stem) for (start, end, _), stem in zip(words, stems) if stem]  # (a stemmer
+    # can reduce a word to nothing, as Greek's does `όταν`: no term, as for a stopword)
     if cjk and words:
         out.sort(key=lambda token: token.start)
     return out
 
 
-def index_terms(text: str, analyzer: str) -> list[str]:
-    """The terms of `tokens(text, analyzer)`, in the same order, without their spans: what an
-    index build needs. Each distinct word is normalised and stemmed once, and the text is cut by
-    one `findall`, so a page costs a scan and a dictionary lookup per word."""
-    matches = _TOKEN.findall(text)
-    stop = _stopwords(analyzer)
-    surfaces, normal = [], []
-    for surface in {word for _, word in matches if word}:
-        word = normalise(surface)
-        if len(word) >= 2 and word not in stop:
-            surfaces.append(surface)
-            normal.append(word)
-    stemmer = _stemmer(analyzer)
-    term_of = dict(zip(surfaces, stemmer.stemWords(normal) if stemmer else normal))
-    out: list[str] = []
-    for cjk, word in matches:
-        if cjk:
-            run = normalise(cjk)
-            if len(run) == 1 or len(run) != len(cjk):
-                out.append(run)
-            else:
-                out.extend(run[i:i + 2] for i in range(len(run) - 1))
-        elif word in term_of:
-            out.append(term_of[word])
+def index_term_counts(text: str, analyzer: str) -> dict[str, int]:
+    """How often each term of `tokens(text, analyzer)` occurs, the terms in the order they first
+    occur: what an index build needs (a page's terms as a bag). The text is cut by one `findall`
+    and counted in C (the page's distinct characters say which make words and CJK runs, so the
+    faster scanner of `re` can cut it); each distinct word is looked up in the analyser's memo
+    (normalised and stemmed once per process)."""
+    kinds = {char: _char_kind(char) for char in set(text) if not char.isascii()}
+    cjk = "".join(sorted(char for char, kind in kinds.items() if kind == CJK))
+    extra = "".join(sorted(char for char, kind in kinds.items() if kind == WORD))
+    counts = Counter(_token_runs(extra, cjk).findall(text))
+    words = {token for token in counts if token.isascii() or token[0] not in cjk}
+    term_of = _memo_of(words, analyzer).term
+    out: dict[str, int] = {}
+    for token, n in counts.items():
+        if token in words:
+            term = term_of[token]
+            if term:
+                out[term] = out.get(term, 0) + n
+            continue
+        run = normalise(token)
+        grams = (run,) if len(run) == 1 or len(run) != len(token) else (run[i:i + 2] for i in range(len(run) - 1))
+        for gram in grams:
+            out[gram] = out.get(gram, 0) + n
     return out
 
 
@@ -175,6 +176,13 @@ def _word_runs(extra: str) -> re.Pattern:
     """Runs of ASCII word characters and of `extra`, the non-ASCII word characters one page
     holds: on that page, exactly the word runs `_TOKEN` finds, by the faster C scanner of `re`."""
     return re.compile(f"[A-Za-z0-9_{re.escape(extra)}]+")
+
+
+@lru_cache(maxsize=4096)
+def _token_runs(extra: str, cjk: str) -> re.Pattern:
+    """Word runs (ASCII word characters and `extra`) and CJK runs (of `cjk`), for a page whose
+    non-ASCII characters are those: on that page, exactly the tokens `_TOKEN` finds."""
+    return re.compile(f"[A-Za-z0-9_{re.escape(extra)}]+" + (f"|[{re.escape(cjk)}]+" if cjk else ""))
 
 
 def _memo_of(words: set[str], analyzer: str) -> _TermMemo:

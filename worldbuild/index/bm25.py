@@ -21,7 +21,7 @@ import numpy as np
 
 from worldbuild.atomic import publish_dir
 from worldbuild.executor import Executor
-from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_terms
+from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_term_counts
 
 DOC_LENGTHS = "doc_lengths.npy"
 VOCABULARY = "vocab.index.json"  # bm25s's own name for the term -> column map
@@ -39,18 +39,18 @@ def idf(df, n):
 ANALYSE_PAGES = 64  # pages one analysis task takes (about half a second of work)
 
 
-def _analyse(chunk: tuple[int, list[tuple[int, str, str]]]) -> tuple[int, list[tuple[int, str, list[str]]]]:
+def _analyse(chunk: tuple[int, list[tuple[int, str, str]]]) -> tuple[int, list[tuple[int, str, dict[str, int]]]]:
     number, docs = chunk
     out = []
     for doc_id, text, lang in docs:
         analyzer = analyzer_name(lang)
-        out.append((doc_id, analyzer, index_terms(text, analyzer)))
+        out.append((doc_id, analyzer, index_term_counts(text, analyzer)))
     return number, out
 
 
 def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = None
-             ) -> Iterator[tuple[int, str, list[str]]]:
-    """(doc_id, analyzer, terms) for each page, in the order of `docs`. With an executor of two
+             ) -> Iterator[tuple[int, str, dict[str, int]]]:
+    """(doc_id, analyzer, term counts) for each page, in the order of `docs`. With an executor of two
     or more workers the analysis (most of an index build) runs on them, a wave of pages at a
     time, so memory holds one wave's texts however large the world."""
     pages = iter(docs)
@@ -81,11 +81,13 @@ def build_index(docs: Iterable[tuple[int, str, str]], out_dir: str, executor: Ex
     analyzers: set[str] = set()
     doc_ids: list[int] = []
     token_ids: list[np.ndarray] = []
-    for doc_id, analyzer, terms in analysed(docs, executor):
+    for doc_id, analyzer, counts in analysed(docs, executor):
         analyzers.add(analyzer)
-        ids = [vocabulary.setdefault(term, len(vocabulary)) for term in terms]
+        ids = np.fromiter((vocabulary.setdefault(term, len(vocabulary)) for term in counts), np.int32, len(counts))
         doc_ids.append(doc_id)
-        token_ids.append(np.asarray(ids or [0], dtype=np.int32))
+        # a page's terms as a bag: bm25s counts them, so their order within the page does not matter
+        token_ids.append(np.repeat(ids, np.fromiter(counts.values(), np.int32, len(counts))) if counts
+                         else np.zeros(1, np.int32))
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
