@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from tests.conftest import SHARED, needs_shared
+from tests.conftest import SHARED, needs_extra, needs_shared
 from tests.warcs import response, write_warc
 from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
@@ -261,6 +261,7 @@ def test_word_hashed_shingles_estimate_the_shingles_jaccard_as_sha1_does():
     """On real pages in several scripts, each cut at a different point against its whole (a
     near-copy), the estimated Jaccard similarity of the word-hashed signatures is as close to
     the exact Jaccard of the shingle sets as SHA-1's: the faster hashing loses no accuracy."""
+    needs_extra("resiliparse", "fast")
     import json
 
     from worldbuild.ingest.decode import decode_html
@@ -275,7 +276,7 @@ def test_word_hashed_shingles_estimate_the_shingles_jaccard_as_sha1_does():
         with open(os.path.join(folder, row["file"]), "rb") as handle:
             raw = handle.read()
         html = decode_html(gzip.decompress(raw) if row["file"].endswith(".gz") else raw, "text/html")[0]
-        page_ = extract_page(html, row["url"], IngestSettings())
+        page_ = extract_page(html, row["url"], IngestSettings(extractor="resiliparse/text"))  # (fast)
         if page_ is None or len(page_.text) < 1500:
             continue
         whole, part = page_.text, page_.text[:len(page_.text) * (3 + number % 6) // 10]

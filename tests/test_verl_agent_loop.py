@@ -89,3 +89,42 @@ def test_verls_tool_agent_loop_runs_our_tools_and_reward_on_cpu(server, tmp_path
     assert SOURCE in tokenizer.decode(response[~trained])
     assert rewards[0]["reward_score"] == 1.0 and rewards[0]["reward_extra_info"]["has_answer"] == 1.0
     assert int(output.non_tensor_batch["__num_turns__"][0]) == 4  # user, assistant, tool, assistant
+
+
+def test_verls_multi_turn_sft_dataset_reads_sft_data_with_the_qwen_template(server, tmp_path):
+    """`worldbuild sft-data` over rollouts that call the served world (the reading policy: it
+    searches, browses the top hit and answers, through real tool calls), read by verl's own
+    `MultiTurnSFTDataset` with Qwen2.5's chat template: each kept row tokenizes within bounds, the
+    model's turns (its tool calls as the template writes them, its answer) are trained on, and the
+    system prompt, the question and the world's observations are not."""
+    from transformers import AutoTokenizer
+    from typer.testing import CliRunner
+    from verl.utils.dataset.multiturn_sft_dataset import MultiTurnSFTDataset
+
+    from bench.verl_loop_real import hf_folder
+    from tests.llm_double import LLMDouble, ReadingPolicy
+    from worldbuild.cli import app
+
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"id": "t-warc", "question": QUESTION, "answer": LABEL}) + "\n")
+    out = str(tmp_path / "sft.parquet")
+    with LLMDouble(responder=ReadingPolicy()) as double:
+        result = CliRunner().invoke(app, ["sft-data", str(tasks), "--out", out, "--base-url", double.base_url,
+                                          "--model", "m", "--world-url", server, "--judge-cache",
+                                          str(tmp_path / "judge.sqlite")])
+    assert result.exit_code == 0, result.output
+    tokenizer = AutoTokenizer.from_pretrained(hf_folder(GGUF, os.path.join(os.path.expanduser("~"), ".cache",
+                                                                           "worldbuild")))
+    dataset = MultiTurnSFTDataset(out, tokenizer, {"max_length": 16384, "truncation": "error",
+                                                   "messages_key": "messages", "tools_key": "tools"})
+    assert len(dataset) >= 1  # one row per rollout kept
+    item = dataset[0]
+    valid = item["attention_mask"].bool()
+    ids, trained = item["input_ids"][valid], item["loss_mask"][valid].bool()
+    whole, learned = tokenizer.decode(ids), tokenizer.decode(ids[trained])
+    assert whole.startswith("<|im_start|>system") and '"name": "search"' in whole  # Qwen's template, tools listed
+    assert learned.count("<tool_call>") == 2 and '"name": "browse"' in learned and LABEL in learned
+    observation = f"URL: {SOURCE}"  # how the world's search results name a page
+    assert "<tool_response>" in whole and observation in whole  # the observations, in the template's tags
+    assert not [part for part in ("<tool_response>", observation, "<|im_start|>user", "<|im_start|>system")
+                if part in learned]
