@@ -18,9 +18,9 @@ from worldbuild import storage
 from worldbuild.executor import Executor, LocalExecutor
 from worldbuild.ingest import corpus as corpora
 from worldbuild.ingest.corpus import CorpusSpec
-from worldbuild.ingest.extract import check_extractor, warm_up
+from worldbuild.ingest.extract import check_extractor
 from worldbuild.ingest.inputs import InputFile, NotRegularFile, describe, expand_paths
-from worldbuild.ingest.mapstep import map_unit, read_shard, read_summary
+from worldbuild.ingest.mapstep import map_unit, prepare, read_shard, read_summary
 from worldbuild.ingest.warc import WorkUnit, plan_units
 from worldbuild.mirrors import MirrorSettings
 from worldbuild.records import IngestReport, IngestSettings, Page
@@ -231,7 +231,7 @@ def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, 
         if source.size == 0:
             result.report.skip("empty file", source.name)
             result.report.file_error(source.name, "empty file: no records")
-    warm_up(settings.extractor)
+    prepare(settings, mirrors)  # once here, not once per forked worker
     progress.start(total)
     task = functools.partial(map_step, settings=settings, shard_dir=shard_dir, mirrors=mirrors)
     size_of = {s.path: s.size for s in sources}
