@@ -76,12 +76,12 @@ def _position_weights(size: int) -> np.ndarray:
 
 
 def shingle_values(text: str, size: int) -> np.ndarray:
-    """The 32-bit values of the word `size`-grams of `shingles(text, size)` (a shingle that repeats
-    repeats its value: MinHash takes minima, so a set is not needed), made
-    without hashing each shingle's text: each distinct word is hashed once (CRC-32), a shingle
-    is the weighted sum of its words' hashes (mod 2^64, one odd weight per position), folded to
-    32 bits. Shingles that differ in one word never collide before the fold; any two different
-    shingles collide after it with a chance of about 2^-32."""
+    """The 32-bit values of the word `size`-grams of `shingles(text, size)`, made without building
+    or hashing each shingle's text: each distinct word is hashed once (CRC-32), a shingle is the
+    weighted sum of its words' hashes (mod 2^64, one odd weight per position) folded to 32 bits.
+    Shingles that differ in one word never collide before the fold; any two different shingles
+    collide after it with a chance of about 2^-32. A repeated shingle repeats its value (MinHash
+    takes minima, so no set is needed)."""
     words = _WORD.findall(text.lower())
     distinct = dict.fromkeys(words)
     index = dict(zip(distinct, range(len(distinct))))
