@@ -287,3 +287,28 @@ def test_word_hashed_shingles_estimate_the_shingles_jaccard_as_sha1_does():
     assert len(errors["words"]) >= 10
     assert max(errors["words"]) < 0.15
     assert sum(errors["words"]) / len(errors["words"]) < 1.5 * sum(errors["sha1"]) / len(errors["sha1"]) + 0.01
+
+
+def test_a_world_with_a_shingle_hash_this_version_lacks_is_refused_in_one_line(mirror_world, tmp_path):
+    """A world whose manifest names a shingle hash from a newer version is not extended with
+    signatures it cannot compare: one line, and the world is unchanged."""
+    import shutil
+
+    from worldbuild.ingest.run import IngestRefused, ingest_world
+
+    world_dir = str(tmp_path / "world")
+    shutil.copytree(mirror_world[0], world_dir)
+    store = PageStore(os.path.join(world_dir, "pages.sqlite"), writable=True)
+    manifest = store.manifest()
+    manifest["mirrors"]["settings"]["shingle_hash"] = "simhash-v9"
+    store.begin()
+    store.set_manifest(manifest)
+    store.commit()
+    store.close()
+    warc = write_warc(str(tmp_path / "more.warc.gz"), [response("https://other.example/ferries",
+                                                                page("Ferries this winter", FERRIES))])
+    with pytest.raises(IngestRefused) as refused:
+        ingest_world([warc], world_dir, IngestSettings(min_chars=200), workers=1)
+    assert "simhash-v9" in str(refused.value) and "\n" not in str(refused.value)
+    with World.open(world_dir) as world:
+        assert world.manifest["pages"] == 3 and world.page("https://other.example/ferries") is None

@@ -28,6 +28,10 @@ SCHEME = "affine32"  # datasketch's permutation scheme, pinned so signatures sta
 SHINGLE_HASHES = ("words", "sha1")  # how a shingle becomes the 32-bit value MinHash permutes
 
 
+class UnknownShingleHash(ValueError):
+    """A world names a shingle hash this version does not have (made by a newer one)."""
+
+
 @dataclass(frozen=True)
 class MirrorSettings:
     """What decides which pages are mirrors; recorded in the manifest and fixed for a world's life."""
@@ -40,7 +44,8 @@ class MirrorSettings:
 
     def __post_init__(self):
         if self.shingle_hash not in SHINGLE_HASHES:
-            raise ValueError(f"unknown shingle hash {self.shingle_hash!r} (one of {', '.join(SHINGLE_HASHES)})")
+            raise UnknownShingleHash(f"the world's mirror signatures hash shingles by {self.shingle_hash!r}, which "
+                                     f"this version does not have (it has: {', '.join(SHINGLE_HASHES)})")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "scheme": SCHEME, "library": "datasketch"}
