@@ -266,4 +266,3 @@ class World:
             "top_domains": dict(self.store.counts_by("domain", limit=top)),
             "languages": dict(self.store.counts_by("lang")),
         }
-

@@ -120,9 +120,7 @@ def index_term_counts(text: str, analyzer: str) -> dict[str, int]:
     and counted in C (the page's distinct characters say which make words and CJK runs, so the
     faster scanner of `re` can cut it); each distinct word is looked up in the analyser's memo
     (normalised and stemmed once per process)."""
-    kinds = {char: _char_kind(char) for char in set(text) if not char.isascii()}
-    cjk = "".join(sorted(char for char, kind in kinds.items() if kind == CJK))
-    extra = "".join(sorted(char for char, kind in kinds.items() if kind == WORD))
+    extra, cjk = _page_chars(text)
     counts = Counter(_token_runs(extra, cjk).findall(text))
     words = {token for token in counts if token.isascii() or token[0] not in cjk}
     term_of = _memo_of(words, analyzer).term
@@ -171,11 +169,12 @@ def _char_kind(char: str) -> int:
     return CJK if _CJK_CHAR.fullmatch(char) else 0
 
 
-@lru_cache(maxsize=4096)
-def _word_runs(extra: str) -> re.Pattern:
-    """Runs of ASCII word characters and of `extra`, the non-ASCII word characters one page
-    holds: on that page, exactly the word runs `_TOKEN` finds, by the faster C scanner of `re`."""
-    return re.compile(f"[A-Za-z0-9_{re.escape(extra)}]+")
+def _page_chars(text: str) -> tuple[str, str]:
+    """The page's non-ASCII word characters and its CJK characters (each sorted, as one string):
+    what `_token_runs` needs to cut the page as `_TOKEN` does."""
+    kinds = {char: _char_kind(char) for char in set(text) if not char.isascii()}
+    return ("".join(sorted(char for char, kind in kinds.items() if kind == WORD)),
+            "".join(sorted(char for char, kind in kinds.items() if kind == CJK)))
 
 
 @lru_cache(maxsize=4096)
@@ -212,9 +211,8 @@ def find_terms(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, st
     scan; each distinct word's term is looked up (analysed once per process), and only the words
     whose term is wanted are located (`str.find`, kept where they stand whole)."""
     found: list[tuple[int, str]] = []
-    kinds = {char: _char_kind(char) for char in set(text) if not char.isascii()}
-    extra = "".join(sorted(char for char, kind in kinds.items() if kind == WORD))
-    words = set(_word_runs(extra).findall(text))
+    extra, page_cjk = _page_chars(text)
+    words = set(_token_runs(extra, "").findall(text))
     memo = _memo_of(words, analyzer)
     located = [(word, term) for term in wanted for word in words.intersection(memo.surfaces.get(term, ()))]
     if located:
@@ -229,7 +227,7 @@ def find_terms(text: str, wanted: set[str], analyzer: str) -> list[tuple[int, st
                 else:
                     start = text.find(word, start + 1)
     cjk = {term for term in wanted if term and _CJK_RUNS.fullmatch(term)}
-    if cjk and CJK in kinds.values():
+    if cjk and page_cjk:
         runs = _CJK_RUNS.findall(text)
         if runs and not unicodedata.is_normalized("NFKC", "".join(runs)):  # rare: analyse it all
             return sorted({(t.start, t.term) for t in tokens(text, analyzer) if t.term in wanted})
