@@ -13,5 +13,5 @@ workers="${WORLDBUILD_TEST_WORKERS:-2}"
 if [[ "$workers" == 0 ]]; then
     python -m pytest "$@"
 else
-    python -m pytest -n "$workers" --dist loadfile "$@"
+    python -m pytest -n "$workers" --dist loadfile --no-loadscope-reorder "$@"  # tests/conftest.py orders files
 fi

@@ -21,6 +21,19 @@ CORPORA = os.path.join(REPO, "corpora")
 SHARED = os.path.join(REPO, "..", "shared", "data")
 SHARED_WARC = os.path.join(SHARED, "warc")
 
+# The files that take longest (measured: a whole run's --durations, summed per file), run first: on
+# 2 cores the suite is CPU-bound, and a long file started last would leave one worker idle while
+# it runs. scripts/test.sh turns off xdist's own order (by test count) so that this one holds.
+LONGEST_FIRST = ("test_ray.py", "test_recipes.py", "test_expand.py", "test_object_store.py", "test_dense.py",
+                 "test_resume.py", "test_ingest_steps.py", "test_ann.py", "test_multilingual.py", "test_sharded.py",
+                 "test_remote_inputs.py", "test_serve.py", "test_corpus.py", "test_synth.py", "test_crawl.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file keeps its own order
+
+
 def needs_extra(module: str, extra: str):
     """`module`, from one of the optional extras; without it the tests skip, except in CI (CI set),
     which installs every extra: there a missing one fails instead of passing by skipping."""
@@ -74,6 +87,29 @@ def sample_world():
     """The bundled sample corpus, ingested once (read-only for tests: change a `sample_copy`)."""
     return built_once("sample", [CORPORA], lambda world_dir: ingest([CORPORA], world_dir, IngestSettings(),
                                                                      LocalExecutor(2)))
+
+
+# Tests of how an ingest runs (where its inputs and shards live, how its index is cut) compare
+# with a world built the plain way, and do not depend on how pages are extracted: they use the
+# fast extractor, at about a quarter of the CPU. What extraction gives is tested on the default.
+FAST = IngestSettings(extractor="resiliparse/text")
+
+
+@pytest.fixture(scope="session")
+def fast_sample_world():
+    """The bundled sample corpus with the fast extractor (FAST), ingested once."""
+    needs_extra("resiliparse", "fast")
+    return built_once("sample-fast", [CORPORA], lambda world_dir: ingest([CORPORA], world_dir, FAST,
+                                                                         LocalExecutor(2)))
+
+
+@pytest.fixture(scope="session")
+def pages_world():
+    """One of the two sample archives (sample-pages.warc.gz) ingested alone, once: the reference for
+    tests that interrupt and resume an ingest of it."""
+    pages = os.path.join(CORPORA, "sample-pages.warc.gz")
+    return built_once("pages", [pages], lambda world_dir: ingest([pages], world_dir, IngestSettings(),
+                                                                  LocalExecutor(2)))
 
 
 @pytest.fixture

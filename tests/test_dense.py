@@ -65,11 +65,11 @@ def test_build_resumes_from_parts_on_disk(tmp_path, sample_world, monkeypatch):
     import worldbuild.index.dense as dense
 
     with World.open(sample_world[0]) as world:
-        docs = [(i, page_text(*t.split("\n", 1))) for i, t in world.store.index_texts()]
-    full = build_dense(iter(docs), str(tmp_path / "full"), part_size=50)
-    with pytest.raises(KeyboardInterrupt):
-        build_dense(interrupted(docs, 120), str(tmp_path / "resumed"), part_size=50)
-    assert len(os.listdir(str(tmp_path / "resumed") + ".parts-50")) == 2
+        docs = [(i, page_text(*t.split("\n", 1))) for i, t in world.store.index_texts()][:70]
+    full = build_dense(iter(docs), str(tmp_path / "full"), part_size=20)
+    with pytest.raises(KeyboardInterrupt):  # in the third part of 20
+        build_dense(interrupted(docs, 48), str(tmp_path / "resumed"), part_size=20)
+    assert len(os.listdir(str(tmp_path / "resumed") + ".parts-20")) == 2
     real_load, encoded = dense.load_model, []
 
     def counting_load(*args, **kwargs):
@@ -79,9 +79,9 @@ def test_build_resumes_from_parts_on_disk(tmp_path, sample_world, monkeypatch):
         return model
 
     monkeypatch.setattr(dense, "load_model", counting_load)
-    resumed = build_dense(iter(docs), str(tmp_path / "resumed"), part_size=50)
-    assert encoded == [50, len(docs) - 150]  # parts 0 and 1 were not computed again
-    assert resumed.pop("encoding")["passages"] == len(docs) - 100  # the rate is of what this run encoded
+    resumed = build_dense(iter(docs), str(tmp_path / "resumed"), part_size=20)
+    assert encoded == [20, len(docs) - 60]  # parts 0 and 1 were not computed again
+    assert resumed.pop("encoding")["passages"] == len(docs) - 40  # the rate is of what this run encoded
     assert full.pop("encoding")["passages"] == len(docs)
     assert resumed == full
     a = np.load(str(tmp_path / "full" / "vectors.npy"))

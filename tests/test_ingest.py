@@ -77,9 +77,9 @@ def test_new_file_extends_world_with_parent(sample_copy, tmp_path):
     assert len(os.listdir(os.path.join(sample_copy, "index"))) == 1  # the old index is gone
 
 
-def test_snapshot_independent_of_workers_and_batching(tmp_path):
+def test_snapshot_independent_of_workers_and_batching(pages_world, tmp_path):
+    two = pages_world[1]  # 2 workers, shards of 32 records
     one = run([os.path.join(CORPORA, "sample-pages.warc.gz")], str(tmp_path / "a"), workers=1, batch_size=200)
-    two = run([os.path.join(CORPORA, "sample-pages.warc.gz")], str(tmp_path / "b"), workers=2, batch_size=16)
     assert one.manifest["snapshot"] == two.manifest["snapshot"]
     assert one.manifest["pages"] == two.manifest["pages"] > 100
 

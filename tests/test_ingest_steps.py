@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import CORPORA, REPO
+from tests.conftest import CORPORA, FAST, REPO, needs_extra
 from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.ingest.steps import StepError, resolve_step
@@ -74,9 +74,10 @@ def test_the_documented_example_runs_as_written(tmp_path):
 def test_the_command_line_takes_steps_by_name(tmp_path):
     """`worldbuild ingest --step mysteps:drop_emails` from the folder holding mysteps.py, as the
     page shows; a name that does not import is one line and nothing is written."""
+    needs_extra("resiliparse", "fast")
     (tmp_path / "mysteps.py").write_text(doc_blocks()["mysteps.py"])
     command = [sys.executable, "-m", "worldbuild", "ingest", os.path.join(CORPORA, "sample-crawls.warc.gz"),
-               "--workers", "1", "--json"]
+               "--workers", "1", "--extractor", FAST.extractor, "--json"]
     env = {**os.environ, "PYTHONPATH": REPO}
     done = subprocess.run([*command, "--world", "w", "--step", "mysteps:drop_emails"], cwd=tmp_path, env=env,
                           capture_output=True, text=True)

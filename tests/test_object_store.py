@@ -7,11 +7,10 @@ import os
 
 import pytest
 
-from tests.conftest import CORPORA, REPO, StopsAfter, needs_extra
+from tests.conftest import CORPORA, FAST, REPO, StopsAfter, needs_extra
 from tests.services import free_port
 from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
-from worldbuild.records import IngestSettings
 
 moto_server = needs_extra("moto.server", "test")
 s3fs = needs_extra("s3fs", "s3")
@@ -44,21 +43,22 @@ def s3():
     server.stop()
 
 
-def test_inputs_and_shards_on_s3_give_the_same_world(s3, sample_world, tmp_path):
+def test_inputs_and_shards_on_s3_give_the_same_world(s3, fast_sample_world, tmp_path):
     inputs = [f"s3://crawl/warcs/{name}" for name in FILES]
     world = str(tmp_path / "w")
     with pytest.raises(KeyboardInterrupt):
-        ingest(inputs, world, IngestSettings(), StopsAfter(LocalExecutor(2), 3), staging="s3://scratch/run")
+        ingest(inputs, world, FAST, StopsAfter(LocalExecutor(2), 3), staging="s3://scratch/run")
     s3.invalidate_cache()
     written = [path for path in s3.find("scratch/run") if path.endswith(".json")]
     assert len(written) >= 3  # finished shards are objects in the bucket, written by the worker processes
     assert not os.path.exists(os.path.join(world, ".ingest"))  # nothing staged inside the world
-    result = ingest(inputs, world, IngestSettings(), LocalExecutor(2), staging="s3://scratch/run")
+    result = ingest(inputs, world, FAST, LocalExecutor(2), staging="s3://scratch/run")
     assert result.resumed_units >= 3  # read back from the bucket, not extracted again
-    assert result.manifest["snapshot"] == sample_world[1].manifest["snapshot"]
-    assert result.manifest["pages"] == sample_world[1].manifest["pages"]
+    assert result.manifest["snapshot"] == fast_sample_world[1].manifest["snapshot"]
+    assert result.manifest["pages"] == fast_sample_world[1].manifest["pages"]
     walked = "in a directory:"  # the sample world was ingested from the folder: its other files are counted
-    assert result.report.to_dict()["skips"] == {reason: n for reason, n in sample_world[1].report.to_dict()["skips"].items()
+    local_skips = fast_sample_world[1].report.to_dict()["skips"]
+    assert result.report.to_dict()["skips"] == {reason: n for reason, n in local_skips.items()
                                                 if not reason.startswith(walked)}
     s3.invalidate_cache()
     assert s3.find("scratch/run") == []  # merged shards are removed
@@ -87,10 +87,12 @@ def test_storage_that_fails_mid_run_is_one_line_and_keeps_finished_shards(s3, tm
     def bucket_gone(*args, **kwargs):
         raise PermissionError("Access Denied: s3://scratch/gone")
 
+    needs_extra("resiliparse", "fast")
     monkeypatch.setattr(pipeline, "_merge", bucket_gone)
     world = str(tmp_path / "w")
-    result = CliRunner().invoke(app, ["ingest", *[f"s3://crawl/warcs/{name}" for name in FILES], "--world", world,
-                                      "--staging", "s3://scratch/gone", "--workers", "2"])
+    result = CliRunner().invoke(app, ["ingest", "s3://crawl/warcs/sample-pages.warc.gz", "--world", world,
+                                      "--staging", "s3://scratch/gone", "--workers", "2",
+                                      "--extractor", FAST.extractor])
     assert result.exit_code == 2, result.output
     assert "error: PermissionError: Access Denied: s3://scratch/gone. The world is unchanged" in " ".join(result.output.split())
     assert "Traceback" not in result.output

@@ -41,9 +41,9 @@ def wait_for_shards(proc: subprocess.Popen, world_dir: str, count: int, timeout:
 
 
 @pytest.fixture(scope="module")
-def reference_snapshot(tmp_path_factory):
-    world_dir = str(tmp_path_factory.mktemp("ref") / "w")
-    return ingest([PAGES], world_dir, IngestSettings(), LocalExecutor(2)).manifest["snapshot"]
+def reference_snapshot(pages_world):
+    """The snapshot of an uninterrupted ingest of PAGES."""
+    return pages_world[1].manifest["snapshot"]
 
 
 def test_kill_9_during_extraction_then_resume(tmp_path, reference_snapshot):

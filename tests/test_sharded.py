@@ -2,25 +2,33 @@
 real queries over the sample world the same top 10 with the same scores (shards score with the
 world's statistics), masks and snippets as before."""
 
+import json
 import os
 import statistics
 
 import pytest
 
-from tests.conftest import CORPORA, StopsAfter, interrupted
+from tests.conftest import CORPORA, FAST, StopsAfter, interrupted
 from worldbuild.index.bm25 import BM25Index, build_index
 from worldbuild.index.sharded import ShardedBM25Index, WorldStatistics, build_sharded, rescale_to_world
 from worldbuild.executor import LocalExecutor
-from worldbuild.ingest.pipeline import ingest
-from worldbuild.records import IngestSettings
 from worldbuild.world import World
 
 
 @pytest.fixture(scope="module")
 def sharded_world(tmp_path_factory):
+    """The sample corpus ingested from the command line with BM25 in shards of 70 pages (and the
+    fast extractor, as `fast_sample_world`); the world, its manifest and what the command printed."""
+    from typer.testing import CliRunner
+
+    from worldbuild.cli import app
+
     world = str(tmp_path_factory.mktemp("sharded") / "world")
-    result = ingest([CORPORA], world, IngestSettings(index_shard_pages=100), LocalExecutor(2))
-    return world, result
+    result = CliRunner().invoke(app, ["ingest", CORPORA, "--world", world, "--shard-pages", "70", "--workers", "2",
+                                      "--extractor", FAST.extractor])
+    assert result.exit_code == 0, result.output
+    with open(os.path.join(world, "world.json")) as handle:
+        return world, json.load(handle), result.output
 
 
 def queries(world: World) -> list[str]:
@@ -31,11 +39,11 @@ def queries(world: World) -> list[str]:
                      "web archive file format", "Nordpark Anlage eröffnet"]
 
 
-def test_sharded_index_agrees_with_the_one_piece_index(sharded_world, sample_world):
-    world_dir, result = sharded_world
-    assert result.manifest["snapshot"] == sample_world[1].manifest["snapshot"]  # index layout is not content
-    assert result.manifest["index"]["bm25"]["shards"] == 2  # 197 pages in shards of about 100
-    with World.open(world_dir) as sharded, World.open(sample_world[0]) as whole:
+def test_sharded_index_agrees_with_the_one_piece_index(sharded_world, fast_sample_world):
+    world_dir, manifest, _ = sharded_world
+    assert manifest["snapshot"] == fast_sample_world[1].manifest["snapshot"]  # index layout is not content
+    assert manifest["index"]["bm25"]["shards"] == 3  # about 200 pages in shards of about 70
+    with World.open(world_dir) as sharded, World.open(fast_sample_world[0]) as whole:
         assert isinstance(sharded.index, ShardedBM25Index) and sharded.index.size == len(whole)
         overlaps = []
         for query in queries(whole):
@@ -141,19 +149,18 @@ def test_any_number_of_shards_scores_as_one_piece(sample_world, tmp_path, shard_
     parts.close()
 
 
-def test_cli_tells_how_the_shard_build_goes(tmp_path):
+def test_cli_tells_how_the_shard_build_goes(sharded_world):
     from typer.testing import CliRunner
 
     from worldbuild.cli import app
 
-    result = CliRunner().invoke(app, ["ingest", CORPORA, "--world", str(tmp_path / "w"), "--shard-pages", "70",
-                                      "--workers", "2"])
-    assert result.exit_code == 0, result.output
-    assert "BM25 in 3 shards: 0 already built, 3 to build" in result.output
-    assert "BM25 shard 3/3 built" in result.output
-    assert "BM25 shards scored with the world's statistics (197 pages)" in result.output
-    stats = CliRunner().invoke(app, ["stats", "--world", str(tmp_path / "w")])
-    assert "index bm25: 197 pages in 3 shards" in " ".join(stats.output.split())
+    world_dir, manifest, output = sharded_world
+    pages = manifest["pages"]
+    assert "BM25 in 3 shards: 0 already built, 3 to build" in output
+    assert "BM25 shard 3/3 built" in output
+    assert f"BM25 shards scored with the world's statistics ({pages} pages)" in output
+    stats = CliRunner().invoke(app, ["stats", "--world", world_dir])
+    assert f"index bm25: {pages} pages in 3 shards" in " ".join(stats.output.split())
 
 
 def test_empty_shards_are_fine(sample_world, tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 
 
 class RayUnavailable(ConnectionError):
@@ -58,6 +59,32 @@ def _answers(address: str) -> bool:
         return False
 
 
+def _refusal(address: str, wait: float = 5.0) -> Exception | None:
+    """The cluster's refusal of this driver, asked once of its control store: `ray.init` retries a
+    refused connection once a second for about 20 s before it gives up. Anything but a refusal,
+    or no answer within `wait` (something other than Ray listening), is left to `ray.init`."""
+    try:
+        from ray._raylet import GcsClient
+        from ray.exceptions import AuthenticationError
+    except ImportError:  # a Ray from before token authentication
+        return None
+    answer: list[Exception | None] = []
+
+    def ask() -> None:
+        try:
+            GcsClient(address=address)
+            answer.append(None)
+        except AuthenticationError as exc:
+            answer.append(exc)
+        except Exception:
+            answer.append(None)
+
+    asking = threading.Thread(target=ask, name="ray-auth-probe", daemon=True)
+    asking.start()
+    asking.join(wait)
+    return answer[0] if answer else None
+
+
 def connect(address: str | None, **init_kwargs):
     """`ray.init(address=...)` with the cluster's authentication; the `ray` module. `address` None
     starts a local cluster (Ray makes and uses its own token then)."""
@@ -68,6 +95,10 @@ def connect(address: str | None, **init_kwargs):
     if _host_port(address) and not _answers(address):
         raise RayUnavailable(f"no Ray cluster at {address}: nothing listens there (start one with `ray start --head`)")
     with_token = present_token() if address is not None else False
+    if _host_port(address):
+        refused = _refusal(address)
+        if refused is not None:
+            raise RayUnavailable(_why(address, with_token, refused))
     try:
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, configure_logging=False,
                  **init_kwargs)
