@@ -5,6 +5,7 @@ one; a task's masked source is never fetched; budgets and the manifest's record 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -34,11 +35,19 @@ def backend(tmp_path_factory):
     proc.wait(timeout=30)
 
 
-@pytest.fixture
-def small_world(tmp_path):
-    """The world to grow: two of the WARC files only (a function's own copy, since it changes)."""
-    world = str(tmp_path / "small")
+@pytest.fixture(scope="module")
+def small_original(tmp_path_factory):
+    """The world to grow: two of the WARC files only, ingested once (read-only: see small_world)."""
+    world = str(tmp_path_factory.mktemp("small") / "world")
     ingest([os.path.join(SHARED_WARC, name) for name in SMALL], world, IngestSettings(), LocalExecutor(2))
+    return world
+
+
+@pytest.fixture
+def small_world(small_original, tmp_path):
+    """A test's own copy of the world to grow, since growing changes it."""
+    world = str(tmp_path / "small")
+    shutil.copytree(small_original, world)
     return world
 
 
