@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests.cdx_server import CdxServer
-from tests.conftest import REPO, SHARED_WARC, needs_shared
+from tests.conftest import FAST, REPO, SHARED_WARC, needs_extra, needs_shared
 from tests.services import start_server
 from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
@@ -25,10 +25,13 @@ SMALL = ("pywb-iana.warc.gz", "nodewarc-books.toscrape.warc")
 
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    """A world of every readable WARC in ../shared/data/warc, served (the search backend)."""
+    """A world of every readable WARC in ../shared/data/warc, served (the search backend: the web
+    that expansion searches, so built with the fast extractor; what it fetches from the WARCs is
+    extracted as the world to grow says)."""
+    needs_extra("resiliparse", "fast")
     world = str(tmp_path_factory.mktemp("big") / "world")
     files = [os.path.join(SHARED_WARC, n) for n in sorted(os.listdir(SHARED_WARC)) if n.endswith((".warc", ".warc.gz"))]
-    ingest(files, world, IngestSettings(), LocalExecutor(2))
+    ingest(files, world, FAST, LocalExecutor(2))
     proc, base = start_server(world)
     yield world, base
     proc.terminate()
