@@ -174,3 +174,16 @@ def dense_world(sample_world):
         assert build_dense_index(world_dir, DenseSettings(pooling="opening")).built
 
     return built_once("dense", [CORPORA], build)[0]
+
+
+@pytest.fixture(scope="session")
+def dense_sharded_world(dense_world):
+    """`dense_world` with its page vectors in shards of 50 pages (four), built once (read-only)."""
+    def build(world_dir: str) -> None:
+        from worldbuild.indexing import DenseSettings, build_dense_index
+
+        shutil.copytree(dense_world, world_dir)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        assert build_dense_index(world_dir, DenseSettings(pooling="opening", shard_pages=50)).built
+
+    return built_once("dense-sharded", [CORPORA], build)[0]
