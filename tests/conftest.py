@@ -85,41 +85,40 @@ def built_once(name: str, inputs: list[str], build):
 @pytest.fixture(scope="session")
 def sample_world():
     """The bundled sample corpus, ingested once (read-only for tests: change a `sample_copy`)."""
-    return built_once("sample", [CORPORA], lambda world_dir: ingest([CORPORA], world_dir, IngestSettings(),
-                                                                     LocalExecutor(2)))
+    return ingested_once("sample", CORPORA)
 
 
 # Tests of how an ingest runs (where its inputs and shards live, how its index is cut) compare
 # with a world built the plain way, and do not depend on how pages are extracted: they use the
 # fast extractor, at about a quarter of the CPU. What extraction gives is tested on the default.
 FAST = IngestSettings(extractor="resiliparse/text")
+SAMPLE_PAGES = os.path.join(CORPORA, "sample-pages.warc.gz")  # one of the two sample archives
+
+
+def ingested_once(name: str, path: str, settings: IngestSettings = IngestSettings()):
+    """`path` ingested with `settings` on 2 workers, once (see built_once); (world dir, result)."""
+    if settings.extractor == FAST.extractor:
+        needs_extra("resiliparse", "fast")
+    return built_once(name, [path], lambda world_dir: ingest([path], world_dir, settings, LocalExecutor(2)))
 
 
 @pytest.fixture(scope="session")
 def fast_sample_world():
     """The bundled sample corpus with the fast extractor (FAST), ingested once."""
-    needs_extra("resiliparse", "fast")
-    return built_once("sample-fast", [CORPORA], lambda world_dir: ingest([CORPORA], world_dir, FAST,
-                                                                         LocalExecutor(2)))
-
-
-SAMPLE_PAGES = os.path.join(CORPORA, "sample-pages.warc.gz")  # one of the two sample archives
+    return ingested_once("sample-fast", CORPORA, FAST)
 
 
 @pytest.fixture(scope="session")
 def pages_world():
     """SAMPLE_PAGES ingested alone, once: the reference for tests that interrupt and resume an
     ingest of it."""
-    return built_once("pages", [SAMPLE_PAGES], lambda world_dir: ingest([SAMPLE_PAGES], world_dir, IngestSettings(),
-                                                                         LocalExecutor(2)))
+    return ingested_once("pages", SAMPLE_PAGES)
 
 
 @pytest.fixture(scope="session")
 def fast_pages_world():
     """SAMPLE_PAGES with the fast extractor (FAST), ingested once."""
-    needs_extra("resiliparse", "fast")
-    return built_once("pages-fast", [SAMPLE_PAGES], lambda world_dir: ingest([SAMPLE_PAGES], world_dir, FAST,
-                                                                              LocalExecutor(2)))
+    return ingested_once("pages-fast", SAMPLE_PAGES, FAST)
 
 
 @pytest.fixture

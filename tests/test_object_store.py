@@ -84,10 +84,11 @@ def test_storage_that_fails_mid_run_is_one_line_and_keeps_finished_shards(s3, tm
     import worldbuild.ingest.pipeline as pipeline
     from worldbuild.cli import app
 
+    needs_extra("resiliparse", "fast")
+
     def bucket_gone(*args, **kwargs):
         raise PermissionError("Access Denied: s3://scratch/gone")
 
-    needs_extra("resiliparse", "fast")
     monkeypatch.setattr(pipeline, "_merge", bucket_gone)
     world = str(tmp_path / "w")
     result = CliRunner().invoke(app, ["ingest", "s3://crawl/warcs/sample-pages.warc.gz", "--world", world,

@@ -13,14 +13,14 @@ import time
 
 import pytest
 
-from tests.conftest import CORPORA, REPO
+from tests.conftest import REPO, SAMPLE_PAGES
 from tests.warcs import article, response, write_warc
 from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.pipeline import ingest
 from worldbuild.records import IngestSettings
 from worldbuild.world import World, WorldNotFound
 
-PAGES = os.path.join(CORPORA, "sample-pages.warc.gz")
+PAGES = SAMPLE_PAGES  # the archive pages_world is built from
 pytestmark = pytest.mark.slow
 
 

@@ -68,21 +68,20 @@ def _refusal(address: str, wait: float = 5.0) -> Exception | None:
         from ray.exceptions import AuthenticationError
     except ImportError:  # a Ray from before token authentication
         return None
-    answer: list[Exception | None] = []
+    refusal: list[Exception] = []
 
     def ask() -> None:
         try:
             GcsClient(address=address)
-            answer.append(None)
         except AuthenticationError as exc:
-            answer.append(exc)
-        except Exception:
-            answer.append(None)
+            refusal.append(exc)
+        except Exception:  # anything else: ray.init says what
+            pass
 
     asking = threading.Thread(target=ask, name="ray-auth-probe", daemon=True)
     asking.start()
     asking.join(wait)
-    return answer[0] if answer else None
+    return refusal[0] if refusal else None
 
 
 def connect(address: str | None, **init_kwargs):
@@ -95,10 +94,9 @@ def connect(address: str | None, **init_kwargs):
     if _host_port(address) and not _answers(address):
         raise RayUnavailable(f"no Ray cluster at {address}: nothing listens there (start one with `ray start --head`)")
     with_token = present_token() if address is not None else False
-    if _host_port(address):
-        refused = _refusal(address)
-        if refused is not None:
-            raise RayUnavailable(_why(address, with_token, refused))
+    refused = _refusal(address) if _host_port(address) else None
+    if refused is not None:
+        raise RayUnavailable(_why(address, with_token, refused))
     try:
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, configure_logging=False,
                  **init_kwargs)
