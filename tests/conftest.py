@@ -177,12 +177,15 @@ def dense_world(sample_world):
 
 @pytest.fixture(scope="session")
 def dense_sharded_world(dense_world):
-    """`dense_world` with its page vectors in shards of 50 pages (four), built once (read-only)."""
-    def build(world_dir: str) -> None:
+    """`dense_world` with its page vectors in shards of 50 pages (four), built once (read-only):
+    (world dir, what the build said of itself)."""
+    def build(world_dir: str) -> str:
         from worldbuild.indexing import DenseSettings, build_dense_index
 
         shutil.copytree(dense_world, world_dir)
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        assert build_dense_index(world_dir, DenseSettings(pooling="opening", shard_pages=50)).built
+        result = build_dense_index(world_dir, DenseSettings(pooling="opening", shard_pages=50))
+        assert result.built
+        return result.describe()
 
-    return built_once("dense-sharded", [CORPORA], build)[0]
+    return built_once("dense-sharded", [CORPORA], build)

@@ -46,7 +46,7 @@ def _ann_copy(dense_world, tmp_path, *args):
 
 
 def test_hnsw_ranks_as_exact_search_and_masks_inside_the_search(dense_sharded_world, tmp_path):
-    target, output = _ann_copy(dense_sharded_world, tmp_path, "--ann", "hnsw", "--shard-pages", "50")
+    target, output = _ann_copy(dense_sharded_world[0], tmp_path, "--ann", "hnsw", "--shard-pages", "50")
     assert "ANN hnsw" in output
     with World.open(target) as world:
         info = world.manifest["index"]["dense"]
@@ -130,7 +130,7 @@ def test_quantised_kinds_stay_close_to_exact(dense_world, tmp_path, kind):
 def test_an_interrupted_ann_build_keeps_finished_pieces(dense_sharded_world, tmp_path, monkeypatch):
     import worldbuild.index.ann as ann
 
-    target, _ = _ann_copy(dense_sharded_world, tmp_path, "--ann", "none", "--shard-pages", "50")
+    target, _ = _ann_copy(dense_sharded_world[0], tmp_path, "--ann", "none", "--shard-pages", "50")
     with World.open(target) as world:
         folder = os.path.join(target, world.manifest["index"]["dense"]["path"])
     real, built = ann.build_ann, []
