@@ -142,3 +142,97 @@ def test_without_pymilvus_the_mode_says_how_to_install(milvus_world):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert "worldbuild[milvus]" in done.stdout
+
+
+def _index_milvus(world: str, uri: str, *options: str):
+    return CliRunner().invoke(app, ["index", "--dense", "--pooling", "opening", "--backend", "milvus", "--uri", uri,
+                                    "--world", world, *options])
+
+
+def test_a_graph_index_in_milvus_walks_with_the_worlds_ef_search(dense_world, tmp_path, monkeypatch):
+    """`--ann hnsw` builds Milvus's HNSW with the local graph's links and efConstruction; a
+    search sends efSearch as a local ANN index uses it (the world's default, or `ef_search`)."""
+    from pymilvus import MilvusClient
+
+    from worldbuild.index.ann import EF_CONSTRUCTION, EF_SEARCH, HNSW_LINKS, AnnSearch
+
+    target, uri = str(tmp_path / "world"), str(tmp_path / "hnsw.db")
+    shutil.copytree(dense_world, target)
+    result = _index_milvus(target, uri, "--ann", "hnsw")
+    assert result.exit_code == 0, result.output
+    with World.open(target) as world:
+        info = world.manifest["index"]["dense"]
+        assert info["index_type"] == "HNSW" and world.dense_ann_search.ef_search == EF_SEARCH
+    client = MilvusClient(uri)
+    try:
+        described = client.describe_index(info["collection"], "vector")
+        assert described["index_type"] == "HNSW"
+        assert described["params"] == {"M": HNSW_LINKS, "efConstruction": EF_CONSTRUCTION}  # not the server's defaults
+    finally:
+        client.close()
+    sent = []
+    original = MilvusClient.search
+    monkeypatch.setattr(MilvusClient, "search", lambda self, *a, **kw: sent.append(kw["search_params"])
+                        or original(self, *a, **kw))
+    for ann_search, ef in ((None, EF_SEARCH), (AnnSearch(ef_search=200), 200), (AnnSearch(ef_search=3), 10)):
+        with World.open(target, ann_search=ann_search) as world, World.open(dense_world) as local:
+            hits = world.dense().search(QUERIES[0], 10)
+            assert [d for d, _ in hits] == [d for d, _ in local.dense().search(QUERIES[0], 10, exact=True)]
+            world.dense().close()
+        assert sent[-1]["params"] == {"ef": ef}  # never below the k asked for
+
+
+def test_a_kind_milvus_is_not_built_with_is_refused_in_one_line(dense_world, tmp_path):
+    target, uri = str(tmp_path / "world"), str(tmp_path / "pq.db")
+    shutil.copytree(dense_world, target)
+    result = _index_milvus(target, uri, "--ann", "ivf-pq")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "with --backend milvus use one of auto, none, hnsw, hnsw-sq8" in result.stderr
+    assert not os.path.exists(uri)
+    with World.open(target) as world, World.open(dense_world) as before:
+        assert world.manifest["index"] == before.manifest["index"]
+
+
+def test_an_interrupted_copy_continues_after_the_rows_it_flushed(dense_world, tmp_path, monkeypatch):
+    from pymilvus import MilvusClient
+    from pymilvus.exceptions import MilvusException
+
+    import worldbuild.index.milvus_dense as milvus_dense
+
+    target, uri = str(tmp_path / "world"), str(tmp_path / "resume.db")
+    shutil.copytree(dense_world, target)
+    monkeypatch.setattr(milvus_dense, "_UPLOAD_ROWS", 20)
+    monkeypatch.setattr(milvus_dense, "_FLUSH_ROWS", 40)
+    sent: list[int] = []
+    original = MilvusClient.upsert
+
+    def upsert(self, name, rows, *args, **kwargs):
+        if len(sent) == 5:  # rows 0-99 sent; 0-79 flushed and recorded
+            raise MilvusException(message="connection lost")
+        sent.append(rows[0]["row"])
+        return original(self, name, rows, *args, **kwargs)
+
+    monkeypatch.setattr(MilvusClient, "upsert", upsert)
+    with World.open(target) as world:
+        before = world.manifest["index"]
+    failed = _index_milvus(target, uri)
+    assert failed.exit_code == 2 and sent == [0, 20, 40, 60, 80]
+    (error,) = [line for line in failed.stderr.splitlines() if "error:" in line]
+    assert "failed after 80 of" in error and "connection lost" in error and "rerun" in error
+    with World.open(target) as world:
+        assert world.manifest["index"] == before  # not recorded as built
+    sent.clear()
+    monkeypatch.setattr(MilvusClient, "upsert", lambda self, name, rows, *a, **kw: sent.append(rows[0]["row"])
+                        or original(self, name, rows, *a, **kw))
+    result = _index_milvus(target, uri)
+    assert result.exit_code == 0, result.output
+    with World.open(target) as world:
+        info, pages = world.manifest["index"]["dense"], len(world)
+    assert sent == list(range(80, pages, 20))  # from the last recorded flush on
+    client = MilvusClient(uri)
+    try:
+        count = client.query(info["collection"], filter="", output_fields=["count(*)"])[0]["count(*)"]
+        assert count == pages
+        assert client.describe_collection(info["collection"])["properties"]["worldbuild.rows_done"] == str(pages)
+    finally:
+        client.close()

@@ -298,7 +298,9 @@ def index(
     pooling: Pooling = typer.Option(Pooling.max, help="opening: one vector of title + opening; max: a vector per "
                                     "passage, a page scoring its best; mean: the passages averaged into one"),
     ann: AnnKind = typer.Option(AnnKind.auto, help="Approximate search beside the exact vectors (auto: hnsw from "
-                                "200,000 vectors; none: exact only; -fp16/-sq8/ivf-pq: quantised)"),
+                                "200,000 vectors; none: exact only; -fp16/-sq8/ivf-pq: quantised). With --backend "
+                                "milvus, the collection's index: auto (the server's AUTOINDEX), none (FLAT), hnsw, "
+                                "hnsw-sq8 (HNSW_SQ)"),
     backend: DenseBackend = typer.Option(DenseBackend.local, help="local: vectors in the world; milvus: a Milvus "
                                          "collection tagged with the snapshot id"),
     uri: Optional[str] = typer.Option(None, "--uri", envvar="WORLDBUILD_MILVUS_URI", show_default=False,

@@ -54,6 +54,10 @@ class DenseSettings:
     def __post_init__(self) -> None:
         if self.backend == "milvus" and not self.uri:
             raise ValueError("--backend milvus needs --uri (http://host:19530, or a file for milvus-lite)")
+        if self.backend == "milvus":
+            from worldbuild.index.milvus_dense import index_spec
+
+            index_spec(self.ann)  # a kind Milvus is not asked for here is refused before any work
 
 
 @dataclass(frozen=True)
@@ -94,17 +98,18 @@ def build_dense_index(world_dir: str, settings: DenseSettings = DenseSettings(),
     rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, s.model, s.pooling))
     same = bool(built and built.get("path") == rel and built.get("documents") == total
                 and (built.get("shard_pages") or 0) == s.shard_pages)
-    where = {"backend": "milvus", "uri": s.uri} if s.backend == "milvus" else {}
+    where = {"backend": "milvus", "uri": s.uri, "index_type": _milvus_index_type(s.ann)} if s.backend == "milvus" else {}
     if same and all(built.get(key) == value for key, value in where.items()) and (
             where or _ann_wanted(s.ann, built) == (built.get("ann") or {}).get("kind")):
         return DenseResult(built, False, snapshot, s)
     if same:
-        info = {key: value for key, value in built.items() if key not in ("ann", "backend", "uri", "collection")}
+        info = {key: value for key, value in built.items()
+                if key not in ("ann", "backend", "uri", "collection", "index_type", "index_params")}
     else:
         info = {**_embed(world_dir, os.path.join(world_dir, rel), total, s, progress), "path": rel,
                 "shard_pages": s.shard_pages}
     if s.backend == "milvus":
-        info = _into_milvus(os.path.join(world_dir, rel), info, s.uri, snapshot, progress)
+        info = _into_milvus(os.path.join(world_dir, rel), info, s, snapshot, progress)
     else:
         info = _with_ann(os.path.join(world_dir, rel), info, s.ann, progress)
     record_index(world_dir, "dense", info)
@@ -155,11 +160,17 @@ def _with_ann(index_dir: str, info: dict, kind: str, progress: IndexProgress) ->
         raise IndexFailed(f"{exc} (the exact vectors are built; rerun to add the ANN index)") from None
 
 
-def _into_milvus(index_dir: str, info: dict, uri: str, snapshot: str, progress: IndexProgress) -> dict:
+def _milvus_index_type(kind: str) -> str:
+    from worldbuild.index.milvus_dense import index_spec
+
+    return index_spec(kind)[0]
+
+
+def _into_milvus(index_dir: str, info: dict, s: DenseSettings, snapshot: str, progress: IndexProgress) -> dict:
     """The built vectors copied into a Milvus collection tagged with the snapshot (resumable)."""
     from worldbuild.index.milvus_dense import MilvusUnavailable, upload
 
     try:
-        return {**info, **upload(index_dir, info, uri, snapshot, on_note=progress.note)}
+        return {**info, **upload(index_dir, info, s.uri, snapshot, s.ann, on_note=progress.note)}
     except MilvusUnavailable as exc:
         raise IndexFailed(f"{exc} (the vectors are built in the world; rerun to copy them)") from None

@@ -124,7 +124,12 @@ class World:
     def dense_ann_search(self) -> "AnnSearch | None":
         """The efSearch / nprobe the dense ANN index searches with: what `ann_search` sets, else what
         the world recorded at build (None: no ANN index in this world)."""
-        ann = self.manifest["index"].get("dense", {}).get("ann")
+        info = self.manifest["index"].get("dense", {})
+        ann = info.get("ann")
+        if info.get("backend") == "milvus":  # a graph index in Milvus walks with efSearch as a local one
+            from worldbuild.index.milvus_dense import GRAPH_KINDS
+
+            ann = {"kind": info["index_type"]} if info.get("index_type") in GRAPH_KINDS else None
         if not ann:
             return None
         from worldbuild.index.ann import AnnSearch
@@ -147,7 +152,7 @@ class World:
                     from worldbuild.index.milvus_dense import MilvusDense, MilvusUnavailable
 
                     try:
-                        self._dense = MilvusDense(info, self.snapshot, model)
+                        self._dense = MilvusDense(info, self.snapshot, model, ann_search=self.dense_ann_search)
                     except MilvusUnavailable as exc:
                         raise ModeUnavailable(str(exc)) from exc
                 else:

@@ -11,15 +11,21 @@ masks are filter expressions on the doc id, applied inside the search.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from worldbuild.index.dense import embed_query, load_model, model_mismatch
 from worldbuild.index.sharded import SHARD_PREFIX
 
+if TYPE_CHECKING:
+    from worldbuild.index.ann import AnnSearch
+
 INSTALL_HINT = "the Milvus backend needs the 'milvus' extra: pip install 'worldbuild[milvus]'"
 _UPLOAD_ROWS = 2_000  # rows per insert (well under Milvus's 64 MB message limit at 1,024 dims)
+_FLUSH_ROWS = 100_000  # rows per flush: each flush seals a segment, so few large ones, not many small
 _DONE = "worldbuild.rows_done"
+GRAPH_KINDS = ("HNSW", "HNSW_SQ")  # the index types searched with efSearch ("ef")
 
 
 class MilvusUnavailable(RuntimeError):
@@ -43,21 +49,35 @@ def connect(uri: str):
         raise MilvusUnavailable(f"cannot open Milvus at {uri}: {' '.join(str(exc).split())[:200]}") from exc
 
 
+def index_spec(kind: str) -> tuple[str, dict]:
+    """`--ann`'s kind as a Milvus index (type, build params): the graph is built with the
+    local index's links and efConstruction; `auto` lets the server choose (AUTOINDEX)."""
+    from worldbuild.index.ann import EF_CONSTRUCTION, HNSW_LINKS
+
+    graph = {"M": HNSW_LINKS, "efConstruction": EF_CONSTRUCTION}
+    specs = {"auto": ("AUTOINDEX", {}), "none": ("FLAT", {}), "hnsw": ("HNSW", graph),
+             "hnsw-sq8": ("HNSW_SQ", {**graph, "sq_type": "SQ8"})}
+    if kind not in specs:
+        raise ValueError(f"--ann {kind} is for local vectors; with --backend milvus use one of {', '.join(specs)}")
+    return specs[kind]
+
+
 def _pieces(index_dir: str) -> list[str]:
     shards = sorted(n for n in os.listdir(index_dir) if n.startswith(SHARD_PREFIX))
     return [os.path.join(index_dir, n) for n in shards] or [index_dir]
 
 
-def upload(index_dir: str, info: dict, uri: str, snapshot: str, index_type: str = "AUTOINDEX",
-           on_note=None) -> dict:
-    """Copy a built dense index's rows into a collection tagged with the snapshot; a rerun
-    continues after the rows it finished (the count is a collection property)."""
+def upload(index_dir: str, info: dict, uri: str, snapshot: str, kind: str = "auto", on_note=None) -> dict:
+    """Copy a built dense index's rows into a collection tagged with the snapshot, indexed as
+    `kind` says (`index_spec`); a rerun continues after the rows it flushed (the count is a
+    collection property; rows sent after it are sent again, as upserts)."""
     from pymilvus import DataType
 
+    index_type, params = index_spec(kind)
     client = connect(uri)
     name = collection_name(snapshot, info["model"], info.get("pooling", "opening"))
     tags = {"worldbuild.snapshot": snapshot, "worldbuild.model": info["model"],
-            "worldbuild.pooling": info.get("pooling", "opening")}
+            "worldbuild.pooling": info.get("pooling", "opening"), "worldbuild.index_type": index_type}
     done = 0
     if client.has_collection(name):
         properties = client.describe_collection(name).get("properties", {})
@@ -70,10 +90,30 @@ def upload(index_dir: str, info: dict, uri: str, snapshot: str, index_type: str 
         schema.add_field("row", DataType.INT64, is_primary=True)
         schema.add_field("doc_id", DataType.INT64)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=info["dimensions"])
-        params = client.prepare_index_params()
-        params.add_index("vector", index_type=index_type, metric_type="IP")
-        client.create_collection(name, schema=schema, index_params=params, properties={**tags, _DONE: "0"})
-    total, row = info.get("rows", info["documents"]), 0
+        index_params = client.prepare_index_params()
+        # build params as one JSON `params` pair, the form every Milvus reads (pymilvus 3 sends
+        # them as flat pairs, which milvus-lite 3 ignores: it would build with its defaults)
+        index_params.add_index("vector", index_type=index_type, metric_type="IP",
+                               params={"params": params} if params else {})
+        client.create_collection(name, schema=schema, index_params=index_params, properties={**tags, _DONE: "0"})
+    from pymilvus.exceptions import MilvusException
+
+    total, progress = info.get("rows", info["documents"]), {"done": done}
+    try:
+        _copy_rows(client, name, index_dir, total, progress, on_note)
+    except (MilvusException, ConnectionError, OSError) as exc:  # the server failed mid-copy
+        client.close()
+        raise MilvusUnavailable(f"Milvus at {uri} failed after {progress['done']:,} of {total:,} rows were copied "
+                                f"({' '.join(str(exc).split())[:200]})") from exc
+    client.load_collection(name)
+    client.close()
+    return {"backend": "milvus", "uri": uri, "collection": name, "index_type": index_type, "index_params": params}
+
+
+def _copy_rows(client, name: str, index_dir: str, total: int, progress: dict, on_note) -> None:
+    """The index's rows, in order, from the first one not recorded as done (`progress["done"]`,
+    kept up to date)."""
+    row, done = 0, progress["done"]
     for folder in _pieces(index_dir):
         doc_ids = np.load(os.path.join(folder, "doc_ids.npy"), mmap_mode="r")
         vectors = np.load(os.path.join(folder, "vectors.npy"), mmap_mode="r")
@@ -86,19 +126,26 @@ def upload(index_dir: str, info: dict, uri: str, snapshot: str, index_type: str 
                                  for i, (doc, vector) in enumerate(zip(doc_ids[start:stop].tolist(),
                                                                        np.asarray(vectors[start:stop]).tolist()))])
             row += stop - start
-            client.flush(name)
-            client.alter_collection_properties(name, {_DONE: str(row)})
-            if on_note and (row // _UPLOAD_ROWS) % 50 == 0:
-                on_note(f"Milvus: {row:,}/{total:,} rows in {name}")
-    client.load_collection(name)
-    client.close()
-    return {"backend": "milvus", "uri": uri, "collection": name, "index_type": index_type}
+            if row - done >= _FLUSH_ROWS:
+                done = progress["done"] = _flushed(client, name, row, total, on_note)
+    if row > done:
+        progress["done"] = _flushed(client, name, row, total, on_note)
+
+
+def _flushed(client, name: str, rows: int, total: int, on_note) -> int:
+    """Seal what was sent and record it as done (what a rerun skips)."""
+    client.flush(name)
+    client.alter_collection_properties(name, {_DONE: str(rows)})
+    if on_note:
+        on_note(f"Milvus: {rows:,}/{total:,} rows in {name}")
+    return rows
 
 
 class MilvusDense:
     """Dense search of a world in its Milvus collection, with `DenseIndex.search`'s answers."""
 
-    def __init__(self, info: dict, snapshot: str, model_name: str, device: str | None = None):
+    def __init__(self, info: dict, snapshot: str, model_name: str, device: str | None = None,
+                 ann_search: "AnnSearch | None" = None, encoder: bool = True):
         refusal = model_mismatch(info["model"], model_name)
         if refusal:
             from worldbuild.index.dense import ModelMismatch
@@ -113,7 +160,8 @@ class MilvusDense:
             raise
         self.size = info["documents"]
         self.grouped = info.get("rows", self.size) > self.size  # passages: a page's best row
-        self.model = load_model(model_name, device)
+        self.ann_search = ann_search  # efSearch of a graph index (World.dense_ann_search); None: the server's
+        self.model = load_model(model_name, device) if encoder else None
 
     def _check(self, snapshot: str) -> None:
         if not self.client.has_collection(self.name):
@@ -136,8 +184,12 @@ class MilvusDense:
     def search_vector(self, vector: np.ndarray, k: int, hidden: set[int] | None = None,
                       exact: bool = False) -> list[tuple[int, float]]:
         options = {"group_by_field": "doc_id"} if self.grouped else {}
-        found = self.client.search(self.name, [vector.tolist()], limit=min(k, 16_384), output_fields=["doc_id"],
-                                   filter=mask_filter(hidden), search_params={"metric_type": "IP"}, **options)
+        limit = min(k, 16_384)
+        ef = self.ann_search.ef_search if self.ann_search else None
+        params = {"ef": max(ef, limit)} if ef else {}  # Milvus asks for ef >= limit
+        found = self.client.search(self.name, [vector.tolist()], limit=limit, output_fields=["doc_id"],
+                                   filter=mask_filter(hidden), search_params={"metric_type": "IP", "params": params},
+                                   **options)
         best: dict[int, float] = {}
         for hit in found[0]:
             doc = int(hit["entity"]["doc_id"])
