@@ -13,7 +13,10 @@ They are laid out as a dense index in shards of `--shard-rows` (one page a row);
 ANN index is built in a child process, one shard at a time, whose peak RSS is the build peak.
 Each query hides 50 pages (its own exact top 5 and 45 at random) and must still get 10;
 recall@10 is against exact search under the same mask. Latency is wall and CPU time of one
-query at a time (the embedding of the query left out: it is the same for every index)."""
+query at a time (the embedding of the query left out: it is the same for every index).
+`--milvus KINDS` also copies the layout into a milvus-lite collection per kind (as
+`worldbuild index --dense --backend milvus --ann KIND` does) and measures the same queries and
+masks through `MilvusDense`, the class `worldbuild serve` searches Milvus with."""
 
 from __future__ import annotations
 
@@ -70,11 +73,43 @@ def build(folder: str, kind: str) -> dict:
             "build_peak_rss_gb": round(after.ru_maxrss / 1024**2, 2)}
 
 
-def measure(folder: str, queries: np.ndarray, masks: list[np.ndarray], truth: np.ndarray, ef: int | None) -> dict:
+def milvus_upload(folder: str, uri: str, kind: str) -> dict:
+    """The layout copied into a milvus-lite collection indexed as `--ann kind` asks, in a child
+    process (`worldbuild.index.milvus_dense.upload`, as `index --backend milvus` runs it): wall
+    and CPU time until the collection is loaded, and the peak RSS (milvus-lite runs in process)."""
+    started = time.perf_counter()
+    code = ("import json, os, sys; from worldbuild.index.milvus_dense import upload; "
+            "info = json.load(open(os.path.join(sys.argv[1], 'worldbuild.json'))); "
+            "print(json.dumps(upload(sys.argv[1], info, sys.argv[2], 'bench', sys.argv[3], on_note=print)))")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run([sys.executable, "-c", code, folder, uri, kind], check=True, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(os.path.abspath(__file__)))})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(uri) for f in files)
+    return {"info": info, "upload_s": round(time.perf_counter() - started, 1),
+            "upload_cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+            "upload_peak_rss_gb": round(after.ru_maxrss / 1024**2, 2), "disk_gb": round(size / 1e9, 2)}
+
+
+def milvus_index(folder: str, info: dict, ef: int | None):
+    """The collection as `worldbuild serve` searches it (`MilvusDense`), efSearch `ef`."""
+    import worldbuild.index.ann as ann
+    from worldbuild.index.milvus_dense import GRAPH_KINDS, MilvusDense
+
+    with open(os.path.join(folder, "worldbuild.json")) as handle:
+        layout = json.load(handle)
+    graph = info["index_type"] in GRAPH_KINDS
+    return MilvusDense({**layout, **info}, "bench", "bench", encoder=False,
+                       ann_search=ann.AnnSearch(ef_search=ef).over({}) if graph else None)
+
+
+def measure(folder: str, queries: np.ndarray, masks: list[np.ndarray], truth: np.ndarray, ef: int | None,
+            index=None) -> dict:
     import worldbuild.index.ann as ann
     from worldbuild.index.dense import DenseIndex
 
-    index = DenseIndex(folder, "bench", encoder=False, ann_search=ann.AnnSearch(ef_search=ef))
+    index = index or DenseIndex(folder, "bench", encoder=False, ann_search=ann.AnnSearch(ef_search=ef))
     walls, cpus, found = [], [], []
     for query, hidden in zip(queries, masks):
         wall, cpu = time.perf_counter(), time.process_time()
@@ -97,6 +132,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000000,5000000")
     parser.add_argument("--kinds", default="hnsw")
     parser.add_argument("--efs", default="64,96,128")
+    parser.add_argument("--milvus", default="", help="--ann kinds to copy into milvus-lite and search there "
+                        "(e.g. hnsw,none); nothing by default")
     parser.add_argument("--shard-rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--scratch", default="/tmp/wb-ann-scale")
@@ -138,6 +175,23 @@ def main() -> None:
             row["load"] = round(os.getloadavg()[0], 1)
             entry[kind] = row
             print(rows, kind, json.dumps(row), flush=True)
+            save_results(args.out, results)
+        for kind in filter(None, args.milvus.split(",")):
+            uri = os.path.join(args.scratch, f"milvus-{rows}-{kind}.db")
+            shutil.rmtree(uri, ignore_errors=True)
+            row = milvus_upload(folder, uri, kind)
+            efs = [int(e) for e in args.efs.split(",")] if kind.startswith("hnsw") else [None]
+            rss = []
+            row["search"] = []
+            for ef in efs:
+                index = milvus_index(folder, row["info"], ef)
+                row["search"].append({**measure(folder, queries, masks, truth, ef, index),
+                                      **({} if ef else {"ef_search": None})})
+                rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2)
+            row["search_peak_rss_gb"] = round(max(rss), 2)
+            row["load"] = round(os.getloadavg()[0], 1)
+            entry[f"milvus-lite {kind}"] = row
+            print(rows, "milvus-lite", kind, json.dumps(row), flush=True)
             save_results(args.out, results)
 
 

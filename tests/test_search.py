@@ -2,6 +2,7 @@
 
 import pytest
 
+from worldbuild.index import topk
 from worldbuild.index.bm25 import BM25Index
 from worldbuild.index.snippets import snippet
 from worldbuild.world import World
@@ -103,10 +104,13 @@ def test_the_page_store_reads_through_a_memory_map(world):
     assert ids and mapped.by_ids(ids) == unmapped.by_ids(ids)
 
 
-def test_numba_backend_gives_the_same_ranking(sample_world, world):
-    """The compiled kernel (weighted sums, postings pruned by score bounds) ranks as the numpy
-    path does: bm25s's plain sum, or each variant scaled to its word's idf where a
-    word has several (a world of several languages), call after call in one workspace."""
+@pytest.mark.parametrize("lookup_cost", [0, topk.LOOKUP_COST, 10**9])  # lookups always, as set, never
+def test_numba_backend_gives_the_same_ranking(sample_world, world, lookup_cost, monkeypatch):
+    """The compiled kernel (weighted sums, postings pruned by score bounds, the terms left
+    looked up or scored whole) ranks as the numpy path does: bm25s's plain sum, or each variant
+    scaled to its word's idf where a word has several (a world of several languages), call
+    after call in one workspace."""
+    monkeypatch.setattr(topk, "LOOKUP_COST", lookup_cost)
     fast = BM25Index(world.index.path, backend="numba")
     fast.warmup()
     words = [text.split() for _, text in world.store.index_texts()][:40]

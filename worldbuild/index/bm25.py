@@ -280,7 +280,7 @@ class BM25Index:
     def _weighted(self, batch: list[QueryTerms], chunk: list[int], k: int) -> list[list[tuple[int, float]]]:
         """The compiled path: every query of `chunk` in one `weighted_top_k` call, each variant
         weighed by its `scale` (1 where it has none)."""
-        from worldbuild.index.topk import weighted_top_k, workspace
+        from worldbuild.index import topk
 
         ids: list[int] = []
         weights: list[float] = []
@@ -293,11 +293,12 @@ class BM25Index:
             pointers.append(len(ids))
         space = getattr(self._workspaces, "arrays", None)
         if space is None:
-            space = self._workspaces.arrays = workspace(self.size)
+            space = self._workspaces.arrays = topk.workspace(self.size)
         scores = self.retriever.scores
-        positions, values = weighted_top_k(np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32),
-                                           np.asarray(pointers, dtype=np.int64), k, scores["data"],
-                                           scores["indptr"], scores["indices"], self._upper, *space)
+        positions, values = topk.weighted_top_k(np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32),
+                                                np.asarray(pointers, dtype=np.int64), k, scores["data"],
+                                                scores["indptr"], scores["indices"], self._upper, *space,
+                                                topk.LOOKUP_COST)
         doc_ids = np.asarray(self.doc_ids)[np.maximum(positions, 0)].tolist()
         return [[(d, s) for d, p, s in zip(ids_row, row, values_row) if p >= 0]
                 for ids_row, row, values_row in zip(doc_ids, positions.tolist(), values.tolist())]

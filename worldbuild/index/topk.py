@@ -13,6 +13,7 @@ from numba import njit
 
 
 MARGIN = 1e-6  # pruning keeps anything within this fraction of the bar (float rounding)
+LOOKUP_COST = 8  # postings scored in the time one kept page costs in lookups (sort, walk; see weighted_top_k)
 
 
 @njit(nogil=True, cache=True)
@@ -47,6 +48,19 @@ def prune(scores, seen, touched, count, left, bar, keep_all):
     return kept
 
 
+@njit(nogil=True, cache=True)
+def add_term(token, weight, data, indptr, indices, scores, seen, touched, count):
+    """Score every page of one term's posting (weighted); returns how many pages are touched."""
+    for j in range(indptr[token], indptr[token + 1]):
+        doc = indices[j]
+        if not seen[doc]:
+            seen[doc] = True
+            touched[count] = doc
+            count += 1
+        scores[doc] += data[j] * weight
+    return count
+
+
 def workspace(num_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """What `weighted_top_k` scores in (per page: a sum, a seen flag, a list slot). It is left
     clean after every call, so a thread keeps one for all its calls: a fresh one per call of a
@@ -55,7 +69,8 @@ def workspace(num_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @njit(nogil=True, cache=True)
-def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper, scores, seen, touched):
+def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper, scores, seen, touched,
+                   lookup_cost=LOOKUP_COST):
     """Per query (token_ids[pointers[q]:pointers[q + 1]] with their weights): the k best
     (position, score) with a positive score, best first, ties by position; -1 / 0 pad.
     `scores`, `seen` and `touched` are a `workspace`, clean on entry and left clean.
@@ -65,8 +80,10 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
     of that bound, every page of their postings scored, until the bounds of the terms left sum
     below the k-th best score so far: no page outside the postings read can reach the top k
     then. The terms left are only looked up (binary search; a posting's pages are sorted) for
-    the pages that still can. Sums are kept in float64, so the order of adding does not show
-    in the float32 scores returned."""
+    the pages that still can, unless those pages are so many that scoring the terms' whole
+    postings costs less (`lookup_cost`; a page dropped before can come back with part of its
+    score only, which is below the bar: the top k are the same). Sums are kept in float64, so
+    the order of adding does not show in the float32 scores returned."""
     queries = len(pointers) - 1
     top_positions = np.full((queries, k), -1, dtype=np.int64)
     top_scores = np.zeros((queries, k), dtype=np.float32)
@@ -90,20 +107,25 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
                 added = r
                 break
             i = order[r]
-            token, weight = token_ids[first + i], np.float64(weights[first + i])
-            for j in range(indptr[token], indptr[token + 1]):
-                doc = indices[j]
-                if not seen[doc]:
-                    seen[doc] = True
-                    touched[count] = doc
-                    count += 1
-                scores[doc] += data[j] * weight
+            count = add_term(token_ids[first + i], np.float64(weights[first + i]), data, indptr, indices,
+                             scores, seen, touched, count)
             left -= bound[i]
             if count >= k and r + 1 < terms:  # the k-th best so far: the bar the rest must reach
                 bar = kth(scores, touched, count, best)
         kept = prune(scores, seen, touched, count, left, bar, added == terms)
         if added < terms:
-            touched[:kept].sort()  # the lookups walk each posting forward once
+            rest = 0
+            for r in range(added, terms):
+                token = token_ids[first + order[r]]
+                rest += indptr[token + 1] - indptr[token]
+            if kept * lookup_cost >= rest:  # too many pages still in the race: scoring the rest is cheaper
+                for r in range(added, terms):
+                    i = order[r]
+                    kept = add_term(token_ids[first + i], np.float64(weights[first + i]), data, indptr, indices,
+                                    scores, seen, touched, kept)
+                added = terms
+            else:
+                touched[:kept].sort()  # the lookups walk each posting forward once
         for r in range(added, terms):
             i = order[r]
             token, weight = token_ids[first + i], np.float64(weights[first + i])
