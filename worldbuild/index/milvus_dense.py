@@ -72,6 +72,7 @@ def upload(index_dir: str, info: dict, uri: str, snapshot: str, kind: str = "aut
     `kind` says (`index_spec`); a rerun continues after the rows it flushed (the count is a
     collection property; rows sent after it are sent again, as upserts)."""
     from pymilvus import DataType
+    from pymilvus.exceptions import MilvusException
 
     index_type, params = index_spec(kind)
     client = connect(uri)
@@ -96,8 +97,6 @@ def upload(index_dir: str, info: dict, uri: str, snapshot: str, kind: str = "aut
         index_params.add_index("vector", index_type=index_type, metric_type="IP",
                                params={"params": params} if params else {})
         client.create_collection(name, schema=schema, index_params=index_params, properties={**tags, _DONE: "0"})
-    from pymilvus.exceptions import MilvusException
-
     total, progress = info.get("rows", info["documents"]), {"done": done}
     try:
         _copy_rows(client, name, index_dir, total, progress, on_note)
