@@ -58,28 +58,30 @@ def test_a_process_that_dies_costs_no_answer(world, pool):
 
 
 def test_the_server_shares_a_training_batch_with_its_processes(sample_world):
-    """A live `worldbuild serve`: a Search-R1 batch answers the same before its search processes
-    are up (in the worker) and after (in them); they end with the server."""
+    """A live `worldbuild serve --search-processes 2`: the processes answer once the server is
+    ready (a trainer's first batch is shared), a Search-R1 batch answers as one process searches
+    it, and they end with the server."""
     import time
 
     import httpx
     import psutil
 
     from tests.services import start_server
+    from worldbuild.serve.peers import RETRIEVE_PASSAGE_CHARS
 
     queries = [f"{word} {number}" for number in range(60) for word in ("root zone", "crawl", "Kinder", "web", "zones")]
     proc, base = start_server(sample_world[0], extra=["--search-processes", "2"])
     try:
+        assert httpx.get(base + "/health").json()["status"] == "ok"
+        pids = httpx.get(base + "/stats").json()["search_processes"]["pids"]
+        assert len(pids) == 2 and proc.pid not in pids  # up before the first batch
         body = {"queries": queries, "topk": 3, "return_scores": True}
         first = httpx.post(base + "/retrieve", json=body, timeout=120).json()
-        deadline = time.monotonic() + 120
-        while not httpx.get(base + "/stats").json()["search_processes"]["pids"]:
-            assert time.monotonic() < deadline, "the search processes never came up"
-            time.sleep(0.5)
-        pids = httpx.get(base + "/stats").json()["search_processes"]["pids"]
-        assert len(pids) == 2 and proc.pid not in pids
-        assert httpx.post(base + "/retrieve", json=body, timeout=120).json() == first
         assert len(first["result"]) == 300 and any(first["result"])
+        with World.open(sample_world[0], backend="numba") as world:  # as the server ranks
+            alone = world.search_many(queries, 3, RETRIEVE_PASSAGE_CHARS)
+        assert [[(d["document"]["url"], d["document"]["contents"], d["score"]) for d in docs] for docs in first["result"]] \
+            == [[(h.url, f'"{h.title}"\n{h.snippet}', h.score) for h in hits] for hits in alone]
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -105,7 +105,8 @@ class Served:
 
 def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: Summarizer | None = None,
                mask_dir: str | None = None, on_ready: Callable[[float], None] | None = None,
-               search_processes: int = 0, ann_search: AnnSearch | None = None) -> FastAPI:
+               search_processes: int = 0, ann_search: AnnSearch | None = None,
+               processes_at_start: bool = False) -> FastAPI:
     """The service for the world at `world_dir` (default $WORLDBUILD_WORLD or ./world). With a
     summarizer, browse with a goal answers an LLM's evidence + summary (raw window on failure).
     Masks registered through POST /masks live in `mask_dir` (see `masks.default_directory`).
@@ -114,7 +115,8 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
     the background once serving starts, so the port answers from the first second. /health says
     "warming" (503) until the warm-up is done, then "ok"; `on_ready(seconds)` is called then.
     With `search_processes` of 2 or more, a batch of POOL_QUERIES or more is shared by that many
-    processes (started with the first such batch). `ann_search` sets how hard the dense ANN index
+    processes: started with the first such batch, or (`processes_at_start`) during the warm-up,
+    so that a trainer's first batch is shared too. `ann_search` sets how hard the dense ANN index
     searches (efSearch / nprobe; default: what the world recorded)."""
     world_dir = world_dir or default_world_dir()
     opened = World.open(world_dir, backend="numba" if warm_up else "numpy", ann_search=ann_search)
@@ -128,6 +130,8 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
                 opened.dense()  # load the embedding model now, not on the first dense query
             except ModeUnavailable as exc:
                 logging.getLogger("worldbuild.serve").warning("dense and hybrid modes unavailable: %s", exc)
+        if processes_at_start and served.pool is not None:
+            served.pool.warmup()  # ready means they answer
         gc.freeze()  # the world's long-lived objects leave the collector's scans: no multi-ms GC stalls
         return time.perf_counter() - began
 

@@ -5,8 +5,9 @@ Python runs one thread at a time, and most of a batch's time is query analysis a
 Python, so threads would not help; processes do. Each process opens the world read-only once
 (memory-mapped: the index's pages are shared, not copied) and warms it up; a piece is searched
 exactly as `World.search_many` searches it, so the answer is the same as in one process. The
-processes start when the first large batch comes (a server that never gets one never pays for
-them); that batch and any that come before they are ready are searched in the caller's process.
+processes start with the server when asked for (`serve --search-processes N`: a trainer's first
+batch is shared too), else when the first large batch comes (a server that never gets one never
+pays for them); that batch and any that come before they are ready are searched in the caller's process.
 A piece that fails (a process killed) is searched again in the caller's process, and the pool is
 started anew.
 """
