@@ -52,12 +52,12 @@ class DenseSettings:
     shard_pages: int = 0
 
     def __post_init__(self) -> None:
-        if self.backend == "milvus" and not self.uri:
-            raise ValueError("--backend milvus needs --uri (http://host:19530, or a file for milvus-lite)")
         if self.backend == "milvus":
             from worldbuild.index.milvus_dense import index_spec
 
-            index_spec(self.ann)  # a kind Milvus is not asked for here is refused before any work
+            if not self.uri:
+                raise ValueError("--backend milvus needs --uri (http://host:19530, or a file for milvus-lite)")
+            index_spec(self.ann)  # a kind Milvus is not built with is refused before any work
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,10 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
             except ModeUnavailable as exc:
                 logging.getLogger("worldbuild.serve").warning("dense and hybrid modes unavailable: %s", exc)
         if processes_at_start and served.pool is not None:
-            served.pool.warmup()  # ready means they answer
+            try:
+                served.pool.warmup()  # ready means they answer
+            except Exception as exc:  # large batches stay in this worker; it still serves
+                logging.getLogger("worldbuild.serve").warning("search processes did not start: %s", exc)
         gc.freeze()  # the world's long-lived objects leave the collector's scans: no multi-ms GC stalls
         return time.perf_counter() - began
 
