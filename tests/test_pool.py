@@ -89,3 +89,28 @@ def test_the_server_shares_a_training_batch_with_its_processes(sample_world):
     while any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids):
         assert time.monotonic() < deadline, "search processes outlived the server"
         time.sleep(0.5)
+
+
+def test_processes_that_cannot_start_leave_a_server_that_serves(sample_world, monkeypatch, caplog):
+    """Asked for at start, search processes that fail to come up are a warning: the server still
+    gets ready, and a large batch is answered in its own process."""
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from worldbuild.serve.app import POOL_QUERIES, create_app
+
+    def cannot(self):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(SearchPool, "warmup", cannot)
+    monkeypatch.setattr(SearchPool, "_start_in_background", lambda self: None)
+    queries = [f"root zone {n}" for n in range(POOL_QUERIES)]
+    with TestClient(create_app(sample_world[0], search_processes=2, processes_at_start=True)) as client:
+        deadline = time.monotonic() + 120
+        while client.get("/health").json()["status"] != "ok":
+            assert time.monotonic() < deadline, "never ready"
+            time.sleep(0.2)
+        assert "search processes did not start: no processes here" in caplog.text
+        answer = client.post("/retrieve", json={"queries": queries, "topk": 3}).json()
+        assert len(answer["result"]) == POOL_QUERIES and all(answer["result"])
