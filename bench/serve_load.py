@@ -79,8 +79,14 @@ def start_server(world_dir: str, workers: int, extra: list[str] = ()) -> tuple[s
     base = f"http://127.0.0.1:{port}"
     import httpx
 
-    deadline = time.monotonic() + 600  # two workers compile numba at once; slow on a shared machine
-    while time.monotonic() < deadline:
+    from worldbuild.serve.wait import wait_ready
+
+    why = wait_ready(base, 600, proc.pid)  # ready: warmed up (two workers compile numba at once; slow on a shared machine)
+    if why:
+        proc.kill()
+        raise RuntimeError(f"server did not start: {why}")
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # every worker answers
         try:
             ready = {httpx.get(base + "/stats", timeout=2).json()["worker"]["pid"] for _ in range(workers * 4)}
             if len(ready) >= workers or workers == 1:
