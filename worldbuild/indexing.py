@@ -98,7 +98,11 @@ def build_dense_index(world_dir: str, settings: DenseSettings = DenseSettings(),
     rel = os.path.join(INDEX_DIR, index_dir_name(snapshot, s.model, s.pooling))
     same = bool(built and built.get("path") == rel and built.get("documents") == total
                 and (built.get("shard_pages") or 0) == s.shard_pages)
-    where = {"backend": "milvus", "uri": s.uri, "index_type": _milvus_index_type(s.ann)} if s.backend == "milvus" else {}
+    where = {}
+    if s.backend == "milvus":
+        from worldbuild.index.milvus_dense import index_spec
+
+        where = {"backend": "milvus", "uri": s.uri, "index_type": index_spec(s.ann)[0]}
     if same and all(built.get(key) == value for key, value in where.items()) and (
             where or _ann_wanted(s.ann, built) == (built.get("ann") or {}).get("kind")):
         return DenseResult(built, False, snapshot, s)
@@ -158,12 +162,6 @@ def _with_ann(index_dir: str, info: dict, kind: str, progress: IndexProgress) ->
         return {**info, "ann": build_pieces(index_dir, wanted, on_note=progress.note)}
     except AnnUnavailable as exc:
         raise IndexFailed(f"{exc} (the exact vectors are built; rerun to add the ANN index)") from None
-
-
-def _milvus_index_type(kind: str) -> str:
-    from worldbuild.index.milvus_dense import index_spec
-
-    return index_spec(kind)[0]
 
 
 def _into_milvus(index_dir: str, info: dict, s: DenseSettings, snapshot: str, progress: IndexProgress) -> dict:

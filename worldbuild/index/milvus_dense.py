@@ -72,7 +72,6 @@ def upload(index_dir: str, info: dict, uri: str, snapshot: str, kind: str = "aut
     `kind` says (`index_spec`); a rerun continues after the rows it flushed (the count is a
     collection property; rows sent after it are sent again, as upserts)."""
     from pymilvus import DataType
-    from pymilvus.exceptions import MilvusException
 
     index_type, params = index_spec(kind)
     client = connect(uri)
@@ -97,38 +96,38 @@ def upload(index_dir: str, info: dict, uri: str, snapshot: str, kind: str = "aut
         index_params.add_index("vector", index_type=index_type, metric_type="IP",
                                params={"params": params} if params else {})
         client.create_collection(name, schema=schema, index_params=index_params, properties={**tags, _DONE: "0"})
-    total, progress = info.get("rows", info["documents"]), {"done": done}
     try:
-        _copy_rows(client, name, index_dir, total, progress, on_note)
-    except (MilvusException, ConnectionError, OSError) as exc:  # the server failed mid-copy
+        _copy_rows(client, name, index_dir, info.get("rows", info["documents"]), done, uri, on_note)
+        client.load_collection(name)
+    finally:
         client.close()
-        raise MilvusUnavailable(f"Milvus at {uri} failed after {progress['done']:,} of {total:,} rows were copied "
-                                f"({' '.join(str(exc).split())[:200]})") from exc
-    client.load_collection(name)
-    client.close()
     return {"backend": "milvus", "uri": uri, "collection": name, "index_type": index_type, "index_params": params}
 
 
-def _copy_rows(client, name: str, index_dir: str, total: int, progress: dict, on_note) -> None:
-    """The index's rows, in order, from the first one not recorded as done (`progress["done"]`,
-    kept up to date)."""
-    row, done = 0, progress["done"]
-    for folder in _pieces(index_dir):
-        doc_ids = np.load(os.path.join(folder, "doc_ids.npy"), mmap_mode="r")
-        vectors = np.load(os.path.join(folder, "vectors.npy"), mmap_mode="r")
-        for start in range(0, len(doc_ids), _UPLOAD_ROWS):
-            stop = min(len(doc_ids), start + _UPLOAD_ROWS)
-            if row + stop - start <= done:  # copied before an interruption
+def _copy_rows(client, name: str, index_dir: str, total: int, done: int, uri: str, on_note) -> None:
+    """The index's rows, in order, after the `done` ones copied before; a server that fails
+    mid-copy is MilvusUnavailable saying how many rows are recorded as copied."""
+    from pymilvus.exceptions import MilvusException
+
+    row = 0
+    try:
+        for folder in _pieces(index_dir):
+            doc_ids = np.load(os.path.join(folder, "doc_ids.npy"), mmap_mode="r")
+            vectors = np.load(os.path.join(folder, "vectors.npy"), mmap_mode="r")
+            for start in range(0, len(doc_ids), _UPLOAD_ROWS):
+                stop = min(len(doc_ids), start + _UPLOAD_ROWS)
+                if row + stop - start > done:  # not copied before an interruption
+                    client.upsert(name, [{"row": row + i, "doc_id": int(doc), "vector": vector}
+                                         for i, (doc, vector) in enumerate(zip(doc_ids[start:stop].tolist(),
+                                                                               np.asarray(vectors[start:stop]).tolist()))])
                 row += stop - start
-                continue
-            client.upsert(name, [{"row": row + i, "doc_id": int(doc), "vector": vector}
-                                 for i, (doc, vector) in enumerate(zip(doc_ids[start:stop].tolist(),
-                                                                       np.asarray(vectors[start:stop]).tolist()))])
-            row += stop - start
-            if row - done >= _FLUSH_ROWS:
-                done = progress["done"] = _flushed(client, name, row, total, on_note)
-    if row > done:
-        progress["done"] = _flushed(client, name, row, total, on_note)
+                if row - done >= _FLUSH_ROWS:
+                    done = _flushed(client, name, row, total, on_note)
+        if row > done:
+            _flushed(client, name, row, total, on_note)
+    except (MilvusException, ConnectionError, OSError) as exc:
+        raise MilvusUnavailable(f"Milvus at {uri} failed after {done:,} of {total:,} rows were copied "
+                                f"({' '.join(str(exc).split())[:200]})") from exc
 
 
 def _flushed(client, name: str, rows: int, total: int, on_note) -> int:

@@ -69,8 +69,7 @@ def workspace(num_docs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @njit(nogil=True, cache=True)
-def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper, scores, seen, touched,
-                   lookup_cost=LOOKUP_COST):
+def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper, scores, seen, touched, lookup_cost):
     """Per query (token_ids[pointers[q]:pointers[q + 1]] with their weights): the k best
     (position, score) with a positive score, best first, ties by position; -1 / 0 pad.
     `scores`, `seen` and `touched` are a `workspace`, clean on entry and left clean.
