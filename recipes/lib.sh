@@ -139,9 +139,9 @@ stop_pid() {
     if [[ -z $pid ]] || ! kill -0 "$pid" 2>/dev/null; then return 0; fi
     log "stopping $name (pid $pid)"
     kill "$pid" 2>/dev/null || true
-    for (( i = 0; i < 30; i++ )); do
+    for (( i = 0; i < 150; i++ )); do
         kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 1
+        sleep 0.2
     done
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true

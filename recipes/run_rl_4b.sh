@@ -366,11 +366,20 @@ merge_stage() {
     merge_latest_checkpoint "$(stage_dir "$stage")" actor "stage $stage saved no checkpoint (SAVE_FREQ=$SAVE_FREQ)"
 }
 
+stage_done() {
+    [[ -f $(stage_dir "$1")/merged/config.json ]]
+}
+
+all_stages_done() {
+    local stage
+    for (( stage = 1; stage <= STAGES; stage++ )); do stage_done "$stage" || return 1; done
+}
+
 run_stage() {
     local stage=$1 model
     model=$(model_for_stage "$stage")
     printf '\n### stage %s/%s: response length %s, model %s\n' "$stage" "$STAGES" "$(stage_length "$stage")" "$model"
-    if [[ $DRY_RUN != 1 && -f $(stage_dir "$stage")/merged/config.json ]]; then
+    if [[ $DRY_RUN != 1 ]] && stage_done "$stage"; then
         log "stage $stage: done already ($(stage_dir "$stage")/merged)"
         return
     fi
@@ -438,7 +447,11 @@ main() {
         require_cmd curl
         if [[ $FILTER == 1 ]]; then require_cmd "$VLLM" "needed by the difficulty filter"; fi
         mkdir -p "$OUT_DIR" "$LOG_DIR"
-        validate_all || die "some stage does not hold (see above); nothing started"
+        if all_stages_done; then
+            log "every stage is done already; nothing to check or train"
+        else
+            validate_all || die "some stage does not hold (see above); nothing started"
+        fi
     fi
     local stage
     for (( stage = 1; stage <= STAGES; stage++ )); do

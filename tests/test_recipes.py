@@ -222,17 +222,17 @@ def test_tool_and_reward_import_errors_are_reported_not_raised(stage1_overrides,
     assert any("expected the LLM judge" in p for p in report.problems)
 
 
-def test_cli_prints_one_line_per_problem_and_exits_nonzero(stage1_overrides):
-    result = subprocess.run(
-        [sys.executable, "-m", "worldbuild.agent.verl_config",
-         "--stage", "1", "--", *stage1_overrides, "actor_rollout_ref.actor.ppo_mini_batch_size=64",
+def test_cli_prints_one_line_per_problem_and_exits_nonzero(stage1_overrides, capsys):
+    """`python -m worldbuild.agent.verl_config`'s main, in this process (verl is imported here
+    already; the recipes run it as a program in the dry runs above)."""
+    code = verl_config.main(
+        ["--stage", "1", "--", *stage1_overrides, "actor_rollout_ref.actor.ppo_mini_batch_size=64",
          "actor_rollout_ref.actor.use_kl_loss=True",
          "--stage", "1", "--", *stage1_overrides, "trainer.no_such_key=1",
-         "--stage", "1", "--", *stage1_overrides],
-        cwd=REPO, env=recipe_env(), capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert "Traceback" not in result.stderr
+         "--stage", "1", "--", *stage1_overrides])
+    out, err = capsys.readouterr()
+    assert code == 1
+    lines = err.strip().splitlines()
     assert lines == [
         "stage 1: recipe: actor.ppo_mini_batch_size=64 != data.train_batch_size=128 "
         "(strictly on-policy: one update per rollout batch)",
@@ -240,7 +240,7 @@ def test_cli_prints_one_line_per_problem_and_exits_nonzero(stage1_overrides):
         lines[2],
     ]
     assert lines[2].startswith("stage 1: compose: Could not override 'trainer.no_such_key'")
-    assert result.stdout.startswith("stage 1: ok grpo batch=128")
+    assert out.startswith("stage 1: ok grpo batch=128")
 
 
 def test_stages_and_recipe_numbers_parse_in_groups(capsys):
@@ -254,9 +254,17 @@ def test_stages_and_recipe_numbers_parse_in_groups(capsys):
         assert "error:" in capsys.readouterr().err
 
 
-def test_expansion_rounds_between_stages():
-    result = run_recipe(RL, "--dry-run", EXPAND="1", EXPAND_SEARCH_URL="https://google.serper.dev/search",
-                        EXPAND_CDX_URL="https://index.commoncrawl.org/CC-MAIN-2024-22-index")
+@pytest.fixture(scope="module")
+def expanding_per_node_dry_run():
+    """A dry run that grows the world between stages and serves it on every node of a Ray cluster
+    (one run for both: each composes all three stages against verl, ~10 s of imports)."""
+    return run_recipe(RL, "--dry-run", EXPAND="1", WORLD_PER_NODE="1",
+                      EXPAND_SEARCH_URL="https://google.serper.dev/search",
+                      EXPAND_CDX_URL="https://index.commoncrawl.org/CC-MAIN-2024-22-index")
+
+
+def test_expansion_rounds_between_stages(expanding_per_node_dry_run):
+    result = expanding_per_node_dry_run
     assert result.returncode == 0, result.stderr[-3000:]
     rounds = [c for c in commands(result.stdout) if c[1:2] == ["expand"]]
     assert [c[c.index("--tasks") + 1].rsplit("/", 2)[-2] for c in rounds] == ["stage1", "stage2"]  # not after 3
@@ -264,13 +272,17 @@ def test_expansion_rounds_between_stages():
     assert missing.returncode != 0 and "EXPAND_SEARCH_URL" in missing.stderr
 
 
-def test_one_world_service_per_node():
-    result = run_recipe(RL, "--dry-run", WORLD_PER_NODE="1", STAGES="1")
+def test_one_world_service_per_node(expanding_per_node_dry_run):
+    result = expanding_per_node_dry_run
     assert result.returncode == 0, result.stderr[-3000:]
-    cluster = [c for c in commands(result.stdout) if c[1:2] == ["serve-cluster"]]
-    assert len(cluster) == 1 and cluster[0][cluster[0].index("--port") + 1] == "8000"
-    single = [c for c in commands(result.stdout) if os.path.basename(c[0]) == "worldbuild" and c[1] == "serve"]
-    assert not single  # no single service on the head
+    steps = [c[1:3] if c[1] == "serve-cluster" else c[1:2] for c in commands(result.stdout)
+             if os.path.basename(c[0]) == "worldbuild" and c[1] in ("serve-cluster", "serve", "expand")]
+    starts = [c for c in commands(result.stdout) if c[1:2] == ["serve-cluster"] and "--stop" not in c]
+    assert all(c[c.index("--port") + 1] == "8000" for c in starts)
+    # each stage makes sure of them; each expansion stops them, so the next stage serves the new snapshot
+    assert steps == [["serve-cluster", "--world"], ["expand"], ["serve-cluster", "--stop"], ["serve-cluster", "--world"],
+                     ["serve-cluster", "--world"], ["expand"], ["serve-cluster", "--stop"], ["serve-cluster", "--world"],
+                     ["serve-cluster", "--world"]]  # and no single service on the head
 
 
 def test_sft_dry_run_composes(tmp_path):
@@ -372,7 +384,8 @@ def port_open(port: int) -> bool:
 @pytest.mark.slow
 def test_real_run_orchestration_with_stand_ins(tmp_path):
     """Without --dry-run: world started when down, judge checked, vLLM up for the filter and down
-    before training, each stage trained and merged, servers stopped at exit, reruns skip done stages."""
+    before training, each stage trained and merged, servers stopped at exit, reruns skip done stages
+    (and, with every stage done, compose nothing)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (tmp_path / "fake_http.py").write_text(FAKE_HTTP)
@@ -412,7 +425,8 @@ def test_real_run_orchestration_with_stand_ins(tmp_path):
         second = run_recipe(RL, **env)
         assert second.returncode == 0
         assert calls.read_text().splitlines() == log  # both stages done: nothing runs again
-        assert second.stderr.count("done already") == 2
+        assert second.stderr.count(": done already") == 2
+        assert "every stage is done already" in second.stderr and "verl_config" not in second.stdout  # nothing composed
     finally:
         judge.terminate()
         judge.wait(timeout=10)
