@@ -59,7 +59,9 @@ def _build_key(*inputs: str) -> str:
         digest.update(path.encode())
         with open(path, "rb") as handle:
             digest.update(handle.read())
-    for dist in sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()):
+    # a set: a plain pytest run finds this checkout's own distribution twice (the repo is on sys.path
+    # as well), xdist's workers once; the same packages must give the same key
+    for dist in sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()}):
         digest.update(dist.encode())
     return digest.hexdigest()[:16]
 
