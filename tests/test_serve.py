@@ -248,11 +248,16 @@ def test_masks_through_the_address_hold_on_every_route(http):
     assert serper and ROOT_SERVERS not in [hit["link"] for hit in serper]
     lite = http.post(prefix + "/lr/search", json={"query": "root servers", "search_type": "sparse"}).json()
     assert lite["results"] and ROOT_SERVERS not in [hit["link"] for hit in lite["results"]]
+    opened = http.post(prefix + "/or/search", json={"query": "root servers", "topn": 10}).json()["results"]
+    assert opened and ROOT_SERVERS not in [hit["url"] for hit in opened]
+    one = http.post(prefix + "/retrieve", json={"query": "root servers"}).json()["result"]
+    assert one and "Root Servers" not in [doc["document"]["title"] for doc in one]
     for url in VARIANTS:
         assert http.post(prefix + "/browse", json={"url": url}).status_code == 404
         assert http.get(prefix + "/r/" + url).status_code == 404
         assert http.post(prefix + "/access", json={"urls": [url]}).json()["result"] == [None]
         assert http.post(prefix + "/lr/web_parser", json={"url": url}).json()["found"] is False
+        assert http.post(prefix + "/or/get_content", json={"url": url}).status_code == 404
     assert http.post(prefix + "/mask", json={"urls": ["https://commoncrawl.org/faq"]}).json()["urls"] == [
         ROOT_SERVERS, "https://commoncrawl.org/faq"]
     assert http.post(prefix + "/browse", json={"url": "https://commoncrawl.org/faq"}).status_code == 200
@@ -328,6 +333,38 @@ def test_jina_search_bing_and_tavily_shapes(http):
         h["url"] for h in bing[1:]]
     tavily = http.post("/tavily/search", json={"query": "root servers", "max_results": 2, "api_key": "x"}).json()
     assert tavily["results"][0]["url"] == ROOT_SERVERS and tavily["results"][0]["content"]
+
+
+def test_open_researcher_search_service_shape(http):
+    """OpenResearcher's browser backend (TIGER-AI-Lab/OpenResearcher, browser.py) POSTs {query, topn}
+    to {base}/search and reads each result's title, url and summary (all required), then POSTs {url}
+    to {base}/get_content and reads a non-empty content and its title; base here: /or."""
+    results = http.post("/or/search", json={"query": "root servers", "topn": 20}).json()["results"]
+    assert results[0] == {"url": ROOT_SERVERS, "title": "Root Servers", "summary": results[0]["summary"]}
+    assert "root" in results[0]["summary"].lower() and all(set(r) == {"url", "title", "summary"} for r in results)
+    assert len(http.post("/or/search", json={"query": "root servers", "topn": 2}).json()["results"]) == 2
+    assert http.post("/or/search", json={"query": " "}).json() == {"results": []}
+    content = http.post("/or/get_content", json={"url": ROOT_SERVERS}).json()
+    assert content["title"] == "Root Servers" and "a.root-servers.net" in content["content"]
+    assert http.post("/or/get_content", json={"url": "http://nowhere.example/"}).status_code == 404
+    assert http.get("/or/").json()["endpoints"] == ["/search", "/get_content"]
+
+
+def test_browsecomp_plus_one_query_retrieve_shape(http):
+    """BrowseComp-Plus's Search-R1 client (search_agent/search_r1_client.py) POSTs {"query": q} alone
+    to /retrieve and reads result[i].document.title, .document.text and result[i].docid; its server
+    answers 5 whole pages by default."""
+    result = http.post("/retrieve", json={"query": "root servers"}).json()["result"]
+    assert len(result) == 5 and all(set(doc) == {"document", "docid"} for doc in result)
+    first = result[0]
+    assert first["document"]["title"] == "Root Servers" and "a.root-servers.net" in first["document"]["text"]
+    batch = http.post("/retrieve", json={"queries": ["root servers"], "topk": 5}).json()["result"][0]
+    assert [doc["docid"] for doc in result] == [doc["id"] for doc in batch]  # the same pages as the batch shape
+    assert http.post("/retrieve", json={"query": "root servers", "topk": 2, "return_scores": True}).json()[
+        "result"][1]["score"] > 0
+    assert http.post("/retrieve", json={"query": ""}).json()["result"] == []
+    neither = http.post("/retrieve", json={"topk": 3})
+    assert neither.status_code == 422 and "'queries' (a list) or 'query'" in one_line_error(neither)
 
 
 def test_unknown_route_wrong_method_and_huge_bodies(http):

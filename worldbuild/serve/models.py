@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 100
@@ -59,14 +59,23 @@ class Lax(BaseModel):
 class RetrieveRequest(Lax):
     """Search-R1's retriever request, as its training loop, verl's search tool and ASearcher send
     it: every active rollout's query in one body. A blank or over-long query answers [] for that
-    item (the batch never fails for one bad item); topk 0 or missing means the default, 3."""
+    item (the batch never fails for one bad item); topk 0 or missing means the default, 3. Or one
+    `query`, as BrowseComp-Plus's Search-R1 server takes it (its client sends nothing else)."""
 
-    queries: list[str] = Field(max_length=MAX_RETRIEVE_QUERIES,
-                               description=f"Up to {MAX_RETRIEVE_QUERIES} queries, answered in order")
+    queries: list[str] | None = Field(None, max_length=MAX_RETRIEVE_QUERIES,
+                                      description=f"Up to {MAX_RETRIEVE_QUERIES} queries, answered in order")
+    query: str | None = Field(None, description="One query, as BrowseComp-Plus's Search-R1 server takes it "
+                                                "(then `result` is one list of whole pages)")
     topk: int | None = Field(None, ge=0, le=MAX_K)
     return_scores: bool = False
     mode: Literal["bm25", "dense", "hybrid"] = Mode
     mask: list[str] = Mask
+
+    @model_validator(mode="after")
+    def _one_shape(self):
+        if self.queries is None and self.query is None:
+            raise ValueError("give 'queries' (a list) or 'query' (one string)")
+        return self
 
 
 class AccessRequest(Lax):
@@ -146,4 +155,17 @@ class TavilyRequest(Lax):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     max_results: int = Field(5, ge=1, le=MAX_K)
     include_raw_content: bool = False
+    mask: list[str] = Mask
+
+
+class OpenResearcherSearchRequest(Lax):
+    """OpenResearcher's search service request (`topn`: its browser's max_search_results)."""
+
+    query: str = Field(max_length=MAX_QUERY_CHARS)
+    topn: int = Field(10, ge=1, le=MAX_K)
+    mask: list[str] = Mask
+
+
+class OpenResearcherContentRequest(Lax):
+    url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
     mask: list[str] = Mask

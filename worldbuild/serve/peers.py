@@ -1,7 +1,8 @@
 """The routes that speak other services' shapes, so a training stack that already talks to one
 changes only its base URL: Search-R1's retriever (also verl's search tool and ASearcher), ASearcher's
-page access, the LiteResearcher authors' search and browse services (under /lr, where their route
-names meet ours), Serper's search and Jina's reader. Each answers what that service's own clients
+page access, BrowseComp-Plus's one-query retriever, the LiteResearcher authors' search and browse
+services (under /lr, where their route names meet ours), OpenResearcher's search service (under /or),
+Serper's search and Jina's reader. Each answers what that service's own clients
 read; docs/peers.md lists the shapes."""
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from worldbuild.serve import errors
 from worldbuild.serve.errors import NOT_AVAILABLE
 from worldbuild.serve.models import (MAX_QUERY_CHARS, AccessRequest, JinaRequest, JinaSearchRequest,
                                      LiteBatchSearchRequest, LiteBrowseRequest, LiteSearchRequest, LiteUrlRequest,
-                                     LiteUrlsRequest, RetrieveRequest, SerperRequest, TavilyRequest)
+                                     LiteUrlsRequest, OpenResearcherContentRequest, OpenResearcherSearchRequest,
+                                     RetrieveRequest, SerperRequest, TavilyRequest)
 
 RETRIEVE_PASSAGE_CHARS = 600
 OFF_LOOP_QUERIES = 64  # batches this large are answered in a thread, off the event loop
 DEFAULT_TOPK = 3  # Search-R1's server default (`--topk 3`) when a request has none or 0
+BROWSECOMP_K = 5  # BrowseComp-Plus's Search-R1 server default (`--k 5`), for a one-`query` body
 SEARCH_TYPES = {"sparse": "bm25", "dense": "dense", "hybrid": "hybrid"}
 _SCHEME = re.compile(r"^(https?|doc):/*", re.IGNORECASE)
 
@@ -111,6 +114,8 @@ def install(app: FastAPI, served) -> None:
     # -- Search-R1 / verl SearchTool / ASearcher ------------------------------------------------
     @app.post("/retrieve", summary="Search-R1's retriever: a whole training batch of queries in one request")
     async def retrieve(request: RetrieveRequest, http: Request) -> Response:
+        if request.queries is None:
+            return one_query_retrieve(request, http)
         searched = usable_queries(request.queries)
         args = ([request.queries[i] for i in searched], request.topk or DEFAULT_TOPK, request.mode,
                 served.mask(http, request.mask), RETRIEVE_PASSAGE_CHARS)
@@ -119,6 +124,17 @@ def install(app: FastAPI, served) -> None:
         else:
             lists = served.search_many(*args) if searched else []
         return served.reply(retrieve_body(request.queries, request.return_scores, searched, lists))
+
+    def one_query_retrieve(request: RetrieveRequest, http: Request) -> Response:
+        """BrowseComp-Plus's Search-R1 server: `{"query"}` -> `{"result": [{"document": {"title",
+        "text"}, "docid"}]}`, whole pages (its default), k from the server (its default, 5)."""
+        query = request.query or ""
+        hits = [] if _skip_reason(query) else served.search(
+            query, request.topk or BROWSECOMP_K, request.mode, served.mask(http, request.mask), snippet_chars=0)
+        pages = world.store.by_ids(h.doc_id for h in hits)
+        result = [{"document": {"title": h.title, "text": pages[h.doc_id].text}, "docid": str(h.doc_id),
+                   **({"score": h.score} if request.return_scores else {})} for h in hits]
+        return served.reply({"result": result})
 
     @app.post("/access", summary="ASearcher's page access: each URL's page text, null where absent")
     async def access(request: AccessRequest, http: Request) -> Response:
@@ -257,6 +273,25 @@ def install(app: FastAPI, served) -> None:
                     "raw_content": pages[h.doc_id].text if pages else None} for h in hits]
         return served.reply({"query": request.query, "answer": None, "images": [], "results": results,
                              "response_time": round(time.perf_counter() - began, 4)})
+
+    # -- OpenResearcher's search service (its browser's local backend), under /or -------------------
+    @app.get("/or/", summary="OpenResearcher's search service: what it serves")
+    async def open_researcher_info() -> Response:
+        return served.json({"service": "worldbuild", "active_searcher": "bm25",
+                            "endpoints": ["/search", "/get_content"]})
+
+    @app.post("/or/search", summary="OpenResearcher's search: results with url, title, summary")
+    async def open_researcher_search(request: OpenResearcherSearchRequest, http: Request) -> Response:
+        hits = served.search(request.query, request.topn, "bm25", served.mask(http, request.mask)) \
+            if not _skip_reason(request.query) else []
+        return served.json({"results": [{"url": h.url, "title": h.title, "summary": h.snippet} for h in hits]})
+
+    @app.post("/or/get_content", summary="OpenResearcher's page content: title and text; 404 where absent")
+    async def open_researcher_content(request: OpenResearcherContentRequest, http: Request) -> Response:
+        page = world.page(request.url, mask=served.mask(http, request.mask))
+        if page is None:
+            return served.not_available(request.url)
+        return served.json({"title": page.title, "content": page.text})
 
     # -- LiteResearcher's search and browse services ---------------------------------------------
     def lite_mode(search_type: str) -> tuple[str, str | None]:
