@@ -19,5 +19,5 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip
 # torch first, pinned: its CPU build (an unpinned torch would pull a multi-GB CUDA build)
 "${PIP[@]}" "torch==${TORCH_VERSION:-2.13.0}"
-"${PIP[@]}" "${PINS[@]}" -e ".[test,dense,ann,milvus,fast,rl,ray,docs]"
+"${PIP[@]}" "${PINS[@]}" -e ".[test,dense,ann,milvus,fast,rl,ray,docs,mcp]"
 export PATH="$PWD/$VENV/bin:$PATH"

@@ -367,6 +367,36 @@ def test_browsecomp_plus_one_query_retrieve_shape(http):
     assert neither.status_code == 422 and "'queries' (a list) or 'query'" in one_line_error(neither)
 
 
+def test_browsecomp_plus_mcp_tools_over_sse(server):
+    """BrowseComp-Plus's MCP agents connect over SSE to {host}/mcp and call its two tools,
+    search(query) and get_document(docid); here through the official MCP client."""
+    needs_extra("mcp", "mcp")
+    from mcp.client.session import ClientSession
+    from mcp.client.sse import sse_client
+
+    async def calls():
+        async with sse_client(server + "/mcp") as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+            found = await session.call_tool("search", {"query": "root servers"})
+            first = json.loads(found.content[0].text)
+            page = await session.call_tool("get_document", {"docid": first["docid"]})
+            missing = await session.call_tool("get_document", {"docid": "nope"})
+            return tools, found, first, page, missing
+
+    tools, found, first, page, missing = asyncio.run(calls())
+    assert set(tools) == {"search", "get_document"}
+    assert list(tools["search"].input_schema["properties"]) == ["query"]
+    assert list(tools["get_document"].input_schema["properties"]) == ["docid"]
+    results = [json.loads(item.text) for item in found.content]
+    assert len(results) == 5 and all(set(r) == {"docid", "score", "snippet"} for r in results)
+    assert first["snippet"].startswith("# Root Servers") and first["score"] > 0
+    text = json.loads(page.content[0].text)
+    assert text["docid"] == first["docid"] and "a.root-servers.net" in text["text"] and len(text["text"]) >= len(
+        first["snippet"])
+    assert not missing.is_error and missing.content == [] and missing.structured_content == {"result": None}
+
+
 def test_unknown_route_wrong_method_and_huge_bodies(http):
     assert http.get("/nope").status_code == 404 and "no route" in one_line_error(http.get("/nope"))
     assert http.get("/search").status_code == 405
