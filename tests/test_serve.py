@@ -374,17 +374,17 @@ def test_browsecomp_plus_mcp_tools_over_sse(server):
     from mcp.client.session import ClientSession
     from mcp.client.sse import sse_client
 
-    async def calls():
-        async with sse_client(server + "/mcp") as (read, write), ClientSession(read, write) as session:
+    async def calls(base: str, docid: str | None = None):
+        async with sse_client(base + "/mcp") as (read, write), ClientSession(read, write) as session:
             await session.initialize()
             tools = {tool.name: tool for tool in (await session.list_tools()).tools}
             found = await session.call_tool("search", {"query": "root servers"})
             first = json.loads(found.content[0].text)
-            page = await session.call_tool("get_document", {"docid": first["docid"]})
+            page = await session.call_tool("get_document", {"docid": docid or first["docid"]})
             missing = await session.call_tool("get_document", {"docid": "nope"})
             return tools, found, first, page, missing
 
-    tools, found, first, page, missing = asyncio.run(calls())
+    tools, found, first, page, missing = asyncio.run(calls(server))
     assert set(tools) == {"search", "get_document"}
     assert list(tools["search"].input_schema["properties"]) == ["query"]
     assert list(tools["get_document"].input_schema["properties"]) == ["docid"]
@@ -395,6 +395,11 @@ def test_browsecomp_plus_mcp_tools_over_sse(server):
     assert text["docid"] == first["docid"] and "a.root-servers.net" in text["text"] and len(text["text"]) >= len(
         first["snippet"])
     assert not missing.is_error and missing.content == [] and missing.structured_content == {"result": None}
+    # a mask in the address holds for the whole session: the page is neither found nor read
+    prefix = httpx.post(server + "/masks", json={"urls": [ROOT_SERVERS]}).json()["prefix"]
+    _, masked_found, masked_first, masked_page, _ = asyncio.run(calls(server + prefix, first["docid"]))
+    assert first["docid"] not in [json.loads(item.text)["docid"] for item in masked_found.content]
+    assert masked_first["docid"] != first["docid"] and masked_page.structured_content == {"result": None}
 
 
 def test_unknown_route_wrong_method_and_huge_bodies(http):

@@ -23,6 +23,7 @@ from worldbuild.urls import BadURL, canonical_url, url_key
 
 MASK_ID = re.compile(r"^[0-9a-f]{24}$")
 SCOPE_KEY = "worldbuild.mask"
+PREFIX_KEY = "worldbuild.mask_prefix"  # the /m/<id> the address carried (for links the service hands out)
 _PREFIX = re.compile(r"^/m/([^/]*)(/.*)?$")
 
 
@@ -117,4 +118,5 @@ class MaskPrefix:
         raw = scope.get("raw_path")
         if raw is not None:
             raw = raw[len(b"/m/") + len(found.encode()):] or b"/"
-        await self.app({**scope, "path": rest, "raw_path": raw, SCOPE_KEY: canonical}, receive, send)
+        await self.app({**scope, "path": rest, "raw_path": raw, SCOPE_KEY: canonical, PREFIX_KEY: f"/m/{found}"},
+                       receive, send)

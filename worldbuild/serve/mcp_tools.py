@@ -4,14 +4,18 @@ connectors) search the world with only the server address changed: `search(query
 
 Its search answers the k best pages (its `--k`, 5) as {docid, score, snippet}, the snippet being the
 start of the document (its first 512 tokens; here the first SNIPPET_CHARS characters);
-get_document answers {docid, text}, or nothing for an unknown id. Needs the `mcp` extra (the
-official SDK); without it there is no /mcp route."""
+get_document answers {docid, text}, or nothing for an unknown id. A mask in the address
+(/m/<id>/mcp) holds for the whole session: the stream tells the client to post its calls under the
+same prefix. Needs the `mcp` extra (the official SDK); without it there is no /mcp route."""
 
-from __future__ import annotations
 
 import logging
 
 from fastapi import FastAPI
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from worldbuild.serve.masks import PREFIX_KEY, address_mask
 
 SEARCH_K = 5  # BrowseComp-Plus's `--k` default
 SNIPPET_CHARS = 2048  # about its 512-token document opening
@@ -22,28 +26,58 @@ log = logging.getLogger("worldbuild.serve")
 def install(app: FastAPI, served) -> bool:
     """Mount the tools at /mcp (SSE: GET /mcp/, then POST /mcp/messages/); False without `mcp`."""
     try:
-        from mcp.server.mcpserver import MCPServer
+        from mcp.server.mcpserver import Context, MCPServer
         from mcp.server.transport_security import TransportSecuritySettings
     except ImportError:
         return False
     world = served.world
     server = MCPServer("worldbuild", instructions="Search a frozen lite web; read a page by its docid.")
 
+    def mask_of(ctx: Context) -> list[str]:
+        request = ctx.request_context.request  # the POST that carried this call
+        return address_mask(request.scope) if request is not None else []
+
     @server.tool(description="Search the world: the top pages as {docid, score, snippet}.")
-    def search(query: str) -> list[dict]:
-        hits = served.search(query, SEARCH_K, "bm25", [], snippet_chars=0) if query.strip() else []
+    def search(query: str, ctx: Context) -> list[dict]:
+        hits = served.search(query, SEARCH_K, "bm25", mask_of(ctx), snippet_chars=0) if query.strip() else []
         pages = world.store.by_ids(h.doc_id for h in hits)
         return [{"docid": str(h.doc_id), "score": h.score, "snippet": pages[h.doc_id].text[:SNIPPET_CHARS]}
                 for h in hits]
 
     @server.tool(description="A page's whole text by its docid (from search).")
-    def get_document(docid: str) -> dict | None:
-        if not docid.strip().isdigit():
+    def get_document(docid: str, ctx: Context) -> dict | None:
+        if not docid.strip().isdigit() or int(docid) in world.masked_ids(mask_of(ctx)):
             return None
         page = world.store.by_ids([int(docid)]).get(int(docid))
         return None if page is None else {"docid": docid, "text": page.text}
 
     # the service is reached by any host name it is served under, as the other routes are
     anywhere = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    app.mount("/mcp", server.sse_app(sse_path="/", message_path="/messages/", transport_security=anywhere))
+    sse = _under_mask_prefix(server.sse_app(sse_path="/", message_path="/messages/", transport_security=anywhere))
+    app.mount("/mcp", sse)
+    app.router.routes.append(Route("/mcp", _Bare(sse), methods=["GET"]))
     return True
+
+
+class _Bare:
+    """GET /mcp (no slash, as clients are told to connect) served as /mcp/, not redirected there:
+    the redirect would be built from the address without its /m/<id> prefix, and lose the mask."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app({**scope, "path": scope["path"] + "/", "root_path": scope.get("root_path", "") + "/mcp"},
+                       receive, send)
+
+
+def _under_mask_prefix(app: ASGIApp) -> ASGIApp:
+    """The SSE app, seeing a masked address whole: the message path it hands the client is built
+    from the root path, so both keep the /m/<id> prefix (the client's calls then carry the mask)."""
+    async def carry(scope: Scope, receive: Receive, send: Send) -> None:
+        prefix = scope.get(PREFIX_KEY)
+        if scope["type"] == "http" and prefix:
+            scope = {**scope, "root_path": prefix + scope.get("root_path", ""), "path": prefix + scope["path"]}
+        await app(scope, receive, send)
+
+    return carry
