@@ -8,9 +8,6 @@ get_document answers {docid, text}, or nothing for an unknown id. A mask in the 
 (/m/<id>/mcp) holds for the whole session: the stream tells the client to post its calls under the
 same prefix. Needs the `mcp` extra (the official SDK); without it there is no /mcp route."""
 
-
-import logging
-
 from fastapi import FastAPI
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -19,8 +16,6 @@ from worldbuild.serve.masks import PREFIX_KEY, address_mask
 
 SEARCH_K = 5  # BrowseComp-Plus's `--k` default
 SNIPPET_CHARS = 2048  # about its 512-token document opening
-
-log = logging.getLogger("worldbuild.serve")
 
 
 def install(app: FastAPI, served) -> bool:
