@@ -13,8 +13,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from worldbuild.serve.masks import PREFIX_KEY, address_mask
+from worldbuild.serve.peers import BROWSECOMP_K, whole_pages
 
-SEARCH_K = 5  # BrowseComp-Plus's `--k` default
 SNIPPET_CHARS = 2048  # about its 512-token document opening
 
 
@@ -34,10 +34,8 @@ def install(app: FastAPI, served) -> bool:
 
     @server.tool(description="Search the world: the top pages as {docid, score, snippet}.")
     def search(query: str, ctx: Context) -> list[dict]:
-        hits = served.search(query, SEARCH_K, "bm25", mask_of(ctx), snippet_chars=0) if query.strip() else []
-        pages = world.store.by_ids(h.doc_id for h in hits)
-        return [{"docid": str(h.doc_id), "score": h.score, "snippet": pages[h.doc_id].text[:SNIPPET_CHARS]}
-                for h in hits]
+        found = whole_pages(served, query, BROWSECOMP_K, "bm25", mask_of(ctx)) if query.strip() else []
+        return [{"docid": str(h.doc_id), "score": h.score, "snippet": page.text[:SNIPPET_CHARS]} for h, page in found]
 
     @server.tool(description="A page's whole text by its docid (from search).")
     def get_document(docid: str, ctx: Context) -> dict | None:
@@ -56,7 +54,8 @@ def install(app: FastAPI, served) -> bool:
 
 class _Bare:
     """GET /mcp (no slash, as clients are told to connect) served as /mcp/, not redirected there:
-    the redirect would be built from the address without its /m/<id> prefix, and lose the mask."""
+    the redirect would be built from the address without its /m/<id> prefix, and lose the mask.
+    (A class: Starlette would wrap a plain function as a request handler, not as an ASGI app.)"""
 
     def __init__(self, app: ASGIApp):
         self.app = app

@@ -28,7 +28,7 @@ from worldbuild.serve.models import (MAX_QUERY_CHARS, AccessRequest, JinaRequest
 RETRIEVE_PASSAGE_CHARS = 600
 OFF_LOOP_QUERIES = 64  # batches this large are answered in a thread, off the event loop
 DEFAULT_TOPK = 3  # Search-R1's server default (`--topk 3`) when a request has none or 0
-BROWSECOMP_K = 5  # BrowseComp-Plus's Search-R1 server default (`--k 5`), for a one-`query` body
+BROWSECOMP_K = 5  # BrowseComp-Plus's servers' default `--k`: a one-`query` body, and its MCP search
 SEARCH_TYPES = {"sparse": "bm25", "dense": "dense", "hybrid": "hybrid"}
 _SCHEME = re.compile(r"^(https?|doc):/*", re.IGNORECASE)
 
@@ -36,6 +36,14 @@ _SCHEME = re.compile(r"^(https?|doc):/*", re.IGNORECASE)
 def _retrieve_doc(hit) -> dict:
     """A passage as Search-R1's corpus holds one: `"Title"` on the first line, text after."""
     return {"id": str(hit.doc_id), "contents": f'"{hit.title}"\n{hit.snippet}', "url": hit.url}
+
+
+def whole_pages(served, query: str, k: int, mode: str, mask: list[str]) -> list[tuple]:
+    """The k best (hit, stored page) for `query`, for the shapes that answer whole pages (no
+    snippet is made): BrowseComp-Plus's retriever and its MCP search."""
+    hits = served.search(query, k, mode, mask, snippet_chars=0)
+    pages = served.world.store.by_ids(h.doc_id for h in hits)
+    return [(h, pages[h.doc_id]) for h in hits]
 
 
 def usable_queries(queries: list[str]) -> list[int]:
@@ -129,11 +137,10 @@ def install(app: FastAPI, served) -> None:
         """BrowseComp-Plus's Search-R1 server: `{"query"}` -> `{"result": [{"document": {"title",
         "text"}, "docid"}]}`, whole pages (its default), k from the server (its default, 5)."""
         query = request.query or ""
-        hits = [] if _skip_reason(query) else served.search(
-            query, request.topk or BROWSECOMP_K, request.mode, served.mask(http, request.mask), snippet_chars=0)
-        pages = world.store.by_ids(h.doc_id for h in hits)
-        result = [{"document": {"title": h.title, "text": pages[h.doc_id].text}, "docid": str(h.doc_id),
-                   **({"score": h.score} if request.return_scores else {})} for h in hits]
+        found = [] if _skip_reason(query) else whole_pages(
+            served, query, request.topk or BROWSECOMP_K, request.mode, served.mask(http, request.mask))
+        result = [{"document": {"title": h.title, "text": page.text}, "docid": str(h.doc_id),
+                   **({"score": h.score} if request.return_scores else {})} for h, page in found]
         return served.reply({"result": result})
 
     @app.post("/access", summary="ASearcher's page access: each URL's page text, null where absent")
