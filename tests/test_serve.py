@@ -264,6 +264,12 @@ def test_masks_through_the_address_hold_on_every_route(http):
     assert http.post(prefix + "/access", json={"urls": ["http://[unclosed", ""]}).json()["result"] == [None, None]
     unknown = http.post("/m/0123456789abcdef01234567/search", json={"query": "root servers"})
     assert unknown.status_code == 404 and "unknown mask id" in one_line_error(unknown)
+    moved = http.get(prefix + "/or")  # a slash redirect keeps the address, mask and all
+    assert moved.status_code == 307 and moved.headers["location"].endswith(prefix + "/or/")
+    padded = "root servers " + "padding " * 120  # 1,200 of these: over the 1 MiB that other routes take
+    batch = http.post(prefix + "/retrieve", json={"queries": [padded] * 1200, "topk": 10})
+    assert batch.status_code == 200 and len(padded) * 1200 > 1 << 20
+    assert batch.json()["result"][0] and ROOT_SERVERS not in [doc["url"] for doc in batch.json()["result"][0]]
 
 
 @pytest.mark.slow

@@ -8,6 +8,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from worldbuild.serve.masks import route_path
+
 MAX_BODY_BYTES = 1 << 20
 BATCH_BODY_BYTES = 16 << 20  # /retrieve: a training batch of up to 8,192 queries
 BATCH_PATHS = ("/retrieve",)
@@ -69,7 +71,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = BATCH_BODY_BYTES if scope["path"] in BATCH_PATHS else self.limit
+        limit = BATCH_BODY_BYTES if route_path(scope) in BATCH_PATHS else self.limit
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await error(413, f"request body over {limit} bytes")(scope, receive, send)

@@ -18,7 +18,7 @@ from typing import Callable
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from worldbuild.serve.masks import address_mask
+from worldbuild.serve.masks import address_mask, route_path
 from worldbuild.serve.models import MAX_K, MAX_MASK, MAX_RETRIEVE_QUERIES
 
 PATH = "/retrieve"
@@ -99,7 +99,7 @@ class RetrieveFastPath:
         self.headers = [(b"content-type", b"application/json"), (b"x-world-snapshot", snapshot.encode())]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope) != PATH:
             await self.app(scope, receive, send)
             return
         chunks, more = [], True

@@ -23,8 +23,6 @@ from worldbuild.urls import BadURL, canonical_url, url_key
 
 MASK_ID = re.compile(r"^[0-9a-f]{24}$")
 SCOPE_KEY = "worldbuild.mask"
-PREFIX_KEY = "worldbuild.mask_prefix"  # the /m/<id> the address carried (for links the service hands out)
-_PREFIX = re.compile(r"^/m/([^/]*)(/.*)?$")
 
 
 class UnknownMask(KeyError):
@@ -98,25 +96,30 @@ def address_mask(scope: Scope) -> list[str]:
     return scope.get(SCOPE_KEY, [])
 
 
+def route_path(scope: Scope) -> str:
+    """The path the routes answer: the address without its root path (a mask's /m/<id>)."""
+    path, root = scope["path"], scope.get("root_path", "")
+    return path[len(root):] or "/" if root and path.startswith(root) else path
+
+
 class MaskPrefix:
-    """ASGI middleware: `/m/<id>/rest` is served as `/rest` with the id's URLs as the mask."""
+    """ASGI middleware: `/m/<id>/rest` is served as `/rest` with the id's URLs as the mask.
+    The prefix becomes the root path (ASGI's place for where an app is mounted), so the routes
+    see `/rest` while every address the service builds (a slash redirect, the message path of
+    the MCP stream) keeps the prefix, and with it the mask."""
 
     def __init__(self, app: ASGIApp, registry: MaskRegistry, on_unknown):
         self.app, self.registry, self.on_unknown = app, registry, on_unknown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/m/"):
+        if scope["type"] != "http" or not route_path(scope).startswith("/m/"):
             await self.app(scope, receive, send)
             return
-        match = _PREFIX.match(scope["path"])
-        found, rest = (match.group(1), match.group(2) or "/") if match else ("", "/")
+        found = route_path(scope)[len("/m/"):].split("/", 1)[0]
         try:
             canonical = self.registry.lookup(found)
         except UnknownMask:
             await self.on_unknown(found)(scope, receive, send)
             return
-        raw = scope.get("raw_path")
-        if raw is not None:
-            raw = raw[len(b"/m/") + len(found.encode()):] or b"/"
-        await self.app({**scope, "path": rest, "raw_path": raw, SCOPE_KEY: canonical, PREFIX_KEY: f"/m/{found}"},
-                       receive, send)
+        root = scope.get("root_path", "") + f"/m/{found}"
+        await self.app({**scope, "root_path": root, SCOPE_KEY: canonical}, receive, send)

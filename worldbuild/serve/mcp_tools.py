@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from worldbuild.serve.masks import PREFIX_KEY, address_mask
+from worldbuild.serve.masks import address_mask
 from worldbuild.serve.peers import BROWSECOMP_K, whole_pages
 
 SNIPPET_CHARS = 2048  # about its 512-token document opening
@@ -46,7 +46,7 @@ def install(app: FastAPI, served) -> bool:
 
     # the service is reached by any host name it is served under, as the other routes are
     anywhere = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    sse = _under_mask_prefix(server.sse_app(sse_path="/", message_path="/messages/", transport_security=anywhere))
+    sse = server.sse_app(sse_path="/", message_path="/messages/", transport_security=anywhere)
     app.mount("/mcp", sse)
     app.router.routes.append(Route("/mcp", _Bare(sse), methods=["GET"]))
     return True
@@ -54,8 +54,8 @@ def install(app: FastAPI, served) -> bool:
 
 class _Bare:
     """GET /mcp (no slash, as clients are told to connect) served as /mcp/, not redirected there:
-    the redirect would be built from the address without its /m/<id> prefix, and lose the mask.
-    (A class: Starlette would wrap a plain function as a request handler, not as an ASGI app.)"""
+    a client that does not follow redirects still connects. (A class: Starlette would wrap a
+    plain function as a request handler, not as an ASGI app.)"""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -64,14 +64,3 @@ class _Bare:
         await self.app({**scope, "path": scope["path"] + "/", "root_path": scope.get("root_path", "") + "/mcp"},
                        receive, send)
 
-
-def _under_mask_prefix(app: ASGIApp) -> ASGIApp:
-    """The SSE app, seeing a masked address whole: the message path it hands the client is built
-    from the root path, so both keep the /m/<id> prefix (the client's calls then carry the mask)."""
-    async def carry(scope: Scope, receive: Receive, send: Send) -> None:
-        prefix = scope.get(PREFIX_KEY)
-        if scope["type"] == "http" and prefix:
-            scope = {**scope, "root_path": prefix + scope.get("root_path", ""), "path": prefix + scope["path"]}
-        await app(scope, receive, send)
-
-    return carry
