@@ -201,7 +201,8 @@ def test_an_index_analysed_by_workers_is_the_same_index(sample_world, tmp_path):
     "plain words\nover two lines", "a *word* in emphasis", "a [link](https://x.example) here",
     "para\n\n---\n\nafter a rule", "Title\n===\nbody", "- one\n- two", "1. first\n2) second",
     "# a heading", "> quoted", "a | b\n--|--\nc | d", "x &amp; y", "a <b>tag</b>", "nul\x00here",
-    "    indented code", "under_score", "~~struck~~", "a \\* escape", "`code`",
+    "    indented code", "under_score", "~~struck~~", "a \\* escape", "`code`", "words\n  * a list after",
+    "words\n2. a list after", "- a list first", "words\n\n===", "words\r- a list after",
 ])
 def test_snippet_text_reads_markup_as_pulldown_cmark_does(markdown):
     from worldbuild.index.plaintext import one_line, rendered_line
@@ -212,10 +213,10 @@ def test_snippet_text_reads_markup_as_pulldown_cmark_does(markdown):
 def test_fragments_without_markup_are_their_own_words(world):
     """A fragment that holds no markup skips the Markdown renderer: on fragments of the sample
     world's real pages, cut where snippets cut them, both give the same words."""
-    from worldbuild.index.plaintext import _MARKUP, one_line, rendered_line
+    from worldbuild.index.plaintext import has_markup, one_line, rendered_line
 
     fragments = [text[start:start + size] for _, text in world.store.index_texts()
                  for start in range(0, len(text), 700) for size in (240, 900)]
-    plain = [fragment for fragment in fragments if _MARKUP.search(fragment) is None]
+    plain = [fragment for fragment in fragments if not has_markup(fragment)]
     assert len(plain) > 200 and len(plain) < len(fragments)
     assert [one_line(fragment) for fragment in fragments] == [rendered_line(fragment) for fragment in fragments]
