@@ -21,7 +21,8 @@ import numpy as np
 
 from worldbuild.atomic import publish_dir
 from worldbuild.executor import Executor
-from worldbuild.index.analysis import ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_term_counts
+from worldbuild.index.analysis import (ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_term_counts,
+                                      quick_keys)
 
 DOC_LENGTHS = "doc_lengths.npy"
 VOCABULARY = "vocab.index.json"  # bm25s's own name for the term -> column map
@@ -155,6 +156,11 @@ class QueryTerms:
     @cached_property
     def wanted(self) -> frozenset[str]:
         return frozenset(self.group_of)
+
+    @cached_property
+    def group_keys(self) -> list[tuple[str, ...] | None]:
+        """Per group, the stable word starts snippets look for (`analysis.quick_keys`)."""
+        return [quick_keys(frozenset(group.variants)) for group in self.groups]
 
 
 def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list[float], dict[str, float]]:

@@ -56,7 +56,7 @@ def _best_window(text: str, terms: QueryTerms, width: int, lang: str, low: str |
     if quick_keys(wanted) is None or len(low) != len(text):
         return _window(matches(text, terms, lang), weights, width)
     analyzer = analyzer_name(lang)
-    keys = [quick_keys(frozenset(group.variants)) for group in terms.groups]
+    keys = terms.group_keys
     found: list[list[int]] = [[] for _ in terms.groups]
     order = sorted(range(len(terms.groups)), key=lambda i: (-weights[i], i))
     for rank, anchor in enumerate(order):
