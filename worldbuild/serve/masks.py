@@ -99,7 +99,7 @@ def address_mask(scope: Scope) -> list[str]:
 def route_path(scope: Scope) -> str:
     """The path the routes answer: the address without its root path (a mask's /m/<id>)."""
     path, root = scope["path"], scope.get("root_path", "")
-    return path[len(root):] or "/" if root and path.startswith(root) else path
+    return (path[len(root):] or "/") if root and path.startswith(root) else path
 
 
 class MaskPrefix:
