@@ -12,7 +12,7 @@ import functools
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from worldbuild import storage
 from worldbuild.executor import Executor, LocalExecutor
@@ -202,9 +202,9 @@ def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, 
     resumed_bytes = 0
     unit_bytes: dict[str, int] = {}  # a corpus unit's share of its file, for progress
 
-    def plan(source: InputFile) -> list[WorkUnit]:
+    def plan(source: InputFile) -> Iterable[WorkUnit]:
         if not corpora.is_corpus_input(source):
-            return list(plan_units(source, settings.batch_size))
+            return plan_units(source, settings.batch_size)  # lazily: workers start while the file is still being cut
         units = list(corpora.plan_corpus_units(source, spec))
         for unit in units:
             unit_bytes[unit.unit_id] = source.size // len(units)
