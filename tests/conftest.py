@@ -159,8 +159,8 @@ class StopsAfter:
     def __init__(self, inner, count: int):
         self.inner, self.count, self.workers = inner, count, inner.workers
 
-    def map_unordered(self, fn, items):
-        return interrupted(self.inner.map_unordered(fn, items), self.count)
+    def map_unordered(self, fn, items, window=None):
+        return interrupted(self.inner.map_unordered(fn, items, window), self.count)
 
 
 @pytest.fixture(scope="session")

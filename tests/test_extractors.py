@@ -116,7 +116,7 @@ class ByValue:
     def __init__(self):
         self.extractors = set()
 
-    def map_unordered(self, fn, items):
+    def map_unordered(self, fn, items, window=None):
         import pickle
 
         for item in items:

@@ -197,6 +197,27 @@ def test_an_index_analysed_by_workers_is_the_same_index(sample_world, tmp_path):
     assert [d for d, _, _ in bm25.analysed(iter(pages), LocalExecutor(2))] == [d for d, _, _ in pages]
 
 
+def test_an_index_analysed_in_small_tasks_a_few_at_a_time(sample_world, tmp_path, monkeypatch):
+    """Many small tasks through one pool, a few out at a time (results come back out of order):
+    the pages come back in their order and the index is the one a single process builds; a task
+    that fails ends the build with its error instead of leaving it waiting."""
+    from worldbuild.executor import LocalExecutor
+    from worldbuild.index import bm25
+
+    monkeypatch.setattr(bm25, "ANALYSE_PAGES", 3)
+    monkeypatch.setattr(bm25, "ANALYSE_WINDOW", 2)
+    with World.open(sample_world[0]) as world:
+        pages = list(world.store.index_pages())
+    assert [d for d, _, _ in bm25.analysed(iter(pages), LocalExecutor(2))] == [d for d, _, _ in pages]
+    alone = bm25.build_index(iter(pages), str(tmp_path / "alone"))
+    assert bm25.build_index(iter(pages), str(tmp_path / "shared"), LocalExecutor(2)) == alone
+    for name in ("doc_ids.npy", "doc_lengths.npy", "vocab.index.json"):
+        assert (tmp_path / "alone" / name).read_bytes() == (tmp_path / "shared" / name).read_bytes(), name
+    broken = [*pages[:40], (pages[40][0], None, "en"), *pages[41:]]  # no text: its task raises
+    with pytest.raises(TypeError):
+        list(bm25.analysed(iter(broken), LocalExecutor(2)))
+
+
 @pytest.mark.parametrize("markdown", [
     "plain words\nover two lines", "a *word* in emphasis", "a [link](https://x.example) here",
     "para\n\n---\n\nafter a rule", "Title\n===\nbody", "- one\n- two", "1. first\n2) second",

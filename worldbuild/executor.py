@@ -7,8 +7,10 @@ The local one is a process pool; a cluster executor only has to offer the same
 from __future__ import annotations
 
 import copy
+import itertools
 import multiprocessing
 import os
+import queue
 import signal
 from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
@@ -19,7 +21,9 @@ R = TypeVar("R")
 class Executor(Protocol):
     workers: int
 
-    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]: ...
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], window: int | None = None) -> Iterator[R]:
+        """`fn` over `items`, results as they finish; with `window`, at most that many items are
+        out (sent and not yet answered), read from `items` in the caller's thread as room opens."""
 
 
 def _ignore_sigint() -> None:
@@ -33,7 +37,7 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = max(1, workers or os.cpu_count() or 1)
 
-    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], window: int | None = None) -> Iterator[R]:
         if self.workers == 1:
             for item in items:
                 yield fn(item)
@@ -41,11 +45,39 @@ class LocalExecutor:
         context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
         pool = context.Pool(self.workers, initializer=_ignore_sigint)
         try:
-            yield from pool.imap_unordered(fn, items, chunksize=1)
+            if window is None:  # the pool reads `items` ahead, on a thread of its own
+                yield from pool.imap_unordered(fn, items, chunksize=1)
+            else:
+                yield from _windowed(pool, fn, iter(items), window)
             pool.close()
         finally:
             pool.terminate()
             pool.join()
+
+
+def _windowed(pool, fn: Callable[[T], R], items: Iterator[T], window: int) -> Iterator[R]:
+    """Results of `fn` as they finish, at most `window` items out at once; the next item is read
+    (in this thread) when a result is taken. An item's error is raised here."""
+    finished: queue.SimpleQueue = queue.SimpleQueue()
+    out = 0
+
+    def send(item: T) -> None:
+        pool.apply_async(fn, (item,), callback=lambda result: finished.put((True, result)),
+                         error_callback=lambda error: finished.put((False, error)))
+
+    for item in itertools.islice(items, window):
+        send(item)
+        out += 1
+    while out:
+        ok, value = finished.get()
+        out -= 1
+        if not ok:
+            raise value
+        yield value
+        item = next(items, _DONE)
+        if item is not _DONE:
+            send(item)
+            out += 1
 
 
 def _apply(fn: Callable[[T], R], item: T) -> R:
@@ -78,14 +110,14 @@ class RayExecutor:
         sized.task_memory = int(min(task_memory, largest)) if largest else None
         return sized
 
-    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], window: int | None = None) -> Iterator[R]:
         ray = self.ray
         options = {"memory": self.task_memory} if self.task_memory else {}
         task = ray.remote(num_cpus=1, max_retries=self.max_retries, retry_exceptions=False, **options)(_apply)
         fn_ref = ray.put(fn)
         pending = iter(items)
         in_flight: list = []
-        window = self.workers * 2  # enough queued to keep every CPU busy, no more
+        window = window or self.workers * 2  # by default enough queued to keep every CPU busy, no more
         try:
             while True:
                 while len(in_flight) < window:
