@@ -55,7 +55,7 @@ def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = N
     """(doc_id, analyzer, term counts) for each page, in the order of `docs`. With an executor of two
     or more workers the analysis (most of an index build) runs on them, in tasks of ANALYSE_PAGES
     pages, through one pool for the whole build: each worker analyses a word once for all its
-    tasks (a pool per wave of pages started cold each time: 1.9x the time). About ANALYSE_WINDOW
+    tasks (a pool per wave of pages started cold each time: 1.7x the time). About ANALYSE_WINDOW
     tasks per worker are out at once, so memory holds a bounded number of texts however large the
     world; `docs` is read in the caller's thread (a page store's connection belongs to it)."""
     pages = iter(docs)
