@@ -78,27 +78,18 @@ def _best_window(text: str, terms: QueryTerms, width: int, lang: str, low: str |
 
 def _window(found: list[list[int]], weights: list[float], width: int, anchor: int | None = None) -> int | None:
     """The best window's start: each of the anchor's first MAX_ANCHORS places starts one (a
-    third of the width before it), scored by the weights of the words it holds. A window that
-    holds every word present cannot be beaten (ties go to the earliest): the search stops there."""
+    third of the width before it), scored by the weights of the words it holds."""
     present = [i for i, positions in enumerate(found) if positions]
     if not present:
         return None
     if anchor is None:
         anchor = max(present, key=lambda i: (weights[i], -i))
-    others = [i for i in present if i != anchor]
-    if not others:  # only the anchor's word is on the page: its first window
-        return max(0, found[anchor][0] - width // 3)
-    best_score, best_start, whole = -1.0, None, weights[anchor] + sum(weights[i] for i in others)
+    best_score, best_start = -1.0, None
     for position in found[anchor][:MAX_ANCHORS]:
         start = max(0, position - width // 3)
-        score = weights[anchor]
-        for i in others:
-            if _held(found[i], start, start + width):
-                score += weights[i]
+        score = sum(weights[i] for i in present if _held(found[i], start, start + width))
         if score > best_score + 1e-9:
             best_score, best_start = score, start
-            if score >= whole - 1e-9:
-                break
     return best_start
 
 

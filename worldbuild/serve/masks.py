@@ -112,10 +112,11 @@ class MaskPrefix:
         self.app, self.registry, self.on_unknown = app, registry, on_unknown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not route_path(scope).startswith("/m/"):
+        path = route_path(scope) if scope["type"] == "http" else ""
+        if not path.startswith("/m/"):
             await self.app(scope, receive, send)
             return
-        found = route_path(scope)[len("/m/"):].split("/", 1)[0]
+        found = path[len("/m/"):].split("/", 1)[0]
         try:
             canonical = self.registry.lookup(found)
         except UnknownMask:

@@ -34,7 +34,7 @@ def install(app: FastAPI, served) -> bool:
 
     @server.tool(description="Search the world: the top pages as {docid, score, snippet}.")
     def search(query: str, ctx: Context) -> list[dict]:
-        found = whole_pages(served, query, BROWSECOMP_K, "bm25", mask_of(ctx)) if query.strip() else []
+        found = whole_pages(served, query, BROWSECOMP_K, "bm25", mask_of(ctx))
         return [{"docid": str(h.doc_id), "score": h.score, "snippet": page.text[:SNIPPET_CHARS]} for h, page in found]
 
     @server.tool(description="A page's whole text by its docid (from search).")

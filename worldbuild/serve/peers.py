@@ -40,7 +40,10 @@ def _retrieve_doc(hit) -> dict:
 
 def whole_pages(served, query: str, k: int, mode: str, mask: list[str]) -> list[tuple]:
     """The k best (hit, stored page) for `query`, for the shapes that answer whole pages (no
-    snippet is made): BrowseComp-Plus's retriever and its MCP search."""
+    snippet is made): BrowseComp-Plus's retriever and its MCP search. A blank or over-long query
+    finds nothing, as in a batch."""
+    if _skip_reason(query):
+        return []
     hits = served.search(query, k, mode, mask, snippet_chars=0)
     pages = served.world.store.by_ids(h.doc_id for h in hits)
     return [(h, pages[h.doc_id]) for h in hits]
@@ -136,9 +139,8 @@ def install(app: FastAPI, served) -> None:
     def one_query_retrieve(request: RetrieveRequest, http: Request) -> Response:
         """BrowseComp-Plus's Search-R1 server: `{"query"}` -> `{"result": [{"document": {"title",
         "text"}, "docid"}]}`, whole pages (its default), k from the server (its default, 5)."""
-        query = request.query or ""
-        found = [] if _skip_reason(query) else whole_pages(
-            served, query, request.topk or BROWSECOMP_K, request.mode, served.mask(http, request.mask))
+        found = whole_pages(served, request.query or "", request.topk or BROWSECOMP_K, request.mode,
+                            served.mask(http, request.mask))
         result = [{"document": {"title": h.title, "text": page.text}, "docid": str(h.doc_id),
                    **({"score": h.score} if request.return_scores else {})} for h, page in found]
         return served.reply({"result": result})
