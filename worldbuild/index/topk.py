@@ -13,7 +13,7 @@ from numba import njit
 
 
 MARGIN = 1e-6  # pruning keeps anything within this fraction of the bar (float rounding)
-LOOKUP_COST = 8  # postings scored in the time one kept page costs in lookups (sort, walk; see weighted_top_k)
+LOOKUP_COST = 8  # postings read through in the time one page is looked up in a posting (see weighted_top_k)
 
 
 @njit(nogil=True, cache=True)
@@ -33,13 +33,13 @@ def kth(scores, touched, count, best):
 
 
 @njit(nogil=True, cache=True)
-def prune(scores, seen, touched, count, left, bar, keep_all):
+def prune(scores, seen, touched, count, left, bar):
     """Keep in touched[:count] (in order) the pages that can still reach `bar` with at most
     `left` more; forget the others. Returns how many are kept."""
     kept = 0
     for c in range(count):
         doc = touched[c]
-        if keep_all or scores[doc] + left >= bar * (1 - MARGIN):
+        if scores[doc] + left >= bar * (1 - MARGIN):
             touched[kept] = doc
             kept += 1
         else:
@@ -78,10 +78,10 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
     largest score (`upper`, filled on first use) times its weight. Terms are added in the order
     of that bound, every page of their postings scored, until the bounds of the terms left sum
     below the k-th best score so far: no page outside the postings read can reach the top k
-    then. The terms left are only looked up (binary search; a posting's pages are sorted) for
-    the pages that still can, unless those pages are so many that scoring the terms' whole
-    postings costs less (`lookup_cost`; a page dropped before can come back with part of its
-    score only, which is below the bar: the top k are the same). Sums are kept in float64, so
+    then. The terms left add only to the pages that still can: each such page is looked up in
+    a term's posting (gallop, then binary search; a posting's pages are sorted) while they are
+    few against it (`lookup_cost` postings read per page looked up), else the posting is read
+    through and only those pages are scored (`seen` marks them). Sums are kept in float64, so
     the order of adding does not show in the float32 scores returned."""
     queries = len(pointers) - 1
     top_positions = np.full((queries, k), -1, dtype=np.int64)
@@ -111,29 +111,20 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
             left -= bound[i]
             if count >= k and r + 1 < terms:  # the k-th best so far: the bar the rest must reach
                 bar = kth(scores, touched, count, best)
-        kept = prune(scores, seen, touched, count, left, bar, added == terms)
-        if added < terms:
-            rest = 0
-            for r in range(added, terms):
-                token = token_ids[first + order[r]]
-                rest += indptr[token + 1] - indptr[token]
-            if kept * lookup_cost >= rest:  # too many pages still in the race: scoring the rest is cheaper
-                for r in range(added, terms):
-                    i = order[r]
-                    kept = add_term(token_ids[first + i], np.float64(weights[first + i]), data, indptr, indices,
-                                    scores, seen, touched, kept)
-                added = terms
-            else:
-                touched[:kept].sort()  # the lookups walk each posting forward once
+        kept = count if added == terms else prune(scores, seen, touched, count, left, bar)
+        ordered = False
         for r in range(added, terms):
             i = order[r]
             token, weight = token_ids[first + i], np.float64(weights[first + i])
             start, stop = indptr[token], indptr[token + 1]
-            at = start
-            for c in range(kept):
-                doc = touched[c]
-                if (stop - at) > 8 * (kept - c):  # far to go: gallop, then binary search
-                    step = 1
+            if kept * lookup_cost < stop - start:  # few pages left in the race: look each one up
+                if not ordered:
+                    touched[:kept].sort()  # the lookups walk the posting forward once
+                    ordered = True
+                at = start
+                for c in range(kept):
+                    doc = touched[c]
+                    step = 1  # gallop, then binary search
                     while at + step < stop and indices[at + step] < doc:
                         step *= 2
                     low, high = at + step // 2, min(at + step, stop)
@@ -144,17 +135,19 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
                         else:
                             high = middle
                     at = low
-                else:
-                    while at < stop and indices[at] < doc:
-                        at += 1
-                if at == stop:
-                    break
-                if indices[at] == doc:
-                    scores[doc] += data[at] * weight
+                    if at == stop:
+                        break
+                    if indices[at] == doc:
+                        scores[doc] += data[at] * weight
+            else:  # many: read the posting through, scoring only the pages still in the race
+                for j in range(start, stop):
+                    doc = indices[j]
+                    if seen[doc]:
+                        scores[doc] += data[j] * weight
             left -= bound[i]
             if r + 1 < terms:
                 bar = kth(scores, touched, kept, best)
-                kept = prune(scores, seen, touched, kept, left, bar, False)
+                kept = prune(scores, seen, touched, kept, left, bar)
         held = 0
         for c in range(kept):
             doc = touched[c]
