@@ -176,6 +176,32 @@ def test_a_batch_answers_as_one_query_at_a_time(world):
     assert [h.url for h in paged] == [h.url for h in world.search("root zone database", k=4)][2:]
 
 
+def test_a_query_remembered_word_by_word_is_the_query_analysed_whole(world, monkeypatch):
+    """`terms` remembers each query word's variants, weight and token ids; a query asked again,
+    or built of words other queries brought, is the query analysed and weighed as a whole."""
+    from worldbuild.index import analysis
+    from worldbuild.index.bm25 import group_weights
+
+    index = world.index
+
+    def whole(query):
+        groups = analysis.analyse_query(query, index.analyzers)
+        weights, scale = group_weights(groups, index.document_frequency, index.size)
+        token_ids = index.token_ids(dict.fromkeys(term for group in groups for term in group.variants))
+        return groups, weights, scale, token_ids
+
+    queries = ["Root zone DATABASE root", "crawler crawling crawled", "the of and", "Kindersitze im Test",
+               "東京 大学", "zone crawler Test database", "naïve Café café", "root"]
+    for query in queries + queries[::-1]:
+        terms = index.terms(query)
+        assert (terms.groups, terms.weights, terms.scale, terms.token_ids) == whole(query)
+    remembered = [index.terms(query) for query in queries]
+    monkeypatch.setattr(analysis, "TERM_MEMO_LIMIT", -1)  # every memo forgotten at each use
+    monkeypatch.setattr("worldbuild.index.bm25.WORD_MEMO_LIMIT", -1)
+    assert [index.terms(query) for query in queries] == remembered
+    assert index.terms("Root zone DATABASE root").token_ids and index.terms("the of and").token_ids == []
+
+
 def test_an_index_analysed_by_workers_is_the_same_index(sample_world, tmp_path):
     """The analysis of an index build shared by two worker processes, in waves of pages, gives
     the index one process makes: the same files, byte for byte."""

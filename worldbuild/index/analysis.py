@@ -317,21 +317,31 @@ class QueryGroup:
     variants: tuple[str, ...]  # index terms that stand for it
 
 
+_variant_memos: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = {}
+
+
 def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
     """The query's words in order, each with its terms under every analyser the index used (a
     word that is a stopword is dropped under all of them alike); CJK runs as bigrams, as in every
-    page. Each distinct word is analysed once per process (the analysers' memos)."""
-    names = sorted(set(analyzers)) or [PLAIN]
+    page. Each distinct word's terms are found once per process (a memo per set of analysers)."""
+    names = tuple(sorted(set(analyzers))) or (PLAIN,)
+    known = _variant_memos.get(names)
+    if known is None or len(known) > TERM_MEMO_LIMIT:
+        known = _variant_memos[names] = {}
     plain = tokens(query, PLAIN)  # words as they are (normalised), CJK bigrams: one per group
-    words = {query[token.start:token.end] for token in plain if _char_kind(query[token.start]) != CJK}
-    memos = [_memo_of(words, name) for name in names]
+    new = {query[token.start:token.end] for token in plain
+           if token.term not in known and _char_kind(query[token.start]) != CJK}
+    if new:
+        memos = [_memo_of(new, name) for name in names]
+        for surface in new:  # (a word's terms depend on its normalised form only)
+            known[normalise(surface)] = tuple(dict.fromkeys(memo.term[surface] for memo in memos))
     groups: dict[str, QueryGroup] = {}
     for token in plain:
         surface = query[token.start:token.end]
         if _char_kind(surface[0]) == CJK:
             key, variants = surface, (token.term,)
         else:
-            key, variants = token.term, tuple(dict.fromkeys(memo.term[surface] for memo in memos))
+            key, variants = token.term, known[token.term]
         found = groups.get(key)
         if found is None:
             groups[key] = QueryGroup(surface, variants)

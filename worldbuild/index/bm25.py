@@ -30,6 +30,7 @@ INFO = "worldbuild.json"
 EMPTY = ""  # the term of a page without any (bm25s needs one per page), column 0
 LEGACY_ANALYZERS = ["english"]  # indexes built before analysis by language stemmed all as English
 BATCH_SPLIT = 256  # a batch of this many queries or more is split over the cores
+WORD_MEMO_LIMIT = 200_000  # query words whose weights a searcher remembers (then forgotten all at once)
 
 
 def idf(df, n):
@@ -207,6 +208,7 @@ class BM25Index:
         self.retriever = None
         self.compiled = backend == "numba"
         self._vocab: dict[str, int] = {}
+        self._words: dict[tuple[str, ...], tuple] = {}  # query word (its variants) -> `_word`
         if self.size:
             # bm25s holds the score matrix; the compiled path scores it with our own kernel
             self.retriever = bm25s.BM25.load(path, mmap=True, override_params={"backend": "numpy"},
@@ -222,9 +224,27 @@ class BM25Index:
 
     def terms(self, query: str) -> QueryTerms:
         groups = analyse_query(query, self.analyzers)
-        weights, scale = group_weights(groups, self.document_frequency, self.size)
-        token_ids = self.token_ids(dict.fromkeys(t for g in groups for t in g.variants))
-        return QueryTerms(token_ids=token_ids, groups=groups, weights=weights, scale=scale)
+        weights: list[float] = []
+        scale: dict[str, float] = {}
+        token_ids: dict[int, None] = {}
+        for group in groups:  # as `group_weights` over all the groups, a word at a time
+            weight, factors, ids = self._word(group.variants)
+            weights.append(weight)
+            for term, factor in factors:
+                scale[term] = min(scale.get(term, np.inf), factor)
+            token_ids.update(dict.fromkeys(ids))
+        return QueryTerms(token_ids=list(token_ids), groups=groups, weights=weights, scale=scale)
+
+    def _word(self, variants: tuple[str, ...]) -> tuple[float, tuple[tuple[str, float], ...], tuple[int, ...]]:
+        """A query word's weight, its variants' factors and token ids: looked up once per
+        process (every query would otherwise read the same document frequencies again)."""
+        found = self._words.get(variants)
+        if found is None:
+            if len(self._words) > WORD_MEMO_LIMIT:
+                self._words.clear()
+            (weight,), scale = group_weights([QueryGroup("", variants)], self.document_frequency, self.size)
+            found = self._words[variants] = (weight, tuple(scale.items()), tuple(self.token_ids(variants)))
+        return found
 
     def search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
         """Top-k (doc_id, score) with a positive score."""
