@@ -65,13 +65,15 @@ _local = threading.local()  # a PyStemmer object is not safe to share between th
 
 
 def _stemmer(name: str):
+    """The thread's stemmer for `name`, without PyStemmer's own word cache: each word is stemmed
+    once per process anyway (the memos below), and that cache made a new word 2-4x slower to stem."""
     stemmers = getattr(_local, "stemmers", None)
     if stemmers is None:
         stemmers = _local.stemmers = {}
     if name not in stemmers:
         import Stemmer
 
-        stemmers[name] = Stemmer.Stemmer(name) if name not in ("cjk", PLAIN) else None
+        stemmers[name] = Stemmer.Stemmer(name, 0) if name not in ("cjk", PLAIN) else None
     return stemmers[name]
 
 
