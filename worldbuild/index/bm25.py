@@ -15,7 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -191,6 +191,50 @@ def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list
     return weights, scale
 
 
+WordAnswer = tuple[float, tuple[tuple[str, float], ...], tuple[int, ...]]  # weight, factors, token ids
+
+
+class WordMemo:
+    """A searcher's memo of query words: per word (its variants), what `weigh(variants)` gives
+    (its weight, its variants' factors, its token ids), computed once per searcher, since every
+    query would otherwise read the same document frequencies again; forgotten all at once past
+    WORD_MEMO_LIMIT words."""
+
+    def __init__(self, weigh: Callable[[tuple[str, ...]], WordAnswer]):
+        self.weigh = weigh
+        self.known: dict[tuple[str, ...], WordAnswer] = {}
+
+    def __call__(self, variants: tuple[str, ...]) -> WordAnswer:
+        found = self.known.get(variants)
+        if found is None:
+            if len(self.known) > WORD_MEMO_LIMIT:
+                self.known.clear()
+            found = self.known[variants] = self.weigh(variants)
+        return found
+
+
+def word_weight(variants: tuple[str, ...], frequency, pages: int) -> tuple[float, tuple[tuple[str, float], ...]]:
+    """`group_weights` of one query word: its weight and its variants' factors."""
+    (weight,), scale = group_weights([QueryGroup("", variants)], frequency, pages)
+    return weight, tuple(scale.items())
+
+
+def query_terms(query: str, analyzers: list[str], word: WordMemo) -> QueryTerms:
+    """The query's `QueryTerms`, each word's part from `word`: the same as `group_weights` over
+    all its groups and the token ids of all their variants, in order."""
+    groups = analyse_query(query, analyzers)
+    weights: list[float] = []
+    scale: dict[str, float] = {}
+    token_ids: dict[int, None] = {}
+    for group in groups:
+        weight, factors, ids = word(group.variants)
+        weights.append(weight)
+        for term, factor in factors:
+            scale[term] = min(scale.get(term, np.inf), factor)
+        token_ids.update(dict.fromkeys(ids))
+    return QueryTerms(token_ids=list(token_ids), groups=groups, weights=weights, scale=scale)
+
+
 class BM25Index:
     """Search one saved index. `backend="numba"` answers ~100x faster (`topk.weighted_top_k`,
     compiled once per machine; call `warmup()` at start to load it); "numpy" needs no compile."""
@@ -208,7 +252,7 @@ class BM25Index:
         self.retriever = None
         self.compiled = backend == "numba"
         self._vocab: dict[str, int] = {}
-        self._words: dict[tuple[str, ...], tuple] = {}  # query word (its variants) -> `_word`
+        self._words = WordMemo(self._weigh)
         if self.size:
             # bm25s holds the score matrix; the compiled path scores it with our own kernel
             self.retriever = bm25s.BM25.load(path, mmap=True, override_params={"backend": "numpy"},
@@ -223,28 +267,10 @@ class BM25Index:
         return 0 if token_id is None else int(self._indptr[token_id + 1] - self._indptr[token_id])
 
     def terms(self, query: str) -> QueryTerms:
-        groups = analyse_query(query, self.analyzers)
-        weights: list[float] = []
-        scale: dict[str, float] = {}
-        token_ids: dict[int, None] = {}
-        for group in groups:  # as `group_weights` over all the groups, a word at a time
-            weight, factors, ids = self._word(group.variants)
-            weights.append(weight)
-            for term, factor in factors:
-                scale[term] = min(scale.get(term, np.inf), factor)
-            token_ids.update(dict.fromkeys(ids))
-        return QueryTerms(token_ids=list(token_ids), groups=groups, weights=weights, scale=scale)
+        return query_terms(query, self.analyzers, self._words)
 
-    def _word(self, variants: tuple[str, ...]) -> tuple[float, tuple[tuple[str, float], ...], tuple[int, ...]]:
-        """A query word's weight, its variants' factors and token ids: looked up once per
-        process (every query would otherwise read the same document frequencies again)."""
-        found = self._words.get(variants)
-        if found is None:
-            if len(self._words) > WORD_MEMO_LIMIT:
-                self._words.clear()
-            (weight,), scale = group_weights([QueryGroup("", variants)], self.document_frequency, self.size)
-            found = self._words[variants] = (weight, tuple(scale.items()), tuple(self.token_ids(variants)))
-        return found
+    def _weigh(self, variants: tuple[str, ...]) -> WordAnswer:
+        return (*word_weight(variants, self.document_frequency, self.size), tuple(self.token_ids(variants)))
 
     def search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
         """Top-k (doc_id, score) with a positive score."""

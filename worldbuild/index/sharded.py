@@ -21,9 +21,8 @@ import numpy as np
 from worldbuild import storage
 from worldbuild.atomic import publish_dir
 from worldbuild.executor import Executor, LocalExecutor
-from worldbuild.index.analysis import analyse_query
-from worldbuild.index.bm25 import (DOC_LENGTHS, BM25Index, QueryTerms, analysis_info, analyzers_of, build_index,
-                                   group_weights, idf, load_vocabulary)
+from worldbuild.index.bm25 import (DOC_LENGTHS, BM25Index, QueryTerms, WordAnswer, WordMemo, analysis_info,
+                                   analyzers_of, build_index, idf, load_vocabulary, query_terms, word_weight)
 
 SHARD_PREFIX = "shard-"
 _CHUNK = 1 << 24  # score entries rescaled at a time (bounds the temporary arrays to ~1 GB)
@@ -271,14 +270,18 @@ class ShardedBM25Index:
                        for name in names]
         self.size = sum(shard.size for shard in self.shards)
         self.pool = ThreadPoolExecutor(threads or min(len(self.shards), os.cpu_count() or 1) or 1)
+        self._words = WordMemo(self._weigh)
 
     def terms(self, query: str) -> QueryTerms:
         """The query's groups as every shard sees them; weights are idf over the whole world
         (for snippets); token ids are each shard's own, looked up in `search`."""
-        groups = analyse_query(query, self.analyzers)
-        weights, scale = group_weights(
-            groups, lambda term: sum(shard.document_frequency(term) for shard in self.shards), self.size)
-        return QueryTerms(token_ids=[], groups=groups, weights=weights, scale=scale)
+        return query_terms(query, self.analyzers, self._words)
+
+    def _weigh(self, variants: tuple[str, ...]) -> WordAnswer:
+        return (*word_weight(variants, self._frequency, self.size), ())
+
+    def _frequency(self, term: str) -> int:
+        return sum(shard.document_frequency(term) for shard in self.shards)
 
     @staticmethod
     def _for_shard(shard: BM25Index, terms: QueryTerms) -> QueryTerms:
