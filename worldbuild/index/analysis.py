@@ -331,12 +331,11 @@ def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
     if known is None or len(known) > TERM_MEMO_LIMIT:
         known = _variant_memos[names] = {}
     plain = tokens(query, PLAIN)  # words as they are (normalised), CJK bigrams: one per group
-    new = {query[token.start:token.end] for token in plain
-           if token.term not in known and _char_kind(query[token.start]) != CJK}
-    if new:
-        memos = [_memo_of(new, name) for name in names]
-        for surface in new:  # (a word's terms depend on its normalised form only)
-            known[normalise(surface)] = tuple(dict.fromkeys(memo.term[surface] for memo in memos))
+    new = sorted({token.term for token in plain if token.term not in known and _char_kind(query[token.start]) != CJK})
+    if new:  # each analyser stems them all in one call (`tokens` has dropped short words and stopwords)
+        stems = [stemmer.stemWords(new) if (stemmer := _stemmer(name)) else new for name in names]
+        for i, word in enumerate(new):
+            known[word] = tuple(dict.fromkeys(column[i] for column in stems))
     groups: dict[str, QueryGroup] = {}
     for token in plain:
         surface = query[token.start:token.end]
