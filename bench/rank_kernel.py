@@ -49,10 +49,7 @@ def per_query(kernel, index, batch, k: int) -> tuple[list[float], list]:
     upper = np.full(len(index._indptr) - 1, -1, dtype=np.float32)
     times, tops = [], []
     for terms in batch:
-        factor = index._factors(terms)
-        ids = np.asarray(terms.token_ids, dtype=np.int64)
-        weights = np.asarray([factor.get(t, 1.0) for t in terms.token_ids], dtype=np.float32)
-        pointers = np.asarray([0, len(ids)], dtype=np.int64)
+        ids, weights, pointers = index.kernel_queries([terms], [0])
         best = float("inf")
         for _ in range(3):
             began = time.perf_counter()

@@ -336,11 +336,9 @@ class BM25Index:
         """Token id -> the factor its column is scaled by (variants weighed to their word's idf)."""
         return {self._vocab[term]: value for term, value in terms.scale.items() if term in self._vocab}
 
-    def _weighted(self, batch: list[QueryTerms], chunk: list[int], k: int) -> list[list[tuple[int, float]]]:
-        """The compiled path: every query of `chunk` in one `weighted_top_k` call, each variant
-        weighed by its `scale` (1 where it has none)."""
-        from worldbuild.index import topk
-
+    def kernel_queries(self, batch: list[QueryTerms], chunk: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The queries of `chunk` as `topk.weighted_top_k` takes them: token ids, their weights (each
+        variant's `scale`, 1 where it has none) and where each query's ids start."""
         ids: list[int] = []
         weights: list[float] = []
         pointers = [0]
@@ -350,12 +348,18 @@ class BM25Index:
             ids += terms.token_ids
             weights += [factor.get(token_id, 1.0) for token_id in terms.token_ids]
             pointers.append(len(ids))
+        return (np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32),
+                np.asarray(pointers, dtype=np.int64))
+
+    def _weighted(self, batch: list[QueryTerms], chunk: list[int], k: int) -> list[list[tuple[int, float]]]:
+        """The compiled path: every query of `chunk` in one `weighted_top_k` call."""
+        from worldbuild.index import topk
+
         space = getattr(self._workspaces, "arrays", None)
         if space is None:
             space = self._workspaces.arrays = topk.workspace(self.size)
         scores = self.retriever.scores
-        positions, values = topk.weighted_top_k(np.asarray(ids, dtype=np.int64), np.asarray(weights, dtype=np.float32),
-                                                np.asarray(pointers, dtype=np.int64), k, scores["data"],
+        positions, values = topk.weighted_top_k(*self.kernel_queries(batch, chunk), k, scores["data"],
                                                 scores["indptr"], scores["indices"], self._upper, *space,
                                                 topk.LOOKUP_COST)
         doc_ids = np.asarray(self.doc_ids)[np.maximum(positions, 0)].tolist()
