@@ -142,7 +142,7 @@ def main() -> None:
                          "load_average_1m": os.getloadavg()[0],
                          "hits": sum(len(docs) for docs in result), "response_mb": round(len(response.content) / 1e6, 2)})
             print(json.dumps(runs[-1]), flush=True)
-            if number == 0:  # the first large batch starts the search processes: measure with them up
+            if number == 0:  # the counted POSTs run with the search processes up (they start with the server)
                 helpers = wait_for_search_processes(base)
     finally:
         proc.terminate()

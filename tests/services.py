@@ -15,8 +15,12 @@ def free_port() -> int:
 
 
 def start_server(world_dir: str, workers: int = 1, extra: list[str] = ()):
-    """(process, base URL) once /health answers; the caller terminates the process."""
+    """(process, base URL) once /health answers; the caller terminates the process. Without
+    search processes unless `extra` asks for them: most tests send small batches, and each pair
+    of processes costs seconds of a 2-core machine's start (tests/test_pool.py asks for them)."""
     port = free_port()
+    if "--search-processes" not in extra:
+        extra = [*extra, "--search-processes", "0"]
     proc = subprocess.Popen([sys.executable, "-m", "worldbuild", "serve", "--world", world_dir, "--port", str(port),
                              "--workers", str(workers), *extra], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)

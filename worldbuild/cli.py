@@ -367,7 +367,7 @@ def serve(
     search_processes: Optional[int] = typer.Option(
         None, min=0, help="Processes that share one large batch (256+ queries, e.g. Search-R1's /retrieve), per "
                           "worker, started with the server (ready once they answer); 0: none [default: the cores "
-                          "per worker, if 2 or more, started with the first large batch]"),
+                          "per worker, if 2 or more]"),
     ef_search: Optional[int] = EfSearchOpt(),
     nprobe: Optional[int] = NprobeOpt(),
 ) -> None:

@@ -5,9 +5,10 @@ Python runs one thread at a time, and most of a batch's time is query analysis a
 Python, so threads would not help; processes do. Each process opens the world read-only once
 (memory-mapped: the index's pages are shared, not copied) and warms it up; a piece is searched
 exactly as `World.search_many` searches it, so the answer is the same as in one process. The
-processes start with the server when asked for (`serve --search-processes N`: a trainer's first
-batch is shared too), else when the first large batch comes (a server that never gets one never
-pays for them); that batch and any that come before they are ready are searched in the caller's process.
+processes start with `worldbuild serve` (it says ready once they answer, so a trainer's first
+batch is shared too: a first batch answered alone while they start took twice the time), else
+(`create_app` without `processes_at_start`) when the first large batch comes; a batch that comes
+before they are ready is searched in the caller's process.
 A piece that fails (a process killed) is searched again in the caller's process, and the pool is
 started anew.
 """

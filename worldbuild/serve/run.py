@@ -92,7 +92,7 @@ def app_for(config: ServeConfig) -> FastAPI:
     """The service one worker runs for `config`."""
     return create_app(config.world_dir, summarizer=config.summarizer(), on_ready=announce_ready(config.url),
                       search_processes=config.processes_per_worker, ann_search=config.ann_search,
-                      processes_at_start=config.search_processes is not None)
+                      processes_at_start=True)
 
 
 def app_from_config() -> FastAPI:
