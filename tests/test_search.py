@@ -160,6 +160,30 @@ def test_snippet_windows_are_those_of_a_whole_page_scan(world):
     assert checked > 200 and max(len(page.text) for page in world.store.by_ids(range(1, 50)).values()) > 20_000
 
 
+def test_a_scan_of_part_of_a_page_finds_what_the_whole_scan_finds_there(world):
+    """`scan_quick` over [begin, end) (the snippet's merged windows) keeps exactly the words of
+    the whole page's scan that start there: a word that starts just before `end` and runs past
+    it counts, one that starts at `end` does not."""
+    from worldbuild.index.analysis import analyzer_name, quick_keys, scan_quick
+
+    page = max(world.store.by_ids(range(1, 50)).values(), key=lambda page: len(page.text))
+    low, analyzer = page.text.lower(), analyzer_name(page.lang)
+    words = page.text.split()
+    checked = 0
+    for i in range(0, min(len(words), 400), 40):
+        terms = world.index.terms(" ".join(words[i:i + 3]))
+        keys = quick_keys(terms.wanted)
+        if not keys:
+            continue
+        whole = scan_quick(page.text, low, keys, terms.wanted, analyzer)
+        for start, _ in sorted(whole)[:6]:
+            for begin, end in ((start, start + 1), (start + 1, start + 400), (max(0, start - 50), start)):
+                part = scan_quick(page.text, low, keys, terms.wanted, analyzer, begin, end)
+                assert part == {(s, t) for s, t in whole if begin <= s < end}, (terms.wanted, begin, end)
+                checked += 1
+    assert checked > 30
+
+
 def test_a_batch_answers_as_one_query_at_a_time(world):
     """search_many (one bm25s call, split over threads when large) ranks and snips exactly as
     search does per query; repeated queries, a query of stopwords only and a mask included."""

@@ -277,19 +277,20 @@ def scan_quick(text: str, low: str, keys: Iterable[str], wanted: set[str], analy
     size = len(text)
     end = size if end is None else end
     for key in keys:
-        start, held = low.find(key, begin), 0
+        bound = end + len(key) - 1  # (`find` looks no further than a start before `end`)
+        start, held = low.find(key, begin, bound), 0
         while start != -1 and start < end:
             if start:  # inside a word: not its start
                 before = text[start - 1]
                 if before in _ASCII_WORD_CHARS or (not before.isascii() and _char_kind(before) == WORD):
-                    start = low.find(key, start + 1)
+                    start = low.find(key, start + 1, bound)
                     continue
             run = _ASCII_RUN.match(text, start)  # most words are ASCII: the C scanner of `re`
             stop = run.end() if run else start
             if stop == start or (stop < size and not text[stop].isascii()):  # a word with other letters
                 run = _WORD_RUN.match(text, start)
                 if run is None:
-                    start = low.find(key, start + 1)
+                    start = low.find(key, start + 1, bound)
                     continue
                 stop = run.end()
             word = text[start:stop]
@@ -302,7 +303,7 @@ def scan_quick(text: str, low: str, keys: Iterable[str], wanted: set[str], analy
                 held += 1
                 if held == limit:
                     break
-            start = low.find(key, start + len(word))
+            start = low.find(key, start + len(word), bound)
     return found
 
 

@@ -70,13 +70,26 @@ def _best_window(text: str, terms: QueryTerms, width: int, lang: str, low: str |
     if len(places) == 1:  # one window only: where the other words are cannot change it
         return max(0, places[0] - width // 3)
     found[anchor] = places
-    begin, end = max(0, places[0] - width // 3), max(0, places[-1] - width // 3) + width
     rest = {key for i in order[rank + 1:] for key in keys[i]}
-    for start, term in scan_quick(text, low, rest, wanted, analyzer, begin, end):
-        for number in group_of[term]:
-            if number != anchor:
-                found[number].append(start)
+    for begin, end in _spans(places, width):
+        for start, term in scan_quick(text, low, rest, wanted, analyzer, begin, end):
+            for number in group_of[term]:
+                if number != anchor:
+                    found[number].append(start)
     return _window([sorted(positions) for positions in found], weights, width, anchor)
+
+
+def _spans(places: list[int], width: int) -> list[tuple[int, int]]:
+    """The windows of the sorted anchor `places`, overlapping ones merged: only there can another
+    word change a window's score (on a long page, most of it lies between them)."""
+    spans: list[tuple[int, int]] = []
+    for place in places:
+        start = max(0, place - width // 3)
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], start + width)
+        else:
+            spans.append((start, start + width))
+    return spans
 
 
 def _window(found: list[list[int]], weights: list[float], width: int, anchor: int | None = None) -> int | None:
