@@ -18,7 +18,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable, NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 import regex
 
@@ -273,38 +273,44 @@ def scan_quick(text: str, low: str, keys: Iterable[str], wanted: set[str], analy
     every match is a whole token of a wanted term. A form whose start the stemmer changes
     (`dying` -> `die`) can be missed; a caller that finds nothing scans every word (`find_terms`)."""
     found: set[tuple[int, str]] = set()
+    for key in keys:
+        found.update(scan_key(text, low, key, wanted, analyzer, begin, end, limit))
+    return found
+
+
+def scan_key(text: str, low: str, key: str, wanted: set[str], analyzer: str, begin: int = 0,
+             end: int | None = None, limit: int | None = None) -> Iterator[tuple[int, str]]:
+    """`scan_quick` for one key, in text order, as the caller asks for more."""
     memo = _memos.get(analyzer) or _memo_of(set(), analyzer)
     size = len(text)
     end = size if end is None else end
-    for key in keys:
-        bound = end + len(key) - 1  # (`find` looks no further than a start before `end`)
-        start, held = low.find(key, begin, bound), 0
-        while start != -1 and start < end:
-            if start:  # inside a word: not its start
-                before = text[start - 1]
-                if before in _ASCII_WORD_CHARS or (not before.isascii() and _char_kind(before) == WORD):
-                    start = low.find(key, start + 1, bound)
-                    continue
-            run = _ASCII_RUN.match(text, start)  # most words are ASCII: the C scanner of `re`
-            stop = run.end() if run else start
-            if stop == start or (stop < size and not text[stop].isascii()):  # a word with other letters
-                run = _WORD_RUN.match(text, start)
-                if run is None:
-                    start = low.find(key, start + 1, bound)
-                    continue
-                stop = run.end()
-            word = text[start:stop]
-            term = memo.term.get(word)
-            if term is None:
-                memo = _memo_of({word}, analyzer)
-                term = memo.term[word]
-            if term in wanted:
-                found.add((start, term))
-                held += 1
-                if held == limit:
-                    break
-            start = low.find(key, start + len(word), bound)
-    return found
+    bound = end + len(key) - 1  # (`find` looks no further than a start before `end`)
+    start, held = low.find(key, begin, bound), 0
+    while start != -1 and start < end:
+        if start:  # inside a word: not its start
+            before = text[start - 1]
+            if before in _ASCII_WORD_CHARS or (not before.isascii() and _char_kind(before) == WORD):
+                start = low.find(key, start + 1, bound)
+                continue
+        run = _ASCII_RUN.match(text, start)  # most words are ASCII: the C scanner of `re`
+        stop = run.end() if run else start
+        if stop == start or (stop < size and not text[stop].isascii()):  # a word with other letters
+            run = _WORD_RUN.match(text, start)
+            if run is None:
+                start = low.find(key, start + 1, bound)
+                continue
+            stop = run.end()
+        word = text[start:stop]
+        term = memo.term.get(word)
+        if term is None:
+            memo = _memo_of({word}, analyzer)
+            term = memo.term[word]
+        if term in wanted:
+            yield start, term
+            held += 1
+            if held == limit:
+                return
+        start = low.find(key, start + len(word), bound)
 
 
 def terms(text: str, lang: str) -> list[str]:

@@ -10,12 +10,16 @@ earliest window: deterministic. What is shown is plain text (`worldbuild.index.p
 from __future__ import annotations
 
 from bisect import bisect_left
+from heapq import merge
+from itertools import islice
+from typing import Iterator
 
-from worldbuild.index.analysis import analyzer_name, find_terms, quick_keys, scan_quick
+from worldbuild.index.analysis import analyzer_name, find_terms, quick_keys, scan_key, scan_quick
 from worldbuild.index.bm25 import QueryTerms
 from worldbuild.index.plaintext import one_line, plain_text
 
 MAX_ANCHORS = 64
+FAR = 8  # a page longer than this many windows has its anchor's first window checked before its other places
 CONTEXT = 300  # characters of Markdown read around a snippet, so that its links and tags are whole
 
 
@@ -46,11 +50,13 @@ def _best_window(text: str, terms: QueryTerms, width: int, lang: str, low: str |
     The rarest query word present (highest idf; ties to the earliest word) anchors the windows:
     it is looked for first, word by word in order of idf, and only its first MAX_ANCHORS places
     count. The other words are then looked for only where those windows lie, not on the whole
-    page (most of a long page's words are elsewhere), and not at all when it stands once (one
-    window: 4 hits in 10 on real pages, 8 in 10 on short passages): the same window as a scan of
-    the whole page, for a fraction of the work. Words are found by their stable starts (`scan_quick`);
-    when none is found, or CJK terms are wanted, every word of the page is scanned. `low` is
-    `text.lower()` where the caller has it."""
+    page (most of a long page's words are elsewhere); not at all when it stands once (one
+    window: 4 hits in 10 on real pages, 8 in 10 on short passages); and the anchor's later places
+    are not looked for when its first window holds every query word (no later window can score
+    more, and ties go to the earliest): the same window as a scan of the whole page, for a
+    fraction of the work. Words are found by their stable starts (`scan_key`); when none is
+    found, or CJK terms are wanted, every word of the page is scanned. `low` is `text.lower()`
+    where the caller has it."""
     weights = _weights(terms)
     wanted, group_of = terms.wanted, terms.group_of
     low = text.lower() if low is None else low
@@ -58,25 +64,51 @@ def _best_window(text: str, terms: QueryTerms, width: int, lang: str, low: str |
         return _window(matches(text, terms, lang), weights, width)
     analyzer = analyzer_name(lang)
     keys = terms.group_keys
-    found: list[list[int]] = [[] for _ in terms.groups]
     order = sorted(range(len(terms.groups)), key=lambda i: (-weights[i], i))
+    far = len(text) > FAR * width
     for rank, anchor in enumerate(order):
-        hits = scan_quick(text, low, keys[anchor], wanted, analyzer, limit=MAX_ANCHORS)
-        places = sorted({start for start, term in hits if anchor in group_of[term]})[:MAX_ANCHORS]
+        if far:  # its first place only, for now
+            later = _places(text, low, keys[anchor], wanted, analyzer, anchor, group_of)
+            places = list(islice(later, 1))
+        else:
+            hits = scan_quick(text, low, keys[anchor], wanted, analyzer, limit=MAX_ANCHORS)
+            places = sorted({start for start, term in hits if anchor in group_of[term]})[:MAX_ANCHORS]
         if places:
             break
     else:  # no word found by its start: every word of the page is scanned
         return _window(matches(text, terms, lang), weights, width)
-    if len(places) == 1:  # one window only: where the other words are cannot change it
-        return max(0, places[0] - width // 3)
-    found[anchor] = places
+    start = max(0, places[0] - width // 3)
+    if not far and len(places) == 1:  # one window only: where the other words are cannot change it
+        return start
     rest = {key for i in order[rank + 1:] for key in keys[i]}
+    if far:  # a long page: its first window may hold every query word, with no need to look further
+        held = {anchor}.union(*(group_of[term] for _, term in scan_quick(text, low, rest, wanted, analyzer, start,
+                                                                        start + width)))
+        if len(held) == len(terms.groups):  # the most a window can hold, in the earliest window
+            return start
+        places += islice(later, MAX_ANCHORS - 1)
+        if len(places) == 1:
+            return start
+    found: list[list[int]] = [[] for _ in terms.groups]
+    found[anchor] = places
     for begin, end in _spans(places, width):
-        for start, term in scan_quick(text, low, rest, wanted, analyzer, begin, end):
+        for place, term in scan_quick(text, low, rest, wanted, analyzer, begin, end):
             for number in group_of[term]:
                 if number != anchor:
-                    found[number].append(start)
+                    found[number].append(place)
     return _window([sorted(positions) for positions in found], weights, width, anchor)
+
+
+def _places(text: str, low: str, keys: tuple[str, ...], wanted: set[str], analyzer: str, anchor: int,
+            group_of: dict[str, list[int]]) -> Iterator[int]:
+    """The anchor group's places in text order, as the caller asks for them: its keys' words
+    (each key's first MAX_ANCHORS words of a wanted term) that are a term of the group."""
+    streams = [scan_key(text, low, key, wanted, analyzer, limit=MAX_ANCHORS) for key in keys]
+    last = -1
+    for place, term in streams[0] if len(streams) == 1 else merge(*streams):
+        if place != last and anchor in group_of[term]:
+            last = place
+            yield place
 
 
 def _spans(places: list[int], width: int) -> list[tuple[int, int]]:
