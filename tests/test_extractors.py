@@ -133,3 +133,17 @@ def test_extractor_travels_with_the_map_task(tmp_path):
     shipped = ingest([INPUT], str(tmp_path / "shipped"), settings, remote)
     assert remote.extractors == {"trafilatura/fast"}
     assert shipped.manifest["snapshot"] == _world("trafilatura/fast")[1].manifest["snapshot"]
+
+
+@pytest.mark.parametrize("extractor", EXTRACTORS)
+def test_workers_start_with_the_language_identifier_their_extractor_uses(extractor):
+    """What the parent loads before forking workers (`mapstep.prepare`): py3langid's model for an
+    extractor that names pages' languages with it, not for one with its own identifier (the
+    model costs about half a second of CPU to load, serial before the map)."""
+    if extractor.startswith("resiliparse"):
+        needs_extra("resiliparse", "fast")
+    code = ("import sys; from worldbuild.ingest.mapstep import prepare; from worldbuild.mirrors import MirrorSettings; "
+            f"from worldbuild.records import IngestSettings; prepare(IngestSettings(extractor={extractor!r}), "
+            "MirrorSettings()); print('py3langid' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert loaded.stdout.strip() == str(not extractor.startswith("resiliparse"))

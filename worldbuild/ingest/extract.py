@@ -51,9 +51,11 @@ def detect_lang(text: str) -> str:
 
 
 def warm_up(extractor: str | None = None) -> None:
-    """Load the language model (and the extractor's library) once in the parent, so forked
-    workers start with them."""
-    detect_lang("warm up the language identifier")
+    """Load the extractor's library and its language identifier once in the parent, so forked
+    workers start with them. py3langid's model (0.45 s of CPU to load) is left to a worker that
+    asks for it (a corpus without languages) when the extractor has an identifier of its own."""
+    if extractor is None or not _own_language_id(extractor):
+        detect_lang("warm up the language identifier")
     if extractor is not None:
         check_extractor(extractor)
 
@@ -133,9 +135,13 @@ def _resiliparse_lang(text: str) -> str:
     return "und" if lang == "unknown" else lang
 
 
+def _own_language_id(extractor: str) -> bool:
+    return extractor.startswith("resiliparse/")
+
+
 def _language(text: str, extractor: str) -> str:
     """The page's language by the extractor's language identifier (py3langid unless its own)."""
-    return _resiliparse_lang(text) if extractor.startswith("resiliparse/") else detect_lang(text)
+    return _resiliparse_lang(text) if _own_language_id(extractor) else detect_lang(text)
 
 
 def _extractor(name: str) -> Callable[[str, str, IngestSettings], tuple[str, str, str] | None]:
