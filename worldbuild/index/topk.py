@@ -99,7 +99,7 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
                 upper[token] = top
             bound[i] = np.float64(upper[token]) * weights[first + i]
         order = np.argsort(-bound, kind="mergesort")
-        left = bound.sum()
+        left = total = bound.sum()
         count, bar, added = 0, 0.0, terms
         for r in range(terms):
             if count >= k and left < bar * (1 - MARGIN):
@@ -109,7 +109,9 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
             count = add_term(token_ids[first + i], np.float64(weights[first + i]), data, indptr, indices,
                              scores, seen, touched, count)
             left -= bound[i]
-            if count >= k and r + 1 < terms:  # the k-th best so far: the bar the rest must reach
+            # the k-th best so far: the bar the rest must reach (no page has more than the bounds
+            # of the terms added, so while those sum to no more than `left` the loop cannot stop)
+            if count >= k and r + 1 < terms and left < (total - left) * (1 + MARGIN):
                 bar = kth(scores, touched, count, best)
         kept = count if added == terms else prune(scores, seen, touched, count, left, bar)
         ordered = False
