@@ -96,7 +96,7 @@ def ingest(
     paths: List[str] = typer.Argument(..., help="WARC/ARC files, corpora (JSONL[.gz|.zst], Parquet, a datasets "
                                                 "save_to_disk folder), directories or globs"),
     world: Optional[str] = WorldOpt(),
-    workers: Optional[int] = WorkersOpt(None, "Processes [default: CPU cores]"),
+    workers: Optional[int] = WorkersOpt(None, "Processes [default: the cores this process may use]"),
     min_chars: int = typer.Option(1000, help="Drop pages whose extracted text is shorter"),
     lang: Optional[List[str]] = typer.Option(None, "--lang", help="Keep only these languages (repeatable, ISO 639-1)"),
     extractor: ExtractorKind = ExtractorOpt(),
@@ -367,7 +367,7 @@ def serve(
     search_processes: Optional[int] = typer.Option(
         None, min=0, help="Processes that share one large batch (256+ queries, e.g. Search-R1's /retrieve), per "
                           "worker, started with the server (ready once they answer); 0: none [default: the cores "
-                          "per worker, if 2 or more]"),
+                          "this process may use per worker, at most 8, if 2 or more]"),
     ef_search: Optional[int] = EfSearchOpt(),
     nprobe: Optional[int] = NprobeOpt(),
 ) -> None:

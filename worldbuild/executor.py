@@ -26,6 +26,18 @@ class Executor(Protocol):
         out (sent and not yet answered), read from `items` in the caller's thread as room opens."""
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, which taskset, Slurm and container
+    cpusets set, not the machine's count (a job given 8 cores of a 128-core node gets 8)."""
+    counted = getattr(os, "process_cpu_count", None)  # Python 3.13+: the affinity, as below
+    if counted is not None:
+        return counted() or 1
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity on this platform (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def _ignore_sigint() -> None:
     """Workers leave Ctrl-C to the parent, which stops them cleanly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -35,7 +47,7 @@ class LocalExecutor:
     """Run `fn` over items in a local process pool (in this process when workers == 1)."""
 
     def __init__(self, workers: int | None = None):
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or usable_cores())
 
     def map_unordered(self, fn: Callable[[T], R], items: Iterable[T], window: int | None = None) -> Iterator[R]:
         if self.workers == 1:

@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from worldbuild.atomic import publish_dir
-from worldbuild.executor import Executor
+from worldbuild.executor import Executor, usable_cores
 from worldbuild.index.analysis import (ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_term_counts,
                                       quick_keys)
 
@@ -244,7 +244,7 @@ class BM25Index:
         import bm25s
 
         self.path = path
-        self.batch_threads = batch_threads or os.cpu_count() or 1
+        self.batch_threads = batch_threads or usable_cores()
         self._pool = None
         self.doc_ids = np.load(os.path.join(path, "doc_ids.npy"), mmap_mode="r")
         self.size = len(self.doc_ids)

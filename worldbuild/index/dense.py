@@ -21,6 +21,7 @@ import numpy as np
 
 from worldbuild import storage
 from worldbuild.atomic import publish_dir
+from worldbuild.executor import usable_cores
 from worldbuild.index.passages import MAX_PASSAGES, PASSAGE_CHARS
 from worldbuild.index.sharded import SHARD_PREFIX
 
@@ -260,7 +261,7 @@ class DenseIndex:
         self.pieces = [Piece(folder, ann=not exact, ann_search=ann_search)
                        for folder in ([os.path.join(path, n) for n in shards] or [path])]
         self.size = sum(piece.pages for piece in self.pieces)
-        self.pool = ThreadPoolExecutor(min(len(self.pieces), os.cpu_count() or 1)) if len(self.pieces) > 1 else None
+        self.pool = ThreadPoolExecutor(min(len(self.pieces), usable_cores())) if len(self.pieces) > 1 else None
         self.model = load_model(model_name, device) if encoder else None  # encoder=False: `search_vector` only
 
     @property

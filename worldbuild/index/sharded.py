@@ -20,7 +20,7 @@ import numpy as np
 
 from worldbuild import storage
 from worldbuild.atomic import publish_dir
-from worldbuild.executor import Executor, LocalExecutor
+from worldbuild.executor import Executor, LocalExecutor, usable_cores
 from worldbuild.index.bm25 import (DOC_LENGTHS, BM25Index, QueryTerms, WordAnswer, WordMemo, analysis_info,
                                    analyzers_of, build_index, idf, load_vocabulary, query_terms, word_weight)
 
@@ -269,7 +269,7 @@ class ShardedBM25Index:
         self.shards = [BM25Index(os.path.join(path, name), backend=backend, analyzers=self.analyzers, batch_threads=1)
                        for name in names]
         self.size = sum(shard.size for shard in self.shards)
-        self.pool = ThreadPoolExecutor(threads or min(len(self.shards), os.cpu_count() or 1) or 1)
+        self.pool = ThreadPoolExecutor(threads or min(len(self.shards), usable_cores()) or 1)
         self._words = WordMemo(self._weigh)
 
     def terms(self, query: str) -> QueryTerms:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 from worldbuild import storage
-from worldbuild.executor import Executor, LocalExecutor
+from worldbuild.executor import Executor, LocalExecutor, usable_cores
 from worldbuild.ingest import corpus as corpora
 from worldbuild.ingest.corpus import CorpusSpec
 from worldbuild.ingest.extract import check_extractor
@@ -177,7 +177,7 @@ def ingest(
         progress.stage("merge")
         # index shards are built where the world is: by the executor's workers when they share its
         # folder, here when shards went to an object store (no shared filesystem to assume)
-        index_executor = LocalExecutor(min(executor.workers, os.cpu_count() or 1)) if storage.is_url(shard_dir) \
+        index_executor = LocalExecutor(min(executor.workers, usable_cores())) if storage.is_url(shard_dir) \
             else executor
         manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, index_executor, progress,
                           spec)

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 from fastapi import FastAPI
 
+from worldbuild.executor import usable_cores
 from worldbuild.index.ann import AnnSearch
 from worldbuild.serve.app import announce_ready, create_app
 from worldbuild.serve.summarize import Summarizer
@@ -25,6 +26,12 @@ CONFIG_ENV = "WORLDBUILD_SERVE_CONFIG"
 # uvloop accepts new connections slowly while its loop is busy (measured: 167 connections
 # waiting in the listen queue at 256 clients, and timeouts); asyncio's loop accepts them all.
 SERVE_LOOP = "asyncio"
+
+# Search processes a worker starts by default, at most. Each opens the world (about 115 MB of its
+# own on the 100k-page benchmark world, more with a larger vocabulary), and about 0.1 s of a
+# 2,560-query batch stays in the worker however many there are (bench/out/search_processes.json,
+# 2 cores): by that measure 8 would answer it in about 0.24 s and 128 in 0.11 s, at 16x the memory.
+DEFAULT_SEARCH_PROCESSES_CAP = 8
 
 
 class CannotListen(OSError):
@@ -45,7 +52,7 @@ class ServeConfig:
     summarizer_model: Optional[str] = None
     summarizer_timeout: float = 60.0
     summary_cache: Optional[str] = None
-    search_processes: Optional[int] = None  # per worker, for large batches; None: the cores each worker has
+    search_processes: Optional[int] = None  # per worker, for large batches; None: the cores each worker has, up to 8
     ef_search: Optional[int] = None  # the dense ANN index's efSearch (HNSW) / nprobe (IVF); None: as recorded
     nprobe: Optional[int] = None
 
@@ -60,10 +67,12 @@ class ServeConfig:
 
     @property
     def processes_per_worker(self) -> int:
-        """Search processes each worker shares a large batch with (0: none, the batch stays in it)."""
+        """Search processes each worker shares a large batch with (0: none, the batch stays in it):
+        by default the cores this process may use (its affinity, not the machine's count) shared
+        among the workers, at most DEFAULT_SEARCH_PROCESSES_CAP."""
         if self.search_processes is not None:
             return self.search_processes
-        share = (os.cpu_count() or 1) // self.workers
+        share = min(usable_cores() // self.workers, DEFAULT_SEARCH_PROCESSES_CAP)
         return share if share >= 2 else 0
 
     @property
