@@ -244,7 +244,8 @@ def test_an_index_analysed_by_workers_is_the_same_index(sample_world, tmp_path):
     assert names == sorted(os.listdir(tmp_path / "shared")) and "doc_lengths.npy" in names
     for name in names:
         assert (tmp_path / "alone" / name).read_bytes() == (tmp_path / "shared" / name).read_bytes(), name
-    assert [d for d, _, _ in bm25.analysed(iter(pages), LocalExecutor(2))] == [d for d, _, _ in pages]
+    groups = bm25.analysed(iter(pages), LocalExecutor(2))
+    assert [page[0] for group in groups for page in group.pages] == [d for d, _, _ in pages]
 
 
 def test_an_index_analysed_in_small_tasks_a_few_at_a_time(sample_world, tmp_path, monkeypatch):
@@ -253,12 +254,20 @@ def test_an_index_analysed_in_small_tasks_a_few_at_a_time(sample_world, tmp_path
     that fails ends the build with its error instead of leaving it waiting."""
     from worldbuild.executor import LocalExecutor
     from worldbuild.index import bm25
+    from worldbuild.index.analysis import analyzer_name, index_term_counts
 
     monkeypatch.setattr(bm25, "ANALYSE_PAGES", 3)
     monkeypatch.setattr(bm25, "ANALYSE_WINDOW", 2)
     with World.open(sample_world[0]) as world:
         pages = list(world.store.index_pages())
-    assert [d for d, _, _ in bm25.analysed(iter(pages), LocalExecutor(2))] == [d for d, _, _ in pages]
+    groups = list(bm25.analysed(iter(pages), LocalExecutor(2)))
+    assert [page[0] for group in groups for page in group.pages] == [d for d, _, _ in pages]
+    texts = {doc_id: (text, lang) for doc_id, text, lang in pages}
+    for group in groups:  # each page's own term counts, through the group's numbering
+        for doc_id, analyzer, local, counts in group.pages:
+            text, lang = texts[doc_id]
+            assert analyzer == analyzer_name(lang)
+            assert dict(zip([group.terms[i] for i in local], counts.tolist())) == index_term_counts(text, analyzer)
     alone = bm25.build_index(iter(pages), str(tmp_path / "alone"))
     assert bm25.build_index(iter(pages), str(tmp_path / "shared"), LocalExecutor(2)) == alone
     for name in ("doc_ids.npy", "doc_lengths.npy", "vocab.index.json"):

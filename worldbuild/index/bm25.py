@@ -42,20 +42,33 @@ ANALYSE_PAGES = 64  # pages one analysis task takes (about half a second of work
 ANALYSE_WINDOW = 16  # analysis tasks out at once per worker
 
 
-def _analyse(chunk: tuple[int, list[tuple[int, str, str]]]) -> tuple[int, list[tuple[int, str, dict[str, int]]]]:
+def _analyse(chunk: tuple[int, list[tuple[int, str, str]]]) -> tuple[int, "AnalysedPages"]:
     number, docs = chunk
-    out = []
+    terms: dict[str, int] = {}  # the chunk's distinct terms in the order they first occur -> local id
+    pages = []
     for doc_id, text, lang in docs:
         analyzer = analyzer_name(lang)
-        out.append((doc_id, analyzer, index_term_counts(text, analyzer)))
-    return number, out
+        counts = index_term_counts(text, analyzer)
+        local = np.fromiter((terms.setdefault(term, len(terms)) for term in counts), np.int32, len(counts))
+        pages.append((doc_id, analyzer, local, np.fromiter(counts.values(), np.int32, len(counts))))
+    return number, AnalysedPages(list(terms), pages)
 
 
-def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = None
-             ) -> Iterator[tuple[int, str, dict[str, int]]]:
-    """(doc_id, analyzer, term counts) for each page, in the order of `docs`. With an executor of two
-    or more workers the analysis (most of an index build) runs on them, in tasks of ANALYSE_PAGES
-    pages, through one pool for the whole build: each worker analyses a word once for all its
+@dataclass
+class AnalysedPages:
+    """Some pages' term counts with terms numbered within the group: `terms` in the order they
+    first occur, and per page (doc_id, analyzer, local term ids in the page's order, counts). The
+    builder looks up only each group's distinct terms in the world's vocabulary, not every page's
+    (about half as many on real pages), and pages cross from a worker as arrays, not dicts."""
+
+    terms: list[str]
+    pages: list[tuple[int, str, np.ndarray, np.ndarray]]
+
+
+def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = None) -> Iterator[AnalysedPages]:
+    """The pages of `docs` analysed, in groups of ANALYSE_PAGES, in the order of `docs`. With an
+    executor of two or more workers the analysis (most of an index build) runs on them, one group a
+    task, through one pool for the whole build: each worker analyses a word once for all its
     tasks (a pool per wave of pages started cold each time: 1.7x the time). About ANALYSE_WINDOW
     tasks per worker are out at once, so memory holds a bounded number of texts however large the
     world; `docs` is read in the caller's thread (a page store's connection belongs to it)."""
@@ -65,15 +78,15 @@ def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = N
     first = list(itertools.islice(numbered, 2))
     if workers < 2 or len(first) < 2:  # one task's worth: no pool is worth starting
         for chunk in itertools.chain(first, numbered):
-            yield from _analyse(chunk)[1]
+            yield _analyse(chunk)[1]
         return
-    done: dict[int, list] = {}
+    done: dict[int, AnalysedPages] = {}
     following = 0
     for number, out in executor.map_unordered(_analyse, itertools.chain(first, numbered),
                                               window=workers * ANALYSE_WINDOW):
         done[number] = out
         while following in done:  # in the order of `docs`
-            yield from done.pop(following)
+            yield done.pop(following)
             following += 1
 
 
@@ -86,17 +99,18 @@ def build_index(docs: Iterable[tuple[int, str, str]], out_dir: str, executor: Ex
     import bm25s
     from bm25s.tokenization import Tokenized
 
-    vocabulary: dict[str, int] = {EMPTY: 0}
+    vocabulary: dict[str, int] = {EMPTY: 0}  # ids in the order terms first occur in the pages
     analyzers: set[str] = set()
     doc_ids: list[int] = []
     token_ids: list[np.ndarray] = []
-    for doc_id, analyzer, counts in analysed(docs, executor):
-        analyzers.add(analyzer)
-        ids = np.fromiter((vocabulary.setdefault(term, len(vocabulary)) for term in counts), np.int32, len(counts))
-        doc_ids.append(doc_id)
-        # a page's terms as a bag: bm25s counts them, so their order within the page does not matter
-        token_ids.append(np.repeat(ids, np.fromiter(counts.values(), np.int32, len(counts))) if counts
-                         else np.zeros(1, np.int32))
+    for group in analysed(docs, executor):
+        ids = np.fromiter((vocabulary.setdefault(term, len(vocabulary)) for term in group.terms), np.int32,
+                          len(group.terms))
+        for doc_id, analyzer, local, counts in group.pages:
+            analyzers.add(analyzer)
+            doc_ids.append(doc_id)
+            # a page's terms as a bag: bm25s counts them, so their order within the page does not matter
+            token_ids.append(np.repeat(ids[local], counts) if len(local) else np.zeros(1, np.int32))
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
