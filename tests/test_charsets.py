@@ -100,6 +100,17 @@ def test_windows_1252_bytes_under_a_latin1_label_leave_no_c1(tmp_path):
         assert any(ch in page.text for page in filter(None, stored) for ch in "–—„“”’…")
 
 
+def test_c1_characters_spelled_in_utf8_read_as_windows_1252():
+    """A UTF-8 page whose text went through a windows-1252 mix-up once (U+0092 for an apostrophe,
+    as bytes C2 92) shows the punctuation a browser shows; U+00A0 (bytes C2 A0) stays itself."""
+    entry, original = _russian_page()
+    html = original.replace("</title>", " \u0092quoted\u0094\u00a0</title>", 1)
+    text, how = decode_html(html.encode("utf-8"), "text/html; charset=utf-8")
+    assert how.startswith("utf-8")
+    assert " \u2019quoted\u201d\u00a0</title>" in text and not C1.search(text)
+    assert decode_html(original.encode("utf-8"), "text/html; charset=utf-8")[0] == original
+
+
 def _russian_page() -> tuple[dict, str]:
     entry = max((e for e in manifest(INTL) if e["language"] == "ru" and e["actual_encoding"] == "utf-8"),
                 key=lambda e: e["script_chars"])

@@ -41,6 +41,7 @@ C1_TO_CP1252 = _c1_table()
 
 
 _C1 = re.compile("[\x80-\x9f]")
+_C1_IN_UTF8 = re.compile(b"\xc2[\x80-\x9f]")  # the only bytes UTF-8 decodes to U+0080-U+009F
 
 
 def without_c1(text: str) -> str:
@@ -117,4 +118,6 @@ def decode_html(body: bytes, content_type: str | None = None) -> tuple[str, str]
         text, how = body.decode("cp1252", "replace"), "cp1252 (fallback)"
     if codec.startswith("utf-16") and text.startswith("\ufeff"):
         text = text[1:]
+    if codec.startswith("utf-8") and _C1_IN_UTF8.search(body) is None:
+        return text, how  # (scanning the bytes for the pair that makes C1 is 3x cheaper than the text)
     return without_c1(text), how
