@@ -42,31 +42,37 @@ ANALYSE_PAGES = 64  # pages one analysis task takes (about half a second of work
 ANALYSE_WINDOW = 16  # analysis tasks out at once per worker
 
 
-def _analyse(chunk: tuple[int, list[tuple[int, str, str]]]) -> tuple[int, "AnalysedPages"]:
+def _analyse(chunk: tuple[int, list[tuple[int, str, str]]], vocabulary: dict[str, int] | None = None
+             ) -> tuple[int, "AnalysedPages"]:
+    """The chunk's pages analysed, their terms numbered in `vocabulary` (in this process: the
+    world's), or else within the chunk (on a worker)."""
     number, docs = chunk
-    terms: dict[str, int] = {}  # the chunk's distinct terms in the order they first occur -> local id
+    terms: dict[str, int] = {} if vocabulary is None else vocabulary  # term -> id, in the order terms first occur
     pages = []
     for doc_id, text, lang in docs:
         analyzer = analyzer_name(lang)
         counts = index_term_counts(text, analyzer)
         local = np.fromiter((terms.setdefault(term, len(terms)) for term in counts), np.int32, len(counts))
         pages.append((doc_id, analyzer, local, np.fromiter(counts.values(), np.int32, len(counts))))
-    return number, AnalysedPages(list(terms), pages)
+    return number, AnalysedPages(list(terms) if vocabulary is None else None, pages)
 
 
 @dataclass
 class AnalysedPages:
-    """Some pages' term counts with terms numbered within the group: `terms` in the order they
-    first occur, and per page (doc_id, analyzer, local term ids in the page's order, counts). The
-    builder looks up only each group's distinct terms in the world's vocabulary, not every page's
-    (about half as many on real pages), and pages cross from a worker as arrays, not dicts."""
+    """Some pages' term counts: per page (doc_id, analyzer, term ids in the page's order, counts).
+    From a worker the ids are the group's own, `terms` naming them in the order they first occur:
+    the builder looks up only each group's distinct terms in the world's vocabulary, not every
+    page's (about half as many on real pages), and pages cross as arrays, not dicts. Analysed in
+    the builder's process, the ids are the vocabulary's already and `terms` is None."""
 
-    terms: list[str]
+    terms: list[str] | None
     pages: list[tuple[int, str, np.ndarray, np.ndarray]]
 
 
-def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = None) -> Iterator[AnalysedPages]:
-    """The pages of `docs` analysed, in groups of ANALYSE_PAGES, in the order of `docs`. With an
+def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = None,
+             vocabulary: dict[str, int] | None = None) -> Iterator[AnalysedPages]:
+    """The pages of `docs` analysed, in groups of ANALYSE_PAGES, in the order of `docs`; terms
+    analysed in this process are numbered in `vocabulary` (if given) as they come. With an
     executor of two or more workers the analysis (most of an index build) runs on them, one group a
     task, through one pool for the whole build: each worker analyses a word once for all its
     tasks (a pool per wave of pages started cold each time: 1.7x the time). About ANALYSE_WINDOW
@@ -78,7 +84,7 @@ def analysed(docs: Iterable[tuple[int, str, str]], executor: Executor | None = N
     first = list(itertools.islice(numbered, 2))
     if workers < 2 or len(first) < 2:  # one task's worth: no pool is worth starting
         for chunk in itertools.chain(first, numbered):
-            yield _analyse(chunk)[1]
+            yield _analyse(chunk, vocabulary)[1]
         return
     done: dict[int, AnalysedPages] = {}
     following = 0
@@ -103,14 +109,15 @@ def build_index(docs: Iterable[tuple[int, str, str]], out_dir: str, executor: Ex
     analyzers: set[str] = set()
     doc_ids: list[int] = []
     token_ids: list[np.ndarray] = []
-    for group in analysed(docs, executor):
-        ids = np.fromiter((vocabulary.setdefault(term, len(vocabulary)) for term in group.terms), np.int32,
-                          len(group.terms))
+    for group in analysed(docs, executor, vocabulary):
+        ids = None if group.terms is None else np.fromiter(
+            (vocabulary.setdefault(term, len(vocabulary)) for term in group.terms), np.int32, len(group.terms))
         for doc_id, analyzer, local, counts in group.pages:
             analyzers.add(analyzer)
             doc_ids.append(doc_id)
             # a page's terms as a bag: bm25s counts them, so their order within the page does not matter
-            token_ids.append(np.repeat(ids[local], counts) if len(local) else np.zeros(1, np.int32))
+            token_ids.append(np.repeat(local if ids is None else ids[local], counts) if len(local)
+                             else np.zeros(1, np.int32))
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
