@@ -80,7 +80,10 @@ def run_datatrove(python: str, folder: str, files: int, workers: int, scratch: s
     shutil.rmtree(logs, ignore_errors=True)
     wall, cpu, stdout = timed([python, PIPELINE, "--inputs", folder, "--out", out, "--logs", logs,
                                "--tasks", str(files), "--workers", str(workers)])
-    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), **json.loads(stdout.strip().splitlines()[-1])}
+    found = json.loads(stdout.strip().splitlines()[-1])
+    if not found["documents"]:  # e.g. its trafilatura cannot import in the sandbox: every page times out
+        raise SystemExit(f"DataTrove wrote no documents (see its logs in {logs}); is lxml_html_clean in its venv?")
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), **found}
 
 
 def run_ours(paths: list[str], workers: int, extractor: str, scratch: str) -> dict:
