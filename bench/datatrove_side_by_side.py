@@ -82,7 +82,8 @@ def run_datatrove(python: str, folder: str, files: int, workers: int, scratch: s
                                "--tasks", str(files), "--workers", str(workers)])
     found = json.loads(stdout.strip().splitlines()[-1])
     if not found["documents"]:  # e.g. its trafilatura cannot import in the sandbox: every page times out
-        raise SystemExit(f"DataTrove wrote no documents (see its logs in {logs}); is lxml_html_clean in its venv?")
+        raise SystemExit("DataTrove wrote no documents; is lxml_html_clean in its venv? Its log ends:\n"
+                         + _log_tail(os.path.join(logs, "logs")))
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), **found}
 
 
@@ -94,6 +95,15 @@ def run_ours(paths: list[str], workers: int, extractor: str, scratch: str) -> di
     with open(os.path.join(world, "world.json")) as handle:
         pages = json.load(handle)["pages"]
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "pages": pages}
+
+
+def _log_tail(folder: str, lines: int = 5) -> str:
+    try:
+        names = sorted(os.listdir(folder))
+        with open(os.path.join(folder, names[0])) as handle:
+            return "".join(handle.readlines()[-lines:])
+    except (OSError, IndexError):
+        return "(no log)"
 
 
 def layouts(scratch: str) -> dict[str, list[str]]:
