@@ -367,7 +367,7 @@ def serve(
     search_processes: Optional[int] = typer.Option(
         None, min=0, help="Processes that share one large batch (256+ queries, e.g. Search-R1's /retrieve), per "
                           "worker, started with the server (ready once they answer); 0: none [default: the cores "
-                          "this process may use per worker, at most 8, if 2 or more]"),
+                          "this process may use, divided among the workers, at most 8 each; none below 2]"),
     ef_search: Optional[int] = EfSearchOpt(),
     nprobe: Optional[int] = NprobeOpt(),
 ) -> None:
