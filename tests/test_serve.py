@@ -410,7 +410,8 @@ def test_browsecomp_plus_mcp_tools_over_sse(server):
 
 def test_unknown_route_wrong_method_and_huge_bodies(http):
     assert http.get("/nope").status_code == 404 and "no route" in one_line_error(http.get("/nope"))
-    assert http.get("/search").status_code == 405
+    assert http.get("/browse").status_code == 405
+    assert http.get("/search").status_code == 422 and "q" in one_line_error(http.get("/search"))  # SearXNG's GET
     huge = b'{"query": "' + b"a" * (2 << 20) + b'"}'
     response = http.post("/search", content=huge, headers={"Content-Type": "application/json"})
     assert response.status_code == 413 and "over" in one_line_error(response)
@@ -523,3 +524,28 @@ def test_fuzzed_requests_never_get_a_5xx(server):
 
         no_server_error()
     assert len(statuses) >= 20 and 200 in statuses["POST /search"]
+
+
+def test_searxng_json_api_at_search_and_under_searxng(http):
+    """SearXNG's search API as its clients call it: GET {base}/search (GPT-Researcher and most
+    scripts), GET {base} itself (LangChain's SearxSearchWrapper), or a form POST; `pageno` pages
+    on, other parameters are ignored, and a mask comes through the address."""
+    params = {"q": "root servers", "format": "json", "language": "en", "categories": "general", "safesearch": "0"}
+    first = http.get("/search", params=params).json()
+    assert first["results"][0]["url"] == ROOT_SERVERS and first["results"][0]["title"] == "Root Servers"
+    assert first["results"][0]["content"] and first["results"][0]["parsed_url"][1] == "www.iana.org"
+    assert [hit["positions"] for hit in first["results"]] == [[rank] for rank in range(1, len(first["results"]) + 1)]
+    assert {"answers", "suggestions", "infoboxes", "number_of_results"} <= set(first)
+    assert http.get("/searxng", params=params).json()["results"] == first["results"]
+    assert http.get("/", params=params).json()["results"] == first["results"]
+    assert http.post("/searxng/search", data=params).json()["results"] == first["results"]
+    native = http.post("/search", json={"query": "root servers", "k": 20}).json()["results"]
+    second = http.get("/searxng/search", params={**params, "pageno": "2"}).json()["results"]
+    assert [hit["url"] for hit in first["results"] + second] == [hit["url"] for hit in native][:10 + len(second)]
+    assert second == [] or second[0]["positions"] == [11]
+    registered = http.post("/masks", json={"urls": [ROOT_SERVERS]}).json()
+    masked = http.get(registered["prefix"] + "/search", params=params).json()["results"]
+    assert masked and ROOT_SERVERS not in [hit["url"] for hit in masked]
+    assert http.get("/search", params={"q": " ", "format": "json"}).json()["results"] == []
+    refused = http.get("/search", params={"q": "root servers", "format": "csv"})
+    assert refused.status_code == 422 and "format" in refused.text

@@ -158,6 +158,17 @@ class TavilyRequest(Lax):
     mask: list[str] = Mask
 
 
+class SearxngRequest(Lax):
+    """SearXNG's search API parameters (docs.searxng.org/dev/search_api.html), from the URL or a
+    form; `categories`, `engines`, `language`, `time_range` and `safesearch` are accepted and
+    ignored (one world, one engine). Only its JSON format is served. A mask comes through the
+    address (`/m/<id>/search`): SearXNG's parameters have no field for one."""
+
+    q: str = Field(max_length=MAX_QUERY_CHARS)
+    format: Literal["json"] = "json"
+    pageno: int = Field(1, ge=1, le=100)
+
+
 class OpenResearcherSearchRequest(Lax):
     """OpenResearcher's search service request (`topn`: its browser's max_search_results)."""
 

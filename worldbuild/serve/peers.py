@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlparse
 
 import orjson
 from fastapi import FastAPI, Header, Query, Request
@@ -23,11 +23,12 @@ from worldbuild.serve.errors import NOT_AVAILABLE
 from worldbuild.serve.models import (MAX_QUERY_CHARS, AccessRequest, JinaRequest, JinaSearchRequest,
                                      LiteBatchSearchRequest, LiteBrowseRequest, LiteSearchRequest, LiteUrlRequest,
                                      LiteUrlsRequest, OpenResearcherContentRequest, OpenResearcherSearchRequest,
-                                     RetrieveRequest, SerperRequest, TavilyRequest)
+                                     RetrieveRequest, SearxngRequest, SerperRequest, TavilyRequest)
 
 RETRIEVE_PASSAGE_CHARS = 600
 OFF_LOOP_QUERIES = 64  # batches this large are answered in a thread, off the event loop
 DEFAULT_TOPK = 3  # Search-R1's server default (`--topk 3`) when a request has none or 0
+SEARXNG_PAGE = 10  # results per SearXNG page (`pageno`)
 BROWSECOMP_K = 5  # BrowseComp-Plus's servers' default `--k`: a one-`query` body, and its MCP search
 SEARCH_TYPES = {"sparse": "bm25", "dense": "dense", "hybrid": "hybrid"}
 _SCHEME = re.compile(r"^(https?|doc):/*", re.IGNORECASE)
@@ -282,6 +283,33 @@ def install(app: FastAPI, served) -> None:
                     "raw_content": pages[h.doc_id].text if pages else None} for h in hits]
         return served.reply({"query": request.query, "answer": None, "images": [], "results": results,
                              "response_time": round(time.perf_counter() - began, 4)})
+
+    # -- SearXNG's JSON API: GET / and /search (our own /search is POST), and under /searxng -----------
+    async def searxng(http: Request) -> Response:
+        body = _parse_body(await http.body(), http.headers.get("content-type", ""))
+        if body is not None and not isinstance(body, dict):
+            return errors.error(400, "request body must be a form or a JSON object", world.snapshot)
+        try:
+            request = SearxngRequest.model_validate({**http.query_params, **(body or {})})
+        except ValidationError as exc:
+            raise _invalid(exc) from None
+        first = (request.pageno - 1) * SEARXNG_PAGE
+        hits = served.search(request.q, SEARXNG_PAGE, "bm25", served.mask(http), offset=first) \
+            if not _skip_reason(request.q) else []
+        results = [{"url": h.url, "title": h.title, "content": h.snippet, "engine": "worldbuild",
+                    "engines": ["worldbuild"], "positions": [first + rank], "score": h.score, "category": "general",
+                    "parsed_url": list(urlparse(h.url)),
+                    "template": "default.html", "publishedDate": None} for rank, h in enumerate(hits, 1)]
+        return served.json({"query": request.q, "number_of_results": len(results), "results": results,
+                            "answers": [], "corrections": [], "infoboxes": [], "suggestions": [],
+                            "unresponsive_engines": []})
+
+    for path in ("/", "/search"):  # a client given the bare base URL: LangChain GETs the base itself
+        app.add_api_route(path, searxng, methods=["GET"], name=f"searxng_get{path.replace('/', '_')}",
+                          summary="SearXNG's search API (format=json): results with url, title, content")
+    for path in ("/searxng", "/searxng/search"):  # a client's base URL, or the base plus /search
+        app.add_api_route(path, searxng, methods=["GET", "POST"], name=f"searxng{path.replace('/', '_')}",
+                          summary="SearXNG's search API: q, pageno, format=json, from the URL or a form")
 
     # -- OpenResearcher's search service (its browser's local backend), under /or -------------------
     @app.get("/or/", summary="OpenResearcher's search service: what it serves")
