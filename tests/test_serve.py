@@ -250,6 +250,10 @@ def test_masks_through_the_address_hold_on_every_route(http):
     assert lite["results"] and ROOT_SERVERS not in [hit["link"] for hit in lite["results"]]
     opened = http.post(prefix + "/or/search", json={"query": "root servers", "topn": 10}).json()["results"]
     assert opened and ROOT_SERVERS not in [hit["url"] for hit in opened]
+    brave = http.get(prefix + "/brave/res/v1/web/search", params={"q": "root servers"}).json()["web"]["results"]
+    assert brave and ROOT_SERVERS not in [hit["url"] for hit in brave]
+    searx = http.get(prefix + "/", params={"q": "root servers", "format": "json"}).json()["results"]
+    assert searx and ROOT_SERVERS not in [hit["url"] for hit in searx]
     one = http.post(prefix + "/retrieve", json={"query": "root servers"}).json()["result"]
     assert one and "Root Servers" not in [doc["document"]["title"] for doc in one]
     for url in VARIANTS:
@@ -328,7 +332,7 @@ def test_jina_reader_json_post_and_scheme_less(http):
     assert missing.status_code == 404 and missing.json()["code"] == 404 and missing.json()["data"] is None
 
 
-def test_jina_search_bing_and_tavily_shapes(http):
+def test_jina_search_bing_brave_and_tavily_shapes(http):
     text = http.get("/s/root servers", headers={"X-Respond-With": "no-content"}).text
     assert text.startswith(f"[1] Title: Root Servers\n[1] URL Source: {ROOT_SERVERS}\n") and "Markdown" not in text
     found = http.post("/s/", json={"q": "root servers", "num": 2}, headers={"Accept": "application/json"}).json()
@@ -337,6 +341,12 @@ def test_jina_search_bing_and_tavily_shapes(http):
     later = http.get("/bing/v7.0/search", params={"q": "root servers", "count": 2, "offset": 1}).json()
     assert bing[0]["name"] == "Root Servers" and [h["url"] for h in later["webPages"]["value"]] == [
         h["url"] for h in bing[1:]]
+    brave = http.get("/brave/res/v1/web/search", params={"q": "root servers", "count": "2", "extra_snippets": "1"})
+    brave, on = brave.json()["web"]["results"], http.get("/brave/res/v1/web/search",
+                                                         params={"q": "root servers", "count": 1, "offset": 1}).json()
+    assert brave[0]["url"] == ROOT_SERVERS and brave[0]["title"] == "Root Servers" and brave[0]["description"]
+    assert [hit["url"] for hit in on["web"]["results"]] == [brave[1]["url"]]  # offset counts pages of `count`
+    assert brave[0]["meta_url"]["hostname"] == "www.iana.org"
     tavily = http.post("/tavily/search", json={"query": "root servers", "max_results": 2, "api_key": "x"}).json()
     assert tavily["results"][0]["url"] == ROOT_SERVERS and tavily["results"][0]["content"]
 

@@ -273,6 +273,18 @@ def install(app: FastAPI, served) -> None:
         return served.json({"_type": "SearchResponse", "queryContext": {"originalQuery": q},
                             "webPages": {"webSearchUrl": "", "totalEstimatedMatches": len(value), "value": value}})
 
+    @app.get("/brave/res/v1/web/search", summary="Brave Search's web search: web.results with title, url, "
+             "description")
+    async def brave(http: Request, q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS),
+                    count: int = Query(20, ge=1, le=20), offset: int = Query(0, ge=0, le=9)) -> Response:
+        hits = served.search(q, count, "bm25", served.mask(http), offset=offset * count) if not _skip_reason(q) else []
+        results = [{"type": "search_result", "title": h.title, "url": h.url, "description": h.snippet,
+                    "page_age": h.crawl_date, "family_friendly": True,
+                    "meta_url": {"scheme": (parts := urlparse(h.url)).scheme, "netloc": parts.netloc,
+                                 "hostname": parts.hostname or "", "path": parts.path}} for h in hits]
+        return served.json({"type": "search", "query": {"original": q, "more_results_available": len(hits) == count},
+                            "web": {"type": "search", "results": results, "family_friendly": True}})
+
     @app.post("/tavily/search", summary="Tavily search: results with title, url, content, score")
     async def tavily(request: TavilyRequest, http: Request) -> Response:
         began = time.perf_counter()
