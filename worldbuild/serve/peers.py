@@ -116,6 +116,12 @@ def _parse_body(raw: bytes, content_type: str):
         raise errors.HTTPException(400, f"malformed JSON body: {exc}") from None
 
 
+def _meta_url(url: str) -> dict:
+    """Brave's parts of a result's URL."""
+    parts = urlparse(url)
+    return {"scheme": parts.scheme, "netloc": parts.netloc, "hostname": parts.hostname or "", "path": parts.path}
+
+
 def _openapi_body(model) -> dict:
     return {"requestBody": {"required": False, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
@@ -279,9 +285,7 @@ def install(app: FastAPI, served) -> None:
                     count: int = Query(20, ge=1, le=20), offset: int = Query(0, ge=0, le=9)) -> Response:
         hits = served.search(q, count, "bm25", served.mask(http), offset=offset * count) if not _skip_reason(q) else []
         results = [{"type": "search_result", "title": h.title, "url": h.url, "description": h.snippet,
-                    "page_age": h.crawl_date, "family_friendly": True,
-                    "meta_url": {"scheme": (parts := urlparse(h.url)).scheme, "netloc": parts.netloc,
-                                 "hostname": parts.hostname or "", "path": parts.path}} for h in hits]
+                    "page_age": h.crawl_date, "family_friendly": True, "meta_url": _meta_url(h.url)} for h in hits]
         return served.json({"type": "search", "query": {"original": q, "more_results_available": len(hits) == count},
                             "web": {"type": "search", "results": results, "family_friendly": True}})
 
