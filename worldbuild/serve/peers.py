@@ -2,8 +2,8 @@
 changes only its base URL: Search-R1's retriever (also verl's search tool and ASearcher), ASearcher's
 page access, BrowseComp-Plus's one-query retriever, the LiteResearcher authors' search and browse
 services (under /lr, where their route names meet ours), OpenResearcher's search service (under /or),
-Serper's search and Jina's reader. Each answers what that service's own clients
-read; docs/peers.md lists the shapes."""
+Serper's search, Jina's reader and search, Bing, Brave, Tavily and SearXNG's search APIs. Each
+answers what that service's own clients read; docs/peers.md lists the shapes."""
 
 from __future__ import annotations
 
