@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 import time
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlparse
 
 import orjson
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from worldbuild.serve import errors
@@ -100,15 +101,23 @@ def reader_url(target: str) -> str:
     return "https://" + target.lstrip("/")
 
 
-def _invalid(exc: ValidationError) -> RequestValidationError:
-    return RequestValidationError(exc.errors(include_url=False, include_context=False))
+M = TypeVar("M", bound=BaseModel)
 
 
-def _parse_body(raw: bytes, content_type: str):
-    """A JSON (or form-encoded) body, or None when there is none."""
+def _validated(model: type[M], fields: dict) -> M:
+    """`fields` as the peer's request `model`; invalid fields answer 422 as FastAPI's own validation does."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
+
+
+async def _parsed_body(http: Request):
+    """The request's JSON (or form-encoded) body, or None when there is none."""
+    raw = await http.body()
     if not raw.strip():
         return None
-    if content_type.startswith("application/x-www-form-urlencoded"):
+    if http.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return dict(parse_qsl(raw.decode("utf-8")))
     try:
         return orjson.loads(raw)
@@ -169,10 +178,7 @@ def install(app: FastAPI, served) -> None:
 
     # -- Serper ----------------------------------------------------------------------------------
     def serper_answer(fields: dict, mask: list[str]) -> dict:
-        try:
-            request = SerperRequest.model_validate(fields)
-        except ValidationError as exc:
-            raise _invalid(exc) from None
+        request = _validated(SerperRequest, fields)
         hits = served.search(request.q, request.num, request.mode, [*mask, *request.mask],
                              offset=(request.page - 1) * request.num)
         first = (request.page - 1) * request.num
@@ -183,7 +189,7 @@ def install(app: FastAPI, served) -> None:
 
     async def serper(http: Request) -> Response:
         params = dict(http.query_params)
-        body = _parse_body(await http.body(), http.headers.get("content-type", ""))
+        body = await _parsed_body(http)
         mask = served.mask(http)
         if isinstance(body, list):  # Serper's batch form: one answer per query object
             if not 1 <= len(body) <= 100 or not all(isinstance(item, dict) for item in body):
@@ -230,11 +236,8 @@ def install(app: FastAPI, served) -> None:
     @app.post("/r/", summary="Jina reader, POST form: the URL in a JSON or form body",
               openapi_extra=_openapi_body(JinaRequest))
     async def reader_post(http: Request, x_worldbuild_mask: str | None = mask_header) -> Response:
-        body = _parse_body(await http.body(), http.headers.get("content-type", ""))
-        try:
-            request = JinaRequest.model_validate(body if isinstance(body, dict) else {})
-        except ValidationError as exc:
-            raise _invalid(exc) from None
+        body = await _parsed_body(http)
+        request = _validated(JinaRequest, body if isinstance(body, dict) else {})
         return reader_answer(reader_url(request.url), http, x_worldbuild_mask)
 
     # -- Jina search, Bing Web Search, Tavily ----------------------------------------------------
@@ -261,11 +264,8 @@ def install(app: FastAPI, served) -> None:
 
     @app.post("/s/", summary="Jina search, POST form: {\"q\": ...}", openapi_extra=_openapi_body(JinaSearchRequest))
     async def jina_search_post(http: Request) -> Response:
-        body = _parse_body(await http.body(), http.headers.get("content-type", ""))
-        try:
-            request = JinaSearchRequest.model_validate(body if isinstance(body, dict) else {})
-        except ValidationError as exc:
-            raise _invalid(exc) from None
+        body = await _parsed_body(http)
+        request = _validated(JinaSearchRequest, body if isinstance(body, dict) else {})
         return jina_search_answer(request.q, request.num, http)
 
     @app.get("/bing/v7.0/search", summary="Bing Web Search v7: webPages.value with name, url, snippet")
@@ -302,13 +302,10 @@ def install(app: FastAPI, served) -> None:
 
     # -- SearXNG's JSON API: GET / and /search (our own /search is POST), and under /searxng -----------
     async def searxng(http: Request) -> Response:
-        body = _parse_body(await http.body(), http.headers.get("content-type", ""))
+        body = await _parsed_body(http)
         if body is not None and not isinstance(body, dict):
             return errors.error(400, "request body must be a form or a JSON object", world.snapshot)
-        try:
-            request = SearxngRequest.model_validate({**http.query_params, **(body or {})})
-        except ValidationError as exc:
-            raise _invalid(exc) from None
+        request = _validated(SearxngRequest, {**http.query_params, **(body or {})})
         first = (request.pageno - 1) * SEARXNG_PAGE
         hits = served.search(request.q, SEARXNG_PAGE, "bm25", served.mask(http), offset=first) \
             if not _skip_reason(request.q) else []
