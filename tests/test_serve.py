@@ -347,6 +347,9 @@ def test_jina_search_bing_brave_and_tavily_shapes(http):
     assert brave[0]["url"] == ROOT_SERVERS and brave[0]["title"] == "Root Servers" and brave[0]["description"]
     assert [hit["url"] for hit in on["web"]["results"]] == [brave[1]["url"]]  # offset counts pages of `count`
     assert brave[0]["meta_url"]["hostname"] == "www.iana.org"
+    for params in ({"q": "root servers", "count": 21}, {"q": "root servers", "offset": 10}, {"count": 3}):
+        refused = http.get("/brave/res/v1/web/search", params=params)
+        assert refused.status_code == 422 and one_line_error(refused)
     tavily = http.post("/tavily/search", json={"query": "root servers", "max_results": 2, "api_key": "x"}).json()
     assert tavily["results"][0]["url"] == ROOT_SERVERS and tavily["results"][0]["content"]
 
@@ -558,4 +561,6 @@ def test_searxng_json_api_at_search_and_under_searxng(http):
     assert masked and ROOT_SERVERS not in [hit["url"] for hit in masked]
     assert http.get("/search", params={"q": " ", "format": "json"}).json()["results"] == []
     refused = http.get("/search", params={"q": "root servers", "format": "csv"})
-    assert refused.status_code == 422 and "format" in refused.text
+    assert refused.status_code == 422 and "format" in one_line_error(refused)
+    listed = http.post("/searxng/search", json=["root servers"])
+    assert listed.status_code == 400 and "form or a JSON object" in one_line_error(listed)
