@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.conftest import CORPORA, SHARED_WARC, needs_shared
+from tests.conftest import CORPORA, SAMPLE_PAGES, SHARED_WARC, needs_shared
 from tests.warcs import article, response, write_warc
 from worldbuild.executor import LocalExecutor
 from worldbuild.ingest.inputs import describe
@@ -82,6 +82,58 @@ def test_snapshot_independent_of_workers_and_batching(pages_world, tmp_path):
     one = run([os.path.join(CORPORA, "sample-pages.warc.gz")], str(tmp_path / "a"), workers=1, batch_size=200)
     assert one.manifest["snapshot"] == two.manifest["snapshot"]
     assert one.manifest["pages"] == two.manifest["pages"] > 100
+
+
+class _InTurn:
+    """An executor of two workers whose units finish in the order given by `finish` (a cluster's
+    tasks finish in any order): `reverse` holds every result back until the last unit is done,
+    else each result comes as soon as its unit is done."""
+
+    workers = 2
+
+    def __init__(self, reverse: bool):
+        self.reverse = reverse
+        self.mapped = 0
+
+    def map_unordered(self, fn, items, window=None):
+        results = []
+        for item in items:
+            results.append(fn(item))
+            self.mapped += 1
+            if not self.reverse:
+                yield results.pop()
+        yield from reversed(results)
+
+
+def test_shards_finishing_out_of_order_fold_in_input_order(pages_world, tmp_path):
+    """The fold follows the inputs' order, not the order units finish: the same pages get the
+    same doc ids, so the same world and index."""
+    settings = IngestSettings(batch_size=32)
+    reverse = ingest([SAMPLE_PAGES], str(tmp_path / "r"), settings, _InTurn(reverse=True))
+    assert reverse.manifest["snapshot"] == pages_world[1].manifest["snapshot"]
+    with World.open(str(tmp_path / "r")) as world, World.open(pages_world[0]) as reference:
+        assert list(world.store.db.execute("SELECT doc_id, canonical_url FROM pages ORDER BY doc_id")) == \
+            list(reference.store.db.execute("SELECT doc_id, canonical_url FROM pages ORDER BY doc_id"))
+
+
+def test_shards_fold_while_the_map_goes_on(tmp_path, monkeypatch):
+    """With workers elsewhere, each finished shard is folded into the world as soon as those before
+    it are, while later units are still being mapped (the serial fold does not wait for the map)."""
+    import worldbuild.ingest.pipeline as pipeline
+
+    executor = _InTurn(reverse=False)
+    mapped_at_fold = []
+    real = pipeline._shard_pages
+
+    def watched(shard_dir, unit):
+        mapped_at_fold.append(executor.mapped)
+        return real(shard_dir, unit)
+
+    monkeypatch.setattr(pipeline, "_shard_pages", watched)
+    result = ingest([SAMPLE_PAGES], str(tmp_path / "w"), IngestSettings(batch_size=32), executor)
+    units = len(list(plan_units(describe(SAMPLE_PAGES), batch_size=32)))
+    assert mapped_at_fold == list(range(1, units + 1))  # shard k folded right after unit k was mapped
+    assert units > 1 and result.manifest["pages"] > 100
 
 
 def test_big_file_is_cut_into_units_at_record_boundaries():

@@ -77,8 +77,9 @@ def test_cli_names_a_staging_store_it_cannot_use(tmp_path):
 
 
 def test_storage_that_fails_mid_run_is_one_line_and_keeps_finished_shards(s3, tmp_path, monkeypatch):
-    """The bucket disappears after the map step: the CLI says so in one line, the world is not
-    created, and the finished shards are still in the staging place for a rerun."""
+    """The bucket disappears while finished shards are being folded into the world: the CLI says
+    so in one line, the world is not created, and the finished shards are still in the staging
+    place for a rerun."""
     from typer.testing import CliRunner
 
     import worldbuild.ingest.pipeline as pipeline
@@ -89,7 +90,7 @@ def test_storage_that_fails_mid_run_is_one_line_and_keeps_finished_shards(s3, tm
     def bucket_gone(*args, **kwargs):
         raise PermissionError("Access Denied: s3://scratch/gone")
 
-    monkeypatch.setattr(pipeline, "_merge", bucket_gone)
+    monkeypatch.setattr(pipeline, "_shard_pages", bucket_gone)
     world = str(tmp_path / "w")
     result = CliRunner().invoke(app, ["ingest", "s3://crawl/warcs/sample-pages.warc.gz", "--world", world,
                                       "--staging", "s3://scratch/gone", "--workers", "2",

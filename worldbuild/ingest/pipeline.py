@@ -172,15 +172,22 @@ def ingest(
         shard_dir = storage.join(staging or os.path.join(world_dir, STAGING_DIR), run)
         storage.make_dirs(shard_dir)
         spec = corpus or CorpusSpec()
-        summaries = _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, spec)
-
-        progress.stage("merge")
         # index shards are built where the world is: by the executor's workers when they share its
         # folder, here when shards went to an object store (no shared filesystem to assume)
         index_executor = LocalExecutor(min(executor.workers, usable_cores())) if storage.is_url(shard_dir) \
             else executor
-        manifest = _merge(world_dir, settings, sources, summaries, shard_dir, report, note, index_executor, progress,
-                          spec)
+        # one local worker maps in this process: folding between its units gains nothing (measured 3% slower)
+        in_process = isinstance(executor, LocalExecutor) and executor.workers == 1
+        fold = _Fold(world_dir, settings, sources, shard_dir, report, index_executor, progress, spec,
+                     eager=not in_process)
+        try:
+            _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, spec, fold)
+            progress.stage("merge")
+            fold.drain()
+        except BaseException:
+            fold.abort()
+            raise
+        manifest = fold.commit(note)
         result.manifest = manifest
         result.changed = manifest["snapshot"] != (previous or {}).get("snapshot")
         storage.remove_tree(shard_dir)
@@ -195,9 +202,10 @@ def map_step(unit: WorkUnit, settings: IngestSettings, shard_dir: str,
     return map_unit(unit, settings, shard_dir, mirrors)
 
 
-def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, spec: CorpusSpec) -> list[dict]:
-    """Run the map step over every unit not already finished; returns all unit summaries."""
-    summaries: list[dict] = []
+def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, spec: CorpusSpec,
+             fold: "_Fold") -> None:
+    """Run the map step over every unit not already finished, handing `fold` each unit as it is
+    planned (with its summary if already finished) and each summary as its unit finishes."""
     total = sum(s.size for s in sources)
     resumed_bytes = 0
     unit_bytes: dict[str, int] = {}  # a corpus unit's share of its file, for progress
@@ -220,10 +228,10 @@ def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, 
                 continue
             for unit in plan(source):
                 done = read_summary(shard_dir, unit)
+                fold.planned(unit.unit_id, done)
                 if done is None:
                     yield unit
                 else:
-                    summaries.append(done)
                     result.resumed_units += 1
                     resumed_bytes += done_bytes(unit)
 
@@ -237,49 +245,87 @@ def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, 
     size_of = {s.path: s.size for s in sources}
     reported_resumed = 0
     for summary in executor.map_unordered(task, pending()):
-        summaries.append(summary)
         unit = summary["unit"]
+        fold.finished(corpora.unit_from_dict(unit).unit_id, summary)
         if resumed_bytes != reported_resumed:  # finished shards found while planning count as done
             progress.advance(resumed_bytes - reported_resumed, 0, 0)
             reported_resumed = resumed_bytes
         progress.advance(done_bytes(corpora.unit_from_dict(unit)), summary["pages"], summary["report"]["records_read"])
     if resumed_bytes != reported_resumed:
         progress.advance(resumed_bytes - reported_resumed, 0, 0)
-    return summaries
 
 
-def _merge(world_dir, settings, sources, summaries, shard_dir, report, note=None, executor=None,
-           progress: Progress | None = None, spec: CorpusSpec | None = None) -> dict:
-    """Fold shards, in input order, into the world: dedup by canonical URL and content hash
-    (a duplicate's URL becomes an alias), each new page joining its mirror cluster."""
-    order = {s.sha256: i for i, s in enumerate(sources)}
-    summaries.sort(key=lambda s: (order[s["unit"]["sha256"]], s["unit"]["start"]))
-    per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0, "failed_records": 0} for s in sources}
-    for source in sources:
-        if corpora.is_corpus_input(source):
-            per_input[source.sha256].update(corpora.input_note(source, spec or CorpusSpec()))
-    writer = WorldWriter(world_dir, settings, executor, on_note=(progress or Progress()).note)
-    try:
-        for summary in summaries:
-            unit = corpora.unit_from_dict(summary["unit"])
-            unit_report = IngestReport.from_dict(summary["report"])
-            report.absorb(unit_report)
-            entry = per_input[unit.sha256]
-            entry["records_read"] += unit_report.records_read
-            entry["failed_records"] += sum(n for reason, n in unit_report.skips.items()
-                                           if reason.startswith(FAILURE_REASONS))
-            for page, minhash in _shard_pages(shard_dir, unit):
-                reason = writer.add(page, minhash)
-                if reason:
-                    report.skip(reason, page.source)
-                else:
-                    report.pages_kept += 1
-                    entry["pages_kept"] += 1
-            for source, target, status, _where in unit_report.redirects:
-                writer.add_redirect(source, target, status)
-    except BaseException:
-        writer.abort()
-        raise
-    for entry in per_input.values():
-        entry["errors"] = [e["error"] for e in report.file_errors if e["file"] == entry["name"]]
-    return writer.commit(list(per_input.values()), report, note)
+class _Fold:
+    """Shards folded into the world's one transaction in the merge's order (inputs in order, each
+    file's units by offset) as soon as every shard before them has finished: the fold, serial by
+    nature (dedup, mirror clusters, the page store), runs while later units are still mapping
+    instead of after the whole map. Each new page is deduplicated by canonical URL and content
+    hash (a duplicate's URL becomes an alias) and joins its mirror cluster."""
+
+    def __init__(self, world_dir, settings, sources, shard_dir, report, executor, progress: Progress,
+                 spec: CorpusSpec, eager: bool = True):
+        self.eager = eager  # fold as shards finish; else all at the end (`drain`)
+        self.world_dir, self.settings, self.shard_dir, self.report = world_dir, settings, shard_dir, report
+        self.executor, self.progress = executor, progress
+        self.per_input = {s.sha256: {**s.to_dict(), "records_read": 0, "pages_kept": 0, "failed_records": 0}
+                          for s in sources}
+        for source in sources:
+            if corpora.is_corpus_input(source):
+                self.per_input[source.sha256].update(corpora.input_note(source, spec))
+        self.order: list[str] = []  # unit ids in the merge's order, as the map plans them
+        self.ready: dict[str, dict] = {}  # finished units' summaries, not yet folded
+        self.folded = 0
+        self.writer: WorldWriter | None = None  # opened at the first fold: the map's pool forks before it
+
+    def planned(self, unit_id: str, summary: dict | None) -> None:
+        """A unit in the merge's order, with its summary if a previous run finished it. Called on
+        the thread that plans (a pool reads its items on a thread of its own)."""
+        if summary is not None:
+            self.ready[unit_id] = summary
+        self.order.append(unit_id)  # after `ready`: a unit in `order` is never missed as unfinished
+
+    def finished(self, unit_id: str, summary: dict) -> None:
+        self.ready[unit_id] = summary
+        if self.eager:
+            self.drain()
+
+    def drain(self) -> None:
+        """Fold every finished shard whose predecessors are all folded."""
+        while self.folded < len(self.order) and self.order[self.folded] in self.ready:
+            self._fold(self.ready.pop(self.order[self.folded]))
+            self.folded += 1
+
+    def _open(self) -> WorldWriter:
+        if self.writer is None:
+            self.writer = WorldWriter(self.world_dir, self.settings, self.executor, on_note=self.progress.note)
+        return self.writer
+
+    def _fold(self, summary: dict) -> None:
+        writer = self._open()
+        unit = corpora.unit_from_dict(summary["unit"])
+        unit_report = IngestReport.from_dict(summary["report"])
+        self.report.absorb(unit_report)
+        entry = self.per_input[unit.sha256]
+        entry["records_read"] += unit_report.records_read
+        entry["failed_records"] += sum(n for reason, n in unit_report.skips.items()
+                                       if reason.startswith(FAILURE_REASONS))
+        for page, minhash in _shard_pages(self.shard_dir, unit):
+            reason = writer.add(page, minhash)
+            if reason:
+                self.report.skip(reason, page.source)
+            else:
+                self.report.pages_kept += 1
+                entry["pages_kept"] += 1
+        for source, target, status, _where in unit_report.redirects:
+            writer.add_redirect(source, target, status)
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+
+    def commit(self, note: dict | None) -> dict:
+        """Build the index and commit pages and manifest together (`WorldWriter.commit`)."""
+        assert self.folded == len(self.order) and not self.ready, "every planned unit is folded before the commit"
+        for entry in self.per_input.values():
+            entry["errors"] = [e["error"] for e in self.report.file_errors if e["file"] == entry["name"]]
+        return self._open().commit(list(self.per_input.values()), self.report, note)
