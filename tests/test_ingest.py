@@ -85,9 +85,9 @@ def test_snapshot_independent_of_workers_and_batching(pages_world, tmp_path):
 
 
 class _InTurn:
-    """An executor of two workers whose units finish in the order given by `finish` (a cluster's
-    tasks finish in any order): `reverse` holds every result back until the last unit is done,
-    else each result comes as soon as its unit is done."""
+    """An executor of two workers that runs units one at a time, in the order sent. With `reverse`
+    their results come back last first, after the last unit is done (a cluster's tasks finish in
+    any order); else each result comes as soon as its unit is done."""
 
     workers = 2
 
