@@ -151,7 +151,7 @@ def run_extractor(name: str, decoded: dict[str, tuple[str, str]]) -> tuple[dict[
         texts = {key: trafilatura.extract(html, include_comments=False) or "" for key, (url, html) in decoded.items()}
         return texts, float("nan"), 0
     settings = IngestSettings(extractor=name)
-    warm_up(name)
+    warm_up(settings)
     texts, dated = {}, 0
     for key, (url, html) in decoded.items():
         extracted = extract_page(html, url, settings)

@@ -125,7 +125,7 @@ def median_of(runs: list[dict], key: str) -> float:
 
 def bench_extractor(extractor: str, pages, layouts, repeats: int, scratch: str) -> dict:
     settings = IngestSettings(extractor=extractor)
-    warm_up(extractor)
+    warm_up(IngestSettings(extractor=extractor))
     for url, html in pages:  # untimed: every library fills its caches before workers fork
         extract_page(html, url, settings)
     call = library_call(extractor, settings)

@@ -45,8 +45,7 @@ STAGES = [
     ("  main content + fallbacks (trafilatura)", trafilatura.core, "trafilatura_sequence"),
     ("  fingerprint (trafilatura)", trafilatura.core, "content_fingerprint"),
     ("  Markdown rendering (trafilatura)", trafilatura.core, "determine_returnstring"),
-    ("language id (py3langid)", extract, "detect_lang"),
-    ("language id (resiliparse)", extract, "_resiliparse_lang"),
+    ("language id (the extractor's identifier)", extract, "identify"),
     ("content hash", steps, "content_hash"),
     ("shard writing (Parquet + summary)", mapstep, "write_shard"),
     ("  MinHash signature", mapstep, "signature"),
@@ -81,7 +80,7 @@ class Timers:
 
 def profile(path: str, extractor: str, scratch: str) -> dict:
     settings = IngestSettings(extractor=extractor)
-    extract.warm_up(extractor)
+    extract.warm_up(settings)
     units = list(plan_units(describe(path), settings.batch_size))
     warm = tempfile.mkdtemp(dir=scratch)
     for unit in units:  # untimed: libraries fill their caches (dateparser compiles a regex set per locale)

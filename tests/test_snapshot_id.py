@@ -73,7 +73,7 @@ def test_language_changes_the_snapshot_id(base, tmp_path, monkeypatch):
     import worldbuild.ingest.extract as extract
 
     detected = base[1]["lang"]
-    monkeypatch.setattr(extract, "detect_lang", lambda text: "nl" if detected != "nl" else "de")
+    monkeypatch.setattr(extract, "identify", lambda text, identifier: "nl" if detected != "nl" else "de")
     snapshot, stored = build(tmp_path, "lang", [response(URL, page())])
     assert {field for field in PAGE_COLUMNS if stored[field] != base[1][field]} == {"lang"}
     assert snapshot != base[0]

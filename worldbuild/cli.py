@@ -14,8 +14,8 @@ from rich.table import Table
 
 from worldbuild.cli_exits import exits_cleanly
 from worldbuild.cli_options import (AddressOpt, AnnKind, DenseBackend, DenseModelOpt, EfSearchOpt, ExecutorKind,
-                                    ExecutorOpt, ExtractorKind, ExtractorOpt, JsonOpt, LogLevel, ModeOpt, NprobeOpt,
-                                    Pooling, ResultsOpt, SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
+                                    ExecutorOpt, ExtractorKind, ExtractorOpt, JsonOpt, LanguageIdKind, LanguageIdOpt,
+                                    LogLevel, ModeOpt, NprobeOpt, Pooling, ResultsOpt, SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
 from worldbuild.world import World, WorldNotFound, default_world_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -100,6 +100,7 @@ def ingest(
     min_chars: int = typer.Option(1000, help="Drop pages whose extracted text is shorter"),
     lang: Optional[List[str]] = typer.Option(None, "--lang", help="Keep only these languages (repeatable, ISO 639-1)"),
     extractor: ExtractorKind = ExtractorOpt(),
+    language_id: Optional[LanguageIdKind] = LanguageIdOpt(),
     max_bytes: int = typer.Option(10 * 1024 * 1024, help="Skip HTTP bodies larger than this"),
     unit_records: int = typer.Option(32, "--unit-records", min=1,
                                      help="Response records per unit of parallel work (one map shard each)"),
@@ -133,7 +134,8 @@ def ingest(
 
         sys.path.insert(0, os.getcwd())
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,
-                              extractor=extractor.value, batch_size=unit_records,
+                              extractor=extractor.value, language_id=language_id.value if language_id else "",
+                              batch_size=unit_records,
                               index_shard_pages=shard_pages, steps=tuple(step or ()))
     try:
         corpus = CorpusSpec.build(preset, fields, corpus_name)

@@ -6,6 +6,7 @@ once, so a name means the same thing everywhere, and choices are enums that `--h
     --shard-pages     pages per index shard        --executor     local | ray
     --mode            bm25 | dense | hybrid        --json         machine-readable output
     --extractor       how HTML becomes page text (records.EXTRACTORS)
+    --language-id     how a page's language is found (records.LANGUAGE_IDS)
     --model           the dense embedding model"""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from worldbuild.records import DEFAULT_EXTRACTOR, EXTRACTORS
+from worldbuild.records import DEFAULT_EXTRACTOR, EXTRACTORS, LANGUAGE_IDS
 
 
 class SearchMode(str, Enum):
@@ -51,6 +52,8 @@ class ExecutorKind(str, Enum):
 
 ExtractorKind = Enum("ExtractorKind", {name: name for name in EXTRACTORS}, type=str)
 ExtractorKind.__doc__ = "The HTML extractors a world can be built with."
+LanguageIdKind = Enum("LanguageIdKind", {name: name for name in LANGUAGE_IDS}, type=str)
+LanguageIdKind.__doc__ = "The language identifiers a world can be built with."
 
 
 class Fallback(str, Enum):
@@ -112,6 +115,12 @@ def ExtractorOpt():
     return typer.Option(ExtractorKind(DEFAULT_EXTRACTOR), "--extractor",
                         help="How HTML becomes page text; part of the world's identity (docs/benchmarks.md compares "
                              "speed and quality; resiliparse needs worldbuild\\[fast])")
+
+
+def LanguageIdOpt():
+    return typer.Option(None, "--language-id", show_default=False,
+                        help="How a page's language is found; part of the world's identity (cld2 and resiliparse "
+                             "need worldbuild\\[fast]) [default: the extractor's own, py3langid for corpus records]")
 
 
 def EfSearchOpt():

@@ -50,6 +50,8 @@ def content_hash(text: str) -> str:
 # the HTML extractors a world can be built with (worldbuild/ingest/extract.py runs them)
 EXTRACTORS = ("trafilatura/markdown", "trafilatura/fast", "resiliparse/text")
 DEFAULT_EXTRACTOR = "trafilatura/markdown"
+# the language identifiers a world can be built with (worldbuild/ingest/language.py runs them)
+LANGUAGE_IDS = ("py3langid", "cld2", "resiliparse")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class IngestSettings:
     include_comments: bool = False
     include_tables: bool = True
     extractor: str = DEFAULT_EXTRACTOR
+    language_id: str = ""  # "": the extractor's own for HTML pages, py3langid for corpus records
     batch_size: int = field(default=32, compare=False)  # shard size: shapes work, not content
     index_shard_pages: int = field(default=0, compare=False)  # BM25 in shards of this many pages (0: one piece)
     # extra ingest steps run on every page after the built-in ones: step objects or `module:callable`
@@ -72,8 +75,8 @@ class IngestSettings:
         object.__setattr__(self, "steps", tuple(self.steps))  # a list from a library call, hashable
 
     def content_settings(self) -> dict:
-        """The settings that change page content, in a stable order (batch size excluded; extra
-        steps only when there are some, so a world without them keeps its id)."""
+        """The settings that change page content, in a stable order (batch size excluded; the
+        language identifier and extra steps only when given, so a world without them keeps its id)."""
         content = {
             "min_chars": self.min_chars,
             "langs": sorted(self.langs),
@@ -82,9 +85,21 @@ class IngestSettings:
             "include_tables": self.include_tables,
             "extractor": self.extractor,
         }
+        if self.language_id:  # named only when chosen: a world built before the choice keeps its id
+            content["language_id"] = self.language_id
         if self.steps:
             content["steps"] = [step_name(step) for step in self.steps]
         return content
+
+    @property
+    def page_language_id(self) -> str:
+        """The identifier of an HTML page's language: the chosen one, else the extractor's own."""
+        return self.language_id or ("resiliparse" if self.extractor.startswith("resiliparse/") else "py3langid")
+
+    @property
+    def record_language_id(self) -> str:
+        """The identifier of a corpus record's language when the corpus gives none."""
+        return self.language_id or "py3langid"
 
     @classmethod
     def of_world(cls, manifest: dict, **work) -> "IngestSettings":

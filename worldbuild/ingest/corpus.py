@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from worldbuild import storage
-from worldbuild.ingest.extract import detect_lang, strip_front_matter
+from worldbuild.ingest.extract import strip_front_matter
+from worldbuild.ingest.language import identify
 from worldbuild.ingest.inputs import InputFile, sha256_file, url_matches
 from worldbuild.ingest.mapstep import write_shard
 from worldbuild.ingest.steps import AllowedLanguages, Draft, MinChars, Skip, Step, extra_steps, run_steps
@@ -437,17 +438,22 @@ class CorpusURL:
         return draft
 
 
-def corpus_language(draft: Draft) -> Draft:
-    """The language the corpus gives, else py3langid's guess."""
-    draft.lang = draft.lang or detect_lang(draft.text)
-    return draft
+@dataclass(frozen=True)
+class CorpusLanguage:
+    """The language the corpus gives, else the guess of the world's identifier for records."""
+
+    identifier: str
+
+    def __call__(self, draft: Draft) -> Draft:
+        draft.lang = draft.lang or identify(draft.text, self.identifier)
+        return draft
 
 
 def corpus_steps(unit: CorpusUnit, settings: IngestSettings) -> list[Step]:
     """A corpus record → page: the HTML steps of the archive reader are done already; the length
     and language rules and the world's extra steps are the same."""
     return [CorpusFields(unit.fields), MinChars(settings.min_chars), CorpusURL(unit.fields, unit.corpus, unit.name),
-            corpus_language, AllowedLanguages(tuple(settings.langs)), *extra_steps(settings.steps)]
+            CorpusLanguage(settings.record_language_id), AllowedLanguages(tuple(settings.langs)), *extra_steps(settings.steps)]
 
 
 def record_to_page(record: dict, row: int, unit: CorpusUnit, settings: IngestSettings,

@@ -1,4 +1,4 @@
-"""HTML → page text with the extractor a world is built with, plus a language guess (py3langid).
+"""HTML → page text with the extractor a world is built with, plus its language (`language.py`).
 
 An extractor is part of a world's settings, so of its snapshot id: the same archives extracted
 another way are another world. Three are offered (measured in docs/benchmarks.md):
@@ -8,17 +8,18 @@ another way are another world. Three are offered (measured in docs/benchmarks.md
 - `trafilatura/fast`: trafilatura's own extractor alone (`fast=True`) as Markdown, without the
   metadata pass (htmldate's date search is most of its cost); the title is the page's <title>.
 - `resiliparse/text`: resiliparse's main-content heuristics over its own HTML parser, as plain
-  text with paragraphs and list bullets; the title is the page's <title>; no date. Its language
-  is resiliparse's own linear-time guess (`detect_fast`): py3langid would cost more than the
-  extraction itself.
+  text with paragraphs and list bullets; the title is the page's <title>; no date. Its pages'
+  language is by default resiliparse's own linear-time guess (`detect_fast`): py3langid would
+  cost more than the extraction itself.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
+from worldbuild.ingest import language
+from worldbuild.ingest.language import identify
 from worldbuild.records import EXTRACTORS, IngestSettings
 
 
@@ -43,21 +44,13 @@ def strip_front_matter(text: str) -> str:
     return text
 
 
-def detect_lang(text: str) -> str:
-    import py3langid  # loads its model on first use; keep import cost off `worldbuild --help`
-
-    lang, _ = py3langid.classify(text[:3000])
-    return lang
-
-
-def warm_up(extractor: str | None = None) -> None:
-    """Load the extractor's library and its language identifier once in the parent, so forked
-    workers start with them. py3langid's model (0.45 s of CPU to load) is left to a worker that
-    asks for it (a corpus without languages) when the extractor has an identifier of its own."""
-    if extractor is None or not _own_language_id(extractor):
-        detect_lang("warm up the language identifier")
-    if extractor is not None:
-        check_extractor(extractor)
+def warm_up(settings: IngestSettings | None = None) -> None:
+    """Load the extractor's library and its pages' language identifier once in the parent, so
+    forked workers start with them. py3langid's model (0.45 s of CPU to load) is left to a worker
+    that asks for it (a corpus without languages) when pages are identified otherwise."""
+    settings = settings or IngestSettings()
+    check_settings_run(settings)
+    language.warm_up(settings.page_language_id)
 
 
 def _one_line(text: str | None) -> str:
@@ -128,20 +121,12 @@ def check_extractor(name: str) -> None:
     _extractor(name)
 
 
-def _resiliparse_lang(text: str) -> str:
-    from resiliparse.parse.lang import detect_fast
-
-    lang, _rank = detect_fast(unicodedata.normalize("NFC", text[:3000]))
-    return "und" if lang == "unknown" else lang
-
-
-def _own_language_id(extractor: str) -> bool:
-    return extractor.startswith("resiliparse/")
-
-
-def _language(text: str, extractor: str) -> str:
-    """The page's language by the extractor's language identifier (py3langid unless its own)."""
-    return _resiliparse_lang(text) if _own_language_id(extractor) else detect_lang(text)
+def check_settings_run(settings: IngestSettings) -> None:
+    """Raise UnknownExtractor or UnknownLanguageId (one line) unless the settings' extractor and
+    language identifiers can run here: before any work, not as a skip per page."""
+    check_extractor(settings.extractor)
+    for identifier in {settings.page_language_id, settings.record_language_id}:
+        language.check_identifier(identifier)
 
 
 def _extractor(name: str) -> Callable[[str, str, IngestSettings], tuple[str, str, str] | None]:
@@ -172,4 +157,4 @@ def extract_page(html: str, url: str, settings: IngestSettings) -> Extracted | N
     text = text.strip()
     if not text:
         return None
-    return Extracted(title=title.strip(), text=text, published_date=date, lang=_language(text, settings.extractor))
+    return Extracted(title=title.strip(), text=text, published_date=date, lang=identify(text, settings.page_language_id))

@@ -30,7 +30,7 @@ def prepare(settings: IngestSettings, mirrors: MirrorSettings) -> None:
     start with it instead of each loading it again: the extractor and language model, MinHash's
     permutations, and pandas, which pyarrow imports when it first builds a table from rows
     (about 0.4 s of CPU per worker, measured on one large file with two workers)."""
-    warm_up(settings.extractor)
+    warm_up(settings)
     signature("", mirrors)
     pa.Table.from_pylist([], schema=SHARD_SCHEMA)
 

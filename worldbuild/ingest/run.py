@@ -12,6 +12,7 @@ from worldbuild import storage
 from worldbuild.executor import ExecutorUnavailable, executor_for
 from worldbuild.ingest.corpus import CorpusSpec
 from worldbuild.ingest.extract import UnknownExtractor
+from worldbuild.ingest.language import UnknownLanguageId
 from worldbuild.ingest.pipeline import IngestBusy, Progress, ingest
 from worldbuild.mirrors import UnknownShingleHash
 from worldbuild.records import IngestSettings
@@ -51,7 +52,7 @@ def ingest_world(paths: Iterable[str], world_dir: str, settings: IngestSettings 
     try:
         result = ingest(list(paths), world_dir, settings, runner, progress, staging=staging,
                         retry_errors=retry_errors, corpus=corpus)
-    except (SettingsMismatch, IngestBusy, UnknownExtractor, UnknownShingleHash) as exc:
+    except (SettingsMismatch, IngestBusy, UnknownExtractor, UnknownLanguageId, UnknownShingleHash) as exc:
         raise IngestRefused(str(exc)) from None
     except OSError as exc:  # staging, world or index storage failed (full disk, a bucket gone)
         raise IngestRefused(f"{type(exc).__name__}: {exc}. {RESUME_HINT}") from None
