@@ -71,8 +71,9 @@ def test_corpus_records_without_a_language_use_the_chosen_identifier(tmp_path):
     """A corpus without a language column: each record is identified by the world's choice."""
     needs_extra("pycld2", "fast")
     corpus = tmp_path / "docs.jsonl"
-    hebrew = open(os.path.join(INTL, "encbench-wikipedia-mars-he.html.expected.txt"), encoding="utf-8").read() \
-        if os.path.exists(INTL) else "שלום עולם, זהו טקסט בעברית על כוכב הלכת מאדים. " * 40
+    article = os.path.join(INTL, "encbench-wikipedia-mars-he.html.expected.txt")
+    hebrew = open(article, encoding="utf-8").read() if os.path.exists(article) \
+        else "שלום עולם, זהו טקסט בעברית על כוכב הלכת מאדים. " * 40
     corpus.write_text(json.dumps({"id": "1", "title": "מאדים", "text": hebrew[:4000]}, ensure_ascii=False) + "\n")
     world = ingest([str(corpus)], str(tmp_path / "w"), IngestSettings(language_id="cld2"), LocalExecutor(1))
     assert world.manifest["languages"] == {"he": 1}  # CLD2 says "iw"; the world stores "he"

@@ -453,7 +453,8 @@ def corpus_steps(unit: CorpusUnit, settings: IngestSettings) -> list[Step]:
     """A corpus record → page: the HTML steps of the archive reader are done already; the length
     and language rules and the world's extra steps are the same."""
     return [CorpusFields(unit.fields), MinChars(settings.min_chars), CorpusURL(unit.fields, unit.corpus, unit.name),
-            CorpusLanguage(settings.record_language_id), AllowedLanguages(tuple(settings.langs)), *extra_steps(settings.steps)]
+            CorpusLanguage(settings.record_language_id), AllowedLanguages(tuple(settings.langs)),
+            *extra_steps(settings.steps)]
 
 
 def record_to_page(record: dict, row: int, unit: CorpusUnit, settings: IngestSettings,

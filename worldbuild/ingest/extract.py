@@ -49,7 +49,7 @@ def warm_up(settings: IngestSettings | None = None) -> None:
     forked workers start with them. py3langid's model (0.45 s of CPU to load) is left to a worker
     that asks for it (a corpus without languages) when pages are identified otherwise."""
     settings = settings or IngestSettings()
-    check_settings_run(settings)
+    check_can_run(settings)
     language.warm_up(settings.page_language_id)
 
 
@@ -121,7 +121,7 @@ def check_extractor(name: str) -> None:
     _extractor(name)
 
 
-def check_settings_run(settings: IngestSettings) -> None:
+def check_can_run(settings: IngestSettings) -> None:
     """Raise UnknownExtractor or UnknownLanguageId (one line) unless the settings' extractor and
     language identifiers can run here: before any work, not as a skip per page."""
     check_extractor(settings.extractor)
@@ -157,4 +157,5 @@ def extract_page(html: str, url: str, settings: IngestSettings) -> Extracted | N
     text = text.strip()
     if not text:
         return None
-    return Extracted(title=title.strip(), text=text, published_date=date, lang=identify(text, settings.page_language_id))
+    return Extracted(title=title.strip(), text=text, published_date=date,
+                     lang=identify(text, settings.page_language_id))

@@ -18,7 +18,7 @@ from worldbuild import storage
 from worldbuild.executor import Executor, LocalExecutor, usable_cores
 from worldbuild.ingest import corpus as corpora
 from worldbuild.ingest.corpus import CorpusSpec
-from worldbuild.ingest.extract import check_settings_run
+from worldbuild.ingest.extract import check_can_run
 from worldbuild.ingest.inputs import InputFile, NotRegularFile, describe, expand_paths
 from worldbuild.ingest.mapstep import map_unit, prepare, read_shard, read_summary
 from worldbuild.ingest.warc import WorkUnit, plan_units
@@ -154,7 +154,7 @@ def ingest(
     executor = executor or LocalExecutor()
     progress = progress or Progress()
     report = IngestReport()
-    check_settings_run(settings)  # before any work: a missing library is one line, not a skip per page
+    check_can_run(settings)  # before any work: a missing library is one line, not a skip per page
     with _world_lock(world_dir):
         previous = _existing_manifest(world_dir)
         check_settings(previous, settings, world_dir)
