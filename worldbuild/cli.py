@@ -15,7 +15,8 @@ from rich.table import Table
 from worldbuild.cli_exits import exits_cleanly
 from worldbuild.cli_options import (AddressOpt, AnnKind, DenseBackend, DenseModelOpt, EfSearchOpt, ExecutorKind,
                                     ExecutorOpt, ExtractorKind, ExtractorOpt, JsonOpt, LanguageIdKind, LanguageIdOpt,
-                                    LogLevel, ModeOpt, NprobeOpt, Pooling, ResultsOpt, SearchMode, ShardPagesOpt, WorkersOpt, WorldOpt)
+                                    LogLevel, ModeOpt, NprobeOpt, Pooling, ResultsOpt, SearchMode, ShardPagesOpt,
+                                    WorkersOpt, WorldOpt)
 from worldbuild.world import World, WorldNotFound, default_world_dir
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,

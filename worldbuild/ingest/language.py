@@ -14,6 +14,7 @@ before there was a choice; `--language-id` names one for both.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Callable
 
@@ -35,7 +36,8 @@ def _py3langid(text: str) -> str:
 
 # CLD2's legacy or private codes, as the ISO 639-1 codes the other identifiers give
 _CLD2_CODES = {"un": UNKNOWN, "xx": UNKNOWN, "iw": "he", "jw": "jv", "in": "id"}
-_CLD2_INVALID = None  # characters CLD2 refuses as not interchange-valid UTF-8 (compiled on first use)
+# characters CLD2 refuses as not interchange-valid UTF-8: C0/C1 controls, surrogates, noncharacters
+_CLD2_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 
 
 def _cld2(text: str) -> str:
@@ -44,18 +46,9 @@ def _cld2(text: str) -> str:
     try:
         code = pycld2.detect(text)[2][0][1]
     except (pycld2.error, UnicodeEncodeError):  # controls, surrogates: identify the text without them
-        code = pycld2.detect(_interchange_valid(text))[2][0][1]
+        code = pycld2.detect(_CLD2_INVALID.sub(" ", text))[2][0][1]
     code = code.split("-")[0]  # zh-Hant: zh, as the others say
     return _CLD2_CODES.get(code, code)
-
-
-def _interchange_valid(text: str) -> str:
-    global _CLD2_INVALID
-    if _CLD2_INVALID is None:
-        import re
-
-        _CLD2_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
-    return _CLD2_INVALID.sub(" ", text)
 
 
 def _resiliparse(text: str) -> str:

@@ -245,12 +245,12 @@ def _run_map(sources, settings, mirrors, shard_dir, executor, progress, result, 
     size_of = {s.path: s.size for s in sources}
     reported_resumed = 0
     for summary in executor.map_unordered(task, pending()):
-        unit = summary["unit"]
-        fold.finished(corpora.unit_from_dict(unit).unit_id, summary)
+        unit = corpora.unit_from_dict(summary["unit"])
+        fold.finished(unit.unit_id, summary)
         if resumed_bytes != reported_resumed:  # finished shards found while planning count as done
             progress.advance(resumed_bytes - reported_resumed, 0, 0)
             reported_resumed = resumed_bytes
-        progress.advance(done_bytes(corpora.unit_from_dict(unit)), summary["pages"], summary["report"]["records_read"])
+        progress.advance(done_bytes(unit), summary["pages"], summary["report"]["records_read"])
     if resumed_bytes != reported_resumed:
         progress.advance(resumed_bytes - reported_resumed, 0, 0)
 
