@@ -153,11 +153,13 @@ TERM_MEMO_LIMIT = 200_000  # surface words remembered per analyser (then forgott
 
 class _TermMemo:
     """Surface word -> index term, and term -> the surface words seen for it, for one analyser.
-    Words repeat across pages, so each is analysed once per process."""
+    Words repeat across pages, so each is analysed once per process. Only strings and tuples of
+    them are kept, which the garbage collector stops scanning (sets it would scan in every full
+    collection: a server's memos grow with its queries, and so did its pauses)."""
 
     def __init__(self):
         self.term: dict[str, str] = {}  # "" when the word is dropped (one character, a stopword)
-        self.surfaces: dict[str, set[str]] = {}
+        self.surfaces: dict[str, tuple[str, ...]] = {}
 
 
 _memos: dict[str, _TermMemo] = {}
@@ -201,7 +203,7 @@ def _memo_of(words: set[str], analyzer: str) -> _TermMemo:
         found = dict.fromkeys(new, "")
         for i, stem in zip(kept, stems):
             found[new[i]] = stem
-            memo.surfaces.setdefault(stem, set()).add(new[i])
+            memo.surfaces[stem] = (*memo.surfaces.get(stem, ()), new[i])  # (a word is new once)
         memo.term.update(found)
     return memo
 
@@ -255,12 +257,19 @@ def _key(term: str) -> str:
     return term[:max(3, len(term) - 3)]
 
 
-@lru_cache(maxsize=1 << 14)
-def quick_keys(wanted: frozenset[str]) -> tuple[str, ...] | None:
-    """The stable starts `scan_quick` looks for (once per query); None when a CJK term is wanted."""
-    if any(_CJK_RUNS.fullmatch(term) for term in wanted if term):
-        return None
-    return tuple(sorted({_key(term) for term in wanted if term}))
+_quick_keys: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+
+
+def quick_keys(terms: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The stable starts `scan_quick` looks for, for one query word's terms; None when one is CJK.
+    Remembered per process in a dict of tuples (see `_TermMemo` on why not an lru_cache)."""
+    found = _quick_keys.get(terms, False)
+    if found is False:
+        if len(_quick_keys) > TERM_MEMO_LIMIT:
+            _quick_keys.clear()
+        cjk = any(_CJK_RUNS.fullmatch(term) for term in terms if term)
+        found = _quick_keys[terms] = None if cjk else tuple(sorted({_key(term) for term in terms if term}))
+    return found
 
 
 def scan_quick(text: str, low: str, keys: Iterable[str], wanted: set[str], analyzer: str, begin: int = 0,

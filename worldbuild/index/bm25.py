@@ -189,7 +189,7 @@ class QueryTerms:
     @cached_property
     def group_keys(self) -> list[tuple[str, ...] | None]:
         """Per group, the stable word starts snippets look for (`analysis.quick_keys`)."""
-        return [quick_keys(frozenset(group.variants)) for group in self.groups]
+        return [quick_keys(group.variants) for group in self.groups]
 
 
 def group_weights(groups: list[QueryGroup], frequency, pages: int) -> tuple[list[float], dict[str, float]]:

@@ -14,7 +14,7 @@ from heapq import merge
 from itertools import islice
 from typing import Iterator
 
-from worldbuild.index.analysis import analyzer_name, find_terms, quick_keys, scan_key, scan_quick
+from worldbuild.index.analysis import analyzer_name, find_terms, scan_key, scan_quick
 from worldbuild.index.bm25 import QueryTerms
 from worldbuild.index.plaintext import one_line, plain_text
 
@@ -60,10 +60,10 @@ def _best_window(text: str, terms: QueryTerms, width: int, lang: str, low: str |
     weights = _weights(terms)
     wanted, group_of = terms.wanted, terms.group_of
     low = text.lower() if low is None else low
-    if quick_keys(wanted) is None or len(low) != len(text):
+    keys = terms.group_keys
+    if None in keys or len(low) != len(text):  # a CJK term is wanted, or lowercasing moved characters
         return _window(matches(text, terms, lang), weights, width)
     analyzer = analyzer_name(lang)
-    keys = terms.group_keys
     order = sorted(range(len(terms.groups)), key=lambda i: (-weights[i], i))
     far = len(text) > FAR * width
     for rank, anchor in enumerate(order):
