@@ -4,6 +4,7 @@ Search-R1 request as its clients send it, the Python clients, and several worker
 import asyncio
 import json
 import os
+import time
 
 import httpx
 import pytest
@@ -291,13 +292,11 @@ def test_mask_ids_survive_a_restart_and_are_shared_by_workers(sample_world, tmp_
     proc, base = start_server(sample_world[0], workers=2)
     try:
         found = httpx.post(base + "/masks", json={"urls": [ROOT_SERVERS]}, timeout=30).json()["id"]
-        pids = set()
-        for _ in range(30):
+        pids, deadline = set(), time.monotonic() + 30  # (a worker still warming up takes no connection)
+        while len(pids) < 2 and time.monotonic() < deadline:
             assert ROOT_SERVERS not in masked_search(base, found)
             with httpx.Client(base_url=base, timeout=30) as fresh:
                 pids.add(fresh.get("/stats").json()["worker"]["pid"])
-            if len(pids) == 2:
-                break
         assert len(pids) == 2
     finally:
         proc.terminate()

@@ -13,7 +13,7 @@ from worldbuild.browse import DEFAULT_MAX_CHARS, BrowseResult, render
 from worldbuild.index.sharded import open_bm25
 from worldbuild.index.snippets import snippet
 from worldbuild.records import MANIFEST_FILE, Page
-from worldbuild.store import STORE_FILE, PageStore
+from worldbuild.store import STORE_FILE, HitPage, PageStore
 
 if TYPE_CHECKING:
     from worldbuild.index.ann import AnnSearch
@@ -211,11 +211,11 @@ class World:
         else:
             ranked = [self._rank(query, terms, depth, mode, hidden) for query, terms in zip(queries, batch)]
         ranked = [hits[offset:] for hits in ranked]
-        pages = self.store.by_ids({doc_id for hits in ranked for doc_id, _ in hits})
+        pages = self.store.hit_pages({doc_id for hits in ranked for doc_id, _ in hits})
         return self._hits(batch, ranked, pages, snippet_chars)
 
     @staticmethod
-    def _hits(batch: list, ranked: list[list[tuple[int, float]]], pages: dict[int, Page],
+    def _hits(batch: list, ranked: list[list[tuple[int, float]]], pages: dict[int, HitPage],
               snippet_chars: int) -> list[list[SearchHit]]:
         """The ranked (doc id, score) lists as hits with snippets. A page that answers several
         queries of the batch is lowercased (what snippets search in) once, and kept only until
