@@ -10,7 +10,8 @@ import hashlib
 import json
 import os
 import sqlite3
-from typing import Iterable, Iterator, NamedTuple
+from collections import namedtuple
+from typing import Iterable, Iterator
 
 from worldbuild.records import PAGE_COLUMNS, Page
 from worldbuild.urls import BadURL, canonical_url, url_key
@@ -72,18 +73,9 @@ def _page(row: tuple) -> tuple[int, Page]:
     return row[0], Page(*row[1:])
 
 
-class HitPage(NamedTuple):
-    """What a search hit shows of its page: half of a page's columns, read without the rest
-    (a server reads some three pages a query; the other columns were a third of that read)."""
-
-    url: str
-    canonical_url: str
-    title: str
-    text: str
-    crawl_date: str
-    lang: str
-
-
+# what a search hit shows of its page: half of a page's columns (`Page`'s names), read without the
+# rest (a server reads some three pages a query; the other columns were a third of that read)
+HitPage = namedtuple("HitPage", ["url", "canonical_url", "title", "text", "crawl_date", "lang"])
 _SELECT_HIT = "SELECT doc_id, " + ", ".join(HitPage._fields) + " FROM pages"
 
 
