@@ -18,8 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from worldbuild.ingest import language
-from worldbuild.ingest.language import identify
+from worldbuild.ingest.language import check_identifier, identify, warm_up as load_identifier
 from worldbuild.records import EXTRACTORS, IngestSettings
 
 
@@ -50,7 +49,7 @@ def warm_up(settings: IngestSettings | None = None) -> None:
     that asks for it (a corpus without languages) when pages are identified otherwise."""
     settings = settings or IngestSettings()
     check_can_run(settings)
-    language.warm_up(settings.page_language_id)
+    load_identifier(settings.page_language_id)
 
 
 def _one_line(text: str | None) -> str:
@@ -126,7 +125,7 @@ def check_can_run(settings: IngestSettings) -> None:
     language identifiers can run here: before any work, not as a skip per page."""
     check_extractor(settings.extractor)
     for identifier in {settings.page_language_id, settings.record_language_id}:
-        language.check_identifier(identifier)
+        check_identifier(identifier)
 
 
 def _extractor(name: str) -> Callable[[str, str, IngestSettings], tuple[str, str, str] | None]:
