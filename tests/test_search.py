@@ -242,7 +242,7 @@ def test_what_searches_remember_leaves_the_collector_nothing_to_scan(world):
     for _ in range(3):  # a tuple is let go once what it holds is (one level of nesting a collection)
         gc.collect()
     held = [(memo.term, memo.surfaces) for memo in analysis._memos.values()]
-    held += [analysis._quick_keys, *analysis._variant_memos.values(), world.index._words.known]
+    held += [analysis._quick_keys, *analysis._query_words.values(), world.index._words.known]
     entries = [entry for memo in held for pair in (memo if isinstance(memo, tuple) else (memo,))
                for entry in pair.items()]
     assert len(entries) > 100

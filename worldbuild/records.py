@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 import pyarrow as pa
 
 from worldbuild.steprefs import spec_of_name, step_name
+from worldbuild.whitespace import squeeze
 
 MANIFEST_FILE = "world.json"  # in every world directory: what it holds and its snapshot id
 
@@ -43,7 +44,7 @@ PAGE_SCHEMA = pa.schema(
 
 def content_hash(text: str) -> str:
     """Hash of the text with case and whitespace folded: mirrors of one page collide."""
-    normalised = " ".join(text.split()).lower()  # (str.split's whitespace is the regex \s: the same text)
+    normalised = squeeze(text).lower()
     return hashlib.blake2b(normalised.encode("utf-8"), digest_size=16).hexdigest()
 
 

@@ -16,7 +16,6 @@ import re
 import threading
 import unicodedata
 from collections import Counter
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable, Iterator, NamedTuple
 
@@ -327,38 +326,62 @@ def terms(text: str, lang: str) -> list[str]:
     return [token.term for token in tokens(text, analyzer_name(lang))]
 
 
-@dataclass(frozen=True)
-class QueryGroup:
+class QueryGroup(NamedTuple):
     """One word of a query as every analyser of the index sees it (or one CJK bigram)."""
 
     text: str  # as the query spells it
     variants: tuple[str, ...]  # index terms that stand for it
 
 
-_variant_memos: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = {}
+# per set of analysers: a query's surface word -> (its normalised word, its variants), () when dropped
+_query_words: dict[tuple[str, ...], dict[str, tuple]] = {}
 
 
 def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
     """The query's words in order, each with its terms under every analyser the index used (a
     word that is a stopword is dropped under all of them alike); CJK runs as bigrams, as in every
-    page. Each distinct word's terms are found once per process (a memo per set of analysers)."""
+    page. Each distinct surface word is analysed once per process (a memo per set of analysers):
+    a server sees the same words again and again, and looking one up is a fraction of analysing it."""
     names = tuple(sorted(set(analyzers))) or (PLAIN,)
-    known = _variant_memos.get(names)
+    known = _query_words.get(names)
     if known is None or len(known) > TERM_MEMO_LIMIT:
-        known = _variant_memos[names] = {}
-    plain = tokens(query, PLAIN)  # words as they are (normalised), CJK bigrams: one per group
-    new = sorted({token.term for token in plain if token.term not in known and _char_kind(query[token.start]) != CJK})
-    if new:  # each analyser stems them all in one call (`tokens` has dropped short words and stopwords)
-        stems = [stemmer.stemWords(new) if (stemmer := _stemmer(name)) else new for name in names]
-        for i, word in enumerate(new):
-            known[word] = tuple(dict.fromkeys(column[i] for column in stems))
+        known = _query_words[names] = {}
+    if query.isascii():  # (ASCII words are what `_TOKEN` finds in ASCII text)
+        surfaces = _ASCII_RUN.findall(query)
+    else:
+        runs = list(_TOKEN.finditer(query))
+        if any(run.lastgroup == "cjk" for run in runs):
+            return _analyse_cjk_query(query, names)
+        surfaces = [run.group() for run in runs]
     groups: dict[str, QueryGroup] = {}
-    for token in plain:
+    for surface in surfaces:
+        found = known.get(surface)
+        if found is None:
+            found = known[surface] = _query_word(surface, names)
+        if found and found[0] not in groups:  # (a word's variants follow from its normalised form)
+            groups[found[0]] = QueryGroup(surface, found[1])
+    return list(groups.values())
+
+
+def _query_word(surface: str, names: tuple[str, ...]) -> tuple:
+    """(normalised word, its term under each analyser in `names`, duplicates once), or () when
+    the word is dropped (one character, a stopword), as `tokens` drops it."""
+    word = normalise(surface)
+    if len(word) < 2 or word in _stopwords(PLAIN):
+        return ()
+    return word, tuple(dict.fromkeys(stemmer.stemWord(word) if (stemmer := _stemmer(name)) else word
+                                     for name in names))
+
+
+def _analyse_cjk_query(query: str, names: tuple[str, ...]) -> list[QueryGroup]:
+    """`analyse_query` of a query holding CJK runs: its bigrams and its words, in text order."""
+    groups: dict[str, QueryGroup] = {}
+    for token in tokens(query, PLAIN):  # words as they are (normalised), CJK bigrams: one per group
         surface = query[token.start:token.end]
         if _char_kind(surface[0]) == CJK:
             key, variants = surface, (token.term,)
         else:
-            key, variants = token.term, known[token.term]
+            key, variants = token.term, _query_word(surface, names)[1]
         found = groups.get(key)
         if found is None:
             groups[key] = QueryGroup(surface, variants)

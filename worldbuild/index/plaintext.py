@@ -9,6 +9,8 @@ import re
 from html import unescape
 from functools import lru_cache
 
+from worldbuild.whitespace import squeeze
+
 _INLINE = frozenset({"Emphasis", "Strong", "Strikethrough", "Link", "Image", "TableCell", "Superscript", "Subscript"})
 
 
@@ -95,7 +97,7 @@ def one_line(markdown: str) -> str:
     A fragment without markup (about 4 in 10 of real snippets' fragments) is its own words;
     any other is read from pulldown-cmark's HTML rendering (`rendered_line`)."""
     if not has_markup(markdown):
-        return " ".join(markdown.split())
+        return squeeze(markdown)
     return rendered_line(markdown)
 
 
@@ -111,4 +113,4 @@ def rendered_line(markdown: str) -> str:
     if "<img" in rendered:
         rendered = _IMAGE.sub(r" \1 ", rendered)
     text = _TAG.sub("", rendered)
-    return " ".join((unescape(text) if "&" in text else text).split())
+    return squeeze(unescape(text) if "&" in text else text)
