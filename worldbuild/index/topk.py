@@ -17,22 +17,6 @@ LOOKUP_COST = 8  # postings read through in the time one page is looked up in a 
 
 
 @njit(nogil=True, cache=True)
-def kth(scores, touched, count, best):
-    """The k-th largest of the scores of touched[:count] (k = len(best); 0 when fewer)."""
-    k = len(best)
-    best[:] = 0
-    for c in range(count):
-        value = scores[touched[c]]
-        if value > best[k - 1]:
-            slot = k - 1
-            while slot > 0 and best[slot - 1] < value:
-                best[slot] = best[slot - 1]
-                slot -= 1
-            best[slot] = value
-    return best[k - 1]
-
-
-@njit(nogil=True, cache=True)
 def prune(scores, seen, touched, count, left, bar):
     """Keep in touched[:count] (in order) the pages that can still reach `bar` with at most
     `left` more; forget the others. Returns how many are kept."""
@@ -49,15 +33,42 @@ def prune(scores, seen, touched, count, left, bar):
 
 
 @njit(nogil=True, cache=True)
-def add_term(token, weight, data, indptr, indices, scores, seen, touched, count):
-    """Score every page of one term's posting (weighted); returns how many pages are touched."""
+def add(scores, doc, amount, best, best_docs):
+    """Add to a page's score; best (descending) keeps the k best scores of distinct pages as
+    they rise, best_docs their pages (-1: none yet), so the k-th best is always at hand."""
+    value = scores[doc] + amount
+    scores[doc] = value
+    if value > best[len(best) - 1]:
+        rise(best, best_docs, doc, value)
+
+
+@njit(nogil=True, cache=True)
+def rise(best, best_docs, doc, value):
+    """`add`: `doc`'s score rose to `value`, above the k-th best."""
+    k = len(best)
+    slot = k - 1
+    for c in range(k):  # its old place, if it has one: the places after it move up
+        if best_docs[c] == doc:
+            slot = c
+            break
+    while slot > 0 and best[slot - 1] < value:
+        best[slot] = best[slot - 1]
+        best_docs[slot] = best_docs[slot - 1]
+        slot -= 1
+    best[slot] = value
+    best_docs[slot] = doc
+
+
+@njit(nogil=True, cache=True)
+def add_term(token, weight, data, indptr, indices, scores, seen, touched, count, best, best_docs):
+    """Score every page of one term's posting (weighted, `add`); returns how many pages are touched."""
     for j in range(indptr[token], indptr[token + 1]):
         doc = indices[j]
         if not seen[doc]:
             seen[doc] = True
             touched[count] = doc
             count += 1
-        scores[doc] += data[j] * weight
+        add(scores, doc, data[j] * weight, best, best_docs)
     return count
 
 
@@ -77,9 +88,9 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
     Exact top-k with score bounds (MaxScore-style): a term can add at most its posting's
     largest score (`upper`, filled on first use) times its weight. Terms are added in the order
     of that bound, every page of their postings scored, until the bounds of the terms left sum
-    below the k-th best score so far: no page outside the postings read can reach the top k
-    then. The terms left add only to the pages that still can: each such page is looked up in
-    a term's posting (gallop, then binary search; a posting's pages are sorted) while they are
+    below the k-th best score so far (kept as scores rise: `add`): no page outside the postings
+    read can reach the top k then. The terms left add only to the pages that still can: each
+    such page is looked up in a term's posting (gallop, then binary search; a posting's pages are sorted) while they are
     few against it (`lookup_cost` postings read per page looked up), else the posting is read
     through and only those pages are scored (`seen` marks them). Sums are kept in float64, so
     the order of adding does not show in the float32 scores returned."""
@@ -87,7 +98,10 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
     top_positions = np.full((queries, k), -1, dtype=np.int64)
     top_scores = np.zeros((queries, k), dtype=np.float32)
     best = np.zeros(k, dtype=np.float64)
+    best_docs = np.full(k, -1, dtype=np.int64)
     for q in range(queries):
+        best[:] = 0
+        best_docs[:] = -1
         first, terms = pointers[q], pointers[q + 1] - pointers[q]
         bound = np.empty(terms, dtype=np.float64)
         for i in range(terms):
@@ -99,7 +113,7 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
                 upper[token] = top
             bound[i] = np.float64(upper[token]) * weights[first + i]
         order = np.argsort(-bound, kind="mergesort")
-        left = total = bound.sum()
+        left = bound.sum()
         count, bar, added = 0, 0.0, terms
         for r in range(terms):
             if count >= k and left < bar * (1 - MARGIN):
@@ -107,12 +121,9 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
                 break
             i = order[r]
             count = add_term(token_ids[first + i], np.float64(weights[first + i]), data, indptr, indices,
-                             scores, seen, touched, count)
+                             scores, seen, touched, count, best, best_docs)
             left -= bound[i]
-            # the k-th best so far: the bar the rest must reach (no page has more than the bounds
-            # of the terms added, so while those sum to no more than `left` the loop cannot stop)
-            if count >= k and r + 1 < terms and left < (total - left) * (1 + MARGIN):
-                bar = kth(scores, touched, count, best)
+            bar = best[k - 1]  # the k-th best so far: the bar the rest must reach
         kept = count if added == terms else prune(scores, seen, touched, count, left, bar)
         ordered = False
         for r in range(added, terms):
@@ -140,15 +151,15 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
                     if at == stop:
                         break
                     if indices[at] == doc:
-                        scores[doc] += data[at] * weight
+                        add(scores, doc, data[at] * weight, best, best_docs)
             else:  # many: read the posting through, scoring only the pages still in the race
                 for j in range(start, stop):
                     doc = indices[j]
                     if seen[doc]:
-                        scores[doc] += data[j] * weight
+                        add(scores, doc, data[j] * weight, best, best_docs)
             left -= bound[i]
             if r + 1 < terms:
-                bar = kth(scores, touched, kept, best)
+                bar = best[k - 1]
                 kept = prune(scores, seen, touched, kept, left, bar)
         held = 0
         for c in range(kept):
