@@ -201,3 +201,19 @@ def test_an_index_counts_exactly_the_tokens_the_analysis_makes():
             assert counts == Counter(every) and list(counts) == list(dict.fromkeys(every))
             checked += 1
     assert checked >= 100
+
+
+@pytest.mark.parametrize("query", ["Running RUNNING runs", "Häuser HÄUSER häuser haus", "Москва москвы",
+                                   "İSTANBUL istanbul", "東京タワー tokyo Tower 東京", "naïve Café café"])
+def test_a_query_word_stands_for_its_terms_in_every_language_the_index_used(query):
+    """Each word of a query (an ASCII one, another script's, beside CJK runs or not) stands for
+    the term a page in each of the index's languages makes of it, and for nothing else; a word
+    spelt twice is one group, under its first spelling; the memo of words seen changes nothing."""
+    languages = {"english": "en", "german": "de", "russian": "ru", "turkish": "tr", "cjk": "ja"}
+    first = analyse_query(query, list(languages))
+    for group in first:
+        made = {term for lang in languages.values() for term in terms(group.text, lang)}
+        assert set(group.variants) == made
+    words = [group.text for group in first]
+    assert len(words) == len({word.casefold() for word in words})
+    assert analyse_query(query, list(languages)) == first  # (now from the memo)

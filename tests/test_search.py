@@ -322,3 +322,24 @@ def test_fragments_without_markup_are_their_own_words(world):
     plain = [fragment for fragment in fragments if not has_markup(fragment)]
     assert len(plain) > 200 and len(plain) < len(fragments)
     assert [one_line(fragment) for fragment in fragments] == [rendered_line(fragment) for fragment in fragments]
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "\n\n", "one", "  two  words  ", "line\nand\n\nparagraph\n", "tab\there", "no\u00a0break space",
+    "em\u2003space and\u3000ideographic", "line\u2028separator", "cr\r\nlf", "\x1cfile sep\x1f", "next\x85line",
+    "zero\u200bwidth stays", "Ünïcödé  wörds\n  over   lines", "中文 字\n\n日本語", "trailing \n \n ",
+])
+def test_whitespace_is_squeezed_as_split_and_join_squeeze_it(text):
+    """`squeeze` gives `" ".join(text.split())` for every kind of whitespace `split` knows."""
+    from worldbuild.whitespace import squeeze
+
+    assert squeeze(text) == " ".join(text.split())
+
+
+def test_squeezed_fragments_of_real_pages_are_their_split_words(world):
+    """On fragments of the sample world's real pages, cut where snippets cut them, the two agree."""
+    from worldbuild.whitespace import squeeze
+
+    fragments = [text[start:start + 900] for _, text in world.store.index_texts() for start in range(0, len(text), 300)]
+    assert len(fragments) > 200
+    assert [squeeze(fragment) for fragment in fragments] == [" ".join(fragment.split()) for fragment in fragments]
