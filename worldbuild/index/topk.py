@@ -36,21 +36,23 @@ def prune(scores, seen, touched, count, left, bar):
 def add(scores, doc, amount, best, best_docs):
     """Add to a page's score; best (descending) keeps the k best scores of distinct pages as
     they rise, best_docs their pages (-1: none yet), so the k-th best is always at hand."""
-    value = scores[doc] + amount
+    before = scores[doc]
+    value = before + amount
     scores[doc] = value
     if value > best[len(best) - 1]:
-        rise(best, best_docs, doc, value)
+        rise(best, best_docs, doc, before, value)
 
 
 @njit(nogil=True, cache=True)
-def rise(best, best_docs, doc, value):
-    """`add`: `doc`'s score rose to `value`, above the k-th best."""
+def rise(best, best_docs, doc, before, value):
+    """`add`: `doc`'s score rose from `before` to `value`, above the k-th best."""
     k = len(best)
     slot = k - 1
-    for c in range(k):  # its old place, if it has one: the places after it move up
-        if best_docs[c] == doc:
-            slot = c
-            break
+    if before > 0 and before >= best[k - 1]:  # it may hold a place: the places after it move up
+        for c in range(k):
+            if best_docs[c] == doc:
+                slot = c
+                break
     while slot > 0 and best[slot - 1] < value:
         best[slot] = best[slot - 1]
         best_docs[slot] = best_docs[slot - 1]
@@ -90,9 +92,9 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
     of that bound, every page of their postings scored, until the bounds of the terms left sum
     below the k-th best score so far (kept as scores rise: `add`): no page outside the postings
     read can reach the top k then. The terms left add only to the pages that still can: each
-    such page is looked up in a term's posting (gallop, then binary search; a posting's pages are sorted) while they are
-    few against it (`lookup_cost` postings read per page looked up), else the posting is read
-    through and only those pages are scored (`seen` marks them). Sums are kept in float64, so
+    such page is looked up in a term's posting (gallop, then binary search; a posting's pages
+    are sorted) while they are few against it (`lookup_cost` postings read per page looked up),
+    else the posting is read through and only those pages are scored (`seen` marks them). Sums are kept in float64, so
     the order of adding does not show in the float32 scores returned."""
     queries = len(pointers) - 1
     top_positions = np.full((queries, k), -1, dtype=np.int64)
