@@ -365,12 +365,11 @@ def analyse_query(query: str, analyzers: Iterable[str]) -> list[QueryGroup]:
 
 def _query_word(surface: str, names: tuple[str, ...]) -> tuple:
     """(normalised word, its term under each analyser in `names`, duplicates once), or () when
-    the word is dropped (one character, a stopword), as `tokens` drops it."""
-    word = normalise(surface)
-    if len(word) < 2 or word in _stopwords(PLAIN):
+    the word is dropped (one character, a stopword): each analyser's memo says, as for pages."""
+    word = _memo_of({surface}, PLAIN).term[surface]  # (no stemmer: the normalised word, "" if dropped)
+    if not word:
         return ()
-    return word, tuple(dict.fromkeys(stemmer.stemWord(word) if (stemmer := _stemmer(name)) else word
-                                     for name in names))
+    return word, tuple(dict.fromkeys(_memo_of({surface}, name).term[surface] for name in names))
 
 
 def _analyse_cjk_query(query: str, names: tuple[str, ...]) -> list[QueryGroup]:

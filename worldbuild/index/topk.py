@@ -116,17 +116,16 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
             bound[i] = np.float64(upper[token]) * weights[first + i]
         order = np.argsort(-bound, kind="mergesort")
         left = bound.sum()
-        count, bar, added = 0, 0.0, terms
+        count, added = 0, terms
         for r in range(terms):
-            if count >= k and left < bar * (1 - MARGIN):
+            if count >= k and left < best[k - 1] * (1 - MARGIN):  # the bar the rest must reach: the k-th best
                 added = r
                 break
             i = order[r]
             count = add_term(token_ids[first + i], np.float64(weights[first + i]), data, indptr, indices,
                              scores, seen, touched, count, best, best_docs)
             left -= bound[i]
-            bar = best[k - 1]  # the k-th best so far: the bar the rest must reach
-        kept = count if added == terms else prune(scores, seen, touched, count, left, bar)
+        kept = count if added == terms else prune(scores, seen, touched, count, left, best[k - 1])
         ordered = False
         for r in range(added, terms):
             i = order[r]
@@ -161,8 +160,7 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
                         add(scores, doc, data[j] * weight, best, best_docs)
             left -= bound[i]
             if r + 1 < terms:
-                bar = best[k - 1]
-                kept = prune(scores, seen, touched, kept, left, bar)
+                kept = prune(scores, seen, touched, kept, left, best[k - 1])
         held = 0
         for c in range(kept):
             doc = touched[c]

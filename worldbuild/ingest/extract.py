@@ -43,12 +43,12 @@ def strip_front_matter(text: str) -> str:
     return text
 
 
-def warm_up(settings: IngestSettings | None = None) -> None:
+def warm_up(settings: IngestSettings) -> None:
     """Load the extractor's library and its pages' language identifier once in the parent, so
-    forked workers start with them. py3langid's model (0.45 s of CPU to load) is left to a worker
-    that asks for it (a corpus without languages) when pages are identified otherwise."""
-    settings = settings or IngestSettings()
-    check_can_run(settings)
+    forked workers start with them (`ingest` has checked that they can run: `check_can_run`).
+    py3langid's model (0.45 s of CPU to load) is left to a worker that asks for it (a corpus
+    without languages) when pages are identified otherwise."""
+    _extractor(settings.extractor)
     load_identifier(settings.page_language_id)
 
 
