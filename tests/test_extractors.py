@@ -136,14 +136,17 @@ def test_extractor_travels_with_the_map_task(tmp_path):
 
 
 @pytest.mark.parametrize("extractor", EXTRACTORS)
-def test_workers_start_with_the_language_identifier_their_extractor_uses(extractor):
-    """What the parent loads before forking workers (`mapstep.prepare`): py3langid's model for an
-    extractor that names pages' languages with it, not for one with its own identifier (the
-    model costs about half a second of CPU to load, serial before the map)."""
+@pytest.mark.parametrize("language_id", ["cld2", ""])
+def test_workers_start_with_the_language_identifier_their_pages_use(extractor, language_id):
+    """What the parent loads before forking workers (`mapstep.prepare`): py3langid's model only
+    where pages are named with it, in a world built before the choice with an extractor without
+    its own identifier (the model costs about half a second of CPU to load, serial before the map)."""
     if extractor.startswith("resiliparse"):
         needs_extra("resiliparse", "fast")
+    settings = f"IngestSettings(extractor={extractor!r}, language_id={language_id!r})"
     code = ("import sys; from worldbuild.ingest.mapstep import prepare; from worldbuild.mirrors import MirrorSettings; "
-            f"from worldbuild.records import IngestSettings; prepare(IngestSettings(extractor={extractor!r}), "
-            "MirrorSettings()); print('py3langid' in sys.modules)")
+            f"from worldbuild.records import IngestSettings; prepare({settings}, MirrorSettings()); "
+            "print('py3langid' in sys.modules, 'pycld2' in sys.modules)")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
-    assert loaded.stdout.strip() == str(not extractor.startswith("resiliparse"))
+    legacy_py3langid = language_id == "" and not extractor.startswith("resiliparse")
+    assert loaded.stdout.split() == [str(legacy_py3langid), str(language_id == "cld2")]

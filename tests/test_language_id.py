@@ -1,6 +1,7 @@
 """The language identifier as a world setting: each names real pages' languages in the codes the
-others use, a chosen one is recorded (and so is part of the snapshot id), a world built before
-the choice keeps its id, and a missing library is one line before any work."""
+others use, the one a world is built with is recorded (and so is part of the snapshot id), a world
+built before the choice keeps its id and its identifiers when extended, and a missing library is
+one line before any work."""
 
 import json
 import os
@@ -23,8 +24,6 @@ ARTICLES = {"ar": "ar", "el": "el", "he": "he", "ja": "ja", "ko": "ko", "ru": "r
 
 
 def _available(identifier: str) -> None:
-    if identifier == "cld2":
-        needs_extra("pycld2", "fast")
     if identifier == "resiliparse":
         needs_extra("resiliparse", "fast")
 
@@ -48,40 +47,60 @@ def test_text_with_controls_and_lone_surrogates_is_identified(identifier):
     assert identify("", identifier)  # nothing to go on: still a code ("und" or a guess), never a crash
 
 
-def test_a_chosen_identifier_is_recorded_and_the_default_keeps_old_ids(tmp_path):
-    """The default names no identifier in the settings (so a world built before the choice keeps its
-    snapshot id); a chosen one is recorded, makes another world, and extending it with the default
-    is refused in one line."""
-    needs_extra("pycld2", "fast")
-    assert "language_id" not in IngestSettings().content_settings()
+def test_the_identifier_is_recorded_and_another_is_another_world(tmp_path):
+    """The default (CLD2) is recorded in the settings, so in the snapshot id; another identifier
+    makes another world, and extending a world with another is refused in one line."""
+    assert IngestSettings().content_settings()["language_id"] == "cld2"
     pages = os.path.join(CORPORA, "sample-pages.warc.gz")
-    chosen = ingest([pages], str(tmp_path / "cld2"), IngestSettings(language_id="cld2"), LocalExecutor(1))
-    assert chosen.manifest["settings"]["language_id"] == "cld2"
     default = ingest([pages], str(tmp_path / "default"), IngestSettings(), LocalExecutor(1))
+    assert default.manifest["settings"]["language_id"] == "cld2"
+    chosen = ingest([pages], str(tmp_path / "py3langid"), IngestSettings(language_id="py3langid"), LocalExecutor(1))
     assert chosen.manifest["snapshot"] != default.manifest["snapshot"]
     other = os.path.join(CORPORA, "sample-crawls.warc.gz")
     with pytest.raises(SettingsMismatch) as refused:
-        ingest([other], str(tmp_path / "cld2"), IngestSettings(), LocalExecutor(1))
-    assert "\n" not in str(refused.value) and "language_id 'cld2' (asked: None)" in str(refused.value)
-    again = ingest([other], str(tmp_path / "cld2"), IngestSettings.of_world(chosen.manifest), LocalExecutor(1))
+        ingest([other], str(tmp_path / "py3langid"), IngestSettings(), LocalExecutor(1))
+    assert "\n" not in str(refused.value) and "language_id 'py3langid' (asked: 'cld2')" in str(refused.value)
+    again = ingest([other], str(tmp_path / "py3langid"), IngestSettings.of_world(chosen.manifest), LocalExecutor(1))
     assert again.manifest["parent"] == chosen.manifest["snapshot"]
+
+
+def test_a_world_built_before_the_choice_keeps_its_id_and_identifiers(tmp_path):
+    """A world recorded without an identifier (as every world was before the setting): its
+    settings, so its snapshot id, stay without one, and extending it, through the library or
+    through the CLI without `--language-id`, keeps py3langid for its pages."""
+    pages = os.path.join(CORPORA, "sample-pages.warc.gz")
+    old = ingest([pages], str(tmp_path / "old"), IngestSettings(language_id=""), LocalExecutor(1))
+    assert "language_id" not in old.manifest["settings"]
+    assert IngestSettings.of_world(old.manifest).language_id == ""
+    env = {**os.environ, "PYTHONPATH": REPO}
+    other = os.path.join(CORPORA, "sample-crawls.warc.gz")
+    extended = subprocess.run([sys.executable, "-m", "worldbuild", "ingest", other, "-w", str(tmp_path / "old"),
+                               "--workers", "1", "--json"], capture_output=True, text=True, env=env)
+    assert extended.returncode == 0, extended.stderr
+    summary = json.loads(extended.stdout)
+    assert summary["parent"] == old.manifest["snapshot"] and summary["changed"]
+    fresh = ingest([pages, other], str(tmp_path / "fresh"), IngestSettings(language_id=""), LocalExecutor(1))
+    assert summary["snapshot"] == fresh.manifest["snapshot"]  # the same pages, identified the old way
+    new = subprocess.run([sys.executable, "-m", "worldbuild", "ingest", pages, other, "-w", str(tmp_path / "new"),
+                          "--workers", "1", "--json"], capture_output=True, text=True, env=env)
+    assert new.returncode == 0, new.stderr
+    assert json.loads(new.stdout)["snapshot"] != fresh.manifest["snapshot"]
 
 
 def test_corpus_records_without_a_language_use_the_chosen_identifier(tmp_path):
     """A corpus without a language column: each record is identified by the world's choice."""
-    needs_extra("pycld2", "fast")
     corpus = tmp_path / "docs.jsonl"
     article = os.path.join(INTL, "encbench-wikipedia-mars-he.html.expected.txt")
     hebrew = open(article, encoding="utf-8").read() if os.path.exists(article) \
         else "שלום עולם, זהו טקסט בעברית על כוכב הלכת מאדים. " * 40
     corpus.write_text(json.dumps({"id": "1", "title": "מאדים", "text": hebrew[:4000]}, ensure_ascii=False) + "\n")
-    world = ingest([str(corpus)], str(tmp_path / "w"), IngestSettings(language_id="cld2"), LocalExecutor(1))
+    world = ingest([str(corpus)], str(tmp_path / "w"), IngestSettings(), LocalExecutor(1))
     assert world.manifest["languages"] == {"he": 1}  # CLD2 says "iw"; the world stores "he"
 
 
 def test_a_missing_library_is_one_line_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pycld2", None)  # as if not installed
-    with pytest.raises(UnknownLanguageId, match=r"needs pycld2: pip install 'worldbuild\[fast\]'"):
+    with pytest.raises(UnknownLanguageId, match=r"needs pycld2: pip install 'pycld2'"):
         check_identifier("cld2")
     with pytest.raises(UnknownLanguageId, match="this version has: py3langid, cld2, resiliparse"):
         check_identifier("guess")

@@ -119,8 +119,8 @@ def ExtractorOpt():
 
 def LanguageIdOpt():
     return typer.Option(None, "--language-id", show_default=False,
-                        help="How a page's language is found; part of the world's identity (cld2 and resiliparse "
-                             "need worldbuild\\[fast]) [default: the extractor's own, py3langid for corpus records]")
+                        help="How a page's language is found; part of the world's identity (resiliparse needs "
+                             "worldbuild\\[fast]) [default: cld2 for a new world, the world's own when extending one]")
 
 
 def EfSearchOpt():

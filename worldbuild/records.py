@@ -53,6 +53,8 @@ EXTRACTORS = ("trafilatura/markdown", "trafilatura/fast", "resiliparse/text")
 DEFAULT_EXTRACTOR = "trafilatura/markdown"
 # the language identifiers a world can be built with (worldbuild/ingest/language.py runs them)
 LANGUAGE_IDS = ("py3langid", "cld2", "resiliparse")
+# CLD2: py3langid's accuracy on real pages at a tenth of its cost (docs/benchmarks.md, "Language identifiers")
+DEFAULT_LANGUAGE_ID = "cld2"
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ class IngestSettings:
     include_comments: bool = False
     include_tables: bool = True
     extractor: str = DEFAULT_EXTRACTOR
-    language_id: str = ""  # "": the extractor's own for HTML pages, py3langid for corpus records
+    # "" is a world built before the choice: the extractor's own for HTML pages, py3langid for corpus records
+    language_id: str = DEFAULT_LANGUAGE_ID
     batch_size: int = field(default=32, compare=False)  # shard size: shapes work, not content
     index_shard_pages: int = field(default=0, compare=False)  # BM25 in shards of this many pages (0: one piece)
     # extra ingest steps run on every page after the built-in ones: step objects or `module:callable`
@@ -77,7 +80,7 @@ class IngestSettings:
 
     def content_settings(self) -> dict:
         """The settings that change page content, in a stable order (batch size excluded; the
-        language identifier and extra steps only when given, so a world without them keeps its id)."""
+        language identifier and extra steps only when set, so a world built without them keeps its id)."""
         content = {
             "min_chars": self.min_chars,
             "langs": sorted(self.langs),
@@ -86,7 +89,7 @@ class IngestSettings:
             "include_tables": self.include_tables,
             "extractor": self.extractor,
         }
-        if self.language_id:  # named only when chosen: a world built before the choice keeps its id
+        if self.language_id:  # a world built before the choice (recorded without one) keeps its id
             content["language_id"] = self.language_id
         if self.steps:
             content["steps"] = [step_name(step) for step in self.steps]
@@ -94,7 +97,8 @@ class IngestSettings:
 
     @property
     def page_language_id(self) -> str:
-        """The identifier of an HTML page's language: the chosen one, else the extractor's own."""
+        """The identifier of an HTML page's language: the world's, else (a world built before the
+        choice) the extractor's own."""
         return self.language_id or ("resiliparse" if self.extractor.startswith("resiliparse/") else "py3langid")
 
     @property
@@ -107,11 +111,20 @@ class IngestSettings:
         """The settings a world was built with (to extend it), plus work-shaping fields."""
         content = dict(manifest["settings"])
         content["langs"] = tuple(content.get("langs") or ())
+        content["language_id"] = cls.language_id_of(manifest)
         names = content.pop("steps", [])
         if names and "steps" not in work:  # rebuilt from their names (steps with parameters: pass `steps`)
             content["steps"] = tuple(spec_of_name(name) for name in names)
         shard_pages = manifest.get("index", {}).get("bm25", {}).get("shard_pages", 0)
         return cls(**content, **{"index_shard_pages": shard_pages, **work})
+
+    @staticmethod
+    def language_id_of(manifest: dict | None) -> str:
+        """The identifier that extends a world when none is asked for: the world's own ("" for one
+        built before the choice, so it keeps identifying as it did), the default for a new world."""
+        if not manifest:
+            return DEFAULT_LANGUAGE_ID
+        return manifest["settings"].get("language_id", "")
 
     def fingerprint(self) -> str:
         blob = json.dumps(self.content_settings(), sort_keys=True).encode()

@@ -8,9 +8,7 @@ another way are another world. Three are offered (measured in docs/benchmarks.md
 - `trafilatura/fast`: trafilatura's own extractor alone (`fast=True`) as Markdown, without the
   metadata pass (htmldate's date search is most of its cost); the title is the page's <title>.
 - `resiliparse/text`: resiliparse's main-content heuristics over its own HTML parser, as plain
-  text with paragraphs and list bullets; the title is the page's <title>; no date. Its pages'
-  language is by default resiliparse's own linear-time guess (`detect_fast`): py3langid would
-  cost more than the extraction itself.
+  text with paragraphs and list bullets; the title is the page's <title>; no date.
 """
 
 from __future__ import annotations

@@ -3,13 +3,17 @@
 Part of a world's settings, so of its snapshot id: the same pages identified another way are
 another world. Three are offered (measured in docs/benchmarks.md, `bench/language_id.py`):
 
-- `py3langid`: langid.py's model, pure Python (about 1 ms a page on its first 3,000 characters).
-- `cld2`: Chromium's Compact Language Detector 2 (pycld2, C++), about a tenth of that.
-- `resiliparse`: resiliparse's linear-time guess (`detect_fast`), the fastest.
+- `cld2` (the default): Chromium's Compact Language Detector 2 (pycld2, C++): py3langid's
+  accuracy on real pages at a tenth of its cost (0.1 against 1 ms a page, 0.4 against 3.6 ms
+  inside a whole map step).
+- `py3langid`: langid.py's model, pure Python.
+- `resiliparse`: resiliparse's linear-time guess (`detect_fast`), the fastest, the least accurate
+  (it names some Japanese pages Chinese or Swedish).
 
-By default HTML pages are identified by their extractor's own choice (`resiliparse` for
-`resiliparse/text`, else `py3langid`) and corpus records without a language by `py3langid`, as
-before there was a choice; `--language-id` names one for both.
+One identifier serves HTML pages and corpus records without a language. A world built before
+there was a choice (recorded without one) keeps identifying as it did: HTML pages by their
+extractor's own choice (`resiliparse` for `resiliparse/text`, else `py3langid`), corpus records
+by `py3langid`.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def _resiliparse(text: str) -> str:
 
 _IDENTIFIERS: dict[str, Callable[[str], str]] = {"py3langid": _py3langid, "cld2": _cld2, "resiliparse": _resiliparse}
 assert tuple(_IDENTIFIERS) == LANGUAGE_IDS, "every identifier named in records.LANGUAGE_IDS has a function"
-_NEEDS = {"cld2": ("pycld2", "worldbuild[fast]"), "resiliparse": ("resiliparse", "worldbuild[fast]")}
+_NEEDS = {"cld2": ("pycld2", "pycld2"), "resiliparse": ("resiliparse", "worldbuild[fast]")}
 
 
 def identify(text: str, identifier: str) -> str:

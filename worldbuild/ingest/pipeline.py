@@ -64,7 +64,8 @@ def _world_lock(world_dir: str) -> Iterator[None]:
         yield
 
 
-def _existing_manifest(world_dir: str) -> dict | None:
+def existing_manifest(world_dir: str) -> dict | None:
+    """The manifest of the world at `world_dir`, or None when there is none yet."""
     path = os.path.join(world_dir, STORE_FILE)
     if not os.path.exists(path):
         return None
@@ -156,7 +157,7 @@ def ingest(
     report = IngestReport()
     check_can_run(settings)  # before any work: a missing library is one line, not a skip per page
     with _world_lock(world_dir):
-        previous = _existing_manifest(world_dir)
+        previous = existing_manifest(world_dir)
         check_settings(previous, settings, world_dir)
         known = _known_inputs(previous, retry_errors)
         sources, already = _select_inputs(paths, known, report)
