@@ -14,7 +14,9 @@ hashing, MinHash, shards, dedup, SQLite page store, BM25 index and manifest.
 
 The machine is shared, so beside wall-clock medians each run reports CPU seconds (this
 process plus its worker processes): "ours / bare" is given both ways, and "2 vs 1 workers"
-as wall speedup and as the CPU ratio (work added by splitting; 1.0 is none). One untimed pass
+as wall speedup and as the CPU ratio (work added by splitting; 1.0 is none). Runs go in rounds
+(the bare call, then each layout's ingests) and each ratio is the median of its rounds' ratios,
+since this host's CPU rate drifts by up to a third over minutes. One untimed pass
 of every extractor over the pages runs first, and workers fork from the warmed parent: the
 figures are a long run's steady state (a cold process spends seconds compiling dateparser's
 regexes per locale).
@@ -124,37 +126,49 @@ def median_of(runs: list[dict], key: str) -> float:
 
 
 def bench_extractor(extractor: str, pages, layouts, repeats: int, scratch: str) -> dict:
+    """`repeats` rounds, each the bare call then every layout's ingests: this host's CPU rate drifts
+    by up to a third over minutes, so each ratio is taken within a round and the medians quoted."""
     settings = IngestSettings(extractor=extractor)
     warm_up(IngestSettings(extractor=extractor))
     for url, html in pages:  # untimed: every library fills its caches before workers fork
         extract_page(html, url, settings)
     call = library_call(extractor, settings)
-    bare = [bare_extraction(pages, call) for _ in range(repeats)]
+    bare: list[tuple[float, float]] = []
+    runs: dict[tuple[str, int], list[dict]] = {(layout, workers): [] for layout in layouts for workers in (1, 2)}
+    for _ in range(repeats):
+        bare.append(bare_extraction(pages, call))
+        for layout, paths in layouts.items():
+            for workers in (1, 2):
+                runs[layout, workers].append(timed_ingest(paths, workers, scratch, settings))
     result = {"bare_s": statistics.median(b[0] for b in bare), "bare_cpu_s": statistics.median(b[1] for b in bare),
-              "bare_pages_per_s": len(pages) / statistics.median(b[1] for b in bare), "layouts": {}}
+              "bare_pages_per_s": len(pages) / statistics.median(b[1] for b in bare),
+              "bare_all_s": [round(b[0], 2) for b in bare], "layouts": {}}
     print(f"\n{extractor}: bare {result['bare_s']:.2f} s wall, {result['bare_cpu_s']:.2f} s CPU "
           f"({result['bare_pages_per_s']:.1f} pages/s per core)", flush=True)
     for layout, paths in layouts.items():
         row = {"files": len(paths)}
-        for workers in (1, 2):
-            runs = [timed_ingest(paths, workers, scratch, settings) for _ in range(repeats)]
+        one, two = runs[layout, 1], runs[layout, 2]
+        for workers, timed in ((1, one), (2, two)):
             for key in ("s", "cpu_s", "map_s", "merge_s"):
-                row[f"workers_{workers}_{key}"] = median_of(runs, key)
-            row[f"workers_{workers}_all_s"] = [round(run["s"], 2) for run in runs]
-            report = runs[-1]["report"]
-            row.update(records_read=report["records_read"], pages_extracted=report["pages_extracted"],
-                       pages_kept=report["pages_kept"])
-        row["speedup_2_vs_1"] = row["workers_1_s"] / row["workers_2_s"]
-        row["cpu_2_vs_1"] = row["workers_2_cpu_s"] / row["workers_1_cpu_s"]
-        row["ours_vs_bare"] = row["workers_1_s"] / result["bare_s"]
-        row["ours_vs_bare_cpu"] = row["workers_1_cpu_s"] / result["bare_cpu_s"]
+                row[f"workers_{workers}_{key}"] = median_of(timed, key)
+            row[f"workers_{workers}_all_s"] = [round(run["s"], 2) for run in timed]
+        report = two[-1]["report"]
+        row.update(records_read=report["records_read"], pages_extracted=report["pages_extracted"],
+                   pages_kept=report["pages_kept"])
+        # ratios within each round, then their median
+        row["speedup_2_vs_1_rounds"] = [round(x["s"] / y["s"], 3) for x, y in zip(one, two)]
+        row["cpu_2_vs_1_rounds"] = [round(y["cpu_s"] / x["cpu_s"], 3) for x, y in zip(one, two)]
+        row["ours_vs_bare_rounds"] = [round(x["s"] / b[0], 3) for x, b in zip(one, bare)]
+        row["ours_vs_bare_cpu_rounds"] = [round(x["cpu_s"] / b[1], 3) for x, b in zip(one, bare)]
+        for key in ("speedup_2_vs_1", "cpu_2_vs_1", "ours_vs_bare", "ours_vs_bare_cpu"):
+            row[key] = statistics.median(row[f"{key}_rounds"])
         result["layouts"][layout] = row
         print(f"  {layout:>10} ({row['files']} files): {row['pages_extracted']} extracted, {row['pages_kept']} kept | "
               f"1 worker {row['workers_1_s']:.2f} s (map {row['workers_1_map_s']:.2f}, merge "
               f"{row['workers_1_merge_s']:.2f}; CPU {row['workers_1_cpu_s']:.2f}) | 2 workers {row['workers_2_s']:.2f} s "
               f"(CPU {row['workers_2_cpu_s']:.2f}) | speedup {row['speedup_2_vs_1']:.2f}x, CPU ratio "
-              f"{row['cpu_2_vs_1']:.2f} | ours/bare {row['ours_vs_bare']:.2f}x wall, {row['ours_vs_bare_cpu']:.2f}x CPU",
-              flush=True)
+              f"{row['cpu_2_vs_1']:.2f} | ours/bare {row['ours_vs_bare']:.2f}x wall, {row['ours_vs_bare_cpu']:.2f}x CPU "
+              f"(rounds: {row['ours_vs_bare_rounds']})", flush=True)
     return result
 
 
