@@ -5,9 +5,13 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
+TORCH="torch==${TORCH_VERSION:-2.13.0}"
 if [[ "${WORLDBUILD_LATEST:-0}" == 1 ]]; then
     VENV=.venv-latest
-    PINS=(--upgrade --upgrade-strategy eager)
+    # newest of everything but torch: an eager upgrade would replace its CPU build with a multi-GB CUDA one
+    TORCH_PIN="$(mktemp)"
+    echo "$TORCH" > "$TORCH_PIN"
+    PINS=(--upgrade --upgrade-strategy eager --constraint "$TORCH_PIN")
 else
     VENV=.venv
     PINS=(--constraint requirements/lock.txt)
@@ -18,6 +22,9 @@ fi
 PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip
 # torch first, pinned: its CPU build (an unpinned torch would pull a multi-GB CUDA build)
-"${PIP[@]}" "torch==${TORCH_VERSION:-2.13.0}"
+"${PIP[@]}" "$TORCH"
 "${PIP[@]}" "${PINS[@]}" -e ".[test,dense,ann,milvus,fast,rl,ray,docs,mcp]"
+if [[ -n "${TORCH_PIN:-}" ]]; then
+    rm -f "$TORCH_PIN"
+fi
 export PATH="$PWD/$VENV/bin:$PATH"
