@@ -60,6 +60,7 @@ def test_the_identifier_is_recorded_and_another_is_another_world(tmp_path):
     with pytest.raises(SettingsMismatch) as refused:
         ingest([other], str(tmp_path / "py3langid"), IngestSettings(), LocalExecutor(1))
     assert "\n" not in str(refused.value) and "language_id 'py3langid' (asked: 'cld2')" in str(refused.value)
+    assert "--language-id" in str(refused.value)  # the flag that sets it
     again = ingest([other], str(tmp_path / "py3langid"), IngestSettings.of_world(chosen.manifest), LocalExecutor(1))
     assert again.manifest["parent"] == chosen.manifest["snapshot"]
 

@@ -43,7 +43,7 @@ def check_settings(manifest: dict | None, settings: IngestSettings, world_dir: s
                            for key in sorted(set(built) | set(wanted)) if built.get(key) != wanted.get(key))
         raise SettingsMismatch(
             f"{world_dir} was built with other settings: {differ}; ingest with the same "
-            "--extractor/--min-chars/--lang/--max-bytes and ingest steps, or into a new --world"
+            "--extractor/--language-id/--min-chars/--lang/--max-bytes and ingest steps, or into a new --world"
         )
 
 
