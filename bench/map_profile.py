@@ -45,7 +45,7 @@ STAGES = [
     ("  main content + fallbacks (trafilatura)", trafilatura.core, "trafilatura_sequence"),
     ("  fingerprint (trafilatura)", trafilatura.core, "content_fingerprint"),
     ("  Markdown rendering (trafilatura)", trafilatura.core, "determine_returnstring"),
-    ("language id (the extractor's identifier)", extract, "identify"),
+    ("language id (the world's identifier)", extract, "identify"),
     ("content hash", steps, "content_hash"),
     ("shard writing (Parquet + summary)", mapstep, "write_shard"),
     ("  MinHash signature", mapstep, "signature"),

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PYTHON="${PYTHON:-python3}"
 TORCH="torch==${TORCH_VERSION:-2.13.0}"
+TORCH_PIN=""  # set below in --latest mode only: never one inherited from the caller
 if [[ "${WORLDBUILD_LATEST:-0}" == 1 ]]; then
     VENV=.venv-latest
     # newest of everything but torch: an eager upgrade would replace its CPU build with a multi-GB CUDA one

@@ -86,6 +86,35 @@ def test_a_world_built_before_the_choice_keeps_its_id_and_identifiers(tmp_path):
                           "--workers", "1", "--json"], capture_output=True, text=True, env=env)
     assert new.returncode == 0, new.stderr
     assert json.loads(new.stdout)["snapshot"] != fresh.manifest["snapshot"]
+    # the library without settings extends a world with its own
+    library = ingest([pages], str(tmp_path / "library"), IngestSettings(language_id=""), LocalExecutor(1))
+    assert ingest([other], str(tmp_path / "library"), executor=LocalExecutor(1)).manifest["snapshot"] == \
+        fresh.manifest["snapshot"] != library.manifest["snapshot"]
+    # a flag the world cannot match is refused in one line that says what to do
+    asked = subprocess.run([sys.executable, "-m", "worldbuild", "ingest", other, "-w", str(tmp_path / "library"),
+                            "--language-id", "py3langid"], capture_output=True, text=True, env=env)
+    assert asked.returncode == 2 and "leave the flag out" in " ".join(asked.stderr.split())
+
+
+def test_an_ingest_beside_a_running_one_is_refused_at_once(tmp_path):
+    """While another ingest holds the world (its lock, and the page store locked as a commit
+    holds it), a second `worldbuild ingest` says so in one line: reading which identifier the
+    world uses does not wait on the page store."""
+    import fcntl
+    import sqlite3
+
+    pages = os.path.join(CORPORA, "sample-pages.warc.gz")
+    world = tmp_path / "w"
+    ingest([pages], str(world), IngestSettings(), LocalExecutor(1))
+    with open(world / ".lock", "w") as lock, sqlite3.connect(world / "pages.sqlite", isolation_level=None) as db:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        db.execute("BEGIN EXCLUSIVE")
+        other = os.path.join(CORPORA, "sample-crawls.warc.gz")
+        second = subprocess.run([sys.executable, "-m", "worldbuild", "ingest", other, "-w", str(world)],
+                                capture_output=True, text=True, env={**os.environ, "PYTHONPATH": REPO}, timeout=60)
+        db.execute("ROLLBACK")
+    assert second.returncode == 2 and "another ingest is running" in second.stderr, second.stderr[-2000:]
+    assert "Traceback" not in second.stderr
 
 
 def test_corpus_records_without_a_language_use_the_chosen_identifier(tmp_path):

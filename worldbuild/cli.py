@@ -125,7 +125,7 @@ def ingest(
 ) -> None:
     """Extract pages from web archives or pre-extracted corpora into a frozen, searchable world."""
     from worldbuild.ingest.corpus import CorpusSpec, CorpusSpecError
-    from worldbuild.ingest.pipeline import existing_manifest
+    from worldbuild.ingest.pipeline import recorded_manifest
     from worldbuild.ingest.run import IngestRefused, ingest_world
     from worldbuild.records import IngestSettings
 
@@ -136,7 +136,7 @@ def ingest(
 
         sys.path.insert(0, os.getcwd())
     if language_id is None:  # a world keeps identifying languages as it was built to
-        language = IngestSettings.language_id_of(existing_manifest(world_dir))
+        language = IngestSettings.language_id_of(recorded_manifest(world_dir))
     else:
         language = language_id.value
     settings = IngestSettings(min_chars=min_chars, langs=tuple(sorted(lang or ())), max_bytes=max_bytes,

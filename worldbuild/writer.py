@@ -41,8 +41,10 @@ def check_settings(manifest: dict | None, settings: IngestSettings, world_dir: s
         built = manifest["settings"]
         differ = ", ".join(f"{key} {built.get(key)!r} (asked: {wanted.get(key)!r})"
                            for key in sorted(set(built) | set(wanted)) if built.get(key) != wanted.get(key))
+        legacy = "language_id" in wanted and "language_id" not in built
+        hint = " (it was built before --language-id existed: leave the flag out)" if legacy else ""
         raise SettingsMismatch(
-            f"{world_dir} was built with other settings: {differ}; ingest with the same "
+            f"{world_dir} was built with other settings: {differ}{hint}; ingest with the same "
             "--extractor/--language-id/--min-chars/--lang/--max-bytes and ingest steps, or into a new --world"
         )
 

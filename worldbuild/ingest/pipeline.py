@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import functools
+import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from worldbuild.ingest.inputs import InputFile, NotRegularFile, describe, expand
 from worldbuild.ingest.mapstep import map_unit, prepare, read_shard, read_summary
 from worldbuild.ingest.warc import WorkUnit, plan_units
 from worldbuild.mirrors import MirrorSettings
-from worldbuild.records import IngestReport, IngestSettings, Page
+from worldbuild.records import MANIFEST_FILE, IngestReport, IngestSettings, Page
 from worldbuild.store import STORE_FILE, PageStore
 from worldbuild.writer import WorldWriter, check_settings
 
@@ -64,8 +65,7 @@ def _world_lock(world_dir: str) -> Iterator[None]:
         yield
 
 
-def existing_manifest(world_dir: str) -> dict | None:
-    """The manifest of the world at `world_dir`, or None when there is none yet."""
+def _existing_manifest(world_dir: str) -> dict | None:
     path = os.path.join(world_dir, STORE_FILE)
     if not os.path.exists(path):
         return None
@@ -78,6 +78,17 @@ def existing_manifest(world_dir: str) -> dict | None:
 
 # record skips that say the reader failed, not that the record holds no page: an upgrade may fix them
 FAILURE_REASONS = ("payload decoding failed", "extraction failed", "record failed")
+
+
+def recorded_manifest(world_dir: str) -> dict | None:
+    """The manifest the world's last ingest wrote (world.json), or None for a new world: read
+    without opening the page store, so without waiting on an ingest that is writing it. Its
+    settings never change over a world's life, so they are right even if a crash left it behind."""
+    try:
+        with open(os.path.join(world_dir, MANIFEST_FILE), encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
 
 
 def _retryable(entry: dict) -> bool:
@@ -149,15 +160,17 @@ def ingest(
     once merged. Inputs already recorded are passed over by content; with `retry_errors`, those
     recorded with errors or failed records are read again (pages already stored stay, as
     duplicates of themselves). Pre-extracted corpora among `paths` (JSONL, Parquet, `save_to_disk`
-    folders) are read through `corpus` (a field mapping; default: id/url/title/text columns)."""
+    folders) are read through `corpus` (a field mapping; default: id/url/title/text columns).
+    Without `settings`, a world is extended with its own and a new one gets the defaults."""
     world_dir = os.path.abspath(world_dir)  # executors on other nodes do not share our cwd
-    settings = settings or IngestSettings()
     executor = executor or LocalExecutor()
     progress = progress or Progress()
     report = IngestReport()
-    check_can_run(settings)  # before any work: a missing library is one line, not a skip per page
     with _world_lock(world_dir):
-        previous = existing_manifest(world_dir)
+        previous = _existing_manifest(world_dir)
+        if settings is None:
+            settings = IngestSettings.of_world(previous) if previous else IngestSettings()
+        check_can_run(settings)  # before any work: a missing library is one line, not a skip per page
         check_settings(previous, settings, world_dir)
         known = _known_inputs(previous, retry_errors)
         sources, already = _select_inputs(paths, known, report)

@@ -26,15 +26,16 @@ class IngestRefused(RuntimeError):
     """Why an ingest did not run or did not finish, in one line; the world is unchanged."""
 
 
-def ingest_world(paths: Iterable[str], world_dir: str, settings: IngestSettings = IngestSettings(), *,
+def ingest_world(paths: Iterable[str], world_dir: str, settings: IngestSettings | None = None, *,
                  executor: str = "local", address: str | None = None, workers: int | None = None,
                  staging: str | None = None, retry_errors: bool = False, corpus: CorpusSpec | None = None,
                  progress: Progress | None = None) -> dict:
     """Ingest `paths` into the world at `world_dir`; the summary: world, snapshot (None when the
     world has no pages), parent, whether it changed, pages in the world, inputs new, known and
     resumed, seconds, and the run's report (records, pages, skips by reason, file problems).
+    Without `settings`, a world is extended with its own and a new one gets the defaults.
     KeyboardInterrupt passes through: finished shards are kept for the rerun."""
-    for name in settings.steps:  # a step that does not import is refused before anything is written
+    for name in settings.steps if settings else ():  # a step that does not import is refused before anything is written
         try:
             resolve_step(name)
         except StepError as exc:
