@@ -133,7 +133,7 @@ def bench_extractor(extractor: str, pages, layouts, repeats: int, scratch: str) 
     """`repeats` rounds, each the bare call then every layout's ingests: this host's CPU rate drifts
     by up to a third over minutes, so each ratio is taken within a round and the medians quoted."""
     settings = IngestSettings(extractor=extractor)
-    warm_up(IngestSettings(extractor=extractor))
+    warm_up(settings)
     for url, html in pages:  # untimed: every library fills its caches before workers fork
         extract_page(html, url, settings)
     # untimed: what an ingest imports on first use (bm25s and numba, about 0.5 s) would land on round one

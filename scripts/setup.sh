@@ -25,7 +25,7 @@ PIP=("$VENV/bin/python" -m pip install --quiet --disable-pip-version-check)
 # torch first, pinned: its CPU build (an unpinned torch would pull a multi-GB CUDA build)
 "${PIP[@]}" "$TORCH"
 "${PIP[@]}" "${PINS[@]}" -e ".[test,dense,ann,milvus,fast,rl,ray,docs,mcp]"
-if [[ -n "${TORCH_PIN:-}" ]]; then
+if [[ -n "$TORCH_PIN" ]]; then
     rm -f "$TORCH_PIN"
 fi
 export PATH="$PWD/$VENV/bin:$PATH"

@@ -94,8 +94,8 @@ def weighted_top_k(token_ids, weights, pointers, k, data, indptr, indices, upper
     read can reach the top k then. The terms left add only to the pages that still can: each
     such page is looked up in a term's posting (gallop, then binary search; a posting's pages
     are sorted) while they are few against it (`lookup_cost` postings read per page looked up),
-    else the posting is read through and only those pages are scored (`seen` marks them). Sums are kept in float64, so
-    the order of adding does not show in the float32 scores returned."""
+    else the posting is read through and only those pages are scored (`seen` marks them). Sums
+    are kept in float64, so the order of adding does not show in the float32 scores returned."""
     queries = len(pointers) - 1
     top_positions = np.full((queries, k), -1, dtype=np.int64)
     top_scores = np.zeros((queries, k), dtype=np.float32)

@@ -35,7 +35,8 @@ def ingest_world(paths: Iterable[str], world_dir: str, settings: IngestSettings 
     resumed, seconds, and the run's report (records, pages, skips by reason, file problems).
     Without `settings`, a world is extended with its own and a new one gets the defaults.
     KeyboardInterrupt passes through: finished shards are kept for the rerun."""
-    for name in settings.steps if settings else ():  # a step that does not import is refused before anything is written
+    steps = settings.steps if settings else ()  # (without settings: the world's own, checked by `ingest`)
+    for name in steps:  # a step that does not import is refused before anything is written
         try:
             resolve_step(name)
         except StepError as exc:
