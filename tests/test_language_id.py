@@ -96,6 +96,20 @@ def test_a_world_built_before_the_choice_keeps_its_id_and_identifiers(tmp_path):
     assert asked.returncode == 2 and "leave the flag out" in " ".join(asked.stderr.split())
 
 
+def test_a_damaged_world_json_defers_to_the_page_store(tmp_path):
+    """world.json is a copy of the store's manifest: damaged, it is not what decides how an
+    old world goes on identifying languages."""
+    pages = os.path.join(CORPORA, "sample-pages.warc.gz")
+    world = tmp_path / "w"
+    old = ingest([pages], str(world), IngestSettings(language_id=""), LocalExecutor(1))
+    (world / "world.json").write_text('{"snapshot": ')
+    other = os.path.join(CORPORA, "sample-crawls.warc.gz")
+    extended = subprocess.run([sys.executable, "-m", "worldbuild", "ingest", other, "-w", str(world), "--workers", "1",
+                               "--json"], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": REPO})
+    assert extended.returncode == 0, extended.stderr[-2000:]
+    assert json.loads(extended.stdout)["parent"] == old.manifest["snapshot"]
+
+
 def test_an_ingest_beside_a_running_one_is_refused_at_once(tmp_path):
     """While another ingest holds the world (its lock, and the page store locked as a commit
     holds it), a second `worldbuild ingest` says so in one line: reading which identifier the

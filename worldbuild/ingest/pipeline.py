@@ -83,12 +83,15 @@ FAILURE_REASONS = ("payload decoding failed", "extraction failed", "record faile
 def recorded_manifest(world_dir: str) -> dict | None:
     """The manifest the world's last ingest wrote (world.json), or None for a new world: read
     without opening the page store, so without waiting on an ingest that is writing it. Its
-    settings never change over a world's life, so they are right even if a crash left it behind."""
+    settings never change over a world's life, so they are right even if a crash left it behind.
+    A damaged or unreadable file defers to the store; none at all is a world not yet committed."""
     try:
         with open(os.path.join(world_dir, MANIFEST_FILE), encoding="utf-8") as handle:
             return json.load(handle)
     except FileNotFoundError:
         return None
+    except (OSError, ValueError):
+        return _existing_manifest(world_dir)
 
 
 def _retryable(entry: dict) -> bool:
