@@ -87,7 +87,8 @@ class PageStore:
         if writable:
             self.db = sqlite3.connect(path, isolation_level=None)
             self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
+            # one transaction: each statement alone would sync the disk (15-30 ms for a new world, against 2-3)
+            self.db.executescript(f"BEGIN; {SCHEMA} COMMIT;")
         else:
             self.db = self._connect_readonly(path)
             # reads straight from the OS's file cache, not a read() and a copy per page: a search
