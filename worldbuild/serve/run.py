@@ -3,7 +3,9 @@ world with one process or several uvicorn workers over that very socket.
 
 Several workers start from an import string and a factory (`worldbuild.serve.run:app_from_config`),
 so the `ServeConfig` reaches them as JSON in one environment variable, `WORLDBUILD_SERVE_CONFIG`,
-which the factory reads; nothing else about the service comes from the environment."""
+which the factory reads. Their shared connection ledger's path is in another,
+`WORLDBUILD_SERVE_LEDGER` (`worldbuild.serve.balance`); nothing else about the service comes from
+the environment."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from fastapi import FastAPI
 
 from worldbuild.executor import usable_cores
 from worldbuild.index.ann import AnnSearch
+from worldbuild.serve import balance
 from worldbuild.serve.app import announce_ready, create_app
 from worldbuild.serve.summarize import Summarizer
 from worldbuild.world import World
@@ -26,6 +29,8 @@ CONFIG_ENV = "WORLDBUILD_SERVE_CONFIG"
 # uvloop accepts new connections slowly while its loop is busy (measured: 167 connections
 # waiting in the listen queue at 256 clients, and timeouts); asyncio's loop accepts them all.
 SERVE_LOOP = "asyncio"
+# several workers: asyncio's loop, taking a share of new connections (`worldbuild.serve.balance`)
+WORKERS_LOOP = "worldbuild.serve.balance:BalancedLoop"
 
 # Search processes a worker starts by default, at most. Each opens the world (about 115 MB of its
 # own on the 100k-page benchmark world, more with a larger vocabulary), and about 0.1 s of a
@@ -142,7 +147,11 @@ def serve(config: ServeConfig, on_listening: Callable[[ServeConfig], None] | Non
         uvicorn.Server(uvicorn_config).run(sockets=[listener])
         return
     os.environ[CONFIG_ENV] = config.to_json()  # inherited by the worker processes, read by app_from_config
+    ledger = os.environ[balance.LEDGER_ENV] = balance.new_ledger(config.workers)  # read by the workers' loop
     uvicorn_config = uvicorn.Config("worldbuild.serve.run:app_from_config", factory=True, host=config.host,
-                                    port=config.port, workers=config.workers, loop=SERVE_LOOP,
+                                    port=config.port, workers=config.workers, loop=WORKERS_LOOP,
                                     log_level=config.log_level)
-    Multiprocess(uvicorn_config, sockets=[listener]).run()
+    try:
+        Multiprocess(uvicorn_config, sockets=[listener]).run()
+    finally:
+        os.unlink(ledger)

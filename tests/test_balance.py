@@ -1,0 +1,136 @@
+"""Workers share out connections evenly (worldbuild/serve/balance.py): against a live server with
+two workers, and the ledger and loop on their own."""
+
+import asyncio
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import httpx
+import pytest
+
+from tests.services import start_server
+from worldbuild.serve import balance
+
+
+def _crash_holding(path: str, connections: int) -> None:
+    ledger = balance.Ledger(path)
+    ledger.change(connections)
+    os._exit(0)  # gone without releasing its slot, as a killed worker
+
+
+@pytest.fixture
+def ledger_path(monkeypatch):
+    path = balance.new_ledger(workers=2)
+    monkeypatch.setenv(balance.LEDGER_ENV, path)
+    yield path
+    os.unlink(path)
+
+
+def test_a_gone_workers_slot_is_reused_and_its_count_ignored(ledger_path):
+    gone = multiprocessing.get_context("fork").Process(target=_crash_holding, args=(ledger_path, 5))
+    gone.start()
+    gone.join()
+    ledger = balance.Ledger(ledger_path)
+    try:
+        assert ledger.slot == 0  # the slot the gone worker held
+        assert ledger.allowance() is None  # alone: no limit
+    finally:
+        ledger.release()
+
+
+class OtherWorker:
+    """A live process holding a slot of the ledger with `connections` open, and taking none."""
+
+    def __init__(self, path: str, connections: int):
+        code = ("import sys, time; from worldbuild.serve.balance import Ledger; "
+                f"Ledger({path!r}).change({connections}); print('held', flush=True); time.sleep(120)")
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "held"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def test_a_worker_takes_connections_up_to_the_least_loaded_other(ledger_path):
+    with OtherWorker(ledger_path, 3), OtherWorker(ledger_path, 7):
+        mine = balance.Ledger(ledger_path)
+        assert mine.allowance() == 4  # level with the least loaded other's 3, plus one
+        mine.change(+4)
+        assert mine.allowance() == 0
+        mine.release()
+
+
+def test_a_connection_is_taken_anyway_when_the_others_take_none(ledger_path):
+    """A live worker holding no connection that never accepts (stuck in a long batch, or hung):
+    this one still takes every connection, after PATIENCE each."""
+    with OtherWorker(ledger_path, 0):
+        loop = balance.BalancedLoop()
+        try:
+            answered = loop.run_until_complete(_echo_three())
+            assert answered == [b"0", b"1", b"2"]
+            assert loop._ledger.count == 3  # all three held here, though the other holds none
+        finally:
+            loop.close()
+
+
+async def _echo_three() -> list[bytes]:
+    async def echo(reader, writer):
+        writer.write(await reader.read(1))
+        await writer.drain()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    answered, kept = [], []
+    for number in range(3):
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+        writer.write(str(number).encode())
+        answered.append(await asyncio.wait_for(reader.read(1), 5))
+        kept.append(writer)  # held open: each counts against this worker
+    await asyncio.sleep(0.05)
+    server.close()
+    for writer in kept:
+        writer.close()
+    return answered
+
+
+@pytest.mark.slow
+def test_two_workers_take_equal_shares_of_kept_connections(sample_world):
+    """Keep-alive connections opened one after another, as a trainer's pool opens them, split
+    evenly between two workers (one shared socket alone let one worker take most of them)."""
+    import psutil
+
+    proc, base = start_server(sample_world[0], workers=2)
+    ledgers = {env[balance.LEDGER_ENV] for child in psutil.Process(proc.pid).children()
+               if balance.LEDGER_ENV in (env := child.environ())}  # the workers' environment
+    clients = []
+    try:
+        pids, deadline = set(), time.monotonic() + 60  # both workers serving first
+        while len(pids) < 2 and time.monotonic() < deadline:
+            with httpx.Client(base_url=base, timeout=30) as fresh:
+                pids.add(fresh.get("/stats").json()["worker"]["pid"])
+        assert len(pids) == 2
+        time.sleep(0.5)  # those connections' ends reach the ledger
+        served = Counter()
+        for _ in range(16):
+            client = httpx.Client(base_url=base, timeout=30)
+            clients.append(client)
+            served[client.get("/stats").json()["worker"]["pid"]] += 1
+        assert sorted(served.values()) == [8, 8], served
+        for client in clients:  # each connection stays with its worker
+            response = client.post("/retrieve", json={"queries": ["root servers"], "topk": 1})
+            assert response.status_code == 200
+    finally:
+        for client in clients:
+            client.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert len(ledgers) == 1  # one ledger for the server's workers...
+    assert not os.path.exists(ledgers.pop())  # ...removed when it stops
