@@ -30,16 +30,25 @@ def ledger_path(monkeypatch):
     os.unlink(path)
 
 
-def test_a_gone_workers_slot_is_reused_and_its_count_ignored(ledger_path):
-    gone = multiprocessing.get_context("fork").Process(target=_crash_holding, args=(ledger_path, 5))
-    gone.start()
-    gone.join()
-    ledger = balance.Ledger(ledger_path)
+def _claim_and_exit(path: str) -> None:
+    os._exit(balance.Ledger(path).slot)  # the slot it was given, as its exit code
+
+
+def test_a_gone_workers_count_is_ignored_and_its_slot_taken_again(ledger_path):
+    mine = balance.Ledger(ledger_path)
     try:
-        assert ledger.slot == 0  # the slot the gone worker held
-        assert ledger.allowance() is None  # alone: no limit
+        assert mine.slot == 0
+        fork = multiprocessing.get_context("fork")
+        gone = fork.Process(target=_crash_holding, args=(ledger_path, 5))
+        gone.start()
+        gone.join()
+        assert mine.allowance() is None  # its 5 do not count: alone, no limit
+        later = fork.Process(target=_claim_and_exit, args=(ledger_path,))
+        later.start()
+        later.join()
+        assert later.exitcode == 2  # the gone worker's slot (the second), not a third
     finally:
-        ledger.release()
+        mine.release()
 
 
 class OtherWorker:
@@ -70,18 +79,23 @@ def test_a_worker_takes_connections_up_to_the_least_loaded_other(ledger_path):
 
 def test_a_connection_is_taken_anyway_when_the_others_take_none(ledger_path):
     """A live worker holding no connection that never accepts (stuck in a long batch, or hung):
-    this one still takes every connection, after PATIENCE each."""
+    this one still takes every connection, waiting PATIENCE first. Its slot is taken when it
+    starts listening and freed when it stops."""
     with OtherWorker(ledger_path, 0):
         loop = balance.BalancedLoop()
         try:
-            answered = loop.run_until_complete(_echo_three())
-            assert answered == [b"0", b"1", b"2"]
-            assert loop._ledger.count == 3  # all three held here, though the other holds none
+            assert loop._ledger is None  # not listening yet: no slot
+            answered, held, slot = loop.run_until_complete(_echo_three())
         finally:
             loop.close()
+        assert answered == [b"0", b"1", b"2"]
+        assert held == 3 and slot == 2  # all three here, in the slot after the other's
+        with open(ledger_path, "rb") as handle:
+            cells = memoryview(handle.read()).cast("i")
+        assert cells[slot] == 0 and cells[0] != 0  # freed when it stopped listening; the other's kept
 
 
-async def _echo_three() -> list[bytes]:
+async def _echo_three() -> tuple[list[bytes], int, int]:
     async def echo(reader, writer):
         writer.write(await reader.read(1))
         await writer.drain()
@@ -94,11 +108,13 @@ async def _echo_three() -> list[bytes]:
         writer.write(str(number).encode())
         answered.append(await asyncio.wait_for(reader.read(1), 5))
         kept.append(writer)  # held open: each counts against this worker
-    await asyncio.sleep(0.05)
+    ledger = asyncio.get_running_loop()._ledger
+    held, slot = ledger.count, ledger.slot
     server.close()
     for writer in kept:
         writer.close()
-    return answered
+    await asyncio.sleep(0.05)  # their ends arrive after the ledger was freed
+    return answered, held, slot
 
 
 @pytest.mark.slow
@@ -108,25 +124,28 @@ def test_two_workers_take_equal_shares_of_kept_connections(sample_world):
     import psutil
 
     proc, base = start_server(sample_world[0], workers=2)
-    ledgers = {env[balance.LEDGER_ENV] for child in psutil.Process(proc.pid).children()
-               if balance.LEDGER_ENV in (env := child.environ())}  # the workers' environment
     clients = []
     try:
+        ledgers = {env[balance.LEDGER_ENV] for child in psutil.Process(proc.pid).children()
+                   if balance.LEDGER_ENV in (env := child.environ())}  # the workers' environment
         pids, deadline = set(), time.monotonic() + 60  # both workers serving first
         while len(pids) < 2 and time.monotonic() < deadline:
             with httpx.Client(base_url=base, timeout=30) as fresh:
                 pids.add(fresh.get("/stats").json()["worker"]["pid"])
         assert len(pids) == 2
         time.sleep(0.5)  # those connections' ends reach the ledger
-        served = Counter()
+        served, worker_of = Counter(), []
         for _ in range(16):
             client = httpx.Client(base_url=base, timeout=30)
             clients.append(client)
-            served[client.get("/stats").json()["worker"]["pid"]] += 1
-        assert sorted(served.values()) == [8, 8], served
-        for client in clients:  # each connection stays with its worker
-            response = client.post("/retrieve", json={"queries": ["root servers"], "topk": 1})
-            assert response.status_code == 200
+            worker_of.append(client.get("/stats").json()["worker"]["pid"])
+            served[worker_of[-1]] += 1
+        # even, or nearly: on a loaded machine a worker not scheduled within PATIENCE leaves a few
+        # to the other (without the ledger the first to wake took most: 11/53 of 64 in the bench)
+        assert len(served) == 2 and max(served.values()) - min(served.values()) <= 2, served
+        for client, worker in zip(clients, worker_of):  # each connection stays with its worker
+            assert client.post("/retrieve", json={"queries": ["root servers"], "topk": 1}).status_code == 200
+            assert client.get("/stats").json()["worker"]["pid"] == worker
     finally:
         for client in clients:
             client.close()

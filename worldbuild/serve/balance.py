@@ -11,15 +11,19 @@ connection. After PATIENCE it takes a few (AFTER_PATIENCE): the others are in lo
 gone. (Taking one then, a burst of 256 new connections waited seconds; taking all that waited
 left the split as uneven as without a ledger.)
 
-It wraps two methods of asyncio's selector event loop (`_accept_connection`, `_start_serving`,
-the pair asyncio itself uses to back off when out of file descriptors); where they are missing,
-the loop is asyncio's own.
+It overrides three methods of asyncio's selector event loop: `_accept_connection` (and the
+`_remove_reader` / `_start_serving` pair it backs off with, as asyncio does when out of file
+descriptors), `_start_serving` and `_stop_serving` (a worker takes its slot when it starts
+listening, not while it loads the world, and frees it when it stops). Where they are missing, or
+the ledger cannot be read, the loop is asyncio's own. A protocol switched on a websocket upgrade
+would never count its connection down, so the workers serve no websockets (`ws="none"`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import mmap
 import os
 import tempfile
@@ -96,7 +100,8 @@ class Ledger:
 
 
 _WRAPS = all(hasattr(asyncio.SelectorEventLoop, name) for name in ("_accept_connection", "_start_serving",
-                                                                    "_remove_reader"))
+                                                                    "_stop_serving", "_remove_reader"))
+log = logging.getLogger(__name__)
 
 
 class BalancedLoop(asyncio.SelectorEventLoop):
@@ -105,11 +110,26 @@ class BalancedLoop(asyncio.SelectorEventLoop):
 
     def __init__(self) -> None:
         super().__init__()
-        path = os.environ.get(LEDGER_ENV)
-        self._ledger = Ledger(path) if path and _WRAPS else None
+        self._ledger_path = os.environ.get(LEDGER_ENV) if _WRAPS else None
+        self._ledger: Ledger | None = None
         self._waiting_since: float | None = None
 
+    def _start_serving(self, protocol_factory, sock, *args, **kwargs):
+        if self._ledger is None and self._ledger_path:
+            try:
+                self._ledger = Ledger(self._ledger_path)
+            except (OSError, RuntimeError) as exc:  # serve on, taking connections as they come
+                log.warning("connections are not shared out evenly: %s", exc)
+                self._ledger_path = None
+        return super()._start_serving(protocol_factory, sock, *args, **kwargs)
+
+    def _stop_serving(self, sock) -> None:
+        self._release()
+        super()._stop_serving(sock)
+
     def _accept_connection(self, protocol_factory, sock, *args, **kwargs):
+        # asyncio re-arms a backed-off reader with what it was given: our counting wrapper
+        protocol_factory = getattr(protocol_factory, "__wrapped__", protocol_factory)
         ledger = self._ledger
         if ledger is None:
             return super()._accept_connection(protocol_factory, sock, *args, **kwargs)
@@ -141,18 +161,26 @@ class BalancedLoop(asyncio.SelectorEventLoop):
             protocol = protocol_factory()
             lost = protocol.connection_lost
 
-            def connection_lost(exc):  # (a protocol switched on upgrade is not counted down)
-                ledger.change(-1)
+            def connection_lost(exc):
+                try:
+                    ledger.change(-1)
+                except ValueError:  # released when the server stopped listening, before this closed
+                    pass
                 return lost(exc)
 
             protocol.connection_lost = connection_lost
             ledger.change(+1)
             return protocol
 
+        counted.__wrapped__ = protocol_factory
         return counted
 
-    def close(self) -> None:
+    def _release(self) -> None:
         if self._ledger is not None:
             self._ledger.release()
             self._ledger = None
+            self._ledger_path = None  # not taken again by a late re-arm
+
+    def close(self) -> None:
         super().close()
+        self._release()

@@ -147,11 +147,13 @@ def serve(config: ServeConfig, on_listening: Callable[[ServeConfig], None] | Non
         uvicorn.Server(uvicorn_config).run(sockets=[listener])
         return
     os.environ[CONFIG_ENV] = config.to_json()  # inherited by the worker processes, read by app_from_config
-    ledger = os.environ[balance.LEDGER_ENV] = balance.new_ledger(config.workers)  # read by the workers' loop
-    uvicorn_config = uvicorn.Config("worldbuild.serve.run:app_from_config", factory=True, host=config.host,
-                                    port=config.port, workers=config.workers, loop=WORKERS_LOOP,
-                                    log_level=config.log_level)
+    ledger = balance.new_ledger(config.workers)
     try:
+        os.environ[balance.LEDGER_ENV] = ledger  # read by the workers' loop
+        # no websockets: a protocol switched on upgrade would never count its connection down
+        uvicorn_config = uvicorn.Config("worldbuild.serve.run:app_from_config", factory=True, host=config.host,
+                                        port=config.port, workers=config.workers, loop=WORKERS_LOOP, ws="none",
+                                        log_level=config.log_level)
         Multiprocess(uvicorn_config, sockets=[listener]).run()
     finally:
         os.unlink(ledger)
