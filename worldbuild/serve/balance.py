@@ -80,8 +80,11 @@ class Ledger:
         raise RuntimeError(f"the connection ledger is full ({self.slots} workers alive)")
 
     def change(self, by: int) -> None:
-        self.count += by
-        self.cells[self.slot + 1] = self.count
+        """Count connections opened (+1) and closed (-1); nothing once released (a server that
+        stopped listening still closes its last connections)."""
+        if not self.map.closed:
+            self.count += by
+            self.cells[self.slot + 1] = self.count
 
     def allowance(self) -> int | None:
         """How many connections this worker may take now to be level with the least loaded
@@ -162,10 +165,7 @@ class BalancedLoop(asyncio.SelectorEventLoop):
             lost = protocol.connection_lost
 
             def connection_lost(exc):
-                try:
-                    ledger.change(-1)
-                except ValueError:  # released when the server stopped listening, before this closed
-                    pass
+                ledger.change(-1)
                 return lost(exc)
 
             protocol.connection_lost = connection_lost
