@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from warcio.archiveiterator import ArchiveIterator  # noqa: E402
 
-from bench.realdata import save_results, write_many_files, write_one_file  # noqa: E402
+from bench.realdata import REPO, save_results, write_many_files, write_one_file  # noqa: E402
 from worldbuild.executor import LocalExecutor  # noqa: E402
 from worldbuild.ingest.decode import decode_html  # noqa: E402
 from worldbuild.ingest.extract import extract_page, warm_up  # noqa: E402
@@ -46,7 +46,7 @@ from worldbuild.ingest.pipeline import Progress, ingest  # noqa: E402
 from worldbuild.records import EXTRACTORS, IngestSettings  # noqa: E402
 
 
-SAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpora", "sample-pages.warc.gz")
+SAMPLE = os.path.join(REPO, "corpora", "sample-pages.warc.gz")
 
 
 def html_responses(path: str) -> list[tuple[str, str]]:

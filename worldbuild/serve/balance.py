@@ -29,6 +29,8 @@ import os
 import tempfile
 import time
 
+import psutil
+
 LEDGER_ENV = "WORLDBUILD_SERVE_LEDGER"
 RETRY = 0.002  # seconds a fuller worker stops listening before it looks again
 PATIENCE = 0.02  # seconds a connection waits for another worker before this one takes some
@@ -42,16 +44,6 @@ def new_ledger(workers: int) -> str:
     with os.fdopen(handle, "wb") as out:
         out.write(bytes(2 * max(workers, 1) * 8))
     return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Ledger:
@@ -74,7 +66,7 @@ class Ledger:
     def _claim(self) -> int:
         cells = self.cells
         for slot in range(0, 2 * self.slots, 2):
-            if cells[slot] == 0 or cells[slot] == self.pid or not _alive(cells[slot]):  # free, or its worker is gone
+            if cells[slot] == 0 or cells[slot] == self.pid or not psutil.pid_exists(cells[slot]):  # free, or its worker is gone
                 cells[slot], cells[slot + 1] = self.pid, 0
                 return slot
         raise RuntimeError(f"the connection ledger is full ({self.slots} workers alive)")
@@ -92,7 +84,7 @@ class Ledger:
         cells, fewest = self.cells, None
         for slot in range(0, 2 * self.slots, 2):
             pid = cells[slot]
-            if pid and slot != self.slot and (fewest is None or cells[slot + 1] < fewest) and _alive(pid):
+            if pid and slot != self.slot and (fewest is None or cells[slot + 1] < fewest) and psutil.pid_exists(pid):
                 fewest = cells[slot + 1]
         return None if fewest is None else fewest + 1 - self.count
 
