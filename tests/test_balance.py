@@ -95,7 +95,7 @@ def test_a_connection_is_taken_anyway_when_the_others_take_none(ledger_path):
         assert cells[slot] == 0 and cells[0] != 0  # freed when it stopped listening; the other's kept
 
 
-async def _echo_three() -> tuple[list[bytes], int, int]:
+async def _echo_three() -> tuple[list[bytes], int | None, int | None]:
     async def echo(reader, writer):
         writer.write(await reader.read(1))
         await writer.drain()
@@ -109,7 +109,7 @@ async def _echo_three() -> tuple[list[bytes], int, int]:
         answered.append(await asyncio.wait_for(reader.read(1), 5))
         kept.append(writer)  # held open: each counts against this worker
     ledger = asyncio.get_running_loop()._ledger
-    held, slot = ledger.count, ledger.slot
+    held, slot = (ledger.count, ledger.slot) if ledger else (None, None)
     server.close()
     for writer in kept:
         writer.close()
@@ -153,3 +153,18 @@ def test_two_workers_take_equal_shares_of_kept_connections(sample_world):
         proc.wait(timeout=30)
     assert len(ledgers) == 1  # one ledger for the server's workers...
     assert not os.path.exists(ledgers.pop())  # ...removed when it stops
+
+
+def test_a_ledger_that_cannot_be_read_leaves_connections_to_asyncio(tmp_path, monkeypatch, caplog):
+    """A ledger gone from the temp folder (or full): one warning, and the worker serves on,
+    taking connections as asyncio does, rather than failing to start."""
+    monkeypatch.setenv(balance.LEDGER_ENV, str(tmp_path / "gone"))
+    loop = balance.BalancedLoop()
+    try:
+        with caplog.at_level("WARNING", logger=balance.__name__):
+            answered = loop.run_until_complete(_echo_three())[0]
+        assert answered == [b"0", b"1", b"2"] and loop._ledger is None
+    finally:
+        loop.close()
+    warnings = [record.getMessage() for record in caplog.records if record.name == balance.__name__]
+    assert len(warnings) == 1 and "not shared out evenly" in warnings[0] and "gone" in warnings[0]
