@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import SHARED, needs_shared
 from worldbuild.executor import LocalExecutor
-from worldbuild.index.analysis import QueryGroup, analyse_query, terms
+from worldbuild.index.analysis import QueryGroup, analyse_queries, analyse_query, terms
 from worldbuild.index.bm25 import QueryTerms
 from worldbuild.index.snippets import matches, snippet
 from worldbuild.ingest.pipeline import ingest
@@ -217,3 +217,20 @@ def test_a_query_word_stands_for_its_terms_in_every_language_the_index_used(quer
     words = [group.text for group in first]
     assert len(words) == len({word.casefold() for word in words})
     assert analyse_query(query, list(languages)) == first  # (now from the memo)
+
+
+def test_a_batch_of_queries_is_analysed_as_each_query_alone():
+    """A server analyses the words new to it for a whole batch of queries at once: each query's
+    groups are those it has alone (every word's terms as each language's pages make them), with
+    words shared between queries, repeated, in every script, CJK runs and no words at all."""
+    languages = {"french": "fr", "russian": "ru", "spanish": "es", "cjk": "zh", "plain": "xx"}  # (a set no other test uses)
+    queries = ["Les maisons anciennes", "casas antiguas maisons", "Москва москвы столица", "", "?! …",
+               "北京大学 maisons", "les LES Les", "naïve café Café", "столица casas"]
+    batch = analyse_queries(queries, list(languages))
+    assert len(batch) == len(queries)
+    for query, groups in zip(queries, batch):
+        for group in groups:
+            made = {term for lang in languages.values() for term in terms(group.text, lang)}
+            assert set(group.variants) == made, (query, group)
+        assert groups == analyse_query(query, list(languages))
+    assert batch[3] == batch[4] == [] and len(batch[6]) == 1 and batch[0][1].text == "maisons"

@@ -200,7 +200,7 @@ class World:
         if len(distinct) < len(queries):
             answers = dict(zip(distinct, self.search_many(distinct, k, snippet_chars, mask, mode, offset)))
             return [answers[query] for query in queries]
-        batch = [self.index.terms(query) for query in queries]
+        batch = self.index.terms_many(queries)
         hidden = self.masked_ids(mask)
         depth = k + offset
         if depth <= 0:

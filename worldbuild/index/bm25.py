@@ -21,8 +21,8 @@ import numpy as np
 
 from worldbuild.atomic import publish_dir
 from worldbuild.executor import Executor, usable_cores
-from worldbuild.index.analysis import (ANALYSIS_VERSION, QueryGroup, analyse_query, analyzer_name, index_term_counts,
-                                      quick_keys)
+from worldbuild.index.analysis import (ANALYSIS_VERSION, QueryGroup, analyse_queries, analyse_query, analyzer_name,
+                                      index_term_counts, quick_keys)
 
 DOC_LENGTHS = "doc_lengths.npy"
 VOCABULARY = "vocab.index.json"  # bm25s's own name for the term -> column map
@@ -243,7 +243,15 @@ def word_weight(variants: tuple[str, ...], frequency, pages: int) -> tuple[float
 def query_terms(query: str, analyzers: list[str], word: WordMemo) -> QueryTerms:
     """The query's `QueryTerms`, each word's part from `word`: the same as `group_weights` over
     all its groups and the token ids of all their variants, in order."""
-    groups = analyse_query(query, analyzers)
+    return _query_terms(analyse_query(query, analyzers), word)
+
+
+def query_terms_many(queries: list[str], analyzers: list[str], word: WordMemo) -> list[QueryTerms]:
+    """`query_terms` of each query, their new words analysed together (`analyse_queries`)."""
+    return [_query_terms(groups, word) for groups in analyse_queries(queries, analyzers)]
+
+
+def _query_terms(groups: list[QueryGroup], word: WordMemo) -> QueryTerms:
     weights: list[float] = []
     scale: dict[str, float] = {}
     token_ids: dict[int, None] = {}
@@ -289,6 +297,9 @@ class BM25Index:
 
     def terms(self, query: str) -> QueryTerms:
         return query_terms(query, self.analyzers, self._words)
+
+    def terms_many(self, queries: list[str]) -> list[QueryTerms]:
+        return query_terms_many(queries, self.analyzers, self._words)
 
     def _weigh(self, variants: tuple[str, ...]) -> WordAnswer:
         return (*word_weight(variants, self.document_frequency, self.size), tuple(self.token_ids(variants)))

@@ -22,7 +22,8 @@ from worldbuild import storage
 from worldbuild.atomic import publish_dir
 from worldbuild.executor import Executor, LocalExecutor, usable_cores
 from worldbuild.index.bm25 import (DOC_LENGTHS, BM25Index, QueryTerms, WordAnswer, WordMemo, analysis_info,
-                                   analyzers_of, build_index, idf, load_vocabulary, query_terms, word_weight)
+                                   analyzers_of, build_index, idf, load_vocabulary, query_terms, query_terms_many,
+                                   word_weight)
 
 SHARD_PREFIX = "shard-"
 _CHUNK = 1 << 24  # score entries rescaled at a time (bounds the temporary arrays to ~1 GB)
@@ -276,6 +277,9 @@ class ShardedBM25Index:
         """The query's groups as every shard sees them; weights are idf over the whole world
         (for snippets); token ids are each shard's own, looked up in `search`."""
         return query_terms(query, self.analyzers, self._words)
+
+    def terms_many(self, queries: list[str]) -> list[QueryTerms]:
+        return query_terms_many(queries, self.analyzers, self._words)
 
     def _weigh(self, variants: tuple[str, ...]) -> WordAnswer:
         return (*word_weight(variants, self._frequency, self.size), ())
