@@ -385,24 +385,27 @@ def test_browsecomp_plus_one_query_retrieve_shape(http):
     assert neither.status_code == 422 and "'queries' (a list) or 'query'" in one_line_error(neither)
 
 
+async def _mcp_calls(base: str, docid: str | None = None):
+    """One MCP session at `base`/mcp through the official client: the tools, a search, its first
+    page read, and an unknown docid read."""
+    from mcp.client.session import ClientSession
+    from mcp.client.sse import sse_client
+
+    async with sse_client(base + "/mcp") as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+        found = await session.call_tool("search", {"query": "root servers"})
+        first = json.loads(found.content[0].text)
+        page = await session.call_tool("get_document", {"docid": docid or first["docid"]})
+        missing = await session.call_tool("get_document", {"docid": "nope"})
+        return tools, found, first, page, missing
+
+
 def test_browsecomp_plus_mcp_tools_over_sse(server):
     """BrowseComp-Plus's MCP agents connect over SSE to {host}/mcp and call its two tools,
     search(query) and get_document(docid); here through the official MCP client."""
     needs_extra("mcp", "mcp")
-    from mcp.client.session import ClientSession
-    from mcp.client.sse import sse_client
-
-    async def calls(base: str, docid: str | None = None):
-        async with sse_client(base + "/mcp") as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            tools = {tool.name: tool for tool in (await session.list_tools()).tools}
-            found = await session.call_tool("search", {"query": "root servers"})
-            first = json.loads(found.content[0].text)
-            page = await session.call_tool("get_document", {"docid": docid or first["docid"]})
-            missing = await session.call_tool("get_document", {"docid": "nope"})
-            return tools, found, first, page, missing
-
-    tools, found, first, page, missing = asyncio.run(calls(server))
+    tools, found, first, page, missing = asyncio.run(_mcp_calls(server))
     assert set(tools) == {"search", "get_document"}
     assert list(tools["search"].input_schema["properties"]) == ["query"]
     assert list(tools["get_document"].input_schema["properties"]) == ["docid"]
@@ -415,9 +418,26 @@ def test_browsecomp_plus_mcp_tools_over_sse(server):
     assert not missing.is_error and missing.content == [] and missing.structured_content == {"result": None}
     # a mask in the address holds for the whole session: the page is neither found nor read
     prefix = httpx.post(server + "/masks", json={"urls": [ROOT_SERVERS]}).json()["prefix"]
-    _, masked_found, masked_first, masked_page, _ = asyncio.run(calls(server + prefix, first["docid"]))
+    _, masked_found, masked_first, masked_page, _ = asyncio.run(_mcp_calls(server + prefix, first["docid"]))
     assert first["docid"] not in [json.loads(item.text)["docid"] for item in masked_found.content]
     assert masked_first["docid"] != first["docid"] and masked_page.structured_content == {"result": None}
+
+
+def test_mcp_sessions_hold_with_several_workers(sample_world):
+    """With two workers, an MCP client's stream and the calls it posts are separate connections,
+    and the workers' balance puts them on different workers: every call still reaches the worker
+    holding its session, session after session (each stream on either worker)."""
+    needs_extra("mcp", "mcp")
+    proc, base = start_server(sample_world[0], workers=2)
+    try:
+        for _ in range(3):
+            tools, _, first, page, missing = asyncio.run(asyncio.wait_for(_mcp_calls(base), 60))
+            assert set(tools) == {"search", "get_document"} and first["snippet"].startswith("# Root Servers")
+            assert "a.root-servers.net" in json.loads(page.content[0].text)["text"]
+            assert missing.structured_content == {"result": None}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def test_unknown_route_wrong_method_and_huge_bodies(http):

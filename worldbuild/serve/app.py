@@ -19,7 +19,7 @@ import orjson
 from fastapi.responses import Response
 
 from worldbuild.index.ann import AnnSearch
-from worldbuild.serve import errors, mcp_tools, peers
+from worldbuild.serve import errors, mcp_tools, peers, relay
 from worldbuild.serve.errors import NOT_AVAILABLE
 from worldbuild.serve.fastpath import RetrieveFastPath
 from worldbuild.serve.masks import MaskPrefix, MaskRegistry, address_mask, default_directory, normalise
@@ -150,7 +150,13 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         warming = asyncio.create_task(warm_in_background()) if warm_up else None
+        # several workers: MCP calls reach the worker holding their session (`relay`)
+        own = relay.WorkerSocket(app, relay.sockets_dir()) if has_mcp and relay.sockets_dir() else None
+        if own is not None:
+            await own.start()
         yield
+        if own is not None:
+            await own.stop()
         if warming is not None and not warming.done():
             await asyncio.wait([warming], timeout=60)
         if served.pool is not None:
@@ -216,7 +222,7 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
                              "dense_ann_search": None if ann is None else vars(ann)})
 
     peers.install(app, served)
-    mcp_tools.install(app, served)
+    has_mcp = mcp_tools.install(app, served)
     return app
 
 

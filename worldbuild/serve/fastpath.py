@@ -18,6 +18,7 @@ from typing import Callable
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from worldbuild.serve.bodies import read_body, replay
 from worldbuild.serve.masks import address_mask, route_path
 from worldbuild.serve.models import MAX_K, MAX_MASK, MAX_RETRIEVE_QUERIES
 
@@ -102,17 +103,12 @@ class RetrieveFastPath:
         if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope) != PATH:
             await self.app(scope, receive, send)
             return
-        chunks, more = [], True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        body = await read_body(receive)
+        if body is None:  # the client went away
+            return
         request = plain_request(body)
         if request is None:
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, replay(body, receive), send)
             return
         request["mask"] = [*address_mask(scope), *request["mask"]]
         searched = self.usable(request["queries"])
@@ -128,17 +124,3 @@ class RetrieveFastPath:
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*self.headers, (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that hands the already-read body on first, then listens to the client."""
-    sent = False
-
-    async def replay():
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from worldbuild.serve.masks import address_mask
 from worldbuild.serve.peers import BROWSECOMP_K, whole_pages
+from worldbuild.serve.relay import SessionRelay, sockets_dir
 
 SNIPPET_CHARS = 2048  # about its 512-token document opening
 
@@ -47,7 +48,7 @@ def install(app: FastAPI, served) -> bool:
     # the service is reached by any host name it is served under, as the other routes are
     anywhere = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     sse = server.sse_app(sse_path="/", message_path="/messages/", transport_security=anywhere)
-    app.mount("/mcp", sse)
+    app.mount("/mcp", SessionRelay(sse, sockets_dir()))  # (a call may land on a worker without its session)
     app.router.routes.append(Route("/mcp", _Bare(sse), methods=["GET"]))
     return True
 

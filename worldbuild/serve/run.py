@@ -4,14 +4,17 @@ world with one process or several uvicorn workers over that very socket.
 Several workers start from an import string and a factory (`worldbuild.serve.run:app_from_config`),
 so the `ServeConfig` reaches them as JSON in one environment variable, `WORLDBUILD_SERVE_CONFIG`,
 which the factory reads. Their shared connection ledger's path is in another,
-`WORLDBUILD_SERVE_LEDGER` (`worldbuild.serve.balance`); nothing else about the service comes from
+`WORLDBUILD_SERVE_LEDGER` (`worldbuild.serve.balance`), and the folder of their own sockets in a
+third, `WORLDBUILD_SERVE_SOCKETS` (`worldbuild.serve.relay`); nothing else about the service comes from
 the environment."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
@@ -19,7 +22,7 @@ from fastapi import FastAPI
 
 from worldbuild.executor import usable_cores
 from worldbuild.index.ann import AnnSearch
-from worldbuild.serve import balance
+from worldbuild.serve import balance, relay
 from worldbuild.serve.app import announce_ready, create_app
 from worldbuild.serve.summarize import Summarizer
 from worldbuild.world import World
@@ -148,8 +151,10 @@ def serve(config: ServeConfig, on_listening: Callable[[ServeConfig], None] | Non
         return
     os.environ[CONFIG_ENV] = config.to_json()  # inherited by the worker processes, read by app_from_config
     ledger = balance.new_ledger(config.workers)
+    sockets = tempfile.mkdtemp(prefix="worldbuild-serve-")
     try:
         os.environ[balance.LEDGER_ENV] = ledger  # read by the workers' loop
+        os.environ[relay.SOCKETS_ENV] = sockets  # each worker's own socket, for calls of MCP sessions it holds
         # no websockets: a protocol switched on upgrade would never count its connection down
         uvicorn_config = uvicorn.Config("worldbuild.serve.run:app_from_config", factory=True, host=config.host,
                                         port=config.port, workers=config.workers, loop=WORKERS_LOOP, ws="none",
@@ -157,3 +162,4 @@ def serve(config: ServeConfig, on_listening: Callable[[ServeConfig], None] | Non
         Multiprocess(uvicorn_config, sockets=[listener]).run()
     finally:
         os.unlink(ledger)
+        shutil.rmtree(sockets, ignore_errors=True)
