@@ -117,6 +117,38 @@ async def _echo_three() -> tuple[list[bytes], int | None, int | None]:
     return answered, held, slot
 
 
+def test_a_workers_own_unix_socket_is_neither_shared_out_nor_counted(ledger_path, tmp_path):
+    """A worker's own Unix socket (`worldbuild.serve.relay`: the other workers hand it MCP calls)
+    is not the shared public socket: serving on it takes no slot, and its connections are taken
+    at once, though the ledger would have this worker leave new ones to an idle other."""
+    with OtherWorker(ledger_path, 0):
+        loop = balance.BalancedLoop()
+        try:
+            answered, slot_taken = loop.run_until_complete(_echo_three_unix(str(tmp_path / "own.sock")))
+        finally:
+            loop.close()
+        assert answered == [b"0", b"1", b"2"] and not slot_taken
+
+
+async def _echo_three_unix(path: str) -> tuple[list[bytes], bool]:
+    async def echo(reader, writer):
+        writer.write(await reader.read(1))
+        await writer.drain()
+
+    server = await asyncio.start_unix_server(echo, path)
+    answered, kept = [], []
+    for number in range(3):
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path), 5)
+        writer.write(str(number).encode())
+        answered.append(await asyncio.wait_for(reader.read(1), 5))
+        kept.append(writer)
+    slot_taken = asyncio.get_running_loop()._ledger is not None
+    server.close()
+    for writer in kept:
+        writer.close()
+    return answered, slot_taken
+
+
 @pytest.mark.slow
 def test_two_workers_take_equal_shares_of_kept_connections(sample_world):
     """Keep-alive connections opened one after another, as a trainer's pool opens them, split

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import SHARED, needs_shared
 from worldbuild.executor import LocalExecutor
+from worldbuild.index import analysis
 from worldbuild.index.analysis import QueryGroup, analyse_queries, analyse_query, terms
 from worldbuild.index.bm25 import QueryTerms
 from worldbuild.index.snippets import matches, snippet
@@ -221,16 +222,24 @@ def test_a_query_word_stands_for_its_terms_in_every_language_the_index_used(quer
 
 def test_a_batch_of_queries_is_analysed_as_each_query_alone():
     """A server analyses the words new to it for a whole batch of queries at once: each query's
-    groups are those it has alone (every word's terms as each language's pages make them), with
-    words shared between queries, repeated, in every script, CJK runs and no words at all."""
-    languages = {"french": "fr", "russian": "ru", "spanish": "es", "cjk": "zh", "plain": "xx"}  # (a set no other test uses)
+    groups are those it has alone in a fresh process (every word's terms as each language's pages
+    make them), with words shared between queries, repeated, in every script, CJK runs and no
+    words at all."""
+    languages = {"french": "fr", "russian": "ru", "spanish": "es", "cjk": "zh", "plain": "xx"}
     queries = ["Les maisons anciennes", "casas antiguas maisons", "Москва москвы столица", "", "?! …",
                "北京大学 maisons", "les LES Les", "naïve café Café", "столица casas"]
+
+    def fresh() -> None:  # what a new process knows: no word analysed yet
+        analysis._query_words.clear()
+        analysis._memos.clear()
+
+    fresh()
+    alone = [analyse_query(query, list(languages)) for query in queries]
+    fresh()
     batch = analyse_queries(queries, list(languages))
-    assert len(batch) == len(queries)
+    assert batch == alone
     for query, groups in zip(queries, batch):
         for group in groups:
             made = {term for lang in languages.values() for term in terms(group.text, lang)}
             assert set(group.variants) == made, (query, group)
-        assert groups == analyse_query(query, list(languages))
     assert batch[3] == batch[4] == [] and len(batch[6]) == 1 and batch[0][1].text == "maisons"

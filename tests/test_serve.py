@@ -435,6 +435,9 @@ def test_mcp_sessions_hold_with_several_workers(sample_world):
             assert set(tools) == {"search", "get_document"} and first["snippet"].startswith("# Root Servers")
             assert "a.root-servers.net" in json.loads(page.content[0].text)["text"]
             assert missing.structured_content == {"result": None}
+        # a call for no session at all, at an address that must be passed on as sent: a plain 404
+        unknown = httpx.post(base + "/mcp/messages/%0A?session_id=" + "0" * 32, json={"jsonrpc": "2.0"})
+        assert unknown.status_code == 404
     finally:
         proc.terminate()
         proc.wait(timeout=30)

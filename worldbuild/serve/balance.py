@@ -26,6 +26,7 @@ import fcntl
 import logging
 import mmap
 import os
+import socket
 import tempfile
 import time
 
@@ -110,7 +111,7 @@ class BalancedLoop(asyncio.SelectorEventLoop):
         self._waiting_since: float | None = None
 
     def _start_serving(self, protocol_factory, sock, *args, **kwargs):
-        if self._ledger is None and self._ledger_path:
+        if self._ledger is None and self._ledger_path and _shared(sock):
             try:
                 self._ledger = Ledger(self._ledger_path)
             except (OSError, RuntimeError) as exc:  # serve on, taking connections as they come
@@ -119,14 +120,15 @@ class BalancedLoop(asyncio.SelectorEventLoop):
         return super()._start_serving(protocol_factory, sock, *args, **kwargs)
 
     def _stop_serving(self, sock) -> None:
-        self._release()
+        if _shared(sock):
+            self._release()
         super()._stop_serving(sock)
 
     def _accept_connection(self, protocol_factory, sock, *args, **kwargs):
         # asyncio re-arms a backed-off reader with what it was given: our counting wrapper
         protocol_factory = getattr(protocol_factory, "__wrapped__", protocol_factory)
         ledger = self._ledger
-        if ledger is None:
+        if ledger is None or not _shared(sock):
             return super()._accept_connection(protocol_factory, sock, *args, **kwargs)
         allowance = ledger.allowance()
         if allowance is not None and allowance <= 0:
@@ -176,3 +178,9 @@ class BalancedLoop(asyncio.SelectorEventLoop):
     def close(self) -> None:
         super().close()
         self._release()
+
+
+def _shared(sock) -> bool:
+    """Whether `sock` is the workers' shared public socket (TCP), not a worker's own Unix socket
+    (`worldbuild.serve.relay`), which only the other workers reach and which is not balanced."""
+    return sock.family != socket.AF_UNIX

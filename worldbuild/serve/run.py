@@ -163,3 +163,5 @@ def serve(config: ServeConfig, on_listening: Callable[[ServeConfig], None] | Non
     finally:
         os.unlink(ledger)
         shutil.rmtree(sockets, ignore_errors=True)
+        for name in (CONFIG_ENV, balance.LEDGER_ENV, relay.SOCKETS_ENV):  # (an app made later here is a new one)
+            os.environ.pop(name, None)
