@@ -53,7 +53,7 @@ class WorkerSocket:
             server = uvicorn.Server(config)
             server.lifespan = config.lifespan_class(config)  # (as `Server.serve` sets it before `startup`)
             await server.startup()
-        except (OSError, SystemExit) as exc:
+        except OSError as exc:
             log.warning("MCP calls landing on another worker than their session's will fail: no socket at %s (%s)",
                         self.path, exc)
             return
