@@ -19,7 +19,7 @@ import orjson
 from fastapi.responses import Response
 
 from worldbuild.index.ann import AnnSearch
-from worldbuild.serve import errors, mcp_tools, peers, relay
+from worldbuild.serve import apis, errors, mcp_tools, peers, relay
 from worldbuild.serve.errors import NOT_AVAILABLE
 from worldbuild.serve.fastpath import RetrieveFastPath
 from worldbuild.serve.masks import MaskPrefix, MaskRegistry, address_mask, default_directory, normalise
@@ -222,6 +222,7 @@ def create_app(world_dir: str | None = None, warm_up: bool = True, summarizer: S
                              "dense_ann_search": None if ann is None else vars(ann)})
 
     peers.install(app, served)
+    apis.install(app, served)
     has_mcp = mcp_tools.install(app, served)
     return app
 

@@ -67,6 +67,9 @@ class RetrieveRequest(Lax):
     query: str | None = Field(None, description="One query, as BrowseComp-Plus's Search-R1 server takes it "
                                                 "(then `result` is one list of whole pages)")
     topk: int | None = Field(None, ge=0, le=MAX_K)
+    top_k: int | None = Field(None, ge=1, le=MAX_K, description="With one `query`: rllm's retriever (then the "
+                                                                  "answer is its `results`)")
+    k: int | None = Field(None, ge=1, le=MAX_K, description="rllm's retriever: overrides `top_k`")
     return_scores: bool = False
     mode: Literal["bm25", "dense", "hybrid"] = Mode
     mask: list[str] = Mask
@@ -180,3 +183,97 @@ class OpenResearcherSearchRequest(Lax):
 class OpenResearcherContentRequest(Lax):
     url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
     mask: list[str] = Mask
+
+
+class FlashRagRequest(Lax):
+    """FlashRAG's retriever server (ReCall, ReSearch): one query, or a list at /batch_search."""
+
+    query: str | list[str] = Field(description="One query (/search) or a list (/batch_search)")
+    top_n: int = Field(10, ge=1, le=MAX_K)
+    return_score: bool = False
+    mask: list[str] = Mask
+
+
+class WikiQueriesRequest(Lax):
+    """R1-Searcher's wiki retriever: a batch of queries, k passages each."""
+
+    queries: list[str] = Field(max_length=MAX_RETRIEVE_QUERIES)
+    k: int = Field(3, ge=1, le=MAX_K)
+    mask: list[str] = Mask
+
+
+class ParseUrlsRequest(Lax):
+    """WebThinker's page parser: the pages of these URLs, each with whether it was found."""
+
+    urls: list[str] = Field(max_length=MAX_ACCESS_URLS)
+    mask: list[str] = Mask
+
+
+class ExaContents(Lax):
+    """What Exa adds to each result: `text` (true or {maxCharacters}), `highlights` (true or
+    {numSentences, highlightsPerUrl, query}); a summary needs a model and is left out."""
+
+    text: bool | dict | None = None
+    highlights: bool | dict | None = None
+
+
+class ExaSearchRequest(ExaContents):
+    """Exa's search body, in its own camelCase (`type`, domain and date filters are accepted and ignored)."""
+
+    query: str = Query
+    numResults: int = Field(10, ge=1, le=MAX_K)
+    contents: ExaContents | None = None
+    mask: list[str] = Mask
+
+
+class ExaContentsRequest(ExaContents):
+    urls: list[str] = Field(default_factory=list, max_length=MAX_ACCESS_URLS)
+    ids: list[str] = Field(default_factory=list, max_length=MAX_ACCESS_URLS, description="Older clients' name for urls")
+    mask: list[str] = Mask
+
+
+class FirecrawlScrapeRequest(Lax):
+    """Firecrawl's scrape body (v1 and v2): a page as Markdown (`formats` entries may be names
+    or {"type": name}; only markdown, summary-free, is kept in a world)."""
+
+    url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    formats: list[str | dict] = Field(default_factory=lambda: ["markdown"])
+    mask: list[str] = Mask
+
+
+class FirecrawlSearchRequest(Lax):
+    query: str = Query
+    limit: int = Field(5, ge=1, le=MAX_K)
+    scrapeOptions: dict | None = None
+    mask: list[str] = Mask
+
+    _blank = field_validator("query")(_not_blank)
+
+
+class PerplexitySearchRequest(Lax):
+    """Perplexity's search body: one query or a list of up to 5 (results then per query);
+    `max_tokens_per_page` sizes each snippet (about 4 characters a token). Filters are ignored."""
+
+    query: str | list[str] = Field(description="A query, or a list of up to 5")
+    max_results: int = Field(10, ge=1, le=20)
+    max_tokens_per_page: int = Field(512, ge=16, le=2048)
+    mask: list[str] = Mask
+
+
+class SerpApiRequest(Lax):
+    """SerpAPI's Google search parameters (`api_key`, `gl`, `hl`, `location`, `tbs`, `source` ... are
+    accepted and ignored); `start` counts results, as Google's does."""
+
+    q: str = Field("", max_length=MAX_QUERY_CHARS)
+    engine: str = "google"
+    num: int = Field(10, ge=1, le=MAX_K)
+    start: int = Field(0, ge=0, le=1000)
+    output: str = "json"
+
+
+class CustomSearchRequest(Lax):
+    """Google Custom Search JSON API parameters (`key`, `cx`, `lr`, `safe` ... accepted and ignored)."""
+
+    q: str = Field("", max_length=MAX_QUERY_CHARS)
+    num: int = Field(10, ge=1, le=10)
+    start: int = Field(1, ge=1, le=91)

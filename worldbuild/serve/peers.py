@@ -44,7 +44,7 @@ def whole_pages(served, query: str, k: int, mode: str, mask: list[str]) -> list[
     """The k best (hit, stored page) for `query`, for the shapes that answer whole pages (no
     snippet is made): BrowseComp-Plus's retriever and its MCP search. A blank or over-long query
     finds nothing, as in a batch."""
-    if _skip_reason(query):
+    if skip_reason(query):
         return []
     hits = served.search(query, k, mode, mask, snippet_chars=0)
     pages = served.world.store.by_ids(h.doc_id for h in hits)
@@ -53,7 +53,7 @@ def whole_pages(served, query: str, k: int, mode: str, mask: list[str]) -> list[
 
 def usable_queries(queries: list[str]) -> list[int]:
     """The indexes of the queries that are searched (a blank or over-long one answers [])."""
-    return [index for index, query in enumerate(queries) if _skip_reason(query) is None]
+    return [index for index, query in enumerate(queries) if skip_reason(query) is None]
 
 
 def retrieve_body(queries: list[str], return_scores: bool, searched: list[int], lists: list[list]) -> dict:
@@ -68,7 +68,7 @@ def retrieve_body(queries: list[str], return_scores: bool, searched: list[int], 
     body: dict = {"result": result}
     if len(searched) < len(queries):
         done = set(searched)
-        body["skipped"] = [{"index": i, "reason": _skip_reason(q)} for i, q in enumerate(queries) if i not in done]
+        body["skipped"] = [{"index": i, "reason": skip_reason(q)} for i, q in enumerate(queries) if i not in done]
     return body
 
 
@@ -84,7 +84,7 @@ def fast_path(served) -> dict:
             "usable": usable_queries, "answer": answer, "default_topk": DEFAULT_TOPK, "snapshot": snapshot}
 
 
-def _skip_reason(query: str) -> str | None:
+def skip_reason(query: str) -> str | None:
     if not query.strip():
         return "blank query"
     if len(query) > MAX_QUERY_CHARS:
@@ -104,7 +104,7 @@ def reader_url(target: str) -> str:
 M = TypeVar("M", bound=BaseModel)
 
 
-def _validated(model: type[M], fields: dict) -> M:
+def validated(model: type[M], fields: dict) -> M:
     """`fields` as the peer's request `model`; invalid fields answer 422 as FastAPI's own validation does."""
     try:
         return model.model_validate(fields)
@@ -112,7 +112,7 @@ def _validated(model: type[M], fields: dict) -> M:
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
 
 
-async def _parsed_body(http: Request):
+async def parsed_body(http: Request):
     """The request's JSON (or form-encoded) body, or None when there is none."""
     raw = await http.body()
     if not raw.strip():
@@ -131,7 +131,7 @@ def _meta_url(url: str) -> dict:
     return {"scheme": parts.scheme, "netloc": parts.netloc, "hostname": parts.hostname or "", "path": parts.path}
 
 
-def _openapi_body(model) -> dict:
+def openapi_body(model) -> dict:
     return {"requestBody": {"required": False, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
@@ -142,6 +142,8 @@ def install(app: FastAPI, served) -> None:
     @app.post("/retrieve", summary="Search-R1's retriever: a whole training batch of queries in one request")
     async def retrieve(request: RetrieveRequest, http: Request) -> Response:
         if request.queries is None:
+            if request.top_k is not None or request.k is not None:
+                return rllm_retrieve(request, http)
             return one_query_retrieve(request, http)
         searched = usable_queries(request.queries)
         args = ([request.queries[i] for i in searched], request.topk or DEFAULT_TOPK, request.mode,
@@ -161,6 +163,16 @@ def install(app: FastAPI, served) -> None:
                    **({"score": h.score} if request.return_scores else {})} for h, page in found]
         return served.reply({"result": result})
 
+    def rllm_retrieve(request: RetrieveRequest, http: Request) -> Response:
+        """rllm's retriever (its deep-research example): `{"query", "top_k"}` (or `k`) -> `{"results":
+        [{"id", "content", "score"}]}`, each content a passage under its quoted title, as it parses."""
+        k = request.k or request.top_k
+        query = request.query or ""
+        hits = served.search(query, k, request.mode, served.mask(http, request.mask),
+                             RETRIEVE_PASSAGE_CHARS) if not skip_reason(query) else []
+        results = [{"id": str(h.doc_id), "content": _retrieve_doc(h)["contents"], "score": h.score} for h in hits]
+        return served.json({"query": query, "method": request.mode, "results": results, "num_results": len(results)})
+
     @app.post("/access", summary="ASearcher's page access: each URL's page text, null where absent")
     async def access(request: AccessRequest, http: Request) -> Response:
         mask = served.mask(http, request.mask)
@@ -178,7 +190,7 @@ def install(app: FastAPI, served) -> None:
 
     # -- Serper ----------------------------------------------------------------------------------
     def serper_answer(fields: dict, mask: list[str]) -> dict:
-        request = _validated(SerperRequest, fields)
+        request = validated(SerperRequest, fields)
         hits = served.search(request.q, request.num, request.mode, [*mask, *request.mask],
                              offset=(request.page - 1) * request.num)
         first = (request.page - 1) * request.num
@@ -189,7 +201,7 @@ def install(app: FastAPI, served) -> None:
 
     async def serper(http: Request) -> Response:
         params = dict(http.query_params)
-        body = await _parsed_body(http)
+        body = await parsed_body(http)
         mask = served.mask(http)
         if isinstance(body, list):  # Serper's batch form: one answer per query object
             if not 1 <= len(body) <= 100 or not all(isinstance(item, dict) for item in body):
@@ -202,7 +214,7 @@ def install(app: FastAPI, served) -> None:
     for method in ("GET", "POST"):
         app.add_api_route("/serper/search", serper, methods=[method], summary="Serper's search: a JSON body, "
                           "URL query parameters (q, num, page), or a list of query objects",
-                          openapi_extra=_openapi_body(SerperRequest) if method == "POST" else None,
+                          openapi_extra=openapi_body(SerperRequest) if method == "POST" else None,
                           name=f"serper_{method.lower()}")
 
     # -- Jina reader -----------------------------------------------------------------------------
@@ -234,15 +246,15 @@ def install(app: FastAPI, served) -> None:
         return reader_answer(url, http, x_worldbuild_mask)
 
     @app.post("/r/", summary="Jina reader, POST form: the URL in a JSON or form body",
-              openapi_extra=_openapi_body(JinaRequest))
+              openapi_extra=openapi_body(JinaRequest))
     async def reader_post(http: Request, x_worldbuild_mask: str | None = mask_header) -> Response:
-        body = await _parsed_body(http)
-        request = _validated(JinaRequest, body if isinstance(body, dict) else {})
+        body = await parsed_body(http)
+        request = validated(JinaRequest, body if isinstance(body, dict) else {})
         return reader_answer(reader_url(request.url), http, x_worldbuild_mask)
 
     # -- Jina search, Bing Web Search, Tavily ----------------------------------------------------
     def jina_search_answer(query: str, count: int, http: Request) -> Response:
-        hits = served.search(query, count, "bm25", served.mask(http)) if not _skip_reason(query) else []
+        hits = served.search(query, count, "bm25", served.mask(http)) if not skip_reason(query) else []
         pages = world.store.by_ids(h.doc_id for h in hits)
         with_content = http.headers.get("x-respond-with", "") != "no-content"
         if "application/json" in http.headers.get("accept", ""):
@@ -262,17 +274,17 @@ def install(app: FastAPI, served) -> None:
     async def jina_search(query: str, http: Request, num: int = 5) -> Response:
         return jina_search_answer(query or http.query_params.get("q", ""), max(1, min(num, 20)), http)
 
-    @app.post("/s/", summary="Jina search, POST form: {\"q\": ...}", openapi_extra=_openapi_body(JinaSearchRequest))
+    @app.post("/s/", summary="Jina search, POST form: {\"q\": ...}", openapi_extra=openapi_body(JinaSearchRequest))
     async def jina_search_post(http: Request) -> Response:
-        body = await _parsed_body(http)
-        request = _validated(JinaSearchRequest, body if isinstance(body, dict) else {})
+        body = await parsed_body(http)
+        request = validated(JinaSearchRequest, body if isinstance(body, dict) else {})
         return jina_search_answer(request.q, request.num, http)
 
     @app.get("/bing/v7.0/search", summary="Bing Web Search v7: webPages.value with name, url, snippet")
     async def bing(http: Request, q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS), count: int = 10,
                    offset: int = 0) -> Response:
         count, offset = max(1, min(count, 50)), max(0, min(offset, 1000))
-        hits = served.search(q, count, "bm25", served.mask(http), offset=offset) if not _skip_reason(q) else []
+        hits = served.search(q, count, "bm25", served.mask(http), offset=offset) if not skip_reason(q) else []
         value = [{"id": f"https://api.bing.microsoft.com/api/v7/#WebPages.{offset + i}", "name": h.title, "url": h.url,
                   "displayUrl": h.url, "snippet": h.snippet, "dateLastCrawled": h.crawl_date, "language": "en"}
                  for i, h in enumerate(hits)]
@@ -283,7 +295,7 @@ def install(app: FastAPI, served) -> None:
              "description")
     async def brave(http: Request, q: str = Query(min_length=1, max_length=MAX_QUERY_CHARS),
                     count: int = Query(20, ge=1, le=20), offset: int = Query(0, ge=0, le=9)) -> Response:
-        hits = served.search(q, count, "bm25", served.mask(http), offset=offset * count) if not _skip_reason(q) else []
+        hits = served.search(q, count, "bm25", served.mask(http), offset=offset * count) if not skip_reason(q) else []
         results = [{"type": "search_result", "title": h.title, "url": h.url, "description": h.snippet,
                     "page_age": h.crawl_date, "family_friendly": True, "meta_url": _meta_url(h.url)} for h in hits]
         return served.json({"type": "search", "query": {"original": q, "more_results_available": len(hits) == count},
@@ -293,7 +305,7 @@ def install(app: FastAPI, served) -> None:
     async def tavily(request: TavilyRequest, http: Request) -> Response:
         began = time.perf_counter()
         hits = served.search(request.query, request.max_results, "bm25", served.mask(http, request.mask)) \
-            if not _skip_reason(request.query) else []
+            if not skip_reason(request.query) else []
         pages = world.store.by_ids(h.doc_id for h in hits) if request.include_raw_content else {}
         results = [{"title": h.title, "url": h.url, "content": h.snippet, "score": h.score,
                     "raw_content": pages[h.doc_id].text if pages else None} for h in hits]
@@ -302,13 +314,13 @@ def install(app: FastAPI, served) -> None:
 
     # -- SearXNG's JSON API: GET / and /search (our own /search is POST), and under /searxng -----------
     async def searxng(http: Request) -> Response:
-        body = await _parsed_body(http)
+        body = await parsed_body(http)
         if body is not None and not isinstance(body, dict):
             return errors.error(400, "request body must be a form or a JSON object", world.snapshot)
-        request = _validated(SearxngRequest, {**http.query_params, **(body or {})})
+        request = validated(SearxngRequest, {**http.query_params, **(body or {})})
         first = (request.pageno - 1) * SEARXNG_PAGE
         hits = served.search(request.q, SEARXNG_PAGE, "bm25", served.mask(http), offset=first) \
-            if not _skip_reason(request.q) else []
+            if not skip_reason(request.q) else []
         results = [{"url": h.url, "title": h.title, "content": h.snippet, "engine": "worldbuild",
                     "engines": ["worldbuild"], "positions": [first + rank], "score": h.score, "category": "general",
                     "parsed_url": list(urlparse(h.url)),
@@ -333,7 +345,7 @@ def install(app: FastAPI, served) -> None:
     @app.post("/or/search", summary="OpenResearcher's search: results with url, title, summary")
     async def open_researcher_search(request: OpenResearcherSearchRequest, http: Request) -> Response:
         hits = served.search(request.query, request.topn, "bm25", served.mask(http, request.mask)) \
-            if not _skip_reason(request.query) else []
+            if not skip_reason(request.query) else []
         return served.json({"results": [{"url": h.url, "title": h.title, "summary": h.snippet} for h in hits]})
 
     @app.post("/or/get_content", summary="OpenResearcher's page content: title and text; 404 where absent")
@@ -356,7 +368,7 @@ def install(app: FastAPI, served) -> None:
 
     def lite_search_many(queries: list[str], request, http: Request) -> tuple[list[list], str, str | None]:
         mode, note = lite_mode(request.search_type)
-        usable = [i for i, q in enumerate(queries) if not _skip_reason(q)]
+        usable = [i for i, q in enumerate(queries) if not skip_reason(q)]
         lists = served.search_many([queries[i] for i in usable], request.limit, mode,
                                    served.mask(http, request.mask)) if usable else []
         found: list[list] = [[] for _ in queries]

@@ -1,0 +1,258 @@
+"""More services' shapes, each under a prefix of its own so that a client's only change is its base
+URL: the commercial search and reading APIs whose clients take one (Exa, Firecrawl, Perplexity,
+SerpAPI, Google Custom Search) and the local retrievers of FlashRAG (ReCall, ReSearch), R1-Searcher
+and WebThinker's page parser. Each answers what that service's clients read; docs/peers.md lists
+the shapes and the clients run against them."""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import urlparse
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from worldbuild.serve import errors
+from worldbuild.serve.errors import NOT_AVAILABLE
+from worldbuild.serve.models import (CustomSearchRequest, ExaContents, ExaContentsRequest, ExaSearchRequest,
+                                     FirecrawlScrapeRequest, FirecrawlSearchRequest, FlashRagRequest,
+                                     ParseUrlsRequest, PerplexitySearchRequest, SerpApiRequest,
+                                     WikiQueriesRequest)
+from worldbuild.serve.peers import (OFF_LOOP_QUERIES, RETRIEVE_PASSAGE_CHARS, openapi_body, parsed_body,
+                                    skip_reason, validated)
+
+EXA_TEXT_CHARS = 10_000  # exa-py's default `maxCharacters`
+HIGHLIGHT_CHARS = 300
+PERPLEXITY_QUERIES = 5
+
+
+def _passage(doc_id: int, title: str, text: str) -> dict:
+    """A passage as FlashRAG's corpus holds one: the quoted title on the first line, text after."""
+    return {"id": str(doc_id), "contents": f'"{title}"\n{text}'}
+
+
+def _request_id(*parts) -> str:
+    """A stable id for an answer (the same request, the same id: the world is frozen)."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
+
+
+def _wants(option: bool | dict | None) -> bool:
+    return option is True or isinstance(option, dict)
+
+
+def _formats(formats: list) -> set[str]:
+    """Firecrawl's `formats`: names, or objects with a `type` (v2)."""
+    return {item if isinstance(item, str) else str(item.get("type", "")) for item in formats}
+
+
+def install(app: FastAPI, served) -> None:
+    world = served.world
+
+    def searched(query: str, k: int, http: Request, mask: list[str] = (), snippet_chars: int = 240, offset: int = 0):
+        """Hits for `query` (none for a blank or over-long one) under the address's and body's mask."""
+        if skip_reason(query):
+            return []
+        return served.search(query, k, "bm25", served.mask(http, list(mask)), snippet_chars, offset)
+
+    # -- Exa: POST /exa/search, /exa/contents (exa-py's `Exa(base_url=...)`) --------------------------
+    def exa_result(page, url: str, options: ExaContents, highlight: str | None, score: float | None) -> dict:
+        result = {"id": url, "url": page.url, "title": page.title, "publishedDate": page.published_date or None,
+                  "author": None}
+        if score is not None:
+            result["score"] = score
+        if _wants(options.text):
+            limit = options.text.get("maxCharacters", EXA_TEXT_CHARS) if isinstance(options.text, dict) else None
+            result["text"] = page.text[:limit] if isinstance(limit, int) and limit > 0 else page.text
+        if _wants(options.highlights):
+            result["highlights"] = [highlight or page.text[:HIGHLIGHT_CHARS]]
+            result["highlightScores"] = [1.0]
+        return result
+
+    @app.post("/exa/search", summary="Exa's search: results with url, title, score; text and highlights when asked")
+    async def exa_search(request: ExaSearchRequest, http: Request) -> Response:
+        options = request.contents or request
+        hits = searched(request.query, request.numResults, http, request.mask, HIGHLIGHT_CHARS)
+        pages = world.store.by_ids(h.doc_id for h in hits)
+        results = [exa_result(pages[h.doc_id], h.url, options, h.snippet, h.score) for h in hits]
+        return served.json({"requestId": _request_id("exa", request.query, request.numResults),
+                            "resolvedSearchType": "keyword", "results": results,
+                            "searchTime": 0, "costDollars": {"total": 0}})
+
+    @app.post("/exa/contents", summary="Exa's contents: each URL's page text; a status per URL")
+    async def exa_contents(request: ExaContentsRequest, http: Request) -> Response:
+        mask = served.mask(http, request.mask)
+        options = request if _wants(request.text) or _wants(request.highlights) else ExaContents(text=True)
+        results, statuses = [], []
+        for url in [*request.urls, *request.ids]:
+            page = world.page(url, mask=mask) if url.strip() else None
+            if page is None:
+                statuses.append({"id": url, "status": "error", "error": {"tag": "CRAWL_NOT_FOUND", "httpStatusCode": 404}})
+                continue
+            results.append(exa_result(page, url, options, None, None))
+            statuses.append({"id": url, "status": "success", "source": "cached"})
+        return served.json({"requestId": _request_id("exa-contents", request.urls, request.ids),
+                            "results": results, "statuses": statuses, "costDollars": {"total": 0}})
+
+    # -- Firecrawl: /firecrawl/v1|v2/scrape|search (`Firecrawl(api_url=...)`) -------------------------
+    def firecrawl_metadata(page, asked: str) -> dict:
+        return {"title": page.title, "sourceURL": asked, "url": page.url, "statusCode": 200,
+                "language": page.lang, "publishedTime": page.published_date or None,
+                "contentType": "text/markdown"}
+
+    def firecrawl_error(status: int, message: str) -> Response:
+        return served.json({"success": False, "error": message}, status)
+
+    async def firecrawl_scrape(http: Request) -> Response:
+        body = await parsed_body(http)
+        request = validated(FirecrawlScrapeRequest, body if isinstance(body, dict) else {})
+        page = world.page(request.url, mask=served.mask(http, request.mask))
+        if page is None:
+            return firecrawl_error(404, f"{NOT_AVAILABLE}: {request.url[:200]}")
+        data = {"markdown": page.text, "metadata": firecrawl_metadata(page, request.url)}
+        if "links" in _formats(request.formats):
+            data["links"] = []
+        unkept = sorted(_formats(request.formats) & {"html", "rawHtml", "screenshot", "json", "summary"})
+        if unkept:
+            data["warning"] = f"not kept in this world: {', '.join(unkept)} (its pages are Markdown)"
+        return served.json({"success": True, "data": data})
+
+    async def firecrawl_search(http: Request) -> Response:
+        body = await parsed_body(http)
+        request = validated(FirecrawlSearchRequest, body if isinstance(body, dict) else {})
+        hits = searched(request.query, request.limit, http, request.mask)
+        scrape = "markdown" in _formats((request.scrapeOptions or {}).get("formats", []))
+        pages = world.store.by_ids(h.doc_id for h in hits) if scrape else {}
+        web = [{"url": h.url, "title": h.title, "description": h.snippet, "position": rank,
+                **({"markdown": pages[h.doc_id].text,
+                    "metadata": firecrawl_metadata(pages[h.doc_id], h.url)} if scrape else {})}
+               for rank, h in enumerate(hits, 1)]
+        v1 = http.url.path.rstrip("/").endswith("/v1/search")
+        return served.json({"success": True, "data": web if v1 else {"web": web}})
+
+    # firecrawl-py 4's client joins "/v2/..." to its api_url, dropping any path: v2 is served at the root too
+    for prefix, version in (("", "v1"), ("", "v2"), ("/firecrawl", "v1"), ("/firecrawl", "v2")):
+        name = f"firecrawl{prefix.replace('/', '_')}_{version}"
+        app.add_api_route(f"{prefix}/{version}/scrape", firecrawl_scrape, methods=["POST"], name=name + "_scrape",
+                          openapi_extra=openapi_body(FirecrawlScrapeRequest),
+                          summary="Firecrawl's scrape: a page as Markdown with its metadata")
+        app.add_api_route(f"{prefix}/{version}/search", firecrawl_search, methods=["POST"], name=name + "_search",
+                          openapi_extra=openapi_body(FirecrawlSearchRequest),
+                          summary="Firecrawl's search: url, title, description (Markdown with scrapeOptions)")
+
+    # -- Perplexity: POST /perplexity/search (`Perplexity(base_url=...)`, PERPLEXITY_BASE_URL) ----------
+    @app.post("/perplexity/search", summary="Perplexity's search: title, url, snippet per result; a list of "
+                                            "queries gives a list per query")
+    async def perplexity(request: PerplexitySearchRequest, http: Request) -> Response:
+        queries = [request.query] if isinstance(request.query, str) else request.query
+        if not 1 <= len(queries) <= PERPLEXITY_QUERIES:
+            return errors.error(422, f"query: give one query or a list of 1-{PERPLEXITY_QUERIES}", world.snapshot)
+        chars = 4 * request.max_tokens_per_page
+        usable = [q for q in queries if not skip_reason(q)]
+        found = dict(zip(usable, served.search_many(usable, request.max_results, "bm25",
+                                                    served.mask(http, request.mask), chars))) if usable else {}
+        lists = [[{"title": h.title, "url": h.url, "snippet": h.snippet, "date": h.crawl_date[:10] or None,
+                   "last_updated": h.crawl_date[:10] or None} for h in found.get(q, [])] for q in queries]
+        return served.json({"id": _request_id("perplexity", queries, request.max_results),
+                            "results": lists[0] if isinstance(request.query, str) else lists, "server_time": None})
+
+    # -- SerpAPI: GET /serpapi/search(.json) (the clients' BACKEND / BASE_DOMAIN, or a search URL) -----
+    async def serpapi(http: Request) -> Response:
+        request = validated(SerpApiRequest, dict(http.query_params))
+        if request.engine != "google" or request.output != "json":
+            return served.json({"error": f"only engine=google and output=json are served here "
+                                         f"(asked: {request.engine}, {request.output})"}, 400)
+        if not request.q.strip():
+            return served.json({"error": "Missing query `q` parameter."}, 400)
+        hits = searched(request.q, request.num, http, offset=request.start)
+        organic = [{"position": request.start + rank, "title": h.title, "link": h.url,
+                    "displayed_link": h.url, "snippet": h.snippet, "date": h.crawl_date[:10],
+                    "source": urlparse(h.url).hostname or ""} for rank, h in enumerate(hits, 1)]
+        return served.json({
+            "search_metadata": {"id": _request_id("serpapi", request.q, request.num, request.start),
+                                "status": "Success"},
+            "search_parameters": {"engine": "google", "q": request.q, "num": request.num, "start": request.start},
+            "search_information": {"organic_results_state": "Results for exact spelling",
+                                   "total_results": len(organic)},
+            "organic_results": organic})
+
+    for path in ("/serpapi/search", "/serpapi/search.json"):
+        app.add_api_route(path, serpapi, methods=["GET"], name=f"serpapi{path.replace('/', '_').replace('.', '_')}",
+                          summary="SerpAPI's Google search: organic_results with title, link, snippet")
+
+    # -- Google Custom Search JSON API: GET /customsearch/v1 ------------------------------------------
+    @app.get("/customsearch/v1", summary="Google Custom Search: items with title, link, snippet")
+    async def custom_search(http: Request) -> Response:
+        request = validated(CustomSearchRequest, dict(http.query_params))
+        if not request.q.strip():
+            return served.json({"error": {"code": 400, "message": "Missing query parameter q.",
+                                          "status": "INVALID_ARGUMENT"}}, 400)
+        hits = searched(request.q, request.num, http, offset=request.start - 1)
+        items = [{"kind": "customsearch#result", "title": h.title, "htmlTitle": h.title, "link": h.url,
+                  "displayLink": urlparse(h.url).hostname or "", "snippet": h.snippet, "htmlSnippet": h.snippet,
+                  "pagemap": {"metatags": [{"og:title": h.title, "og:description": h.snippet}]}} for h in hits]
+        asked = {"searchTerms": request.q, "count": request.num, "startIndex": request.start}
+        queries = {"request": [asked]}
+        if len(items) == request.num and request.start + request.num <= 91:
+            queries["nextPage"] = [{**asked, "startIndex": request.start + request.num}]
+        return served.json({"kind": "customsearch#search", "queries": queries,
+                            "searchInformation": {"searchTime": 0, "totalResults": str(len(items))},
+                            **({"items": items} if items else {})})
+
+    # -- FlashRAG's retriever server (ReCall, ReSearch): /flashrag/search, /flashrag/batch_search -------
+    @app.post("/flashrag/search", summary="FlashRAG's retriever: a list of {id, contents}; with return_score, "
+                                          "[documents, scores]")
+    async def flashrag_search(request: FlashRagRequest, http: Request) -> Response:
+        if not isinstance(request.query, str):
+            return served.json({"detail": "one query here; a list goes to /batch_search"}, 422)
+        if not request.query.strip():
+            return served.json({"detail": "Query content cannot be empty"}, 400)  # as their server answers
+        hits = searched(request.query, request.top_n, http, request.mask, RETRIEVE_PASSAGE_CHARS)
+        docs = [_passage(h.doc_id, h.title, h.snippet) for h in hits]
+        return served.json([docs, [h.score for h in hits]] if request.return_score else docs)
+
+    @app.post("/flashrag/batch_search", summary="FlashRAG's batch retriever: a list of documents per query")
+    async def flashrag_batch(request: FlashRagRequest, http: Request) -> Response:
+        queries = [request.query] if isinstance(request.query, str) else request.query
+        lists = await batch_lists(queries, request.top_n, http, request.mask)
+        docs = [[_passage(h.doc_id, h.title, h.snippet) for h in hits] for hits in lists]
+        return served.json([docs, [[h.score for h in hits] for hits in lists]] if request.return_score else docs)
+
+    @app.get("/flashrag/health", summary="FlashRAG's retriever: ready")
+    async def flashrag_health() -> Response:
+        return served.json({"status": "healthy", "retrievers": {"total": 1, "available": 1}})
+
+    async def batch_lists(queries: list[str], k: int, http: Request, mask: list[str]) -> list[list]:
+        """The hits of each query, in order ([] for a blank or over-long one); a training batch is
+        ranked in a thread, so single queries keep being served meanwhile."""
+        usable = [i for i, q in enumerate(queries) if not skip_reason(q)]
+        args = ([queries[i] for i in usable], k, "bm25", served.mask(http, mask), RETRIEVE_PASSAGE_CHARS)
+        if not usable:
+            found = []
+        elif len(usable) >= OFF_LOOP_QUERIES:
+            found = await run_in_threadpool(served.search_many, *args)
+        else:
+            found = served.search_many(*args)
+        lists: list[list] = [[] for _ in queries]
+        for i, hits in zip(usable, found):
+            lists[i] = hits
+        return lists
+
+    # -- R1-Searcher's wiki retriever: POST /queries -------------------------------------------------
+    @app.post("/queries", summary="R1-Searcher's retriever: answers, k passages per query (each its id, "
+                                  "then the quoted title and text)")
+    async def wiki_queries(request: WikiQueriesRequest, http: Request) -> Response:
+        lists = await batch_lists(request.queries, request.k, http, request.mask)
+        answers = [[f'{h.doc_id}\t"{h.title}"\n{h.snippet}' for h in hits] for hits in lists]
+        return served.json({"queries": request.queries, "answers": answers})
+
+    # -- WebThinker's page parser: POST /parse_urls ----------------------------------------------------
+    @app.post("/parse_urls", summary="WebThinker's page parser: per URL, success and the page's text")
+    async def parse_urls(request: ParseUrlsRequest, http: Request) -> Response:
+        mask = served.mask(http, request.mask)
+        results = []
+        for url in request.urls:
+            page = world.page(url, mask=mask) if url.strip() else None
+            results.append({"success": True, "content": page.text} if page is not None else
+                           {"success": False, "content": "", "error": f"{NOT_AVAILABLE}: {url[:200]}"})
+        return served.json({"results": results})
