@@ -1,6 +1,6 @@
 """Search and reading APIs' own client packages, unchanged but for their base URL, against a live
 `worldbuild serve` of the sample world: Exa (exa-py), Firecrawl (firecrawl-py), Perplexity
-(perplexityai) and SerpAPI (google-search-results). Each builds its request and parses our answer
+(perplexityai), SerpAPI (google-search-results) and Tavily (tavily-python). Each builds its request and parses our answer
 into its own types, as an agent framework would use it; the test reads what the agent is given.
 Then the local retrievers whose clients are not packages (FlashRAG's, R1-Searcher's, rllm's,
 WebThinker's page parser, Google Custom Search) in the requests their clients send."""
@@ -87,6 +87,24 @@ def test_serpapi_google_search_results_client(server, masked, monkeypatch):
     monkeypatch.setattr(serpapi.SerpApiClient, "BACKEND", masked + "/serpapi")
     hidden = serpapi.GoogleSearch({"q": "root servers"}).get_dict()["organic_results"]
     assert hidden and ROOT_SERVERS not in [r["link"] for r in hidden]
+
+
+def test_tavily_python_search_and_extract(server, masked):
+    tavily = pytest.importorskip("tavily")
+    client = tavily.TavilyClient(api_key="tvly-unused", api_base_url=server + "/tavily")
+    found = client.search("root servers", max_results=3)["results"]
+    assert found[0]["url"] == ROOT_SERVERS and found[0]["title"] == "Root Servers" and found[0]["content"]
+    read = client.extract([FAQ, "https://example.com/not-in-the-world"])
+    assert [r["url"] for r in read["results"]] == [FAQ] and "Common Crawl" in read["results"][0]["raw_content"]
+    assert read["failed_results"][0]["url"] == "https://example.com/not-in-the-world"
+    whole = read["results"][0]["raw_content"]
+    focused = client.extract(FAQ, query="crawl data format", chunks_per_source=2)["results"][0]["raw_content"]
+    assert focused != whole and len(focused) < len(whole) and "crawl" in focused.lower()
+    as_text = client.extract(FAQ, format="text")["results"][0]["raw_content"]
+    assert "Common Crawl" in as_text and "](" not in as_text  # plain words, no Markdown links
+    hidden = tavily.TavilyClient(api_key="tvly-unused", api_base_url=masked + "/tavily")
+    assert ROOT_SERVERS not in [r["url"] for r in hidden.search("root servers")["results"]]
+    assert hidden.extract([ROOT_SERVERS])["failed_results"][0]["url"] == ROOT_SERVERS
 
 
 def test_google_custom_search_json_api(server):

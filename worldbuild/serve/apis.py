@@ -1,6 +1,6 @@
 """More services' shapes, each under a prefix of its own so that a client's only change is its base
 URL: the commercial search and reading APIs whose clients take one (Exa, Firecrawl, Perplexity,
-SerpAPI, Google Custom Search) and the local retrievers of FlashRAG (ReCall, ReSearch), R1-Searcher
+SerpAPI, Google Custom Search, Tavily's extract) and the local retrievers of FlashRAG (ReCall, ReSearch), R1-Searcher
 and WebThinker's page parser. Each answers what that service's clients read; docs/peers.md lists
 the shapes and the clients run against them."""
 
@@ -13,18 +13,22 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from worldbuild.index.plaintext import plain_text
+from worldbuild.index.snippets import passage_text, passages, rank_passages
 from worldbuild.serve import errors
 from worldbuild.serve.errors import NOT_AVAILABLE
 from worldbuild.serve.models import (CustomSearchRequest, ExaContents, ExaContentsRequest, ExaSearchRequest,
                                      FirecrawlScrapeRequest, FirecrawlSearchRequest, FlashRagRequest,
                                      ParseUrlsRequest, PerplexitySearchRequest, SerpApiRequest,
-                                     WikiQueriesRequest)
+                                     TavilyExtractRequest, WikiQueriesRequest)
 from worldbuild.serve.peers import (OFF_LOOP_QUERIES, RETRIEVE_PASSAGE_CHARS, openapi_body, parsed_body,
                                     skip_reason, validated)
 
 EXA_TEXT_CHARS = 10_000  # exa-py's default `maxCharacters`
 HIGHLIGHT_CHARS = 300
 PERPLEXITY_QUERIES = 5
+TAVILY_URLS = 20
+TAVILY_CHUNK_CHARS = 500  # about Tavily's chunk (500 tokens at most)
 
 
 def _passage(doc_id: int, title: str, text: str) -> dict:
@@ -155,6 +159,32 @@ def install(app: FastAPI, served) -> None:
                    "last_updated": h.crawl_date[:10] or None} for h in found.get(q, [])] for q in queries]
         return served.json({"id": _request_id("perplexity", queries, request.max_results),
                             "results": lists[0] if isinstance(request.query, str) else lists, "server_time": None})
+
+    # -- Tavily's extract: POST /tavily/extract (`TavilyClient(api_base_url=...)`; search is in peers) --
+    @app.post("/tavily/extract", summary="Tavily's extract: each URL's page (with a query, its most relevant "
+                                         "chunks); failed_results for the others")
+    async def tavily_extract(request: TavilyExtractRequest, http: Request) -> Response:
+        urls = [request.urls] if isinstance(request.urls, str) else request.urls
+        if not 1 <= len(urls) <= TAVILY_URLS:
+            return errors.error(422, f"urls: give 1-{TAVILY_URLS} URLs", world.snapshot)
+        mask = served.mask(http, request.mask)
+        terms = world.index.terms(request.query) if request.query and request.query.strip() else None
+        results, failed = [], []
+        for url in urls:
+            page = world.page(url, mask=mask) if url.strip() else None
+            if page is None:
+                failed.append({"url": url, "error": NOT_AVAILABLE})
+                continue
+            if terms is not None:
+                best = [(start, end) for _, start, end in
+                        rank_passages(page.text, terms, TAVILY_CHUNK_CHARS, page.lang)[:request.chunks_per_source]]
+                chunks = sorted(best) or passages(page.text, TAVILY_CHUNK_CHARS)[:1]  # nothing matched: its opening
+                content = " [...] ".join(passage_text(page.text, start, end) for start, end in chunks)
+            else:
+                content = plain_text(page.text) if request.format == "text" else page.text
+            results.append({"url": url, "raw_content": content, "images": []})
+        return served.json({"results": results, "failed_results": failed, "response_time": 0,
+                            "request_id": _request_id("tavily-extract", urls, request.query)})
 
     # -- SerpAPI: GET /serpapi/search(.json) (the clients' BACKEND / BASE_DOMAIN, or a search URL) -----
     async def serpapi(http: Request) -> Response:

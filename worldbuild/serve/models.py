@@ -161,6 +161,17 @@ class TavilyRequest(Lax):
     mask: list[str] = Mask
 
 
+class TavilyExtractRequest(Lax):
+    """Tavily's extract request: up to 20 URLs; with a `query`, each page's `chunks_per_source` most
+    relevant passages instead of the whole page (`extract_depth`, `include_images` are ignored)."""
+
+    urls: str | list[str] = Field(description="A URL or a list of up to 20")
+    query: str | None = Field(None, max_length=MAX_QUERY_CHARS)
+    chunks_per_source: int = Field(3, ge=1, le=5)
+    format: Literal["markdown", "text"] = "markdown"
+    mask: list[str] = Mask
+
+
 class SearxngRequest(Lax):
     """SearXNG's search API parameters (docs.searxng.org/dev/search_api.html), from the URL or a
     form; `categories`, `engines`, `language`, `time_range` and `safesearch` are accepted and
