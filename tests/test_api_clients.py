@@ -36,6 +36,10 @@ def test_exa_py_search_contents_and_mask(server, masked):
     assert read.statuses[1].error.http_status_code == 404
     hidden = exa_py.Exa(api_key="unused", base_url=masked + "/exa").search("root servers", num_results=3)
     assert hidden.results and ROOT_SERVERS not in [r.url for r in hidden.results]
+    with pytest.raises(ValueError, match="422"):
+        exa.search("   ")
+    similar = exa.find_similar(ROOT_SERVERS, num_results=3).results
+    assert similar and ROOT_SERVERS not in [r.url for r in similar]  # the page itself (and its copies) left out
 
 
 def test_firecrawl_py_scrape_search_and_missing_page(server, masked):
@@ -50,6 +54,9 @@ def test_firecrawl_py_scrape_search_and_missing_page(server, masked):
     assert scraped.markdown and scraped.metadata.url == ROOT_SERVERS  # a result with content is a Document
     with pytest.raises(Exception, match="not available in this world"):
         app.scrape("https://example.com/not-in-the-world")
+    for odd in ([1], None):  # formats the client would never send, but a hand-made request might
+        answer = httpx.post(server + "/v2/search", json={"query": "root servers", "scrapeOptions": {"formats": odd}})
+        assert answer.status_code == 422 and not answer.json().get("success")
     v1 = firecrawl.V1FirecrawlApp(api_key="unused", api_url=server + "/firecrawl")
     assert "Common Crawl" in v1.scrape_url(FAQ, formats=["markdown"]).markdown
     assert v1.search("root servers", limit=2).data[0]["url"] == ROOT_SERVERS
@@ -84,6 +91,11 @@ def test_serpapi_google_search_results_client(server, masked, monkeypatch):
     later = serpapi.GoogleSearch({"q": "root servers", "num": 2, "start": 1}).get_dict()["organic_results"]
     assert [r["link"] for r in later] == [r["link"] for r in organic[1:3]] and later[0]["position"] == 2
     assert "error" in serpapi.GoogleSearch({"q": "root servers", "engine": "bing"}).get_dict()
+    pages = list(serpapi.GoogleSearch({"q": "root servers", "num": 2}).pagination(start=0, end=6, page_size=2))
+    linked = [r["link"] for page in pages for r in page["organic_results"]]
+    assert len(pages) == 3 and linked[:2] == [r["link"] for r in organic[:2]] and len(set(linked)) == 6
+    # (after the first page the client sends start + 1: it asks start=3 for its second page of 2, as to SerpAPI)
+    assert [page["organic_results"][0]["position"] for page in pages] == [1, 4, 6]
     monkeypatch.setattr(serpapi.SerpApiClient, "BACKEND", masked + "/serpapi")
     hidden = serpapi.GoogleSearch({"q": "root servers"}).get_dict()["organic_results"]
     assert hidden and ROOT_SERVERS not in [r["link"] for r in hidden]
@@ -110,9 +122,12 @@ def test_tavily_python_search_and_extract(server, masked):
 def test_google_custom_search_json_api(server):
     found = httpx.get(server + "/customsearch/v1", params={"q": "root servers", "key": "k", "cx": "c", "num": 2}).json()
     assert [item["link"] for item in found["items"]][0] == ROOT_SERVERS and found["items"][0]["snippet"]
-    assert found["queries"]["nextPage"][0]["startIndex"] == 3 and found["searchInformation"]["totalResults"] == "2"
+    total = int(found["searchInformation"]["totalResults"])  # matches among the first 100, as Google pages
+    assert found["queries"]["nextPage"][0]["startIndex"] == 3 and 2 < total <= 100
     second = httpx.get(server + "/customsearch/v1", params={"q": "root servers", "num": 1, "start": 2}).json()
     assert second["items"][0]["link"] == found["items"][1]["link"]
+    last = httpx.get(server + "/customsearch/v1", params={"q": "root servers", "num": 10, "start": total - 1}).json()
+    assert len(last["items"]) == 2 and "nextPage" not in last["queries"]
     assert "items" not in httpx.get(server + "/customsearch/v1", params={"q": "zzqxv"}).json()  # as Google: no key
     blank = httpx.get(server + "/customsearch/v1", params={"q": " "})
     assert blank.status_code == 400 and blank.json()["error"]["message"]
@@ -144,7 +159,13 @@ def test_rllm_retriever_one_query_with_top_k(server):
     answer = httpx.post(server + "/retrieve", json={"query": "root servers", "top_k": 2}).json()
     assert answer["num_results"] == 2 and answer["results"][0]["content"].startswith('"Root Servers"\n')
     assert answer["results"][0]["score"] > 0 and answer["query"] == "root servers"
-    assert httpx.post(server + "/retrieve", json={"query": "root servers", "top_k": 5, "k": 1}).json()["num_results"] == 1
+    assert httpx.post(server + "/retrieve", json={"query": "root servers", "top_k": 4, "k": 1}).json()["num_results"] == 4
+    sparse = httpx.post(server + "/retrieve", json={"query": "root servers", "k": 2, "retriever_type": "sparse"}).json()
+    assert sparse["method"] == "bm25" and sparse["results"] == answer["results"]
+    hybrid = httpx.post(server + "/retrieve", json={"query": "root servers", "top_k": 2, "retriever_type": "hybrid"})
+    assert hybrid.json()["method"] == "hybrid" or "no dense index" in hybrid.json()["note"]
+    stray = httpx.post(server + "/retrieve", json={"queries": ["root servers"], "topk": "2", "k": 500})
+    assert stray.status_code == 200 and len(stray.json()["result"][0]) == 2  # a batch's stray k is not rllm's
     browsecomp = httpx.post(server + "/retrieve", json={"query": "root servers"}).json()  # no top_k: BrowseComp-Plus's
     assert "document" in browsecomp["result"][0]
 
@@ -154,4 +175,51 @@ def test_webthinker_parse_urls(server, masked):
     found, missing = answer["results"]
     assert found["success"] and "Common Crawl" in found["content"]
     assert not missing["success"] and "not available" in missing["error"]
+    assert httpx.post(server + "/parse_urls", json={"urls": [ROOT_SERVERS]}).json()["results"][0]["success"]
     assert not httpx.post(masked + "/parse_urls", json={"urls": [ROOT_SERVERS]}).json()["results"][0]["success"]
+    many = [f"https://example.com/{i}" for i in range(199)] + [ROOT_SERVERS]  # a long body mask, resolved once
+    both = httpx.post(server + "/parse_urls", json={"urls": [FAQ, ROOT_SERVERS] * 100, "mask": many}).json()["results"]
+    assert [r["success"] for r in both] == [True, False] * 100
+
+
+def test_a_mask_named_by_the_api_key_for_clients_that_keep_only_the_host(server, masked):
+    """firecrawl-py 4 joins its paths to the host alone, dropping /m/<id>: the key carries the mask."""
+    firecrawl = pytest.importorskip("firecrawl")
+    key = "wbmask-" + masked.rsplit("/m/", 1)[1]
+    assert firecrawl.Firecrawl(api_key="fc-unused", api_url=server).scrape(ROOT_SERVERS).markdown
+    hidden = firecrawl.Firecrawl(api_key=key, api_url=server)
+    with pytest.raises(Exception, match="not available in this world"):
+        hidden.scrape(ROOT_SERVERS)
+    assert ROOT_SERVERS not in [r.url for r in hidden.search("root servers", limit=5).web]
+    as_param = httpx.get(server + "/serpapi/search", params={"q": "root servers", "api_key": key}).json()
+    assert ROOT_SERVERS not in [r["link"] for r in as_param["organic_results"]]
+    as_header = httpx.post(server + "/exa/search", json={"query": "root servers"}, headers={"x-api-key": key}).json()
+    assert ROOT_SERVERS not in [r["url"] for r in as_header["results"]]
+    unknown = httpx.post(server + "/v2/scrape", json={"url": FAQ}, headers={"authorization": "Bearer wbmask-" + "0" * 24})
+    assert unknown.status_code == 404  # an id never registered: never an unmasked answer
+
+
+# Each new route, through a masked address: the masked page is gone, and without the mask it is there.
+MASKED_ROUTES = [
+    ("post", "/exa/contents", {"urls": [ROOT_SERVERS]}, lambda a: [r["url"] for r in a["results"]]),
+    ("post", "/v2/search", {"query": "root servers"}, lambda a: [r["url"] for r in a["data"]["web"]]),
+    ("post", "/firecrawl/v1/search", {"query": "root servers"}, lambda a: [r["url"] for r in a["data"]]),
+    ("post", "/perplexity/search", {"query": ["root servers", "root zone"]},
+     lambda a: [r["url"] for results in a["results"] for r in results]),
+    ("get", "/customsearch/v1", {"q": "root servers"}, lambda a: [r["link"] for r in a.get("items", [])]),
+    ("post", "/queries", {"queries": ["root servers"]}, lambda a: [p.split("\n")[0] for p in a["answers"][0]]),
+    ("post", "/retrieve", {"query": "root servers", "top_k": 5}, lambda a: [r["content"] for r in a["results"]]),
+    ("post", "/flashrag/batch_search", {"query": ["root servers"]}, lambda a: [d["contents"] for d in a[0]]),
+    ("post", "/tavily/extract", {"urls": [ROOT_SERVERS]}, lambda a: [r["url"] for r in a["results"]]),
+]
+
+
+@pytest.mark.parametrize("method,path,request_,seen", MASKED_ROUTES, ids=[route[1] for route in MASKED_ROUTES])
+def test_a_mask_in_the_address_holds_on_every_new_route(server, masked, method, path, request_, seen):
+    def shown(base):
+        sent = httpx.get(base + path, params=request_) if method == "get" else httpx.post(base + path, json=request_)
+        assert sent.status_code == 200, sent.text
+        return " ".join(seen(sent.json()))
+    assert "Root Servers" in shown(server) or ROOT_SERVERS in shown(server)
+    hidden = shown(masked)
+    assert "Root Servers" not in hidden and ROOT_SERVERS not in hidden

@@ -7,6 +7,7 @@ the shapes and the clients run against them."""
 from __future__ import annotations
 
 import hashlib
+import html
 from urllib.parse import urlparse
 
 from fastapi import FastAPI, Request
@@ -18,7 +19,7 @@ from worldbuild.index.snippets import passage_text, passages, rank_passages
 from worldbuild.serve import errors
 from worldbuild.serve.errors import NOT_AVAILABLE
 from worldbuild.serve.models import (CustomSearchRequest, ExaContents, ExaContentsRequest, ExaSearchRequest,
-                                     FirecrawlScrapeRequest, FirecrawlSearchRequest, FlashRagRequest,
+                                     ExaSimilarRequest, FirecrawlScrapeRequest, FirecrawlSearchRequest, FlashRagRequest,
                                      ParseUrlsRequest, PerplexitySearchRequest, SerpApiRequest,
                                      TavilyExtractRequest, WikiQueriesRequest)
 from worldbuild.serve.peers import (OFF_LOOP_QUERIES, RETRIEVE_PASSAGE_CHARS, openapi_body, parsed_body,
@@ -29,6 +30,8 @@ HIGHLIGHT_CHARS = 300
 PERPLEXITY_QUERIES = 5
 TAVILY_URLS = 20
 TAVILY_CHUNK_CHARS = 500  # about Tavily's chunk (500 tokens at most)
+SIMILAR_WORDS = 40  # findSimilar asks for pages like one: its title and opening words as the query
+GOOGLE_REACHABLE = 100  # Google (and so Custom Search) lets a client page through its first 100 results
 
 
 def _passage(doc_id: int, title: str, text: str) -> dict:
@@ -37,7 +40,8 @@ def _passage(doc_id: int, title: str, text: str) -> dict:
 
 
 def _request_id(*parts) -> str:
-    """A stable id for an answer (the same request, the same id: the world is frozen)."""
+    """A stable id for an answer: the same request (query, options, mask) gets the same id, as
+    it gets the same answer from a frozen world."""
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:32]
 
 
@@ -45,9 +49,14 @@ def _wants(option: bool | dict | None) -> bool:
     return option is True or isinstance(option, dict)
 
 
-def _formats(formats: list) -> set[str]:
+def _formats(formats: list[str | dict]) -> set[str]:
     """Firecrawl's `formats`: names, or objects with a `type` (v2)."""
     return {item if isinstance(item, str) else str(item.get("type", "")) for item in formats}
+
+
+def _date(value: str) -> str | None:
+    """A page's date as the search APIs give one (YYYY-MM-DD), None when unknown."""
+    return value[:10] or None
 
 
 def install(app: FastAPI, served) -> None:
@@ -61,13 +70,14 @@ def install(app: FastAPI, served) -> None:
 
     # -- Exa: POST /exa/search, /exa/contents (exa-py's `Exa(base_url=...)`) --------------------------
     def exa_result(page, url: str, options: ExaContents, highlight: str | None, score: float | None) -> dict:
+        """One of Exa's results: text and highlights only when asked (a highlight is the snippet)."""
         result = {"id": url, "url": page.url, "title": page.title, "publishedDate": page.published_date or None,
                   "author": None}
         if score is not None:
             result["score"] = score
         if _wants(options.text):
             limit = options.text.get("maxCharacters", EXA_TEXT_CHARS) if isinstance(options.text, dict) else None
-            result["text"] = page.text[:limit] if isinstance(limit, int) and limit > 0 else page.text
+            result["text"] = page.text[:limit] if type(limit) is int and limit > 0 else page.text
         if _wants(options.highlights):
             result["highlights"] = [highlight or page.text[:HIGHLIGHT_CHARS]]
             result["highlightScores"] = [1.0]
@@ -79,27 +89,43 @@ def install(app: FastAPI, served) -> None:
         hits = searched(request.query, request.numResults, http, request.mask, HIGHLIGHT_CHARS)
         pages = world.store.by_ids(h.doc_id for h in hits)
         results = [exa_result(pages[h.doc_id], h.url, options, h.snippet, h.score) for h in hits]
-        return served.json({"requestId": _request_id("exa", request.query, request.numResults),
+        return served.json({"requestId": _request_id("exa", request.model_dump(), served.mask(http)),
                             "resolvedSearchType": "keyword", "results": results,
                             "searchTime": 0, "costDollars": {"total": 0}})
+
+    @app.post("/exa/findSimilar", summary="Exa's findSimilar: pages like the one at url (it and its copies "
+                                          "left out)")
+    async def exa_similar(request: ExaSimilarRequest, http: Request) -> Response:
+        mask = served.mask(http, request.mask)
+        page = world.page(request.url, mask=mask)
+        if page is None:
+            return served.not_available(request.url)
+        query = " ".join(f"{page.title} {plain_text(page.text[:2000])}".split()[:SIMILAR_WORDS])
+        hits = searched(query, request.numResults, http, [*request.mask, request.url], HIGHLIGHT_CHARS)
+        pages = world.store.by_ids(h.doc_id for h in hits)
+        options = request.contents or request
+        results = [exa_result(pages[h.doc_id], h.url, options, h.snippet, h.score) for h in hits]
+        return served.json({"requestId": _request_id("exa-similar", request.model_dump(), mask),
+                            "results": results, "costDollars": {"total": 0}})
 
     @app.post("/exa/contents", summary="Exa's contents: each URL's page text; a status per URL")
     async def exa_contents(request: ExaContentsRequest, http: Request) -> Response:
         mask = served.mask(http, request.mask)
         options = request if _wants(request.text) or _wants(request.highlights) else ExaContents(text=True)
         results, statuses = [], []
-        for url in [*request.urls, *request.ids]:
-            page = world.page(url, mask=mask) if url.strip() else None
+        urls = [*request.urls, *request.ids]
+        for url, page in zip(urls, world.pages(urls, mask)):
             if page is None:
                 statuses.append({"id": url, "status": "error", "error": {"tag": "CRAWL_NOT_FOUND", "httpStatusCode": 404}})
                 continue
             results.append(exa_result(page, url, options, None, None))
             statuses.append({"id": url, "status": "success", "source": "cached"})
-        return served.json({"requestId": _request_id("exa-contents", request.urls, request.ids),
+        return served.json({"requestId": _request_id("exa-contents", request.model_dump(), mask),
                             "results": results, "statuses": statuses, "costDollars": {"total": 0}})
 
     # -- Firecrawl: /firecrawl/v1|v2/scrape|search (`Firecrawl(api_url=...)`) -------------------------
     def firecrawl_metadata(page, asked: str) -> dict:
+        """A scraped page's metadata: `sourceURL` as asked, `url` as stored (after any redirect)."""
         return {"title": page.title, "sourceURL": asked, "url": page.url, "statusCode": 200,
                 "language": page.lang, "publishedTime": page.published_date or None,
                 "contentType": "text/markdown"}
@@ -125,7 +151,7 @@ def install(app: FastAPI, served) -> None:
         body = await parsed_body(http)
         request = validated(FirecrawlSearchRequest, body if isinstance(body, dict) else {})
         hits = searched(request.query, request.limit, http, request.mask)
-        scrape = "markdown" in _formats((request.scrapeOptions or {}).get("formats", []))
+        scrape = request.scrapeOptions is not None and "markdown" in _formats(request.scrapeOptions.formats)
         pages = world.store.by_ids(h.doc_id for h in hits) if scrape else {}
         web = [{"url": h.url, "title": h.title, "description": h.snippet, "position": rank,
                 **({"markdown": pages[h.doc_id].text,
@@ -153,11 +179,12 @@ def install(app: FastAPI, served) -> None:
             return errors.error(422, f"query: give one query or a list of 1-{PERPLEXITY_QUERIES}", world.snapshot)
         chars = 4 * request.max_tokens_per_page
         usable = [q for q in queries if not skip_reason(q)]
-        found = dict(zip(usable, served.search_many(usable, request.max_results, "bm25",
-                                                    served.mask(http, request.mask), chars))) if usable else {}
-        lists = [[{"title": h.title, "url": h.url, "snippet": h.snippet, "date": h.crawl_date[:10] or None,
-                   "last_updated": h.crawl_date[:10] or None} for h in found.get(q, [])] for q in queries]
-        return served.json({"id": _request_id("perplexity", queries, request.max_results),
+        mask = served.mask(http, request.mask)
+        found = dict(zip(usable, served.search_many(usable, request.max_results, "bm25", mask, chars))) if usable else {}
+        pages = world.store.by_ids(h.doc_id for hits in found.values() for h in hits)
+        lists = [[{"title": h.title, "url": h.url, "snippet": h.snippet, "date": _date(pages[h.doc_id].published_date),
+                   "last_updated": _date(h.crawl_date)} for h in found.get(q, [])] for q in queries]
+        return served.json({"id": _request_id("perplexity", request.model_dump(), mask),
                             "results": lists[0] if isinstance(request.query, str) else lists, "server_time": None})
 
     # -- Tavily's extract: POST /tavily/extract (`TavilyClient(api_base_url=...)`; search is in peers) --
@@ -170,8 +197,7 @@ def install(app: FastAPI, served) -> None:
         mask = served.mask(http, request.mask)
         terms = world.index.terms(request.query) if request.query and request.query.strip() else None
         results, failed = [], []
-        for url in urls:
-            page = world.page(url, mask=mask) if url.strip() else None
+        for url, page in zip(urls, world.pages(urls, mask)):
             if page is None:
                 failed.append({"url": url, "error": NOT_AVAILABLE})
                 continue
@@ -184,7 +210,7 @@ def install(app: FastAPI, served) -> None:
                 content = plain_text(page.text) if request.format == "text" else page.text
             results.append({"url": url, "raw_content": content, "images": []})
         return served.json({"results": results, "failed_results": failed, "response_time": 0,
-                            "request_id": _request_id("tavily-extract", urls, request.query)})
+                            "request_id": _request_id("tavily-extract", request.model_dump(), mask)})
 
     # -- SerpAPI: GET /serpapi/search(.json) (the clients' BACKEND / BASE_DOMAIN, or a search URL) -----
     async def serpapi(http: Request) -> Response:
@@ -195,16 +221,21 @@ def install(app: FastAPI, served) -> None:
         if not request.q.strip():
             return served.json({"error": "Missing query `q` parameter."}, 400)
         hits = searched(request.q, request.num, http, offset=request.start)
-        organic = [{"position": request.start + rank, "title": h.title, "link": h.url,
-                    "displayed_link": h.url, "snippet": h.snippet, "date": h.crawl_date[:10],
-                    "source": urlparse(h.url).hostname or ""} for rank, h in enumerate(hits, 1)]
-        return served.json({
-            "search_metadata": {"id": _request_id("serpapi", request.q, request.num, request.start),
-                                "status": "Success"},
-            "search_parameters": {"engine": "google", "q": request.q, "num": request.num, "start": request.start},
-            "search_information": {"organic_results_state": "Results for exact spelling",
-                                   "total_results": len(organic)},
-            "organic_results": organic})
+        pages = world.store.by_ids(h.doc_id for h in hits)
+        organic = [{"position": request.start + rank, "title": h.title, "link": h.url, "displayed_link": h.url,
+                    "snippet": h.snippet, "source": urlparse(h.url).hostname or "",
+                    **({"date": _date(pages[h.doc_id].published_date)} if pages[h.doc_id].published_date else {})}
+                   for rank, h in enumerate(hits, 1)]
+        answer = {"search_metadata": {"id": _request_id("serpapi", request.model_dump(), served.mask(http)),
+                                      "status": "Success"},
+                  "search_parameters": {"engine": "google", "q": request.q, "num": request.num, "start": request.start},
+                  "search_information": {"organic_results_state": "Results for exact spelling"},
+                  "organic_results": organic}
+        if len(hits) == request.num:  # the clients' pagination() follows `next` (and stops without it)
+            following = str(http.url.include_query_params(start=request.start + request.num))
+            answer["serpapi_pagination"] = {"current": request.start // request.num + 1, "next": following,
+                                            "next_link": following}
+        return served.json(answer)
 
     for path in ("/serpapi/search", "/serpapi/search.json"):
         app.add_api_route(path, serpapi, methods=["GET"], name=f"serpapi{path.replace('/', '_').replace('.', '_')}",
@@ -217,16 +248,20 @@ def install(app: FastAPI, served) -> None:
         if not request.q.strip():
             return served.json({"error": {"code": 400, "message": "Missing query parameter q.",
                                           "status": "INVALID_ARGUMENT"}}, 400)
-        hits = searched(request.q, request.num, http, offset=request.start - 1)
-        items = [{"kind": "customsearch#result", "title": h.title, "htmlTitle": h.title, "link": h.url,
-                  "displayLink": urlparse(h.url).hostname or "", "snippet": h.snippet, "htmlSnippet": h.snippet,
+        num = min(request.num, GOOGLE_REACHABLE + 1 - request.start)
+        hits = searched(request.q, num, http, offset=request.start - 1)
+        # totalResults: how many of the first 100 match (all a client can page through), counted without snippets
+        reachable = len(searched(request.q, GOOGLE_REACHABLE, http, snippet_chars=0))
+        items = [{"kind": "customsearch#result", "title": h.title, "htmlTitle": html.escape(h.title), "link": h.url,
+                  "displayLink": urlparse(h.url).hostname or "", "snippet": h.snippet,
+                  "htmlSnippet": html.escape(h.snippet),
                   "pagemap": {"metatags": [{"og:title": h.title, "og:description": h.snippet}]}} for h in hits]
-        asked = {"searchTerms": request.q, "count": request.num, "startIndex": request.start}
+        asked = {"searchTerms": request.q, "count": num, "startIndex": request.start}
         queries = {"request": [asked]}
-        if len(items) == request.num and request.start + request.num <= 91:
-            queries["nextPage"] = [{**asked, "startIndex": request.start + request.num}]
+        if request.start - 1 + len(items) < reachable:  # (reachable <= 100: the next start is too)
+            queries["nextPage"] = [{**asked, "count": request.num, "startIndex": request.start + num}]
         return served.json({"kind": "customsearch#search", "queries": queries,
-                            "searchInformation": {"searchTime": 0, "totalResults": str(len(items))},
+                            "searchInformation": {"searchTime": 0, "totalResults": str(reachable)},
                             **({"items": items} if items else {})})
 
     # -- FlashRAG's retriever server (ReCall, ReSearch): /flashrag/search, /flashrag/batch_search -------
@@ -279,10 +314,8 @@ def install(app: FastAPI, served) -> None:
     # -- WebThinker's page parser: POST /parse_urls ----------------------------------------------------
     @app.post("/parse_urls", summary="WebThinker's page parser: per URL, success and the page's text")
     async def parse_urls(request: ParseUrlsRequest, http: Request) -> Response:
-        mask = served.mask(http, request.mask)
         results = []
-        for url in request.urls:
-            page = world.page(url, mask=mask) if url.strip() else None
+        for url, page in zip(request.urls, world.pages(request.urls, served.mask(http, request.mask))):
             results.append({"success": True, "content": page.text} if page is not None else
                            {"success": False, "content": "", "error": f"{NOT_AVAILABLE}: {url[:200]}"})
         return served.json({"results": results})

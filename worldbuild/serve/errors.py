@@ -12,7 +12,7 @@ from worldbuild.serve.masks import route_path
 
 MAX_BODY_BYTES = 1 << 20
 BATCH_BODY_BYTES = 16 << 20  # /retrieve: a training batch of up to 8,192 queries
-BATCH_PATHS = ("/retrieve",)
+BATCH_PATHS = ("/retrieve", "/queries", "/flashrag/batch_search")  # training batches of many queries
 NOT_AVAILABLE = "page not available in this world"
 
 

@@ -6,6 +6,10 @@ canonical URL set, so registering the same set (in any spelling or order) always
 id, on any worker, before and after a restart. Each registered set is one small file named by its
 id: workers of one server share the folder, files are written once and never change, and a
 restarted server still knows every id handed out before.
+
+Some clients keep only the host of their base URL (firecrawl-py 4, WebThinker's page parser); the
+ones that send an API key can carry the mask in it instead: `wbmask-<id>` as the key (a bearer
+token, an `X-API-Key` header, or an `api_key` / `key` query parameter).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import re
 import tempfile
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -23,6 +28,7 @@ from worldbuild.urls import BadURL, canonical_url, url_key
 
 MASK_ID = re.compile(r"^[0-9a-f]{24}$")
 SCOPE_KEY = "worldbuild.mask"
+KEY_PREFIX = "wbmask-"  # an API key that names a registered mask
 
 
 class UnknownMask(KeyError):
@@ -96,6 +102,24 @@ def address_mask(scope: Scope) -> list[str]:
     return scope.get(SCOPE_KEY, [])
 
 
+def key_mask_id(scope: Scope) -> str | None:
+    """The mask id a request's API key names (`wbmask-<id>`), if it names one."""
+    keys = []
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            keys.append(value[7:])
+        elif name == b"x-api-key":
+            keys.append(value)
+    query = scope.get("query_string", b"")
+    if KEY_PREFIX.encode() in query:  # (most requests carry no key in their address)
+        keys += [value.encode() for name, value in parse_qsl(query.decode("latin-1")) if name in ("api_key", "key")]
+    prefix = KEY_PREFIX.encode()
+    for key in keys:
+        if key.strip().startswith(prefix):
+            return key.strip()[len(prefix):].decode("latin-1")
+    return None
+
+
 def route_path(scope: Scope) -> str:
     """The path the routes answer: the address without its root path (a mask's /m/<id>)."""
     path, root = scope["path"], scope.get("root_path", "")
@@ -113,14 +137,18 @@ class MaskPrefix:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = route_path(scope) if scope["type"] == "http" else ""
-        if not path.startswith("/m/"):
+        in_path = path.startswith("/m/")
+        found = path[len("/m/"):].split("/", 1)[0] if in_path else key_mask_id(scope) if path else None
+        if found is None:
             await self.app(scope, receive, send)
             return
-        found = path[len("/m/"):].split("/", 1)[0]
         try:
             canonical = self.registry.lookup(found)
         except UnknownMask:
             await self.on_unknown(found)(scope, receive, send)
+            return
+        if not in_path:  # named by the API key: the address stays as it is
+            await self.app({**scope, SCOPE_KEY: canonical}, receive, send)
             return
         root = scope.get("root_path", "") + f"/m/{found}"
         await self.app({**scope, "root_path": root, SCOPE_KEY: canonical}, receive, send)

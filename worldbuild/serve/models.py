@@ -69,10 +69,24 @@ class RetrieveRequest(Lax):
     topk: int | None = Field(None, ge=0, le=MAX_K)
     top_k: int | None = Field(None, ge=1, le=MAX_K, description="With one `query`: rllm's retriever (then the "
                                                                   "answer is its `results`)")
-    k: int | None = Field(None, ge=1, le=MAX_K, description="rllm's retriever: overrides `top_k`")
+    k: int | None = Field(None, ge=1, le=MAX_K, description="rllm's retriever: used when `top_k` is not given")
+    retriever_type: str | None = Field(
+        None, description="rllm's retriever: sparse is bm25 (method, its server's other name for it, too)")
     return_scores: bool = False
     mode: Literal["bm25", "dense", "hybrid"] = Mode
     mask: list[str] = Mask
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rllm_fields_with_one_query(cls, data):
+        """rllm's fields are read only in its shape (one query): a batch carrying a stray `k` is
+        answered as before, and as the fast path answers it."""
+        if isinstance(data, dict):
+            if "queries" in data:
+                return {key: value for key, value in data.items() if key not in ("top_k", "k", "retriever_type", "method")}
+            if "method" in data and "retriever_type" not in data:
+                data = {**data, "retriever_type": data["method"]}
+        return data
 
     @model_validator(mode="after")
     def _one_shape(self):
@@ -199,7 +213,8 @@ class OpenResearcherContentRequest(Lax):
 class FlashRagRequest(Lax):
     """FlashRAG's retriever server (ReCall, ReSearch): one query, or a list at /batch_search."""
 
-    query: str | list[str] = Field(description="One query (/search) or a list (/batch_search)")
+    query: str | list[str] = Field(description="One query (/search) or a list (/batch_search)",
+                                   max_length=MAX_RETRIEVE_QUERIES)
     top_n: int = Field(10, ge=1, le=MAX_K)
     return_score: bool = False
     mask: list[str] = Mask
@@ -236,6 +251,17 @@ class ExaSearchRequest(ExaContents):
     contents: ExaContents | None = None
     mask: list[str] = Mask
 
+    _blank = field_validator("query")(_not_blank)
+
+
+class ExaSimilarRequest(ExaContents):
+    """Exa's findSimilar: pages like the one at `url` (that page and its copies left out)."""
+
+    url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
+    numResults: int = Field(10, ge=1, le=MAX_K)
+    contents: ExaContents | None = None
+    mask: list[str] = Mask
+
 
 class ExaContentsRequest(ExaContents):
     urls: list[str] = Field(default_factory=list, max_length=MAX_ACCESS_URLS)
@@ -252,10 +278,16 @@ class FirecrawlScrapeRequest(Lax):
     mask: list[str] = Mask
 
 
+class FirecrawlScrapeOptions(Lax):
+    formats: list[str | dict] = Field(default_factory=list)
+
+
 class FirecrawlSearchRequest(Lax):
+    """Firecrawl's search body: with `scrapeOptions` asking for markdown, each result carries its page."""
+
     query: str = Query
     limit: int = Field(5, ge=1, le=MAX_K)
-    scrapeOptions: dict | None = None
+    scrapeOptions: FirecrawlScrapeOptions | None = None
     mask: list[str] = Mask
 
     _blank = field_validator("query")(_not_blank)
@@ -283,8 +315,9 @@ class SerpApiRequest(Lax):
 
 
 class CustomSearchRequest(Lax):
-    """Google Custom Search JSON API parameters (`key`, `cx`, `lr`, `safe` ... accepted and ignored)."""
+    """Google Custom Search JSON API parameters (`key`, `cx`, `lr`, `safe` ... accepted and ignored);
+    as Google's, only the first 100 results are reachable (a page past the 100th is cut there)."""
 
     q: str = Field("", max_length=MAX_QUERY_CHARS)
     num: int = Field(10, ge=1, le=10)
-    start: int = Field(1, ge=1, le=91)
+    start: int = Field(1, ge=1, le=100)

@@ -166,12 +166,15 @@ def install(app: FastAPI, served) -> None:
     def rllm_retrieve(request: RetrieveRequest, http: Request) -> Response:
         """rllm's retriever (its deep-research example): `{"query", "top_k"}` (or `k`) -> `{"results":
         [{"id", "content", "score"}]}`, each content a passage under its quoted title, as it parses."""
-        k = request.k or request.top_k
+        k = request.top_k or request.k  # as its server reads them
         query = request.query or ""
-        hits = served.search(query, k, request.mode, served.mask(http, request.mask),
+        kind = request.retriever_type
+        mode, note = lite_mode(kind) if kind in SEARCH_TYPES else (request.mode, None)
+        hits = served.search(query, k, mode, served.mask(http, request.mask),
                              RETRIEVE_PASSAGE_CHARS) if not skip_reason(query) else []
         results = [{"id": str(h.doc_id), "content": _retrieve_doc(h)["contents"], "score": h.score} for h in hits]
-        return served.json({"query": query, "method": request.mode, "results": results, "num_results": len(results)})
+        return served.json({"query": query, "method": mode, "results": results, "num_results": len(results),
+                            **({"note": note} if note else {})})
 
     @app.post("/access", summary="ASearcher's page access: each URL's page text, null where absent")
     async def access(request: AccessRequest, http: Request) -> Response:
