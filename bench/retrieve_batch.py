@@ -5,6 +5,8 @@ n_agent 5) to `/retrieve` at topk 3, as Search-R1's `_batch_search` sends it, ag
     python bench/retrieve_batch.py --pages 100000            # builds a recombined-page world first
     python bench/retrieve_batch.py --world /path/to/world     # or measures an existing world
     python bench/retrieve_batch.py --world W --stages         # CPU per stage, in one process
+    python bench/retrieve_batch.py --world W --route queries  # the same batch through R1-Searcher's /queries
+                                                              # (or flashrag: FlashRAG's /flashrag/batch_search)
 
 Reports each POST's wall time and the server's CPU time for it (user + system time of the serving
 process and its search processes, which share a large batch once the first one has started them:
@@ -58,6 +60,15 @@ def wait_for_search_processes(base: str, timeout: float = 180) -> list[int]:
     raise RuntimeError("the server's search processes did not start")
 
 
+# Each route's training batch: (path, body, the answer's lists, one per query)
+ROUTES = {
+    "retrieve": ("/retrieve", lambda queries, k: {"queries": queries, "topk": k, "return_scores": True},
+                 lambda answer: answer["result"]),
+    "queries": ("/queries", lambda queries, k: {"queries": queries, "k": k}, lambda answer: answer["answers"]),
+    "flashrag": ("/flashrag/batch_search", lambda queries, k: {"query": queries, "top_n": k}, lambda answer: answer),
+}
+
+
 def stage_times(world_dir: str, queries: list[str], topk: int, repeats: int) -> dict:
     """The batch's CPU time per stage, as the server spends it, in this process (no HTTP):
     analyse the queries, rank (the compiled kernel, batch split over threads), read the pages,
@@ -103,11 +114,14 @@ def main() -> None:
     parser.add_argument("--topk", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--stages", action="store_true", help="CPU per stage in this process, no server")
+    parser.add_argument("--route", choices=sorted(ROUTES), default="retrieve",
+                        help="whose batch shape: Search-R1's /retrieve, R1-Searcher's /queries, FlashRAG's batch_search")
     parser.add_argument("--search-processes", type=int, help="the server's --search-processes (default: its own)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    suffix = "" if args.route == "retrieve" else f"_{args.route}"
     args.out = args.out or os.path.join("bench", "out", "retrieve_batch_stages.json" if args.stages
-                                        else "retrieve_batch.json")
+                                        else f"retrieve_batch{suffix}.json")
     import httpx
 
     scratch = tempfile.mkdtemp(prefix="wb-bench-retrieve-")
@@ -123,7 +137,8 @@ def main() -> None:
         save_results(args.out, summary)
         shutil.rmtree(scratch, ignore_errors=True)
         return
-    body = json.dumps({"queries": queries, "topk": args.topk, "return_scores": True}).encode()
+    path, make_body, lists_of = ROUTES[args.route]
+    body = json.dumps(make_body(queries, args.topk)).encode()
     extra = [] if args.search_processes is None else ["--search-processes", str(args.search_processes)]
     proc, base = start_server(world_dir, 1, extra)
     runs = []
@@ -132,11 +147,11 @@ def main() -> None:
         pages = httpx.get(base + "/health").json()["pages"]
         for number in range(args.repeats + 1):  # the first POST warms the page cache; not counted
             before, began = cpu_seconds(pid), time.perf_counter()
-            response = httpx.post(base + "/retrieve", content=body, timeout=120,
+            response = httpx.post(base + path, content=body, timeout=120,
                                   headers={"Content-Type": "application/json"})
             wall = time.perf_counter() - began
             assert response.status_code == 200, response.text[:300]
-            result = response.json()["result"]
+            result = lists_of(response.json())
             assert len(result) == len(queries)
             runs.append({"wall_s": round(wall, 3), "server_cpu_s": round(cpu_seconds(pid) - before, 3),
                          "load_average_1m": os.getloadavg()[0],
@@ -149,7 +164,7 @@ def main() -> None:
         proc.wait(timeout=60)
         shutil.rmtree(scratch, ignore_errors=True)
     counted = runs[1:]
-    summary = {"pages": pages, "queries": len(queries), "topk": args.topk, "cores": os.cpu_count(),
+    summary = {"route": path, "pages": pages, "queries": len(queries), "topk": args.topk, "cores": os.cpu_count(),
                "search_processes": len(helpers),
                "first_wall_s": runs[0]["wall_s"],  # the first POST once /health is ok (not in the medians)
                "wall_s_median": statistics.median(r["wall_s"] for r in counted),
