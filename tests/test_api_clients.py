@@ -112,6 +112,8 @@ def test_tavily_python_search_and_extract(server, masked):
     whole = read["results"][0]["raw_content"]
     focused = client.extract(FAQ, query="crawl data format", chunks_per_source=2)["results"][0]["raw_content"]
     assert focused != whole and len(focused) < len(whole) and "crawl" in focused.lower()
+    focused_text = client.extract(FAQ, query="crawl data format", chunks_per_source=2, format="text")
+    assert focused_text["results"][0]["raw_content"].count(" [...] ") == focused.count(" [...] ")
     as_text = client.extract(FAQ, format="text")["results"][0]["raw_content"]
     assert "Common Crawl" in as_text and "](" not in as_text  # plain words, no Markdown links
     hidden = tavily.TavilyClient(api_key="tvly-unused", api_base_url=masked + "/tavily")

@@ -205,7 +205,9 @@ def install(app: FastAPI, served) -> None:
                 best = [(start, end) for _, start, end in
                         rank_passages(page.text, terms, TAVILY_CHUNK_CHARS, page.lang)[:request.chunks_per_source]]
                 chunks = sorted(best) or passages(page.text, TAVILY_CHUNK_CHARS)[:1]  # nothing matched: its opening
-                content = " [...] ".join(passage_text(page.text, start, end) for start, end in chunks)
+                as_text = request.format == "text"  # (Markdown chunks as stored, else their words)
+                content = " [...] ".join(passage_text(page.text, start, end) if as_text else page.text[start:end].strip()
+                                         for start, end in chunks)
             else:
                 content = plain_text(page.text) if request.format == "text" else page.text
             results.append({"url": url, "raw_content": content, "images": []})
