@@ -54,6 +54,13 @@ def _formats(formats: list[str | dict]) -> set[str]:
     return {item if isinstance(item, str) else str(item.get("type", "")) for item in formats}
 
 
+def _one_or_many(value: str | list[str], most: int) -> list[str] | None:
+    """A field that takes one item or a list of 1 to `most` (Perplexity's query, Tavily's urls), as a
+    list; None when the list is empty or too long."""
+    items = [value] if isinstance(value, str) else value
+    return items if 1 <= len(items) <= most else None
+
+
 def _date(value: str) -> str | None:
     """A page's date as the search APIs give one (YYYY-MM-DD), None when unknown."""
     return value[:10] or None
@@ -174,8 +181,8 @@ def install(app: FastAPI, served) -> None:
     @app.post("/perplexity/search", summary="Perplexity's search: title, url, snippet per result; a list of "
                                             "queries gives a list per query")
     async def perplexity(request: PerplexitySearchRequest, http: Request) -> Response:
-        queries = [request.query] if isinstance(request.query, str) else request.query
-        if not 1 <= len(queries) <= PERPLEXITY_QUERIES:
+        queries = _one_or_many(request.query, PERPLEXITY_QUERIES)
+        if queries is None:
             return errors.error(422, f"query: give one query or a list of 1-{PERPLEXITY_QUERIES}", world.snapshot)
         chars = 4 * request.max_tokens_per_page
         usable = [q for q in queries if not skip_reason(q)]
@@ -191,8 +198,8 @@ def install(app: FastAPI, served) -> None:
     @app.post("/tavily/extract", summary="Tavily's extract: each URL's page (with a query, its most relevant "
                                          "chunks); failed_results for the others")
     async def tavily_extract(request: TavilyExtractRequest, http: Request) -> Response:
-        urls = [request.urls] if isinstance(request.urls, str) else request.urls
-        if not 1 <= len(urls) <= TAVILY_URLS:
+        urls = _one_or_many(request.urls, TAVILY_URLS)
+        if urls is None:
             return errors.error(422, f"urls: give 1-{TAVILY_URLS} URLs", world.snapshot)
         mask = served.mask(http, request.mask)
         terms = world.index.terms(request.query) if request.query and request.query.strip() else None

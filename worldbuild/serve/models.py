@@ -243,24 +243,26 @@ class ExaContents(Lax):
     highlights: bool | dict | None = None
 
 
-class ExaSearchRequest(ExaContents):
-    """Exa's search body, in its own camelCase (`type`, domain and date filters are accepted and ignored)."""
+class ExaResults(ExaContents):
+    """What Exa's search and findSimilar share, in its own camelCase."""
 
-    query: str = Query
     numResults: int = Field(10, ge=1, le=MAX_K)
     contents: ExaContents | None = None
     mask: list[str] = Mask
+
+
+class ExaSearchRequest(ExaResults):
+    """Exa's search body (`type`, domain and date filters are accepted and ignored)."""
+
+    query: str = Query
 
     _blank = field_validator("query")(_not_blank)
 
 
-class ExaSimilarRequest(ExaContents):
+class ExaSimilarRequest(ExaResults):
     """Exa's findSimilar: pages like the one at `url` (that page and its copies left out)."""
 
     url: str = Field(min_length=1, max_length=MAX_URL_CHARS)
-    numResults: int = Field(10, ge=1, le=MAX_K)
-    contents: ExaContents | None = None
-    mask: list[str] = Mask
 
 
 class ExaContentsRequest(ExaContents):
