@@ -60,7 +60,8 @@ def wait_for_search_processes(base: str, timeout: float = 180) -> list[int]:
     raise RuntimeError("the server's search processes did not start")
 
 
-# Each route's training batch: (path, body, the answer's lists, one per query)
+# Each route's training batch: (path, body, the answer's lists, one per query). Search-R1 asks for
+# scores; the others' clients do not, so their answers are a little smaller.
 ROUTES = {
     "retrieve": ("/retrieve", lambda queries, k: {"queries": queries, "topk": k, "return_scores": True},
                  lambda answer: answer["result"]),
@@ -119,6 +120,8 @@ def main() -> None:
     parser.add_argument("--search-processes", type=int, help="the server's --search-processes (default: its own)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.stages and args.route != "retrieve":
+        parser.error("--stages measures the search in this process, for any route: leave --route out")
     suffix = "" if args.route == "retrieve" else f"_{args.route}"
     args.out = args.out or os.path.join("bench", "out", "retrieve_batch_stages.json" if args.stages
                                         else f"retrieve_batch{suffix}.json")

@@ -113,7 +113,9 @@ def test_tavily_python_search_and_extract(server, masked):
     focused = client.extract(FAQ, query="crawl data format", chunks_per_source=2)["results"][0]["raw_content"]
     assert focused != whole and len(focused) < len(whole) and "crawl" in focused.lower()
     focused_text = client.extract(FAQ, query="crawl data format", chunks_per_source=2, format="text")
-    assert focused_text["results"][0]["raw_content"].count(" [...] ") == focused.count(" [...] ")
+    text_chunks = focused_text["results"][0]["raw_content"]
+    assert text_chunks.count(" [...] ") == focused.count(" [...] ") == 1  # the same two chunks
+    assert "## Technical Questions" in focused and "## " not in text_chunks and "Technical Questions" in text_chunks
     as_text = client.extract(FAQ, format="text")["results"][0]["raw_content"]
     assert "Common Crawl" in as_text and "](" not in as_text  # plain words, no Markdown links
     hidden = tavily.TavilyClient(api_key="tvly-unused", api_base_url=masked + "/tavily")
@@ -163,13 +165,29 @@ def test_rllm_retriever_one_query_with_top_k(server):
     assert answer["results"][0]["score"] > 0 and answer["query"] == "root servers"
     assert httpx.post(server + "/retrieve", json={"query": "root servers", "top_k": 4, "k": 1}).json()["num_results"] == 4
     sparse = httpx.post(server + "/retrieve", json={"query": "root servers", "k": 2, "retriever_type": "sparse"}).json()
-    assert sparse["method"] == "bm25" and sparse["results"] == answer["results"]
+    assert sparse["method"] == "sparse" and sparse["results"] == answer["results"]
+    named = httpx.post(server + "/retrieve", json={"query": "root servers", "top_k": "2", "method": "sparse"}).json()
+    assert named["method"] == "sparse" and named["results"] == answer["results"]  # its server's other name
+    zero = httpx.post(server + "/retrieve", json={"query": "root servers", "top_k": 0})  # not rllm's: BrowseComp's
+    assert zero.status_code == 200 and "document" in zero.json()["result"][0]
     hybrid = httpx.post(server + "/retrieve", json={"query": "root servers", "top_k": 2, "retriever_type": "hybrid"})
     assert hybrid.json()["method"] == "hybrid" or "no dense index" in hybrid.json()["note"]
     stray = httpx.post(server + "/retrieve", json={"queries": ["root servers"], "topk": "2", "k": 500})
     assert stray.status_code == 200 and len(stray.json()["result"][0]) == 2  # a batch's stray k is not rllm's
     browsecomp = httpx.post(server + "/retrieve", json={"query": "root servers"}).json()  # no top_k: BrowseComp-Plus's
     assert "document" in browsecomp["result"][0]
+
+
+def test_training_batches_on_the_batch_routes(server):
+    """/queries and /flashrag/batch_search take bodies past 1 MiB, as /retrieve does, and refuse a
+    batch whose hits (queries x k) would be over the limit, in one line."""
+    queries = [f"root servers {i} " + "word " * 30 for i in range(7000)]  # about 1.2 MB
+    big = httpx.post(server + "/queries", json={"queries": queries, "k": 1}, timeout=300)
+    assert big.status_code == 200 and len(big.json()["answers"]) == 7000 and big.json()["answers"][0]
+    over = httpx.post(server + "/flashrag/batch_search", json={"query": ["root servers"] * 8192, "top_n": 11})
+    assert over.status_code == 422 and "hits" in over.json()["error"]
+    also = httpx.post(server + "/retrieve", json={"queries": ["root servers"] * 8192, "topk": 11})  # (the fast path's)
+    assert also.status_code == 422 and "hits" in also.json()["error"]
 
 
 def test_webthinker_parse_urls(server, masked):
@@ -199,6 +217,15 @@ def test_a_mask_named_by_the_api_key_for_clients_that_keep_only_the_host(server,
     assert ROOT_SERVERS not in [r["url"] for r in as_header["results"]]
     unknown = httpx.post(server + "/v2/scrape", json={"url": FAQ}, headers={"authorization": "Bearer wbmask-" + "0" * 24})
     assert unknown.status_code == 404  # an id never registered: never an unmasked answer
+    for headers, params in (({"authorization": "WBMASK-" + key[7:]}, {}),  # no Bearer, the prefix in any case
+                            ({"x-subscription-token": key}, {}),  # Brave's key header
+                            ({}, {"key": key})):  # Custom Search's key parameter
+        found = httpx.get(server + "/customsearch/v1", params={"q": "root servers", **params}, headers=headers)
+        assert ROOT_SERVERS not in [item["link"] for item in found.json()["items"]]
+    other = httpx.post(server + "/masks", json={"urls": [FAQ]}).json()["prefix"]  # an address mask and a key: both
+    both = httpx.post(server + other + "/search", json={"query": "root servers common crawl faq", "k": 10},
+                      headers={"x-api-key": key}).json()["results"]
+    assert both and not {ROOT_SERVERS, FAQ} & {hit["url"] for hit in both}
 
 
 # Each new route, through a masked address: the masked page is gone, and without the mask it is there.

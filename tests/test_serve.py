@@ -385,13 +385,13 @@ def test_browsecomp_plus_one_query_retrieve_shape(http):
     assert neither.status_code == 422 and "'queries' (a list) or 'query'" in one_line_error(neither)
 
 
-async def _mcp_calls(base: str, docid: str | None = None):
+async def _mcp_calls(base: str, docid: str | None = None, headers: dict | None = None):
     """One MCP session at `base`/mcp through the official client: the tools, a search, its first
     page read, and an unknown docid read."""
     from mcp.client.session import ClientSession
     from mcp.client.sse import sse_client
 
-    async with sse_client(base + "/mcp") as (read, write), ClientSession(read, write) as session:
+    async with sse_client(base + "/mcp", headers=headers) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
         found = await session.call_tool("search", {"query": "root servers"})
@@ -438,6 +438,12 @@ def test_mcp_sessions_hold_with_several_workers(sample_world):
         # a call for no session at all, at an address that must be passed on as sent: a plain 404
         unknown = httpx.post(base + "/mcp/messages/%0A?session_id=" + "0" * 32, json={"jsonrpc": "2.0"})
         assert unknown.status_code == 404
+        # a mask named by the API key holds on every call, whichever worker takes it
+        key = "wbmask-" + httpx.post(base + "/masks", json={"urls": [ROOT_SERVERS]}).json()["id"]
+        for _ in range(3):
+            _, found, hidden_first, _, _ = asyncio.run(asyncio.wait_for(
+                _mcp_calls(base, headers={"Authorization": f"Bearer {key}"}), 60))
+            assert found.content and first["docid"] not in [json.loads(item.text)["docid"] for item in found.content]
     finally:
         proc.terminate()
         proc.wait(timeout=30)

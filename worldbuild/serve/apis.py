@@ -31,6 +31,7 @@ PERPLEXITY_QUERIES = 5
 TAVILY_URLS = 20
 TAVILY_CHUNK_CHARS = 500  # about Tavily's chunk (500 tokens at most)
 SIMILAR_WORDS = 40  # findSimilar asks for pages like one: its title and opening words as the query
+SERPAPI_LAST_START = 1000  # the largest `start` served (SerpApiRequest)
 GOOGLE_REACHABLE = 100  # Google (and so Custom Search) lets a client page through its first 100 results
 
 
@@ -240,7 +241,7 @@ def install(app: FastAPI, served) -> None:
                   "search_parameters": {"engine": "google", "q": request.q, "num": request.num, "start": request.start},
                   "search_information": {"organic_results_state": "Results for exact spelling"},
                   "organic_results": organic}
-        if len(hits) == request.num:  # the clients' pagination() follows `next` (and stops without it)
+        if len(hits) == request.num and request.start + request.num <= SERPAPI_LAST_START:  # pagination() follows `next`
             following = str(http.url.include_query_params(start=request.start + request.num))
             answer["serpapi_pagination"] = {"current": request.start // request.num + 1, "next": following,
                                             "next_link": following}
@@ -289,12 +290,19 @@ def install(app: FastAPI, served) -> None:
     async def flashrag_batch(request: FlashRagRequest, http: Request) -> Response:
         queries = [request.query] if isinstance(request.query, str) else request.query
         lists = await batch_lists(queries, request.top_n, http, request.mask)
-        docs = [[_passage(h.doc_id, h.title, h.snippet) for h in hits] for hits in lists]
-        return served.json([docs, [[h.score for h in hits] for hits in lists]] if request.return_score else docs)
+
+        def answer() -> Response:
+            docs = [[_passage(h.doc_id, h.title, h.snippet) for h in hits] for hits in lists]
+            return served.json([docs, [[h.score for h in hits] for hits in lists]] if request.return_score else docs)
+        return await built(answer, len(queries))
 
     @app.get("/flashrag/health", summary="FlashRAG's retriever: ready")
     async def flashrag_health() -> Response:
         return served.json({"status": "healthy", "retrievers": {"total": 1, "available": 1}})
+
+    async def built(answer, queries: int) -> Response:
+        """A training batch's answer is built (and serialised) off the event loop, as it was ranked."""
+        return await run_in_threadpool(answer) if queries >= OFF_LOOP_QUERIES else answer()
 
     async def batch_lists(queries: list[str], k: int, http: Request, mask: list[str]) -> list[list]:
         """The hits of each query, in order ([] for a blank or over-long one); a training batch is
@@ -317,8 +325,11 @@ def install(app: FastAPI, served) -> None:
                                   "then the quoted title and text)")
     async def wiki_queries(request: WikiQueriesRequest, http: Request) -> Response:
         lists = await batch_lists(request.queries, request.k, http, request.mask)
-        answers = [[f'{h.doc_id}\t"{h.title}"\n{h.snippet}' for h in hits] for hits in lists]
-        return served.json({"queries": request.queries, "answers": answers})
+
+        def answer() -> Response:
+            answers = [[f'{h.doc_id}\t"{h.title}"\n{h.snippet}' for h in hits] for hits in lists]
+            return served.json({"queries": request.queries, "answers": answers})
+        return await built(answer, len(request.queries))
 
     # -- WebThinker's page parser: POST /parse_urls ----------------------------------------------------
     @app.post("/parse_urls", summary="WebThinker's page parser: per URL, success and the page's text")

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from worldbuild.serve.bodies import read_body, replay
 from worldbuild.serve.masks import address_mask, route_path
-from worldbuild.serve.models import MAX_K, MAX_MASK, MAX_RETRIEVE_QUERIES
+from worldbuild.serve.models import DEFAULT_TOPK, MAX_BATCH_HITS, MAX_K, MAX_MASK, MAX_RETRIEVE_QUERIES
 
 PATH = "/retrieve"
 BATCHED_QUERIES = 64  # requests with fewer queries are gathered; a training batch runs alone, in a thread
@@ -41,6 +41,8 @@ def plain_request(body: bytes) -> dict | None:
             and all(type(query) is str for query in queries)):
         return None
     if topk is not None and not (type(topk) is int and 0 <= topk <= MAX_K):
+        return None
+    if len(queries) * (topk or DEFAULT_TOPK) > MAX_BATCH_HITS:  # the route answers why not
         return None
     if type(scores) is not bool or mode != "bm25":
         return None
@@ -120,7 +122,10 @@ class RetrieveFastPath:
             lists = await asyncio.to_thread(self.search, queries, k, request["mask"])
         else:
             lists = await self.gatherer.ask(queries, k, request["mask"])
-        payload = self.answer(request, searched, lists)
+        if len(queries) >= BATCHED_QUERIES:  # a large answer is built off the loop too
+            payload = await asyncio.to_thread(self.answer, request, searched, lists)
+        else:
+            payload = self.answer(request, searched, lists)
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*self.headers, (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})

@@ -103,20 +103,31 @@ def address_mask(scope: Scope) -> list[str]:
 
 
 def key_mask_id(scope: Scope) -> str | None:
-    """The mask id a request's API key names (`wbmask-<id>`), if it names one."""
-    keys = []
-    for name, value in scope.get("headers", []):
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            keys.append(value[7:])
-        elif name == b"x-api-key":
-            keys.append(value)
-    query = scope.get("query_string", b"")
-    if KEY_PREFIX.encode() in query:  # (most requests carry no key in their address)
-        keys += [value.encode() for name, value in parse_qsl(query.decode("latin-1")) if name in ("api_key", "key")]
+    """The mask id a request's API key names, if one does: any header whose value is `wbmask-<id>`
+    (or `Bearer wbmask-<id>`: `Authorization`, `X-API-Key`, `X-Subscription-Token` ...), or any
+    query parameter's (`api_key`, `key` ...); the prefix in any case."""
     prefix = KEY_PREFIX.encode()
-    for key in keys:
-        if key.strip().startswith(prefix):
-            return key.strip()[len(prefix):].decode("latin-1")
+    headers = scope.get("headers", [])
+    if b"wbmask" in b"\n".join(value for _, value in headers).lower():  # (most requests carry none: one look)
+        found = _key_in_headers(headers, prefix)
+        if found is not None:
+            return found
+    query = scope.get("query_string", b"")
+    if b"wbmask" in query.lower():
+        for _, value in parse_qsl(query.decode("latin-1")):
+            if value.strip().lower().startswith(KEY_PREFIX):
+                return value.strip()[len(KEY_PREFIX):]
+    return None
+
+
+def _key_in_headers(headers: list[tuple[bytes, bytes]], prefix: bytes) -> str | None:
+    """The id of the first header value that is a mask's key, bare or as a bearer token."""
+    for _, value in headers:
+        value = value.strip()
+        if value[:7].lower() == b"bearer ":
+            value = value[7:].strip()
+        if value[:len(prefix)].lower() == prefix:
+            return value[len(prefix):].decode("latin-1")
     return None
 
 
@@ -137,18 +148,21 @@ class MaskPrefix:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = route_path(scope) if scope["type"] == "http" else ""
-        in_path = path.startswith("/m/")
-        found = path[len("/m/"):].split("/", 1)[0] if in_path else key_mask_id(scope) if path else None
-        if found is None:
+        in_path = path[len("/m/"):].split("/", 1)[0] if path.startswith("/m/") else None
+        in_key = key_mask_id(scope) if path else None
+        if in_path is None and in_key is None:
             await self.app(scope, receive, send)
             return
-        try:
-            canonical = self.registry.lookup(found)
-        except UnknownMask:
-            await self.on_unknown(found)(scope, receive, send)
-            return
-        if not in_path:  # named by the API key: the address stays as it is
+        canonical: list[str] = []
+        for found in (in_path, in_key):  # both given: both masks apply
+            if found is not None:
+                try:
+                    canonical += self.registry.lookup(found)
+                except UnknownMask:
+                    await self.on_unknown(found)(scope, receive, send)
+                    return
+        if in_path is None:  # named by the API key: the address stays as it is
             await self.app({**scope, SCOPE_KEY: canonical}, receive, send)
             return
-        root = scope.get("root_path", "") + f"/m/{found}"
+        root = scope.get("root_path", "") + f"/m/{in_path}"
         await self.app({**scope, "root_path": root, SCOPE_KEY: canonical}, receive, send)

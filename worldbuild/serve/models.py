@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_QUERY_CHARS = 1000
 MAX_K = 100
 MAX_RETRIEVE_QUERIES = 8192
+DEFAULT_TOPK = 3  # Search-R1's server default (`--topk 3`) when a request has none or 0
+MAX_BATCH_HITS = 8192 * 10  # hits one batch may ask for (queries x k): its answer is built in memory
+RLLM_FIELDS = ("top_k", "k", "retriever_type", "method")
 MAX_ACCESS_URLS = 256
 MAX_PAGE = 10
 MAX_MASK = 200
@@ -18,6 +21,19 @@ Query = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="What to sea
 Mode = Field("bm25", description="bm25, dense (page vectors) or hybrid (reciprocal rank fusion of both)")
 Mask = Field(default_factory=list, max_length=MAX_MASK,
              description="URLs hidden from this request: every spelling of each, and pages with the same content")
+
+
+def _count(value) -> int | None:
+    """A positive count sent as a number or as digits; None for anything else."""
+    if type(value) is int or (isinstance(value, str) and value.strip().isdigit()):
+        return int(value) if int(value) >= 1 else None
+    return None
+
+
+def _within_batch(queries: int, k: int) -> None:
+    if queries * k > MAX_BATCH_HITS:
+        raise ValueError(f"{queries} queries x {k} hits is over {MAX_BATCH_HITS} hits in one request: "
+                         "ask fewer hits, or split the batch")
 
 
 def _not_blank(value: str) -> str:
@@ -79,19 +95,28 @@ class RetrieveRequest(Lax):
     @model_validator(mode="before")
     @classmethod
     def _rllm_fields_with_one_query(cls, data):
-        """rllm's fields are read only in its shape (one query): a batch carrying a stray `k` is
-        answered as before, and as the fast path answers it."""
-        if isinstance(data, dict):
-            if "queries" in data:
-                return {key: value for key, value in data.items() if key not in ("top_k", "k", "retriever_type", "method")}
-            if "method" in data and "retriever_type" not in data:
-                data = {**data, "retriever_type": data["method"]}
-        return data
+        """rllm's fields are read only in its shape (one query), and only where they make sense
+        there: a batch with a stray `k`, or a one-query body with a `top_k` of 0, is answered as
+        before (and as the fast path answers it)."""
+        if not isinstance(data, dict):
+            return data
+        kept = {key: value for key, value in data.items() if key not in RLLM_FIELDS}
+        if data.get("queries") is not None:
+            return kept
+        for name in ("top_k", "k"):
+            count = _count(data.get(name))
+            if count is not None:
+                kept[name] = min(count, MAX_K)
+        kind = data.get("retriever_type", data.get("method"))
+        if isinstance(kind, str):
+            kept["retriever_type"] = kind
+        return kept
 
     @model_validator(mode="after")
     def _one_shape(self):
         if self.queries is None and self.query is None:
             raise ValueError("give 'queries' (a list) or 'query' (one string)")
+        _within_batch(len(self.queries or ()), self.topk or DEFAULT_TOPK)
         return self
 
 
@@ -213,11 +238,16 @@ class OpenResearcherContentRequest(Lax):
 class FlashRagRequest(Lax):
     """FlashRAG's retriever server (ReCall, ReSearch): one query, or a list at /batch_search."""
 
-    query: str | list[str] = Field(description="One query (/search) or a list (/batch_search)",
-                                   max_length=MAX_RETRIEVE_QUERIES)
+    query: str | Annotated[list[str], Field(max_length=MAX_RETRIEVE_QUERIES)] = Field(
+        description="One query (/search) or a list (/batch_search)")
     top_n: int = Field(10, ge=1, le=MAX_K)
     return_score: bool = False
     mask: list[str] = Mask
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        _within_batch(1 if isinstance(self.query, str) else len(self.query), self.top_n)
+        return self
 
 
 class WikiQueriesRequest(Lax):
@@ -226,6 +256,11 @@ class WikiQueriesRequest(Lax):
     queries: list[str] = Field(max_length=MAX_RETRIEVE_QUERIES)
     k: int = Field(3, ge=1, le=MAX_K)
     mask: list[str] = Mask
+
+    @model_validator(mode="after")
+    def _bounded(self):
+        _within_batch(len(self.queries), self.k)
+        return self
 
 
 class ParseUrlsRequest(Lax):

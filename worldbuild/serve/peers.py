@@ -21,14 +21,13 @@ from starlette.concurrency import run_in_threadpool
 
 from worldbuild.serve import errors
 from worldbuild.serve.errors import NOT_AVAILABLE
-from worldbuild.serve.models import (MAX_QUERY_CHARS, AccessRequest, JinaRequest, JinaSearchRequest,
+from worldbuild.serve.models import (DEFAULT_TOPK, MAX_QUERY_CHARS, AccessRequest, JinaRequest, JinaSearchRequest,
                                      LiteBatchSearchRequest, LiteBrowseRequest, LiteSearchRequest, LiteUrlRequest,
                                      LiteUrlsRequest, OpenResearcherContentRequest, OpenResearcherSearchRequest,
                                      RetrieveRequest, SearxngRequest, SerperRequest, TavilyRequest)
 
 RETRIEVE_PASSAGE_CHARS = 600
 OFF_LOOP_QUERIES = 64  # batches this large are answered in a thread, off the event loop
-DEFAULT_TOPK = 3  # Search-R1's server default (`--topk 3`) when a request has none or 0
 SEARXNG_PAGE = 10  # results per SearXNG page (`pageno`)
 BROWSECOMP_K = 5  # BrowseComp-Plus's servers' default `--k`: a one-`query` body, and its MCP search
 SEARCH_TYPES = {"sparse": "bm25", "dense": "dense", "hybrid": "hybrid"}
@@ -150,8 +149,9 @@ def install(app: FastAPI, served) -> None:
                 served.mask(http, request.mask), RETRIEVE_PASSAGE_CHARS)
         if len(searched) >= OFF_LOOP_QUERIES:  # a training batch: single queries keep being served meanwhile
             lists = await run_in_threadpool(served.search_many, *args)
-        else:
-            lists = served.search_many(*args) if searched else []
+            return await run_in_threadpool(lambda: served.reply(retrieve_body(request.queries, request.return_scores,
+                                                                              searched, lists)))
+        lists = served.search_many(*args) if searched else []
         return served.reply(retrieve_body(request.queries, request.return_scores, searched, lists))
 
     def one_query_retrieve(request: RetrieveRequest, http: Request) -> Response:
@@ -173,7 +173,8 @@ def install(app: FastAPI, served) -> None:
         hits = served.search(query, k, mode, served.mask(http, request.mask),
                              RETRIEVE_PASSAGE_CHARS) if not skip_reason(query) else []
         results = [{"id": str(h.doc_id), "content": _retrieve_doc(h)["contents"], "score": h.score} for h in hits]
-        return served.json({"query": query, "method": mode, "results": results, "num_results": len(results),
+        method = {ours: theirs for theirs, ours in SEARCH_TYPES.items()}[mode] if kind in SEARCH_TYPES else mode
+        return served.json({"query": query, "method": method, "results": results, "num_results": len(results),
                             **({"note": note} if note else {})})
 
     @app.post("/access", summary="ASearcher's page access: each URL's page text, null where absent")

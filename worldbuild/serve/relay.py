@@ -111,8 +111,8 @@ class SessionRelay:
 
     async def _hand_on(self, path: str, scope: Scope, body: bytes) -> httpx.Response | None:
         """The call as the worker on `path` answers it; None when that worker is gone. The
-        address is the one the client sent (`raw_path`, a mask's prefix included) and the
-        other worker's app reads it as this one did."""
+        address is the one the client sent (`raw_path`, a mask's prefix included), with its
+        headers (an API key naming a mask), and the other worker's app reads it as this one did."""
         client = self._clients.get(path)
         if client is None:  # one per worker, kept: a client's setup costs more than the call
             client = self._clients[path] = httpx.AsyncClient(
@@ -120,12 +120,16 @@ class SessionRelay:
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        headers = [(name, value) for name, value in scope.get("headers", []) if name in (b"content-type", b"host")]
+        # the client's headers go along (an API key may carry its mask), less those of its own connection
+        headers = [(name, value) for name, value in scope.get("headers", []) if name not in _CONNECTION_HEADERS]
         try:
             url = httpx.URL(scheme="http", host="worker", raw_path=target)
             return await client.post(url, content=body, headers=[*headers, (RELAYED, b"1")])
         except (httpx.HTTPError, httpx.InvalidURL):
             return None
+
+
+_CONNECTION_HEADERS = {b"content-length", b"transfer-encoding", b"connection", b"keep-alive", b"upgrade", b"te"}
 
 
 class _OtherWorkersSession(logging.Filter):
