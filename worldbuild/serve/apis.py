@@ -21,7 +21,7 @@ from worldbuild.serve.errors import NOT_AVAILABLE
 from worldbuild.serve.models import (CustomSearchRequest, ExaContents, ExaContentsRequest, ExaSearchRequest,
                                      ExaSimilarRequest, FirecrawlScrapeRequest, FirecrawlSearchRequest, FlashRagRequest,
                                      ParseUrlsRequest, PerplexitySearchRequest, SerpApiRequest,
-                                     TavilyExtractRequest, WikiQueriesRequest)
+                                     OFF_LOOP_HITS, TavilyExtractRequest, WikiQueriesRequest)
 from worldbuild.serve.peers import (OFF_LOOP_QUERIES, RETRIEVE_PASSAGE_CHARS, openapi_body, parsed_body,
                                     skip_reason, validated)
 
@@ -294,15 +294,15 @@ def install(app: FastAPI, served) -> None:
         def answer() -> Response:
             docs = [[_passage(h.doc_id, h.title, h.snippet) for h in hits] for hits in lists]
             return served.json([docs, [[h.score for h in hits] for hits in lists]] if request.return_score else docs)
-        return await built(answer, len(queries))
+        return await built(answer, len(queries) * request.top_n)
 
     @app.get("/flashrag/health", summary="FlashRAG's retriever: ready")
     async def flashrag_health() -> Response:
         return served.json({"status": "healthy", "retrievers": {"total": 1, "available": 1}})
 
-    async def built(answer, queries: int) -> Response:
-        """A training batch's answer is built (and serialised) off the event loop, as it was ranked."""
-        return await run_in_threadpool(answer) if queries >= OFF_LOOP_QUERIES else answer()
+    async def built(answer, hits: int) -> Response:
+        """A very large answer is built (and serialised) off the event loop."""
+        return await run_in_threadpool(answer) if hits > OFF_LOOP_HITS else answer()
 
     async def batch_lists(queries: list[str], k: int, http: Request, mask: list[str]) -> list[list]:
         """The hits of each query, in order ([] for a blank or over-long one); a training batch is
@@ -329,7 +329,7 @@ def install(app: FastAPI, served) -> None:
         def answer() -> Response:
             answers = [[f'{h.doc_id}\t"{h.title}"\n{h.snippet}' for h in hits] for hits in lists]
             return served.json({"queries": request.queries, "answers": answers})
-        return await built(answer, len(request.queries))
+        return await built(answer, len(request.queries) * request.k)
 
     # -- WebThinker's page parser: POST /parse_urls ----------------------------------------------------
     @app.post("/parse_urls", summary="WebThinker's page parser: per URL, success and the page's text")

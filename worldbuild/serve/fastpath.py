@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from worldbuild.serve.bodies import read_body, replay
 from worldbuild.serve.masks import address_mask, route_path
-from worldbuild.serve.models import DEFAULT_TOPK, MAX_BATCH_HITS, MAX_K, MAX_MASK, MAX_RETRIEVE_QUERIES
+from worldbuild.serve.models import DEFAULT_TOPK, MAX_BATCH_HITS, MAX_K, MAX_MASK, MAX_RETRIEVE_QUERIES, OFF_LOOP_HITS
 
 PATH = "/retrieve"
 BATCHED_QUERIES = 64  # requests with fewer queries are gathered; a training batch runs alone, in a thread
@@ -122,7 +122,7 @@ class RetrieveFastPath:
             lists = await asyncio.to_thread(self.search, queries, k, request["mask"])
         else:
             lists = await self.gatherer.ask(queries, k, request["mask"])
-        if len(queries) >= BATCHED_QUERIES:  # a large answer is built off the loop too
+        if len(queries) * k > OFF_LOOP_HITS:  # a very large answer is built off the loop too
             payload = await asyncio.to_thread(self.answer, request, searched, lists)
         else:
             payload = self.answer(request, searched, lists)

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 
 from worldbuild.serve import errors
 from worldbuild.serve.errors import NOT_AVAILABLE
-from worldbuild.serve.models import (DEFAULT_TOPK, MAX_QUERY_CHARS, AccessRequest, JinaRequest, JinaSearchRequest,
+from worldbuild.serve.models import (DEFAULT_TOPK, MAX_QUERY_CHARS, OFF_LOOP_HITS, AccessRequest, JinaRequest, JinaSearchRequest,
                                      LiteBatchSearchRequest, LiteBrowseRequest, LiteSearchRequest, LiteUrlRequest,
                                      LiteUrlsRequest, OpenResearcherContentRequest, OpenResearcherSearchRequest,
                                      RetrieveRequest, SearxngRequest, SerperRequest, TavilyRequest)
@@ -149,9 +149,11 @@ def install(app: FastAPI, served) -> None:
                 served.mask(http, request.mask), RETRIEVE_PASSAGE_CHARS)
         if len(searched) >= OFF_LOOP_QUERIES:  # a training batch: single queries keep being served meanwhile
             lists = await run_in_threadpool(served.search_many, *args)
+        else:
+            lists = served.search_many(*args) if searched else []
+        if len(searched) * args[1] > OFF_LOOP_HITS:
             return await run_in_threadpool(lambda: served.reply(retrieve_body(request.queries, request.return_scores,
                                                                               searched, lists)))
-        lists = served.search_many(*args) if searched else []
         return served.reply(retrieve_body(request.queries, request.return_scores, searched, lists))
 
     def one_query_retrieve(request: RetrieveRequest, http: Request) -> Response:
