@@ -90,3 +90,18 @@ def test_redirects_are_part_of_the_snapshot(tmp_path):
     second = ingest([only_page], str(tmp_path / "two"), IngestSettings(), LocalExecutor(1))
     assert first.manifest["pages"] == second.manifest["pages"]
     assert first.manifest["snapshot"] != second.manifest["snapshot"]
+
+
+def test_pages_of_many_urls_follow_redirects_and_resolve_the_mask_once(tmp_path, monkeypatch):
+    """`World.pages` answers as `page` does for each URL (redirects followed, masked ones None),
+    the mask resolved once for the whole list, not once per URL."""
+    _, world_dir = build(tmp_path)
+    with World.open(world_dir) as world:
+        urls = ["http://old.example/story?id=7", "https://loop.example/x", " ", "https://new.example/story"] * 50
+        assert [p and p.url for p in world.pages(urls)] == [p and p.url for p in map(world.page, urls)]
+        assert world.pages(urls)[0].title == "The story" and world.pages(urls)[1] is None
+        resolved = []
+        real = world.store.masked_ids
+        monkeypatch.setattr(world.store, "masked_ids", lambda mask: resolved.append(mask) or real(mask))
+        hidden = world.pages(urls, mask=["https://a.example/1"])
+        assert resolved == [["https://a.example/1"]] and set(hidden) == {None}
