@@ -188,6 +188,10 @@ def test_training_batches_on_the_batch_routes(server):
     assert over.status_code == 422 and "hits" in over.json()["error"]
     also = httpx.post(server + "/retrieve", json={"queries": ["root servers"] * 8192, "topk": 11})  # (the fast path's)
     assert also.status_code == 422 and "hits" in also.json()["error"]
+    many = [f"root servers {i}" for i in range(6000)]  # 18,000 hits asked: the answer is built off the loop
+    for topk in (3, "3"):  # the fast path's body, and the validating route's
+        answer = httpx.post(server + "/retrieve", json={"queries": many, "topk": topk}, timeout=300)
+        assert answer.status_code == 200 and [len(docs) for docs in answer.json()["result"]] == [3] * 6000
 
 
 def test_webthinker_parse_urls(server, masked):

@@ -12,7 +12,7 @@ MAX_RETRIEVE_QUERIES = 8192
 DEFAULT_TOPK = 3  # Search-R1's server default (`--topk 3`) when a request has none or 0
 MAX_BATCH_HITS = 8192 * 10  # hits one batch may ask for (queries x k): its answer is built in memory
 # an answer of more hits than this is built off the event loop (a Search-R1 batch, 2,560 x 3, is not:
-# handing its answer to a thread cost 5% more CPU, bench/out/retrieve_batch_answer_thread_ab.json)
+# handing its answer to a thread cost 3-11% more CPU, bench/out/retrieve_batch_answer_thread_ab.json)
 OFF_LOOP_HITS = 16_384
 RLLM_FIELDS = ("top_k", "k", "retriever_type", "method")
 MAX_ACCESS_URLS = 256

@@ -145,13 +145,14 @@ def install(app: FastAPI, served) -> None:
                 return rllm_retrieve(request, http)
             return one_query_retrieve(request, http)
         searched = usable_queries(request.queries)
-        args = ([request.queries[i] for i in searched], request.topk or DEFAULT_TOPK, request.mode,
+        k = request.topk or DEFAULT_TOPK
+        args = ([request.queries[i] for i in searched], k, request.mode,
                 served.mask(http, request.mask), RETRIEVE_PASSAGE_CHARS)
         if len(searched) >= OFF_LOOP_QUERIES:  # a training batch: single queries keep being served meanwhile
             lists = await run_in_threadpool(served.search_many, *args)
         else:
             lists = served.search_many(*args) if searched else []
-        if len(searched) * args[1] > OFF_LOOP_HITS:
+        if len(searched) * k > OFF_LOOP_HITS:
             return await run_in_threadpool(lambda: served.reply(retrieve_body(request.queries, request.return_scores,
                                                                               searched, lists)))
         return served.reply(retrieve_body(request.queries, request.return_scores, searched, lists))
