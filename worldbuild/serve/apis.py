@@ -10,20 +10,17 @@ import hashlib
 import html
 from urllib.parse import urlparse
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from worldbuild.index.plaintext import plain_text
 from worldbuild.index.snippets import passage_text, passages, rank_passages
-from worldbuild.serve import errors
 from worldbuild.serve.errors import NOT_AVAILABLE
-from worldbuild.serve.models import (CustomSearchRequest, ExaContents, ExaContentsRequest, ExaSearchRequest,
+from worldbuild.serve.models import (CustomSearchRequest, ExaContents, ExaContentsRequest, ExaResults, ExaSearchRequest,
                                      ExaSimilarRequest, FirecrawlScrapeRequest, FirecrawlSearchRequest, FlashRagRequest,
                                      ParseUrlsRequest, PerplexitySearchRequest, SerpApiRequest,
-                                     OFF_LOOP_HITS, TavilyExtractRequest, WikiQueriesRequest)
-from worldbuild.serve.peers import (OFF_LOOP_QUERIES, RETRIEVE_PASSAGE_CHARS, openapi_body, parsed_body,
-                                    skip_reason, validated)
+                                     TavilyExtractRequest, WikiQueriesRequest)
+from worldbuild.serve.peers import RETRIEVE_PASSAGE_CHARS, batch_hits, built, skip_reason, validated
 
 EXA_TEXT_CHARS = 10_000  # exa-py's default `maxCharacters`
 HIGHLIGHT_CHARS = 300
@@ -55,11 +52,13 @@ def _formats(formats: list[str | dict]) -> set[str]:
     return {item if isinstance(item, str) else str(item.get("type", "")) for item in formats}
 
 
-def _one_or_many(value: str | list[str], most: int) -> list[str] | None:
+def _one_or_many(value: str | list[str], most: int, field: str) -> list[str]:
     """A field that takes one item or a list of 1 to `most` (Perplexity's query, Tavily's urls), as a
-    list; None when the list is empty or too long."""
+    list; an empty or too long list answers 422."""
     items = [value] if isinstance(value, str) else value
-    return items if 1 <= len(items) <= most else None
+    if not 1 <= len(items) <= most:
+        raise HTTPException(422, f"{field}: give one, or a list of 1-{most}")
+    return items
 
 
 def _date(value: str) -> str | None:
@@ -91,12 +90,15 @@ def install(app: FastAPI, served) -> None:
             result["highlightScores"] = [1.0]
         return result
 
+    def exa_results(query: str, request: ExaResults, http: Request, mask: list[str]) -> list[dict]:
+        """Search's and findSimilar's results: the hits for `query`, with what `contents` asks for."""
+        hits = searched(query, request.numResults, http, mask, HIGHLIGHT_CHARS)
+        pages = world.store.by_ids(h.doc_id for h in hits)
+        return [exa_result(pages[h.doc_id], h.url, request.contents or request, h.snippet, h.score) for h in hits]
+
     @app.post("/exa/search", summary="Exa's search: results with url, title, score; text and highlights when asked")
     async def exa_search(request: ExaSearchRequest, http: Request) -> Response:
-        options = request.contents or request
-        hits = searched(request.query, request.numResults, http, request.mask, HIGHLIGHT_CHARS)
-        pages = world.store.by_ids(h.doc_id for h in hits)
-        results = [exa_result(pages[h.doc_id], h.url, options, h.snippet, h.score) for h in hits]
+        results = exa_results(request.query, request, http, request.mask)
         return served.json({"requestId": _request_id("exa", request.model_dump(), served.mask(http)),
                             "resolvedSearchType": "keyword", "results": results,
                             "searchTime": 0, "costDollars": {"total": 0}})
@@ -109,10 +111,7 @@ def install(app: FastAPI, served) -> None:
         if page is None:
             return served.not_available(request.url)
         query = " ".join(f"{page.title} {plain_text(page.text[:2000])}".split()[:SIMILAR_WORDS])
-        hits = searched(query, request.numResults, http, [*request.mask, request.url], HIGHLIGHT_CHARS)
-        pages = world.store.by_ids(h.doc_id for h in hits)
-        options = request.contents or request
-        results = [exa_result(pages[h.doc_id], h.url, options, h.snippet, h.score) for h in hits]
+        results = exa_results(query, request, http, [*request.mask, request.url])
         return served.json({"requestId": _request_id("exa-similar", request.model_dump(), mask),
                             "results": results, "costDollars": {"total": 0}})
 
@@ -138,15 +137,10 @@ def install(app: FastAPI, served) -> None:
                 "language": page.lang, "publishedTime": page.published_date or None,
                 "contentType": "text/markdown"}
 
-    def firecrawl_error(status: int, message: str) -> Response:
-        return served.json({"success": False, "error": message}, status)
-
-    async def firecrawl_scrape(http: Request) -> Response:
-        body = await parsed_body(http)
-        request = validated(FirecrawlScrapeRequest, body if isinstance(body, dict) else {})
+    async def firecrawl_scrape(request: FirecrawlScrapeRequest, http: Request) -> Response:
         page = world.page(request.url, mask=served.mask(http, request.mask))
         if page is None:
-            return firecrawl_error(404, f"{NOT_AVAILABLE}: {request.url[:200]}")
+            return served.json({"success": False, "error": f"{NOT_AVAILABLE}: {request.url[:200]}"}, 404)
         data = {"markdown": page.text, "metadata": firecrawl_metadata(page, request.url)}
         if "links" in _formats(request.formats):
             data["links"] = []
@@ -155,9 +149,7 @@ def install(app: FastAPI, served) -> None:
             data["warning"] = f"not kept in this world: {', '.join(unkept)} (its pages are Markdown)"
         return served.json({"success": True, "data": data})
 
-    async def firecrawl_search(http: Request) -> Response:
-        body = await parsed_body(http)
-        request = validated(FirecrawlSearchRequest, body if isinstance(body, dict) else {})
+    async def firecrawl_search(request: FirecrawlSearchRequest, http: Request) -> Response:
         hits = searched(request.query, request.limit, http, request.mask)
         scrape = request.scrapeOptions is not None and "markdown" in _formats(request.scrapeOptions.formats)
         pages = world.store.by_ids(h.doc_id for h in hits) if scrape else {}
@@ -172,19 +164,15 @@ def install(app: FastAPI, served) -> None:
     for prefix, version in (("", "v1"), ("", "v2"), ("/firecrawl", "v1"), ("/firecrawl", "v2")):
         name = f"firecrawl{prefix.replace('/', '_')}_{version}"
         app.add_api_route(f"{prefix}/{version}/scrape", firecrawl_scrape, methods=["POST"], name=name + "_scrape",
-                          openapi_extra=openapi_body(FirecrawlScrapeRequest),
                           summary="Firecrawl's scrape: a page as Markdown with its metadata")
         app.add_api_route(f"{prefix}/{version}/search", firecrawl_search, methods=["POST"], name=name + "_search",
-                          openapi_extra=openapi_body(FirecrawlSearchRequest),
                           summary="Firecrawl's search: url, title, description (Markdown with scrapeOptions)")
 
     # -- Perplexity: POST /perplexity/search (`Perplexity(base_url=...)`, PERPLEXITY_BASE_URL) ----------
     @app.post("/perplexity/search", summary="Perplexity's search: title, url, snippet per result; a list of "
                                             "queries gives a list per query")
     async def perplexity(request: PerplexitySearchRequest, http: Request) -> Response:
-        queries = _one_or_many(request.query, PERPLEXITY_QUERIES)
-        if queries is None:
-            return errors.error(422, f"query: give one query or a list of 1-{PERPLEXITY_QUERIES}", world.snapshot)
+        queries = _one_or_many(request.query, PERPLEXITY_QUERIES, "query")
         chars = 4 * request.max_tokens_per_page
         usable = [q for q in queries if not skip_reason(q)]
         mask = served.mask(http, request.mask)
@@ -199,9 +187,7 @@ def install(app: FastAPI, served) -> None:
     @app.post("/tavily/extract", summary="Tavily's extract: each URL's page (with a query, its most relevant "
                                          "chunks); failed_results for the others")
     async def tavily_extract(request: TavilyExtractRequest, http: Request) -> Response:
-        urls = _one_or_many(request.urls, TAVILY_URLS)
-        if urls is None:
-            return errors.error(422, f"urls: give 1-{TAVILY_URLS} URLs", world.snapshot)
+        urls = _one_or_many(request.urls, TAVILY_URLS, "urls")
         mask = served.mask(http, request.mask)
         terms = world.index.terms(request.query) if request.query and request.query.strip() else None
         results, failed = [], []
@@ -300,23 +286,11 @@ def install(app: FastAPI, served) -> None:
     async def flashrag_health() -> Response:
         return served.json({"status": "healthy", "retrievers": {"total": 1, "available": 1}})
 
-    async def built(answer, hits: int) -> Response:
-        """A very large answer is built (and serialised) off the event loop."""
-        return await run_in_threadpool(answer) if hits > OFF_LOOP_HITS else answer()
-
     async def batch_lists(queries: list[str], k: int, http: Request, mask: list[str]) -> list[list]:
-        """The hits of each query, in order ([] for a blank or over-long one); a training batch is
-        ranked in a thread, so single queries keep being served meanwhile."""
-        usable = [i for i, q in enumerate(queries) if not skip_reason(q)]
-        args = ([queries[i] for i in usable], k, "bm25", served.mask(http, mask), RETRIEVE_PASSAGE_CHARS)
-        if not usable:
-            found = []
-        elif len(usable) >= OFF_LOOP_QUERIES:
-            found = await run_in_threadpool(served.search_many, *args)
-        else:
-            found = served.search_many(*args)
+        """The hits of each query, in order ([] for a blank or over-long one)."""
+        searched, found = await batch_hits(served, queries, k, "bm25", served.mask(http, mask))
         lists: list[list] = [[] for _ in queries]
-        for i, hits in zip(usable, found):
+        for i, hits in zip(searched, found):
             lists[i] = hits
         return lists
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TypeVar
+from typing import Callable, TypeVar
 from urllib.parse import parse_qsl, urlparse
 
 import orjson
@@ -53,6 +53,24 @@ def whole_pages(served, query: str, k: int, mode: str, mask: list[str]) -> list[
 def usable_queries(queries: list[str]) -> list[int]:
     """The indexes of the queries that are searched (a blank or over-long one answers [])."""
     return [index for index, query in enumerate(queries) if skip_reason(query) is None]
+
+
+async def batch_hits(served, queries: list[str], k: int, mode: str, mask: list[str]) -> tuple[list[int], list[list]]:
+    """The indexes of the queries searched (`usable_queries`) and their hits, passages of
+    RETRIEVE_PASSAGE_CHARS; a training batch is ranked in a thread, so single queries keep being
+    served meanwhile."""
+    searched = usable_queries(queries)
+    if not searched:
+        return searched, []
+    args = ([queries[i] for i in searched], k, mode, mask, RETRIEVE_PASSAGE_CHARS)
+    if len(searched) >= OFF_LOOP_QUERIES:
+        return searched, await run_in_threadpool(served.search_many, *args)
+    return searched, served.search_many(*args)
+
+
+async def built(answer: Callable[[], Response], hits: int) -> Response:
+    """`answer()`, built (and serialised) off the event loop when it holds more than OFF_LOOP_HITS hits."""
+    return await run_in_threadpool(answer) if hits > OFF_LOOP_HITS else answer()
 
 
 def retrieve_body(queries: list[str], return_scores: bool, searched: list[int], lists: list[list]) -> dict:
@@ -111,6 +129,12 @@ def validated(model: type[M], fields: dict) -> M:
         raise RequestValidationError(exc.errors(include_url=False, include_context=False)) from None
 
 
+async def body_fields(http: Request) -> dict:
+    """The body's fields for a peer's request model (none when the body is not an object)."""
+    body = await parsed_body(http)
+    return body if isinstance(body, dict) else {}
+
+
 async def parsed_body(http: Request):
     """The request's JSON (or form-encoded) body, or None when there is none."""
     raw = await http.body()
@@ -144,18 +168,10 @@ def install(app: FastAPI, served) -> None:
             if request.top_k is not None or request.k is not None:
                 return rllm_retrieve(request, http)
             return one_query_retrieve(request, http)
-        searched = usable_queries(request.queries)
         k = request.topk or DEFAULT_TOPK
-        args = ([request.queries[i] for i in searched], k, request.mode,
-                served.mask(http, request.mask), RETRIEVE_PASSAGE_CHARS)
-        if len(searched) >= OFF_LOOP_QUERIES:  # a training batch: single queries keep being served meanwhile
-            lists = await run_in_threadpool(served.search_many, *args)
-        else:
-            lists = served.search_many(*args) if searched else []
-        if len(searched) * k > OFF_LOOP_HITS:
-            return await run_in_threadpool(lambda: served.reply(retrieve_body(request.queries, request.return_scores,
-                                                                              searched, lists)))
-        return served.reply(retrieve_body(request.queries, request.return_scores, searched, lists))
+        searched, lists = await batch_hits(served, request.queries, k, request.mode, served.mask(http, request.mask))
+        return await built(lambda: served.reply(retrieve_body(request.queries, request.return_scores, searched, lists)),
+                           len(searched) * k)
 
     def one_query_retrieve(request: RetrieveRequest, http: Request) -> Response:
         """BrowseComp-Plus's Search-R1 server: `{"query"}` -> `{"result": [{"document": {"title",
@@ -255,8 +271,7 @@ def install(app: FastAPI, served) -> None:
     @app.post("/r/", summary="Jina reader, POST form: the URL in a JSON or form body",
               openapi_extra=openapi_body(JinaRequest))
     async def reader_post(http: Request, x_worldbuild_mask: str | None = mask_header) -> Response:
-        body = await parsed_body(http)
-        request = validated(JinaRequest, body if isinstance(body, dict) else {})
+        request = validated(JinaRequest, await body_fields(http))
         return reader_answer(reader_url(request.url), http, x_worldbuild_mask)
 
     # -- Jina search, Bing Web Search, Tavily ----------------------------------------------------
@@ -283,8 +298,7 @@ def install(app: FastAPI, served) -> None:
 
     @app.post("/s/", summary="Jina search, POST form: {\"q\": ...}", openapi_extra=openapi_body(JinaSearchRequest))
     async def jina_search_post(http: Request) -> Response:
-        body = await parsed_body(http)
-        request = validated(JinaSearchRequest, body if isinstance(body, dict) else {})
+        request = validated(JinaSearchRequest, await body_fields(http))
         return jina_search_answer(request.q, request.num, http)
 
     @app.get("/bing/v7.0/search", summary="Bing Web Search v7: webPages.value with name, url, snippet")
