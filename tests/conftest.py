@@ -133,10 +133,11 @@ def sample_copy(sample_world, tmp_path):
 
 @pytest.fixture(scope="module")
 def server(sample_world):
-    """`worldbuild serve` of the sample world on a free port (a real process); its base URL."""
+    """`worldbuild serve` of the sample world on a free port (a real process); its base URL. One
+    worker, or $WORLDBUILD_TEST_SERVE_WORKERS (to run every live-server test against several)."""
     from tests.services import start_server
 
-    proc, base = start_server(sample_world[0])
+    proc, base = start_server(sample_world[0], workers=int(os.environ.get("WORLDBUILD_TEST_SERVE_WORKERS", "1")))
     yield base
     proc.terminate()
     proc.wait(timeout=30)
