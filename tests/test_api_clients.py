@@ -123,6 +123,31 @@ def test_tavily_python_search_and_extract(server, masked):
     assert hidden.extract([ROOT_SERVERS])["failed_results"][0]["url"] == ROOT_SERVERS
 
 
+def test_domain_filters_of_the_clients_keep_and_leave_out_sites(server):
+    """Each client's own domain fields, as an agent framework passes them on (`site:` underneath)."""
+    def site_of(url: str) -> str:
+        return httpx.URL(url).host.removeprefix("www.")
+
+    exa_py = pytest.importorskip("exa_py")
+    exa = exa_py.Exa(api_key="unused", base_url=server + "/exa")
+    kept = exa.search("root servers", num_results=3, include_domains=["commoncrawl.org"], contents=False).results
+    assert kept and {site_of(r.url) for r in kept} == {"commoncrawl.org"}
+    left = exa.search("root servers", num_results=3, exclude_domains=["iana.org"], contents=False).results
+    assert left and "iana.org" not in {site_of(r.url) for r in left}
+    tavily = pytest.importorskip("tavily")
+    client = tavily.TavilyClient(api_key="tvly-unused", api_base_url=server + "/tavily")
+    found = client.search("root servers", max_results=5, include_domains=["https://commoncrawl.org"])["results"]
+    assert found and {site_of(r["url"]) for r in found} == {"commoncrawl.org"}
+    found = client.search("root servers", max_results=5, exclude_domains=["iana.org"])["results"]
+    assert found and "iana.org" not in {site_of(r["url"]) for r in found}
+    perplexity = pytest.importorskip("perplexity")
+    search = perplexity.Perplexity(api_key="unused", base_url=server + "/perplexity", max_retries=0).search
+    kept = search.create(query="root servers", max_results=5, search_domain_filter=["commoncrawl.org"]).results
+    assert kept and {site_of(r.url) for r in kept} == {"commoncrawl.org"}
+    left = search.create(query="root servers", max_results=5, search_domain_filter=["-iana.org"]).results
+    assert left and "iana.org" not in {site_of(r.url) for r in left}
+
+
 def test_google_custom_search_json_api(server):
     found = httpx.get(server + "/customsearch/v1", params={"q": "root servers", "key": "k", "cx": "c", "num": 2}).json()
     assert [item["link"] for item in found["items"]][0] == ROOT_SERVERS and found["items"][0]["snippet"]

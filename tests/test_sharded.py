@@ -70,6 +70,15 @@ def test_masks_and_snippets_work_across_shards(sharded_world):
         assert world.index.search_many(batch, 5) == [world.index.search(terms, 5) for terms in batch]
 
 
+def test_site_searches_every_shard_as_the_one_piece_index(sharded_world, fast_sample_world):
+    with World.open(sharded_world[0]) as sharded, World.open(fast_sample_world[0]) as whole:
+        for query in ["root servers site:iana.org", "common crawl -site:commoncrawl.org", "archive site:archive.org"]:
+            expected = [(hit.url, hit.score) for hit in whole.search(query, k=20, snippet_chars=0)]
+            found = [(hit.url, hit.score) for hit in sharded.search(query, k=20, snippet_chars=0)]
+            assert expected and [url for url, _ in found] == [url for url, _ in expected]
+            assert [score for _, score in found] == pytest.approx([score for _, score in expected], rel=1e-4)
+
+
 def _pages(world_dir: str) -> list[tuple[int, str]]:
     with World.open(world_dir) as world:
         return list(world.store.index_pages())

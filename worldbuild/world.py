@@ -13,6 +13,7 @@ from worldbuild.browse import DEFAULT_MAX_CHARS, BrowseResult, render
 from worldbuild.index.sharded import open_bm25
 from worldbuild.index.snippets import snippet
 from worldbuild.records import MANIFEST_FILE, Page
+from worldbuild.sites import NO_SITES, Sites, split_sites
 from worldbuild.store import STORE_FILE, HitPage, PageStore
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class ModeUnavailable(ValueError):
 
 MODES = ("bm25", "dense", "hybrid")
 FUSION_DEPTH = 50  # how deep each ranking goes into reciprocal rank fusion
+SITES_KEPT = 256  # sites whose pages a world keeps at hand for `site:` queries
 
 
 def default_world_dir() -> str:
@@ -70,6 +72,8 @@ class World:
         self._dense = None
         self.dense_model = dense_model  # the model queries are embedded by (None: the one that made the vectors)
         self.ann_search = ann_search  # efSearch / nprobe (None: what the world recorded at build)
+        self._domains: list[str] | None = None  # every host of the world, read on the first `site:`
+        self._site_pages: dict[str, frozenset[int]] = {}  # site -> its pages' doc ids, as asked
 
     @classmethod
     def open(cls, world_dir: str | None = None, backend: str = "numpy", dense_model: str | None = None,
@@ -162,21 +166,63 @@ class World:
                 raise ModeUnavailable(str(exc)) from exc
         return self._dense
 
-    def _rank(self, query: str, terms, k: int, mode: str, hidden: set[int]) -> list[tuple[int, float]]:
+    def _rank(self, query: str, terms, k: int, mode: str, hidden: set[int],
+              sites: Sites = NO_SITES) -> list[tuple[int, float]]:
+        keep = self._keep(sites, hidden) if sites else None
+
         def bm25(depth: int) -> list[tuple[int, float]]:
+            if keep is not None:
+                return self.index.search_where(terms, depth, keep)
             return [hit for hit in self.index.search(terms, depth + len(hidden)) if hit[0] not in hidden][:depth]
+
+        def dense(depth: int) -> list[tuple[int, float]]:
+            return self._dense_where(query, depth, hidden, keep) if keep is not None else \
+                self.dense().search(query, depth, hidden)
 
         if mode == "bm25":
             return bm25(k)
         if mode == "dense":
-            return self.dense().search(query, k, hidden)
+            return dense(k)
         if mode == "hybrid":
             from worldbuild.index.dense import reciprocal_rank_fusion
 
             depth = max(k, FUSION_DEPTH)
-            dense = self.dense().search(query, depth, hidden)
-            return reciprocal_rank_fusion(bm25(depth), dense, k=k)
+            return reciprocal_rank_fusion(bm25(depth), dense(depth), k=k)
         raise ModeUnavailable(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
+
+    def _keep(self, sites: Sites, hidden: set[int]):
+        """`doc_ids -> bool array`: the pages a query's `site:` operators (and the mask) leave it."""
+        import numpy as np
+
+        blocked = hidden.union(*(self._site(site) for site in sites.exclude))
+        if sites.include:
+            allowed = np.fromiter(set().union(*(self._site(site) for site in sites.include)) - blocked, np.int64)
+            return lambda doc_ids: np.isin(doc_ids, allowed, kind="table")  # (a lookup table: linear in pages)
+        blocked_ids = np.fromiter(blocked, np.int64)
+        return lambda doc_ids: np.isin(doc_ids, blocked_ids, invert=True, kind="table")
+
+    def _site(self, site: str) -> frozenset[int]:
+        """The doc ids of a site's pages (kept for the next query that names it)."""
+        found = self._site_pages.get(site)
+        if found is None:
+            if self._domains is None:
+                self._domains = self.store.domains()
+            if len(self._site_pages) >= SITES_KEPT:
+                self._site_pages.clear()
+            found = self._site_pages[site] = frozenset(self.store.site_ids(site, self._domains))
+        return found
+
+    def _dense_where(self, query: str, k: int, hidden: set[int], keep) -> list[tuple[int, float]]:
+        """Dense top-k among the pages `keep` marks: deeper and deeper until k are kept or none are left."""
+        import numpy as np
+
+        depth = 4 * k
+        while True:
+            hits = self.dense().search(query, depth, hidden)
+            kept = [hit for hit, ok in zip(hits, keep(np.fromiter((h[0] for h in hits), np.int64, len(hits)))) if ok]
+            if len(kept) >= k or len(hits) < depth:
+                return kept[:k]
+            depth *= 8
 
     def rank(self, query: str, k: int = 10, mode: str = "bm25") -> list[tuple[int, float]]:
         """(doc id, score) of the top k, best first, without reading pages (retrieval evaluation)."""
@@ -200,16 +246,23 @@ class World:
         if len(distinct) < len(queries):
             answers = dict(zip(distinct, self.search_many(distinct, k, snippet_chars, mask, mode, offset)))
             return [answers[query] for query in queries]
-        batch = self.index.terms_many(queries)
+        split = [split_sites(query) for query in queries]
+        batch = self.index.terms_many([words for words, _ in split])
         hidden = self.masked_ids(mask)
         depth = k + offset
         if depth <= 0:
             return [[] for _ in queries]
-        if mode == "bm25":
-            ranked = [[hit for hit in hits if hit[0] not in hidden][:depth]
-                      for hits in self.index.search_many(batch, depth + len(hidden))]
+        if mode == "bm25":  # the queries without `site:` in one call; each with it alone (`_rank`)
+            plain = [i for i, (_, sites) in enumerate(split) if not sites]
+            lists = self.index.search_many([batch[i] for i in plain], depth + len(hidden)) if plain else []
+            ranked = [[] for _ in queries]
+            for i, hits in zip(plain, lists):
+                ranked[i] = [hit for hit in hits if hit[0] not in hidden][:depth]
+            for i, (words, sites) in enumerate(split):
+                if sites:
+                    ranked[i] = self._rank(words, batch[i], depth, mode, hidden, sites)
         else:
-            ranked = [self._rank(query, terms, depth, mode, hidden) for query, terms in zip(queries, batch)]
+            ranked = [self._rank(words, terms, depth, mode, hidden, sites) for (words, sites), terms in zip(split, batch)]
         ranked = [hits[offset:] for hits in ranked]
         pages = self.store.hit_pages({doc_id for hits in ranked for doc_id, _ in hits})
         return self._hits(batch, ranked, pages, snippet_chars)

@@ -316,14 +316,24 @@ class BM25Index:
         positions, scores = self.retriever.retrieve([terms.token_ids], k=k, show_progress=False, n_threads=1)
         return [(int(self.doc_ids[p]), float(s)) for p, s in zip(positions[0], scores[0]) if s > 0]
 
-    def _scaled_search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
-        """BM25 with each variant's column scaled to its word's idf (bm25s sums columns as they are)."""
+    def search_where(self, terms: QueryTerms, k: int, keep: Callable[[np.ndarray], np.ndarray]) -> list[tuple[int, float]]:
+        """`search` among the pages that `keep(doc_ids)` marks True: every page is scored, so the k
+        best kept ones come back however far down the whole ranking they stand (a `site:` search)."""
+        if not terms.token_ids or self.retriever is None or k <= 0:
+            return []
+        return self._scaled_search(terms, min(k, self.size), keep(np.asarray(self.doc_ids)))
+
+    def _scaled_search(self, terms: QueryTerms, k: int, where: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """BM25 with each variant's column scaled to its word's idf (bm25s sums columns as they are);
+        only the pages `where` marks, when given."""
         factor = self._factors(terms)
         data, indices = self.retriever.scores["data"], self.retriever.scores["indices"]
         scores = np.zeros(self.size, dtype=np.float32)
         for token_id in terms.token_ids:
             start, stop = int(self._indptr[token_id]), int(self._indptr[token_id + 1])
             scores[indices[start:stop]] += np.asarray(data[start:stop]) * np.float32(factor.get(token_id, 1.0))
+        if where is not None:
+            scores[~where] = 0
         top = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
         ranked = sorted(top.tolist(), key=lambda position: (-scores[position], position))
         return [(int(self.doc_ids[p]), float(scores[p])) for p in ranked if scores[p] > 0]

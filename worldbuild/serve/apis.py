@@ -21,6 +21,7 @@ from worldbuild.serve.models import (CustomSearchRequest, ExaContents, ExaConten
                                      ParseUrlsRequest, PerplexitySearchRequest, SerpApiRequest,
                                      TavilyExtractRequest, WikiQueriesRequest)
 from worldbuild.serve.peers import RETRIEVE_PASSAGE_CHARS, batch_hits, built, skip_reason, validated
+from worldbuild.sites import with_sites
 
 EXA_TEXT_CHARS = 10_000  # exa-py's default `maxCharacters`
 HIGHLIGHT_CHARS = 300
@@ -92,6 +93,7 @@ def install(app: FastAPI, served) -> None:
 
     def exa_results(query: str, request: ExaResults, http: Request, mask: list[str]) -> list[dict]:
         """Search's and findSimilar's results: the hits for `query`, with what `contents` asks for."""
+        query = with_sites(query, request.includeDomains or (), request.excludeDomains or ())
         hits = searched(query, request.numResults, http, mask, HIGHLIGHT_CHARS)
         pages = world.store.by_ids(h.doc_id for h in hits)
         return [exa_result(pages[h.doc_id], h.url, request.contents or request, h.snippet, h.score) for h in hits]
@@ -176,7 +178,10 @@ def install(app: FastAPI, served) -> None:
         chars = 4 * request.max_tokens_per_page
         usable = [q for q in queries if not skip_reason(q)]
         mask = served.mask(http, request.mask)
-        found = dict(zip(usable, served.search_many(usable, request.max_results, "bm25", mask, chars))) if usable else {}
+        sites = request.search_domain_filter or []
+        asked = [with_sites(q, [s for s in sites if not s.startswith("-")], [s[1:] for s in sites if s.startswith("-")])
+                 for q in usable]
+        found = dict(zip(usable, served.search_many(asked, request.max_results, "bm25", mask, chars))) if usable else {}
         pages = world.store.by_ids(h.doc_id for hits in found.values() for h in hits)
         lists = [[{"title": h.title, "url": h.url, "snippet": h.snippet, "date": _date(pages[h.doc_id].published_date),
                    "last_updated": _date(h.crawl_date)} for h in found.get(q, [])] for q in queries]
@@ -245,9 +250,11 @@ def install(app: FastAPI, served) -> None:
             return served.json({"error": {"code": 400, "message": "Missing query parameter q.",
                                           "status": "INVALID_ARGUMENT"}}, 400)
         num = min(request.num, GOOGLE_REACHABLE + 1 - request.start)
-        hits = searched(request.q, num, http, offset=request.start - 1)
+        site = [request.siteSearch] if request.siteSearch else []
+        query = with_sites(request.q, site if request.siteSearchFilter == "i" else [], site if request.siteSearchFilter == "e" else [])
+        hits = searched(query, num, http, offset=request.start - 1)
         # totalResults: how many of the first 100 match (all a client can page through), counted without snippets
-        reachable = len(searched(request.q, GOOGLE_REACHABLE, http, snippet_chars=0))
+        reachable = len(searched(query, GOOGLE_REACHABLE, http, snippet_chars=0))
         items = [{"kind": "customsearch#result", "title": h.title, "htmlTitle": html.escape(h.title), "link": h.url,
                   "displayLink": urlparse(h.url).hostname or "", "snippet": h.snippet,
                   "htmlSnippet": html.escape(h.snippet),

@@ -200,6 +200,8 @@ class TavilyRequest(Lax):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     max_results: int = Field(5, ge=1, le=MAX_K)
     include_raw_content: bool = False
+    include_domains: list[str] | None = Field(None, description="Only pages of these sites (`site:`)")
+    exclude_domains: list[str] | None = Field(None, description="No pages of these sites (`-site:`)")
     mask: list[str] = Mask
 
 
@@ -286,11 +288,13 @@ class ExaResults(ExaContents):
 
     numResults: int = Field(10, ge=1, le=MAX_K)
     contents: ExaContents | None = None
+    includeDomains: list[str] | None = Field(None, description="Only pages of these sites (`site:`)")
+    excludeDomains: list[str] | None = Field(None, description="No pages of these sites (`-site:`)")
     mask: list[str] = Mask
 
 
 class ExaSearchRequest(ExaResults):
-    """Exa's search body (`type`, domain and date filters are accepted and ignored)."""
+    """Exa's search body (`type` and the date and text filters are accepted and ignored)."""
 
     query: str = Query
 
@@ -335,11 +339,13 @@ class FirecrawlSearchRequest(Lax):
 
 class PerplexitySearchRequest(Lax):
     """Perplexity's search body: one query or a list of up to 5 (results then per query);
-    `max_tokens_per_page` sizes each snippet (about 4 characters a token). Filters are ignored."""
+    `max_tokens_per_page` sizes each snippet (about 4 characters a token); `search_domain_filter`
+    keeps pages of its sites (one written `-site` is left out). Other filters are ignored."""
 
     query: str | list[str] = Field(description="A query, or a list of up to 5")
     max_results: int = Field(10, ge=1, le=20)
     max_tokens_per_page: int = Field(512, ge=16, le=2048)
+    search_domain_filter: list[str] | None = Field(None, max_length=20)
     mask: list[str] = Mask
 
 
@@ -361,3 +367,5 @@ class CustomSearchRequest(Lax):
     q: str = Field("", max_length=MAX_QUERY_CHARS)
     num: int = Field(10, ge=1, le=10)
     start: int = Field(1, ge=1, le=100)
+    siteSearch: str | None = Field(None, description="A site the results keep (`i`) or leave out (`e`)")
+    siteSearchFilter: Literal["e", "i"] = "i"

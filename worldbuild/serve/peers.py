@@ -25,6 +25,7 @@ from worldbuild.serve.models import (DEFAULT_TOPK, MAX_QUERY_CHARS, OFF_LOOP_HIT
                                      LiteBatchSearchRequest, LiteBrowseRequest, LiteSearchRequest, LiteUrlRequest,
                                      LiteUrlsRequest, OpenResearcherContentRequest, OpenResearcherSearchRequest,
                                      RetrieveRequest, SearxngRequest, SerperRequest, TavilyRequest)
+from worldbuild.sites import with_sites
 
 RETRIEVE_PASSAGE_CHARS = 600
 OFF_LOOP_QUERIES = 64  # batches this large are answered in a thread, off the event loop
@@ -325,7 +326,8 @@ def install(app: FastAPI, served) -> None:
     @app.post("/tavily/search", summary="Tavily search: results with title, url, content, score")
     async def tavily(request: TavilyRequest, http: Request) -> Response:
         began = time.perf_counter()
-        hits = served.search(request.query, request.max_results, "bm25", served.mask(http, request.mask)) \
+        query = with_sites(request.query, request.include_domains or (), request.exclude_domains or ())
+        hits = served.search(query, request.max_results, "bm25", served.mask(http, request.mask)) \
             if not skip_reason(request.query) else []
         pages = world.store.by_ids(h.doc_id for h in hits) if request.include_raw_content else {}
         results = [{"title": h.title, "url": h.url, "content": h.snippet, "score": h.score,

@@ -1,0 +1,113 @@
+"""`site:` and `-site:` in queries (worldbuild/sites.py): parsed as agents write them, and searched
+exactly: a site's pages come back however far down the whole ranking they stand."""
+
+import httpx
+import pytest
+
+from worldbuild.sites import Sites, site_of, split_sites, with_sites
+from worldbuild.urls import domain_of
+from worldbuild.world import World
+
+QUERY = "root servers"
+
+
+@pytest.mark.parametrize("query, words, sites", [
+    ("who founded it site:wikipedia.org", "who founded it", Sites(("wikipedia.org",))),
+    ("a SITE:https://www.Example.com/docs/ -site:foo.org b", "a b", Sites(("example.com/docs",), ("foo.org",))),
+    ("x (site:a.com OR site:b.com)", "x ( OR )", Sites(("a.com", "b.com"))),
+    ("-site:*.b.org q site:b.org", "q", Sites(("b.org",), ("b.org",))),
+    ("website:foo.org bar", "website:foo.org bar", Sites()),
+    ("plain words", "plain words", Sites()),
+])
+def test_site_operators_are_taken_out_of_the_words(query, words, sites):
+    assert split_sites(query) == (words, sites)
+
+
+def test_a_site_is_read_as_the_store_groups_pages():
+    assert site_of("https://www.iana.org/domains/?x=1") == "iana.org/domains" == site_of("iana.org/domains")
+    assert site_of(" ") == "" and site_of("http://") == ""
+    assert domain_of("https://www.iana.org/") == site_of("WWW.IANA.ORG.")
+    assert with_sites("q", ["iana.org", ""], ["www.archive.org"]) == "q site:iana.org -site:archive.org"
+
+
+@pytest.fixture(scope="module")
+def world(sample_world):
+    opened = World.open(sample_world[0])
+    yield opened
+    opened.close()
+
+
+def ranking(world, query: str) -> list:
+    """The whole BM25 ranking of `query` (every page with a positive score)."""
+    return world.search(query, 10_000, snippet_chars=0)
+
+
+def on(site: str, url: str) -> bool:
+    domain = domain_of(url)
+    return domain == site or domain.endswith("." + site)
+
+
+def test_site_keeps_a_sites_pages_in_the_order_of_the_whole_ranking(world):
+    whole = ranking(world, QUERY)
+    deep = whole[-1]  # the page standing last: any site's whole count is far below a top-3 cut
+    site = domain_of(deep.canonical_url)
+    expected = [h.canonical_url for h in whole if on(site, h.canonical_url)]
+    found = world.search(f"{QUERY} site:{site}", len(expected) + 5, snippet_chars=0)
+    assert [h.canonical_url for h in found] == expected and deep.canonical_url in expected
+    assert [h.score for h in found] == pytest.approx([h.score for h in whole if on(site, h.canonical_url)], rel=1e-5)
+    several = world.search(f"{QUERY} site:{site} OR site:iana.org", 10_000, snippet_chars=0)
+    assert {h.canonical_url for h in several} == {h.canonical_url for h in whole
+                                                   if on(site, h.canonical_url) or on("iana.org", h.canonical_url)}
+
+
+def test_minus_site_leaves_a_site_out_and_keeps_the_rest_in_order(world):
+    whole = ranking(world, QUERY)
+    assert any(on("iana.org", h.canonical_url) for h in whole[:3])
+    found = world.search(f"{QUERY} -site:www.iana.org", 3, snippet_chars=0)
+    assert [h.canonical_url for h in found] == [h.canonical_url for h in whole if not on("iana.org", h.canonical_url)][:3]
+
+
+def test_a_path_narrows_a_site_and_a_site_without_pages_finds_nothing(world):
+    under = world.search(f"{QUERY} site:iana.org/domains", 50, snippet_chars=0)
+    assert under and all(h.canonical_url.split("iana.org", 1)[1].startswith("/domains") for h in under)
+    assert len(under) < len(world.search(f"{QUERY} site:iana.org", 50, snippet_chars=0))
+    assert world.search(f"{QUERY} site:not-in-this-world.example", 5) == []
+
+
+def test_site_and_a_mask_together_and_snippets_without_the_operator(world):
+    top = world.search(f"{QUERY} site:iana.org", 1)[0]
+    assert "site" not in top.snippet.lower().replace("website", "")  # the snippet looks for the words alone
+    masked = world.search(f"{QUERY} site:iana.org", 5, mask=[top.url])
+    assert masked and top.canonical_url not in [h.canonical_url for h in masked]
+    batch = world.search_many([QUERY, f"{QUERY} site:iana.org", f"{QUERY} -site:iana.org"], 3, snippet_chars=0)
+    assert [h.canonical_url for h in batch[0]] == [h.canonical_url for h in world.search(QUERY, 3, snippet_chars=0)]
+    assert all(on("iana.org", h.canonical_url) for h in batch[1])
+    assert not any(on("iana.org", h.canonical_url) for h in batch[2])
+
+
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_site_in_dense_and_hybrid_modes(dense_world, mode):
+    opened = World.open(dense_world)
+    try:
+        whole = opened.search("common crawl", 10_000, snippet_chars=0, mode="dense")
+        site = domain_of(whole[-1].canonical_url)  # the farthest page's site, as in bm25 mode
+        found = opened.search(f"common crawl site:{site}", 3, snippet_chars=0, mode=mode)
+        assert found and all(on(site, h.canonical_url) for h in found)
+        if mode == "dense":
+            assert [h.canonical_url for h in found] == [h.canonical_url for h in whole if on(site, h.canonical_url)][:3]
+    finally:
+        opened.close()
+
+
+def test_site_through_the_routes_agents_use(server):
+    serper = httpx.post(server + "/serper/search", json={"q": f"{QUERY} site:commoncrawl.org", "num": 5}).json()
+    assert serper["organic"] and all(on("commoncrawl.org", r["link"]) for r in serper["organic"])
+    retrieved = httpx.post(server + "/retrieve", json={"queries": [f"{QUERY} -site:iana.org", QUERY], "topk": 3}).json()
+    kept, whole = ([doc["url"] for doc in docs] for docs in retrieved["result"])  # (through the fast path)
+    assert kept and not any(on("iana.org", url) for url in kept) and any(on("iana.org", url) for url in whole)
+    google = httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": "iana.org"}).json()
+    assert google["items"] and all(on("iana.org", item["link"]) for item in google["items"])
+    assert google["queries"]["request"][0]["searchTerms"] == QUERY
+    left_out = httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": "iana.org",
+                                                              "siteSearchFilter": "e"}).json()
+    assert left_out["items"] and not any(on("iana.org", item["link"]) for item in left_out["items"])

@@ -1,0 +1,74 @@
+"""`site:` in a query, as Google's operator means it: which hosts a search may answer from.
+
+Agents trained on web search write `site:` (`who founded it site:wikipedia.org`), and the search
+APIs they call take the same as a field (Exa's `includeDomains`, Tavily's `include_domains`,
+Perplexity's `search_domain_filter`, Custom Search's `siteSearch`). Here:
+
+- `site:example.com` keeps the pages of example.com and of its subdomains; `site:example.com/docs`
+  those whose path starts with `/docs`;
+- several `site:` keep the pages of any of them (agents write `site:a OR site:b`);
+- `-site:example.com` leaves that site's pages out;
+- the operators are taken out of the words that are searched.
+
+A host is read as the store groups pages (`urls.domain_of`: no scheme, port or leading `www.`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from worldbuild.urls import domain_of
+
+_OPERATOR = re.compile(r"(?<![^\s(])(-?)site:([^\s)]*)", re.IGNORECASE)
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Sites:
+    """The sites a query keeps (any of; none: every site) and leaves out, as `host[/path]`."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
+NO_SITES = Sites()
+
+
+def site_of(value: str) -> str:
+    """`host[/path]` of a site as agents and APIs spell it (`https://www.Example.com/docs/`,
+    `*.example.com`, `"example.com"`); "" when it names no host."""
+    value = _SCHEME.sub("", value.strip().strip("\"'()")).lstrip("*.")
+    host, _, path = value.partition("/")
+    host = host.split("?", 1)[0].split("#", 1)[0].lower().rstrip(".")
+    if not host:
+        return ""
+    path = path.split("?", 1)[0].split("#", 1)[0].strip("/")
+    return domain_of(f"https://{host}/") + (f"/{path}" if path else "")
+
+
+def split_sites(query: str) -> tuple[str, Sites]:
+    """The query's words without its `site:` operators, and the sites they name."""
+    if "site:" not in query.lower():  # (most queries: no regex run)
+        return query, NO_SITES
+    include: list[str] = []
+    exclude: list[str] = []
+
+    def take(match: re.Match) -> str:
+        site = site_of(match.group(2))
+        if site:
+            (exclude if match.group(1) else include).append(site)
+        return " "
+
+    words = " ".join(_OPERATOR.sub(take, query).split())  # (an `OR` left between two is a stopword)
+    return words, Sites(tuple(dict.fromkeys(include)), tuple(dict.fromkeys(exclude)))
+
+
+def with_sites(query: str, include: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = ()) -> str:
+    """`query` with `site:` operators for an API's domain fields (blank names skipped)."""
+    operators = [f"site:{site}" for site in map(site_of, include) if site]
+    operators += [f"-site:{site}" for site in map(site_of, exclude) if site]
+    return " ".join([query, *operators]) if operators else query
