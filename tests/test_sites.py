@@ -74,6 +74,17 @@ def test_a_path_narrows_a_site_and_a_site_without_pages_finds_nothing(world):
     assert world.search(f"{QUERY} site:not-in-this-world.example", 5) == []
 
 
+def test_site_alone_lists_the_sites_pages_as_google_does(world):
+    pages = world.store.by_ids(range(len(world) + 1)).values()
+    on_site = sorted((p.canonical_url for p in pages if on("iana.org", p.canonical_url)))
+    listed = world.search("site:iana.org", 1_000)
+    assert sorted(h.canonical_url for h in listed) == on_site and len(on_site) > 3
+    assert all(h.score == 0 and h.snippet for h in listed)
+    masked = world.search("site:iana.org", 1_000, mask=[listed[0].url])
+    assert [h.canonical_url for h in masked] == [h.canonical_url for h in listed[1:]]
+    assert world.search("-site:iana.org", 5) == [] and world.search("site:", 5) == []
+
+
 def test_site_and_a_mask_together_and_snippets_without_the_operator(world):
     top = world.search(f"{QUERY} site:iana.org", 1)[0]
     assert "site" not in top.snippet.lower().replace("website", "")  # the snippet looks for the words alone

@@ -168,6 +168,8 @@ class World:
 
     def _rank(self, query: str, terms, k: int, mode: str, hidden: set[int],
               sites: Sites = NO_SITES) -> list[tuple[int, float]]:
+        if sites.include and not query.strip():  # `site:example.com` alone: the site's pages
+            return self._site_listing(sites, hidden, k)
         keep = self._keep(sites, hidden) if sites else None
 
         def bm25(depth: int) -> list[tuple[int, float]]:
@@ -200,6 +202,13 @@ class World:
             return lambda doc_ids: np.isin(doc_ids, allowed, kind="table")  # (a lookup table: linear in pages)
         blocked_ids = np.fromiter(blocked, np.int64)
         return lambda doc_ids: np.isin(doc_ids, blocked_ids, invert=True, kind="table")
+
+    def _site_listing(self, sites: Sites, hidden: set[int], k: int) -> list[tuple[int, float]]:
+        """A query of `site:` operators only, as Google answers one: the sites' pages (in the order
+        they were ingested; none ranks above another, so each scores 0)."""
+        blocked = hidden.union(*(self._site(site) for site in sites.exclude))
+        pages = set().union(*(self._site(site) for site in sites.include)) - blocked
+        return [(doc_id, 0.0) for doc_id in sorted(pages)[:k]]
 
     def _site(self, site: str) -> frozenset[int]:
         """The doc ids of a site's pages (kept for the next query that names it)."""
