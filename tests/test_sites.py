@@ -17,6 +17,9 @@ QUERY = "root servers"
     ("x (site:a.com OR site:b.com)", "x ( OR )", Sites(("a.com", "b.com"))),
     ("-site:*.b.org q site:b.org", "q", Sites(("b.org",), ("b.org",))),
     ("website:foo.org bar", "website:foo.org bar", Sites()),
+    ("root servers site:iana.org, history", "root servers history", Sites(("iana.org",))),
+    ("site: example.com", "site: example.com", Sites()),  # (a space after it: words)
+    ("q site:münchen.de/Straße", "q", Sites(("xn--mnchen-3ya.de/Stra%C3%9Fe",))),
     ("plain words", "plain words", Sites()),
 ])
 def test_site_operators_are_taken_out_of_the_words(query, words, sites):
@@ -82,7 +85,7 @@ def test_site_alone_lists_the_sites_pages_as_google_does(world):
     assert all(h.score == 0 and h.snippet for h in listed)
     masked = world.search("site:iana.org", 1_000, mask=[listed[0].url])
     assert [h.canonical_url for h in masked] == [h.canonical_url for h in listed[1:]]
-    assert world.search("-site:iana.org", 5) == [] and world.search("site:", 5) == []
+    assert world.search("-site:iana.org", 5) == []
 
 
 def test_site_and_a_mask_together_and_snippets_without_the_operator(world):
@@ -92,8 +95,73 @@ def test_site_and_a_mask_together_and_snippets_without_the_operator(world):
     assert masked and top.canonical_url not in [h.canonical_url for h in masked]
     batch = world.search_many([QUERY, f"{QUERY} site:iana.org", f"{QUERY} -site:iana.org"], 3, snippet_chars=0)
     assert [h.canonical_url for h in batch[0]] == [h.canonical_url for h in world.search(QUERY, 3, snippet_chars=0)]
-    assert all(on("iana.org", h.canonical_url) for h in batch[1])
+    assert batch[1] and all(on("iana.org", h.canonical_url) for h in batch[1])
     assert not any(on("iana.org", h.canonical_url) for h in batch[2])
+
+
+def test_pages_of_results_and_repeated_queries_with_site(world):
+    query = f"{QUERY} site:iana.org"
+    whole = [h.canonical_url for h in world.search(query, 20, snippet_chars=0)]
+    assert len(whole) > 4
+    paged = world.search_many([query, QUERY, query], 2, snippet_chars=0, offset=2)
+    assert [h.canonical_url for h in paged[0]] == whole[2:4] == [h.canonical_url for h in paged[2]]
+
+
+def test_the_compiled_kernel_orders_a_site_as_its_whole_ranking(sample_world):
+    """Servers rank with the compiled kernel: a `site:` query's order is the kernel's whole ranking
+    filtered, not only numpy's."""
+    with World.open(sample_world[0], backend="numba") as compiled:
+        for query in [QUERY, "common crawl data", "internet archive", "time zone database"]:
+            whole = compiled.search(query, 10_000, snippet_chars=0)
+            for site in sorted({domain_of(h.canonical_url) for h in whole})[:12]:
+                kept = [(h.canonical_url, h.score) for h in whole if on(site, h.canonical_url)][:5]
+                found = [(h.canonical_url, h.score) for h in compiled.search(f"{query} site:{site}", 5, snippet_chars=0)]
+                assert found == kept, (query, site)
+                left = [(h.canonical_url, h.score) for h in whole if not on(site, h.canonical_url)][:5]
+                assert [(h.canonical_url, h.score) for h in compiled.search(f"{query} -site:{site}", 5,
+                                                                              snippet_chars=0)] == left
+
+
+def test_a_world_ingested_before_the_domain_index_finds_the_same_pages(sample_world, sample_copy):
+    import sqlite3
+
+    queries = [f"{QUERY} site:iana.org", f"{QUERY} site:iana.org/domains", "site:commoncrawl.org", f"{QUERY} -site:iana.org"]
+    with World.open(sample_world[0]) as fresh:
+        assert fresh.store.has_domain_index
+        expected = [[h.canonical_url for h in fresh.search(q, 50, snippet_chars=0)] for q in queries]
+    db = sqlite3.connect(f"{sample_copy}/pages.sqlite")
+    db.execute("DROP INDEX pages_domain")  # as a world an earlier version ingested
+    db.close()
+    with World.open(sample_copy) as old:
+        assert not old.store.has_domain_index
+        assert [[h.canonical_url for h in old.search(q, 50, snippet_chars=0)] for q in queries] == expected
+
+
+def test_dense_site_search_stops_when_a_backend_caps_its_answers(dense_world, monkeypatch):
+    """Milvus answers at most 16,384 hits: going deeper must stop when no more come back."""
+    opened = World.open(dense_world)
+    real = opened.dense()
+    asked = []
+
+    class Capped:
+        size = real.size
+
+        def embed(self, query):
+            return real.embed(query)
+
+        def search_vector(self, vector, k, hidden=None, exact=False):
+            asked.append(k)
+            return real.search_vector(vector, min(k, 6), hidden, exact)
+
+    monkeypatch.setattr(opened, "dense", lambda: Capped())
+    try:
+        top6 = [hit[0] for hit in real.search("common crawl", 6)]
+        site = domain_of(opened.store.by_ids([top6[-1]])[top6[-1]].canonical_url)
+        found = opened.search(f"common crawl site:{site}", 5, snippet_chars=0, mode="dense")
+        assert found and all(on(site, h.canonical_url) for h in found) and len(asked) <= 2
+        assert opened.search("common crawl site:not-in-this-world.example", 5, mode="dense") == []
+    finally:
+        opened.close()
 
 
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])

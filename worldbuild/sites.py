@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from worldbuild.urls import domain_of
+from worldbuild.urls import BadURL, canonical_url, domain_of
 
 _OPERATOR = re.compile(r"(?<![^\s(])(-?)site:([^\s)]*)", re.IGNORECASE)
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
@@ -40,14 +40,17 @@ NO_SITES = Sites()
 
 def site_of(value: str) -> str:
     """`host[/path]` of a site as agents and APIs spell it (`https://www.Example.com/docs/`,
-    `*.example.com`, `"example.com"`); "" when it names no host."""
-    value = _SCHEME.sub("", value.strip().strip("\"'()")).lstrip("*.")
+    `*.example.com`, `"example.com",`, `münchen.de`); "" when it names no host."""
+    value = _SCHEME.sub("", value.strip().strip("\"'()")).lstrip("*.").rstrip(",;:!?")
     host, _, path = value.partition("/")
-    host = host.split("?", 1)[0].split("#", 1)[0].lower().rstrip(".")
-    if not host:
-        return ""
+    host = host.split("?", 1)[0].split("#", 1)[0].rstrip(".")
     path = path.split("?", 1)[0].split("#", 1)[0].strip("/")
-    return domain_of(f"https://{host}/") + (f"/{path}" if path else "")
+    try:  # (the host and path as stored URLs spell them: IDNA, percent-escapes)
+        canonical = canonical_url(f"https://{host}/{path}") if host else ""
+    except BadURL:
+        return ""
+    path = canonical.split("://", 1)[-1].partition("/")[2].strip("/") if path else ""
+    return domain_of(canonical) + (f"/{path}" if path else "") if canonical else ""
 
 
 def split_sites(query: str) -> tuple[str, Sites]:
@@ -59,8 +62,9 @@ def split_sites(query: str) -> tuple[str, Sites]:
 
     def take(match: re.Match) -> str:
         site = site_of(match.group(2))
-        if site:
-            (exclude if match.group(1) else include).append(site)
+        if not site:  # (`site: example.com`, `site:!`: words, not an operator)
+            return match.group(0)
+        (exclude if match.group(1) else include).append(site)
         return " "
 
     words = " ".join(_OPERATOR.sub(take, query).split())  # (an `OR` left between two is a stopword)

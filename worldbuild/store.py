@@ -102,6 +102,9 @@ class PageStore:
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='redirects'").fetchone())  # older worlds lack it
         # a world written before mirror clusters existed has no such tables until its next ingest
         self.has_mirrors = bool(self.db.execute("SELECT 1 FROM sqlite_master WHERE name='mirrors'").fetchone())
+        # a world written before the domain index reads its pages' hosts once, on its first `site:` query
+        self.has_domain_index = bool(self.db.execute("SELECT 1 FROM sqlite_master WHERE name='pages_domain'").fetchone())
+        self._by_domain: dict[str, list[int]] | None = None
 
     @staticmethod
     def _connect_readonly(path: str) -> sqlite3.Connection:
@@ -193,27 +196,38 @@ class PageStore:
         return ids
 
     def domains(self) -> list[str]:
-        """Every host the world has pages of (from the `pages_domain` index; an older world
-        without it reads every row once)."""
+        """Every host the world has pages of (through the `pages_domain` index)."""
+        if self._by_domain is not None or not self.has_domain_index:
+            return list(self._pages_by_domain())
         return [row[0] for row in self.db.execute("SELECT DISTINCT domain FROM pages")]
+
+    def _pages_by_domain(self) -> dict[str, list[int]]:
+        """A world ingested before the `pages_domain` index: every row read once, its doc ids by host."""
+        if self._by_domain is None:
+            by_domain: dict[str, list[int]] = {}
+            for doc_id, domain in self.db.execute("SELECT doc_id, domain FROM pages"):
+                by_domain.setdefault(domain, []).append(doc_id)
+            self._by_domain = by_domain
+        return self._by_domain
 
     def site_ids(self, site: str, domains: Iterable[str]) -> set[int]:
         """Doc ids of the pages on `site` (`host[/path]`, as `worldbuild.sites` spells it): the
         host's pages and its subdomains', under the path when one is given. `domains`: `domains()`."""
         host, _, path = site.partition("/")
         names = [name for name in domains if name == host or name.endswith("." + host)]
-        found: set[int] = set()
-        for start in range(0, len(names), _IDS_PER_QUERY):
-            chunk = names[start:start + _IDS_PER_QUERY]
-            marks = ",".join("?" * len(chunk))
-            if not path:
-                found.update(row[0] for row in self.db.execute(f"SELECT doc_id FROM pages WHERE domain IN ({marks})", chunk))
-                continue
-            for doc_id, canonical in self.db.execute(
-                    f"SELECT doc_id, canonical_url FROM pages WHERE domain IN ({marks})", chunk):
-                if canonical.split("://", 1)[-1].partition("/")[2].startswith(path):
-                    found.add(doc_id)
-        return found
+        if self.has_domain_index and self._by_domain is None:
+            found = set()
+            for start in range(0, len(names), _IDS_PER_QUERY):
+                chunk = names[start:start + _IDS_PER_QUERY]
+                found.update(row[0] for row in self.db.execute(
+                    f"SELECT doc_id FROM pages WHERE domain IN ({','.join('?' * len(chunk))})", chunk))
+        else:
+            by_domain = self._pages_by_domain()
+            found = {doc_id for name in names for doc_id in by_domain.get(name, ())}
+        if not path:
+            return found
+        return {doc_id for doc_id, canonical in self._rows("SELECT doc_id, canonical_url FROM pages", found)
+                if canonical.split("://", 1)[-1].partition("/")[2].startswith(path)}
 
     def urls_of(self, doc_ids: Iterable[int]) -> set[str]:
         """Every stored URL that reaches these pages: their own and their aliases'."""

@@ -13,6 +13,8 @@ from worldbuild.browse import DEFAULT_MAX_CHARS, BrowseResult, render
 from worldbuild.index.sharded import open_bm25
 from worldbuild.index.snippets import snippet
 from worldbuild.records import MANIFEST_FILE, Page
+from worldbuild import site_search
+from worldbuild.site_search import SitePages
 from worldbuild.sites import NO_SITES, Sites, split_sites
 from worldbuild.store import STORE_FILE, HitPage, PageStore
 
@@ -32,7 +34,6 @@ class ModeUnavailable(ValueError):
 
 MODES = ("bm25", "dense", "hybrid")
 FUSION_DEPTH = 50  # how deep each ranking goes into reciprocal rank fusion
-SITES_KEPT = 256  # sites whose pages a world keeps at hand for `site:` queries
 
 
 def default_world_dir() -> str:
@@ -72,8 +73,7 @@ class World:
         self._dense = None
         self.dense_model = dense_model  # the model queries are embedded by (None: the one that made the vectors)
         self.ann_search = ann_search  # efSearch / nprobe (None: what the world recorded at build)
-        self._domains: list[str] | None = None  # every host of the world, read on the first `site:`
-        self._site_pages: dict[str, frozenset[int]] = {}  # site -> its pages' doc ids, as asked
+        self.site_pages = SitePages(self.store)  # each site's pages, read as queries name them
 
     @classmethod
     def open(cls, world_dir: str | None = None, backend: str = "numpy", dense_model: str | None = None,
@@ -169,17 +169,17 @@ class World:
     def _rank(self, query: str, terms, k: int, mode: str, hidden: set[int],
               sites: Sites = NO_SITES) -> list[tuple[int, float]]:
         if sites.include and not query.strip():  # `site:example.com` alone: the site's pages
-            return self._site_listing(sites, hidden, k)
-        keep = self._keep(sites, hidden) if sites else None
+            return site_search.listing(k, self.site_pages, sites, hidden)
 
         def bm25(depth: int) -> list[tuple[int, float]]:
-            if keep is not None:
-                return self.index.search_where(terms, depth, keep)
+            if sites:
+                return site_search.bm25_within(self.index, terms, depth, self.site_pages, sites, hidden)
             return [hit for hit in self.index.search(terms, depth + len(hidden)) if hit[0] not in hidden][:depth]
 
         def dense(depth: int) -> list[tuple[int, float]]:
-            return self._dense_where(query, depth, hidden, keep) if keep is not None else \
-                self.dense().search(query, depth, hidden)
+            if sites:
+                return site_search.dense_within(self.dense(), query, depth, self.site_pages, sites, hidden)
+            return self.dense().search(query, depth, hidden)
 
         if mode == "bm25":
             return bm25(k)
@@ -192,50 +192,10 @@ class World:
             return reciprocal_rank_fusion(bm25(depth), dense(depth), k=k)
         raise ModeUnavailable(f"unknown mode {mode!r}; use one of {', '.join(MODES)}")
 
-    def _keep(self, sites: Sites, hidden: set[int]):
-        """`doc_ids -> bool array`: the pages a query's `site:` operators (and the mask) leave it."""
-        import numpy as np
-
-        blocked = hidden.union(*(self._site(site) for site in sites.exclude))
-        if sites.include:
-            allowed = np.fromiter(set().union(*(self._site(site) for site in sites.include)) - blocked, np.int64)
-            return lambda doc_ids: np.isin(doc_ids, allowed, kind="table")  # (a lookup table: linear in pages)
-        blocked_ids = np.fromiter(blocked, np.int64)
-        return lambda doc_ids: np.isin(doc_ids, blocked_ids, invert=True, kind="table")
-
-    def _site_listing(self, sites: Sites, hidden: set[int], k: int) -> list[tuple[int, float]]:
-        """A query of `site:` operators only, as Google answers one: the sites' pages (in the order
-        they were ingested; none ranks above another, so each scores 0)."""
-        blocked = hidden.union(*(self._site(site) for site in sites.exclude))
-        pages = set().union(*(self._site(site) for site in sites.include)) - blocked
-        return [(doc_id, 0.0) for doc_id in sorted(pages)[:k]]
-
-    def _site(self, site: str) -> frozenset[int]:
-        """The doc ids of a site's pages (kept for the next query that names it)."""
-        found = self._site_pages.get(site)
-        if found is None:
-            if self._domains is None:
-                self._domains = self.store.domains()
-            if len(self._site_pages) >= SITES_KEPT:
-                self._site_pages.clear()
-            found = self._site_pages[site] = frozenset(self.store.site_ids(site, self._domains))
-        return found
-
-    def _dense_where(self, query: str, k: int, hidden: set[int], keep) -> list[tuple[int, float]]:
-        """Dense top-k among the pages `keep` marks: deeper and deeper until k are kept or none are left."""
-        import numpy as np
-
-        depth = 4 * k
-        while True:
-            hits = self.dense().search(query, depth, hidden)
-            kept = [hit for hit, ok in zip(hits, keep(np.fromiter((h[0] for h in hits), np.int64, len(hits)))) if ok]
-            if len(kept) >= k or len(hits) < depth:
-                return kept[:k]
-            depth *= 8
-
     def rank(self, query: str, k: int = 10, mode: str = "bm25") -> list[tuple[int, float]]:
         """(doc id, score) of the top k, best first, without reading pages (retrieval evaluation)."""
-        return self._rank(query, self.index.terms(query), k, mode, set()) if k > 0 else []
+        words, sites = split_sites(query)
+        return self._rank(words, self.index.terms(words), k, mode, set(), sites) if k > 0 else []
 
     def search(self, query: str, k: int = 10, snippet_chars: int = 240,
                mask: Iterable[str] | None = None, mode: str = "bm25") -> list[SearchHit]:

@@ -316,24 +316,60 @@ class BM25Index:
         positions, scores = self.retriever.retrieve([terms.token_ids], k=k, show_progress=False, n_threads=1)
         return [(int(self.doc_ids[p]), float(s)) for p, s in zip(positions[0], scores[0]) if s > 0]
 
-    def search_where(self, terms: QueryTerms, k: int, keep: Callable[[np.ndarray], np.ndarray]) -> list[tuple[int, float]]:
-        """`search` among the pages that `keep(doc_ids)` marks True: every page is scored, so the k
-        best kept ones come back however far down the whole ranking they stand (a `site:` search)."""
+    def search_among(self, terms: QueryTerms, k: int, doc_ids: np.ndarray, inside: bool = True) -> list[tuple[int, float]]:
+        """`search` among the pages `doc_ids` (sorted; `inside=False`: among all the others), for a
+        `site:` query: only those pages are scored, so it costs their share of the query's postings,
+        not a pass over the world, and the k best of them come back however far down the whole ranking
+        they stand. Sums are float64 and ties go by position, as in the compiled kernel."""
         if not terms.token_ids or self.retriever is None or k <= 0:
             return []
-        return self._scaled_search(terms, min(k, self.size), keep(np.asarray(self.doc_ids)))
+        positions = self._positions(doc_ids, inside)
+        if not len(positions):
+            return []
+        factor = self._factors(terms)
+        data, indices = self.retriever.scores["data"], self.retriever.scores["indices"]
+        sums = np.zeros(len(positions), dtype=np.float64)
+        for token_id in terms.token_ids:
+            start, stop = int(self._indptr[token_id]), int(self._indptr[token_id + 1])
+            posting = np.asarray(indices[start:stop])
+            slots = np.minimum(np.searchsorted(positions, posting), len(positions) - 1)
+            held = positions[slots] == posting
+            weight = np.float64(np.float32(factor.get(token_id, 1.0)))  # (as the kernel takes it)
+            sums[slots[held]] += np.asarray(data[start:stop])[held].astype(np.float64) * weight
+        if len(sums) > k:  # the k best, and every page tied with the k-th (ties then go by position)
+            candidates = np.flatnonzero(sums >= np.partition(sums, len(sums) - k)[len(sums) - k])
+        else:
+            candidates = np.arange(len(sums))
+        ranked = candidates[np.lexsort((positions[candidates], -sums[candidates]))][:k]
+        return [(int(self.doc_ids[positions[i]]), float(np.float32(sums[i]))) for i in ranked if sums[i] > 0]
 
-    def _scaled_search(self, terms: QueryTerms, k: int, where: np.ndarray | None = None) -> list[tuple[int, float]]:
-        """BM25 with each variant's column scaled to its word's idf (bm25s sums columns as they are);
-        only the pages `where` marks, when given."""
+    def _positions(self, doc_ids: np.ndarray, inside: bool) -> np.ndarray:
+        """The sorted positions in this index of the pages `doc_ids` (sorted), or of every other page."""
+        ids = np.asarray(self.doc_ids)
+        if self._ids_sorted:
+            found = np.minimum(np.searchsorted(ids, doc_ids), max(len(ids) - 1, 0))
+            positions = found[ids[found] == doc_ids] if len(ids) else found[:0]
+        else:
+            positions = np.flatnonzero(np.isin(ids, doc_ids))
+        if inside:
+            return positions
+        others = np.ones(len(ids), dtype=np.bool_)
+        others[positions] = False
+        return np.flatnonzero(others)
+
+    @cached_property
+    def _ids_sorted(self) -> bool:
+        ids = np.asarray(self.doc_ids)
+        return bool(np.all(ids[1:] > ids[:-1]))
+
+    def _scaled_search(self, terms: QueryTerms, k: int) -> list[tuple[int, float]]:
+        """BM25 with each variant's column scaled to its word's idf (bm25s sums columns as they are)."""
         factor = self._factors(terms)
         data, indices = self.retriever.scores["data"], self.retriever.scores["indices"]
         scores = np.zeros(self.size, dtype=np.float32)
         for token_id in terms.token_ids:
             start, stop = int(self._indptr[token_id]), int(self._indptr[token_id + 1])
             scores[indices[start:stop]] += np.asarray(data[start:stop]) * np.float32(factor.get(token_id, 1.0))
-        if where is not None:
-            scores[~where] = 0
         top = np.argpartition(-scores, k - 1)[:k] if k < self.size else np.arange(self.size)
         ranked = sorted(top.tolist(), key=lambda position: (-scores[position], position))
         return [(int(self.doc_ids[p]), float(scores[p])) for p in ranked if scores[p] > 0]

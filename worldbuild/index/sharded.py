@@ -304,11 +304,12 @@ class ShardedBM25Index:
         merged = [hit for hits in lists for hit in hits]
         return sorted(merged, key=lambda hit: (-hit[1], hit[0]))[:k]
 
-    def search_where(self, terms: QueryTerms, k: int, keep) -> list[tuple[int, float]]:
-        """`search` among the pages `keep(doc_ids)` marks (`BM25Index.search_where`), over all shards."""
+    def search_among(self, terms: QueryTerms, k: int, doc_ids, inside: bool = True) -> list[tuple[int, float]]:
+        """`BM25Index.search_among` over all shards, merged as `search` merges."""
         if k <= 0 or not terms.groups:
             return []
-        lists = self.pool.map(lambda shard: shard.search_where(self._for_shard(shard, terms), k, keep), self.shards)
+        lists = self.pool.map(lambda shard: shard.search_among(self._for_shard(shard, terms), k, doc_ids, inside),
+                              self.shards)
         return sorted((hit for hits in lists for hit in hits), key=lambda hit: (-hit[1], hit[0]))[:k]
 
     def search_many(self, batch: list[QueryTerms], k: int) -> list[list[tuple[int, float]]]:

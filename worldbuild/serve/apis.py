@@ -21,7 +21,7 @@ from worldbuild.serve.models import (CustomSearchRequest, ExaContents, ExaConten
                                      ParseUrlsRequest, PerplexitySearchRequest, SerpApiRequest,
                                      TavilyExtractRequest, WikiQueriesRequest)
 from worldbuild.serve.peers import RETRIEVE_PASSAGE_CHARS, batch_hits, built, skip_reason, validated
-from worldbuild.sites import with_sites
+from worldbuild.sites import split_sites, with_sites
 
 EXA_TEXT_CHARS = 10_000  # exa-py's default `maxCharacters`
 HIGHLIGHT_CHARS = 300
@@ -70,11 +70,13 @@ def _date(value: str) -> str | None:
 def install(app: FastAPI, served) -> None:
     world = served.world
 
-    def searched(query: str, k: int, http: Request, mask: list[str] = (), snippet_chars: int = 240, offset: int = 0):
-        """Hits for `query` (none for a blank or over-long one) under the address's and body's mask."""
+    def searched(query: str, k: int, http: Request, mask: list[str] = (), snippet_chars: int = 240, offset: int = 0,
+                 sites: tuple[list[str], list[str]] = ([], [])):
+        """Hits for `query` (none for a blank or over-long one) under the address's and body's mask,
+        within the `sites` an API's fields name (kept, left out): `site:` operators not counted in its length."""
         if skip_reason(query):
             return []
-        return served.search(query, k, "bm25", served.mask(http, list(mask)), snippet_chars, offset)
+        return served.search(with_sites(query, *sites), k, "bm25", served.mask(http, list(mask)), snippet_chars, offset)
 
     # -- Exa: POST /exa/search, /exa/contents (exa-py's `Exa(base_url=...)`) --------------------------
     def exa_result(page, url: str, options: ExaContents, highlight: str | None, score: float | None) -> dict:
@@ -93,8 +95,8 @@ def install(app: FastAPI, served) -> None:
 
     def exa_results(query: str, request: ExaResults, http: Request, mask: list[str]) -> list[dict]:
         """Search's and findSimilar's results: the hits for `query`, with what `contents` asks for."""
-        query = with_sites(query, request.includeDomains or (), request.excludeDomains or ())
-        hits = searched(query, request.numResults, http, mask, HIGHLIGHT_CHARS)
+        hits = searched(query, request.numResults, http, mask, HIGHLIGHT_CHARS,
+                        sites=(request.includeDomains or [], request.excludeDomains or []))
         pages = world.store.by_ids(h.doc_id for h in hits)
         return [exa_result(pages[h.doc_id], h.url, request.contents or request, h.snippet, h.score) for h in hits]
 
@@ -112,7 +114,7 @@ def install(app: FastAPI, served) -> None:
         page = world.page(request.url, mask=mask)
         if page is None:
             return served.not_available(request.url)
-        query = " ".join(f"{page.title} {plain_text(page.text[:2000])}".split()[:SIMILAR_WORDS])
+        query = split_sites(" ".join(f"{page.title} {plain_text(page.text[:2000])}".split()[:SIMILAR_WORDS]))[0]
         results = exa_results(query, request, http, [*request.mask, request.url])
         return served.json({"requestId": _request_id("exa-similar", request.model_dump(), mask),
                             "results": results, "costDollars": {"total": 0}})
@@ -251,10 +253,10 @@ def install(app: FastAPI, served) -> None:
                                           "status": "INVALID_ARGUMENT"}}, 400)
         num = min(request.num, GOOGLE_REACHABLE + 1 - request.start)
         site = [request.siteSearch] if request.siteSearch else []
-        query = with_sites(request.q, site if request.siteSearchFilter == "i" else [], site if request.siteSearchFilter == "e" else [])
-        hits = searched(query, num, http, offset=request.start - 1)
+        sites = (site, []) if request.siteSearchFilter == "i" else ([], site)
+        hits = searched(request.q, num, http, offset=request.start - 1, sites=sites)
         # totalResults: how many of the first 100 match (all a client can page through), counted without snippets
-        reachable = len(searched(query, GOOGLE_REACHABLE, http, snippet_chars=0))
+        reachable = len(searched(request.q, GOOGLE_REACHABLE, http, snippet_chars=0, sites=sites))
         items = [{"kind": "customsearch#result", "title": h.title, "htmlTitle": html.escape(h.title), "link": h.url,
                   "displayLink": urlparse(h.url).hostname or "", "snippet": h.snippet,
                   "htmlSnippet": html.escape(h.snippet),

@@ -1,0 +1,87 @@
+"""Search within sites: the pages a query's `site:` operators leave it (`worldbuild.sites`), and
+the ranking among them, exact however far down the whole ranking a site's pages stand.
+
+BM25 with `site:` scores only the site's pages (`search_among`: their share of the query's
+postings, not a pass over the world). With `-site:` alone, a site of few pages is left out as a
+mask is (the ranking goes that much deeper, through the same kernel as any query); a large one
+is left out by scoring all the other pages. Dense search goes deeper until it has k of the site's
+pages or has looked at every page.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from worldbuild.sites import Sites
+from worldbuild.store import PageStore
+
+SITES_KEPT = 256  # sites whose pages are kept at hand for the next query that names them
+LEFT_OUT_BY_DEPTH = 10_000  # `-site:` pages (with the mask) left out by ranking deeper; more: by scoring the rest
+
+_NONE = np.empty(0, dtype=np.int64)
+
+
+class SitePages:
+    """The doc ids of each site's pages (sorted int64), read from the store once per site."""
+
+    def __init__(self, store: PageStore):
+        self.store = store
+        self._domains: list[str] | None = None
+        self._kept: dict[str, np.ndarray] = {}
+
+    def of(self, site: str) -> np.ndarray:
+        found = self._kept.get(site)
+        if found is None:
+            if self._domains is None:
+                self._domains = self.store.domains()
+            found = np.unique(np.fromiter(self.store.site_ids(site, self._domains), dtype=np.int64))
+            if len(self._kept) >= SITES_KEPT:
+                self._kept.clear()
+            self._kept[site] = found
+        return found
+
+    def _union(self, sites: tuple[str, ...]) -> np.ndarray:
+        arrays = [self.of(site) for site in sites]
+        return arrays[0] if len(arrays) == 1 else np.unique(np.concatenate(arrays)) if arrays else _NONE
+
+    def left_out(self, sites: Sites, hidden: set[int]) -> np.ndarray:
+        """The pages a query may not answer with: the mask's and its `-site:` sites'."""
+        masked = np.fromiter(hidden, dtype=np.int64, count=len(hidden))
+        return np.union1d(masked, self._union(sites.exclude)) if len(masked) else self._union(sites.exclude)
+
+    def allowed(self, sites: Sites, left_out: np.ndarray) -> np.ndarray:
+        """The pages of the query's `site:` sites that it may answer with."""
+        return np.setdiff1d(self._union(sites.include), left_out, assume_unique=True)
+
+
+def bm25_within(index, terms, k: int, pages: SitePages, sites: Sites, hidden: set[int]) -> list[tuple[int, float]]:
+    left_out = pages.left_out(sites, hidden)
+    if sites.include:
+        return index.search_among(terms, k, pages.allowed(sites, left_out))
+    if len(left_out) <= LEFT_OUT_BY_DEPTH:
+        skipped = set(left_out.tolist())
+        return [hit for hit in index.search(terms, k + len(skipped)) if hit[0] not in skipped][:k]
+    return index.search_among(terms, k, left_out, inside=False)
+
+
+def dense_within(dense, query: str, k: int, pages: SitePages, sites: Sites, hidden: set[int]) -> list[tuple[int, float]]:
+    left_out = pages.left_out(sites, hidden)
+    skipped = set(left_out.tolist())
+    if not sites.include:
+        return dense.search(query, k, skipped)
+    allowed = set(pages.allowed(sites, left_out).tolist())
+    if not allowed or k <= 0:
+        return []
+    vector, depth, seen = dense.embed(query), 4 * k, -1
+    while True:
+        hits = dense.search_vector(vector, depth, skipped)
+        kept = [hit for hit in hits if hit[0] in allowed]
+        if len(kept) >= k or depth >= dense.size or len(hits) <= seen:  # (a backend may cap its answers)
+            return kept[:k]
+        seen, depth = len(hits), depth * 8
+
+
+def listing(k: int, pages: SitePages, sites: Sites, hidden: set[int]) -> list[tuple[int, float]]:
+    """A query of `site:` operators alone, as Google answers one: the sites' pages, in the order
+    they were ingested (no words rank one above another, so each scores 0)."""
+    return [(int(doc_id), 0.0) for doc_id in pages.allowed(sites, pages.left_out(sites, hidden))[:k]]
