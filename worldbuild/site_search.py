@@ -15,7 +15,8 @@ import numpy as np
 from worldbuild.sites import Sites
 from worldbuild.store import PageStore
 
-SITES_KEPT = 256  # sites whose pages are kept at hand for the next query that names them
+SITES_KEPT = 256  # sites whose pages are kept at hand for the next query that names them,
+PAGES_KEPT = 8_000_000  # and their pages at most (8 bytes each: `site:com` on a large world is most of it)
 LEFT_OUT_BY_DEPTH = 10_000  # `-site:` pages (with the mask) left out by ranking deeper; more: by scoring the rest
 
 _NONE = np.empty(0, dtype=np.int64)
@@ -35,7 +36,7 @@ class SitePages:
             if self._domains is None:
                 self._domains = self.store.domains()
             found = np.unique(np.fromiter(self.store.site_ids(site, self._domains), dtype=np.int64))
-            if len(self._kept) >= SITES_KEPT:
+            if len(self._kept) >= SITES_KEPT or sum(map(len, self._kept.values())) + len(found) > PAGES_KEPT:
                 self._kept.clear()
             self._kept[site] = found
         return found
