@@ -32,6 +32,8 @@ LEGACY_ANALYZERS = ["english"]  # indexes built before analysis by language stem
 BATCH_SPLIT = 256  # a batch of this many queries or more is split over the cores
 WORD_MEMO_LIMIT = 200_000  # query words whose weights a searcher remembers (then forgotten all at once)
 
+POSTINGS_PER_LOOKUP = 8  # postings read through in the time one page is looked up in one (`topk.LOOKUP_COST`)
+
 
 def idf(df, n):
     """bm25s's default (Lucene) idf, here to rescale and to weigh snippet terms."""
@@ -331,11 +333,17 @@ class BM25Index:
         sums = np.zeros(len(positions), dtype=np.float64)
         for token_id in terms.token_ids:
             start, stop = int(self._indptr[token_id]), int(self._indptr[token_id + 1])
-            posting = np.asarray(indices[start:stop])
-            slots = np.minimum(np.searchsorted(positions, posting), len(positions) - 1)
-            held = positions[slots] == posting
             weight = np.float64(np.float32(factor.get(token_id, 1.0)))  # (as the kernel takes it)
-            sums[slots[held]] += np.asarray(data[start:stop])[held].astype(np.float64) * weight
+            if len(positions) * POSTINGS_PER_LOOKUP < stop - start:  # few pages: each looked up in the (sorted) posting
+                posting = indices[start:stop]
+                at = np.minimum(np.searchsorted(posting, positions), stop - start - 1)
+                held = np.asarray(posting[at]) == positions
+                sums[held] += np.asarray(data[start:stop][at[held]]).astype(np.float64) * weight
+            else:  # the posting read through, each of its pages looked for among them
+                posting = np.asarray(indices[start:stop])
+                slots = np.minimum(np.searchsorted(positions, posting), len(positions) - 1)
+                held = positions[slots] == posting
+                sums[slots[held]] += np.asarray(data[start:stop])[held].astype(np.float64) * weight
         if len(sums) > k:  # the k best, and every page tied with the k-th (ties then go by position)
             candidates = np.flatnonzero(sums >= np.partition(sums, len(sums) - k)[len(sums) - k])
         else:
