@@ -30,7 +30,10 @@ def test_a_site_is_read_as_the_store_groups_pages():
     assert site_of("https://www.iana.org/domains/?x=1") == "iana.org/domains" == site_of("iana.org/domains")
     assert site_of(" ") == "" and site_of("http://") == ""
     assert domain_of("https://www.iana.org/") == site_of("WWW.IANA.ORG.")
-    assert with_sites("q", ["iana.org", ""], ["www.archive.org"]) == "q site:iana.org -site:archive.org"
+    assert with_sites("q", ["iana.org", "", "a b"], ["www.archive.org"]) == "q site:iana.org -site:www.archive.org"
+    for name in ["a.com) foo", "exa mple.com", "http://[", "www.m.example.com", "example.com/a b"]:  # read once, as given
+        assert split_sites(with_sites("q", [name]))[1].include == ((site_of(name),) if site_of(name) else ())
+    assert site_of("a.com) foo") == site_of("exa mple.com") == "" and site_of("www.m.example.com") == "m.example.com"
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +125,32 @@ def test_the_compiled_kernel_orders_a_site_as_its_whole_ranking(sample_world):
                                                                               snippet_chars=0)] == left
 
 
+def test_a_large_left_out_site_is_scored_around_as_a_small_one_is_ranked_past(sample_world, monkeypatch):
+    """`-site:` of many pages scores every other page (`search_among(inside=False)`); of few, the
+    kernel ranks deeper: the same pages in the same order either way."""
+    from worldbuild import site_search
+
+    with World.open(sample_world[0], backend="numba") as compiled:
+        queries = [f"{q} -site:{site}" for q in [QUERY, "common crawl data", "internet archive"]
+                   for site in ["iana.org", "archive.org", "commoncrawl.org"]]
+        deeper = [[(h.canonical_url, h.score) for h in compiled.search(q, 8, snippet_chars=0)] for q in queries]
+        monkeypatch.setattr(site_search, "LEFT_OUT_BY_DEPTH", 0)
+        around = [[(h.canonical_url, h.score) for h in compiled.search(q, 8, snippet_chars=0)] for q in queries]
+        assert around == deeper and all(deeper)
+
+
+def test_sites_kept_at_hand_are_bounded_and_read_again(world, monkeypatch):
+    from worldbuild import site_search
+
+    expected = [h.canonical_url for h in world.search(f"{QUERY} site:iana.org", 20, snippet_chars=0)]
+    monkeypatch.setattr(site_search, "PAGES_KEPT", 5)  # fewer than iana.org's pages: never kept
+    world.site_pages._kept.clear()
+    assert [h.canonical_url for h in world.search(f"{QUERY} site:iana.org", 20, snippet_chars=0)] == expected
+    assert "iana.org" not in world.site_pages._kept
+    world.search(f"{QUERY} site:commoncrawl.org", 5)
+    assert sum(map(len, world.site_pages._kept.values())) <= 5
+
+
 def test_a_world_ingested_before_the_domain_index_finds_the_same_pages(sample_world, sample_copy):
     import sqlite3
 
@@ -160,6 +189,7 @@ def test_dense_site_search_stops_when_a_backend_caps_its_answers(dense_world, mo
         found = opened.search(f"common crawl site:{site}", 5, snippet_chars=0, mode="dense")
         assert found and all(on(site, h.canonical_url) for h in found) and len(asked) <= 2
         assert opened.search("common crawl site:not-in-this-world.example", 5, mode="dense") == []
+        assert opened.search("-site:example.org", 5, mode="dense") == []  # (no words: nothing, in every mode)
     finally:
         opened.close()
 
@@ -187,6 +217,13 @@ def test_site_through_the_routes_agents_use(server):
     google = httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": "iana.org"}).json()
     assert google["items"] and all(on("iana.org", item["link"]) for item in google["items"])
     assert google["queries"]["request"][0]["searchTerms"] == QUERY
+    for path, body in [("/exa/search", {"query": QUERY, "includeDomains": ["http://["]}),
+                       ("/tavily/search", {"query": QUERY, "exclude_domains": ["not a site"]}),
+                       ("/perplexity/search", {"query": QUERY, "search_domain_filter": ["-exa mple.com"]})]:
+        answer = httpx.post(server + path, json=body)  # a filter that names no site is refused, not dropped
+        assert answer.status_code == 422 and "not a site" in answer.text
+    assert httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": "a b"}).status_code == 422
+    assert httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": ""}).json()["items"]
     left_out = httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": "iana.org",
                                                               "siteSearchFilter": "e"}).json()
     assert left_out["items"] and not any(on("iana.org", item["link"]) for item in left_out["items"])

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Iterable
+from urllib.parse import quote
 
 from worldbuild.urls import BadURL, canonical_url, domain_of
 
 _OPERATOR = re.compile(r"(?<![^\s(])(-?)site:([^\s)]*)", re.IGNORECASE)
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")  # a host as the store keeps it (IDNA: ASCII only)
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,11 @@ def site_of(value: str) -> str:
         canonical = canonical_url(f"https://{host}/{path}") if host else ""
     except BadURL:
         return ""
+    host = domain_of(canonical) if canonical else ""
+    if not _HOST.fullmatch(host):
+        return ""
     path = canonical.split("://", 1)[-1].partition("/")[2].strip("/") if path else ""
-    return domain_of(canonical) + (f"/{path}" if path else "") if canonical else ""
+    return host + (f"/{path}" if path else "")
 
 
 def split_sites(query: str) -> tuple[str, Sites]:
@@ -71,8 +77,17 @@ def split_sites(query: str) -> tuple[str, Sites]:
     return words, Sites(tuple(dict.fromkeys(include)), tuple(dict.fromkeys(exclude)))
 
 
-def with_sites(query: str, include: list[str] | tuple[str, ...] = (), exclude: list[str] | tuple[str, ...] = ()) -> str:
-    """`query` with `site:` operators for an API's domain fields (blank names skipped)."""
-    operators = [f"site:{site}" for site in map(site_of, include) if site]
-    operators += [f"-site:{site}" for site in map(site_of, exclude) if site]
+def with_sites(query: str, include: Iterable[str] = (), exclude: Iterable[str] = ()) -> str:
+    """`query` with `site:` operators for an API's domain fields, each as the field spells it (read
+    once, by `split_sites`); names that are no site are left out (`is_site` tells them apart first)."""
+    operators = [f"{sign}site:{_WHITESPACE_OR_PAREN.sub(lambda m: quote(m.group()), name.strip())}"
+                 for sign, names in (("", include), ("-", exclude)) for name in names if site_of(name)]
     return " ".join([query, *operators]) if operators else query
+
+
+def is_site(name: str) -> bool:
+    """True when `name` names a site (a host, with or without scheme and path)."""
+    return bool(site_of(name))
+
+
+_WHITESPACE_OR_PAREN = re.compile(r"[\s()]")

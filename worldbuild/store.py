@@ -210,24 +210,22 @@ class PageStore:
             self._by_domain = by_domain
         return self._by_domain
 
-    def site_ids(self, site: str, domains: Iterable[str]) -> set[int]:
-        """Doc ids of the pages on `site` (`host[/path]`, as `worldbuild.sites` spells it): the
-        host's pages and its subdomains', under the path when one is given. `domains`: `domains()`."""
-        host, _, path = site.partition("/")
-        names = [name for name in domains if name == host or name.endswith("." + host)]
-        if self.has_domain_index and self._by_domain is None:
-            found = set()
-            for start in range(0, len(names), _IDS_PER_QUERY):
-                chunk = names[start:start + _IDS_PER_QUERY]
-                found.update(row[0] for row in self.db.execute(
+    def site_ids(self, hosts: list[str], path: str = "") -> Iterator[int]:
+        """Doc ids of the pages of `hosts` (as `domains()` names them), those whose path starts with
+        `path` when one is given (`worldbuild.sites` spells it: no leading slash, percent-escaped)."""
+        if path:
+            ids = list(self.site_ids(hosts))
+            yield from (doc_id for doc_id, canonical in self._rows("SELECT doc_id, canonical_url FROM pages", ids)
+                        if canonical.split("://", 1)[-1].partition("/")[2].startswith(path))
+        elif self.has_domain_index and self._by_domain is None:
+            for start in range(0, len(hosts), _IDS_PER_QUERY):
+                chunk = hosts[start:start + _IDS_PER_QUERY]
+                yield from (row[0] for row in self.db.execute(
                     f"SELECT doc_id FROM pages WHERE domain IN ({','.join('?' * len(chunk))})", chunk))
         else:
             by_domain = self._pages_by_domain()
-            found = {doc_id for name in names for doc_id in by_domain.get(name, ())}
-        if not path:
-            return found
-        return {doc_id for doc_id, canonical in self._rows("SELECT doc_id, canonical_url FROM pages", found)
-                if canonical.split("://", 1)[-1].partition("/")[2].startswith(path)}
+            for host in hosts:
+                yield from by_domain.get(host, ())
 
     def urls_of(self, doc_ids: Iterable[int]) -> set[str]:
         """Every stored URL that reaches these pages: their own and their aliases'."""

@@ -168,8 +168,8 @@ class World:
 
     def _rank(self, query: str, terms, k: int, mode: str, hidden: set[int],
               sites: Sites = NO_SITES) -> list[tuple[int, float]]:
-        if sites.include and not query.strip():  # `site:example.com` alone: the site's pages
-            return site_search.listing(k, self.site_pages, sites, hidden)
+        if not query.strip():  # `site:example.com` alone: the site's pages; `-site:` alone: nothing
+            return site_search.listing(k, self.site_pages, sites, hidden) if sites.include else []
 
         def bm25(depth: int) -> list[tuple[int, float]]:
             if sites:

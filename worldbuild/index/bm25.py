@@ -322,7 +322,8 @@ class BM25Index:
         """`search` among the pages `doc_ids` (sorted; `inside=False`: among all the others), for a
         `site:` query: only those pages are scored, so it costs their share of the query's postings,
         not a pass over the world, and the k best of them come back however far down the whole ranking
-        they stand. Sums are float64 and ties go by position, as in the compiled kernel."""
+        they stand. Sums are float64, ordered by their float32 value and then by position, as the
+        compiled kernel orders them."""
         if not terms.token_ids or self.retriever is None or k <= 0:
             return []
         positions = self._positions(doc_ids, inside)
@@ -344,12 +345,13 @@ class BM25Index:
                 slots = np.minimum(np.searchsorted(positions, posting), len(positions) - 1)
                 held = positions[slots] == posting
                 sums[slots[held]] += np.asarray(data[start:stop])[held].astype(np.float64) * weight
-        if len(sums) > k:  # the k best, and every page tied with the k-th (ties then go by position)
-            candidates = np.flatnonzero(sums >= np.partition(sums, len(sums) - k)[len(sums) - k])
+        scores = sums.astype(np.float32)  # (the kernel orders by its float32 scores too)
+        if len(scores) > k:  # the k best, and every page tied with the k-th (ties then go by position)
+            candidates = np.flatnonzero(scores >= np.partition(scores, len(scores) - k)[len(scores) - k])
         else:
-            candidates = np.arange(len(sums))
-        ranked = candidates[np.lexsort((positions[candidates], -sums[candidates]))][:k]
-        return [(int(self.doc_ids[positions[i]]), float(np.float32(sums[i]))) for i in ranked if sums[i] > 0]
+            candidates = np.arange(len(scores))
+        ranked = candidates[np.lexsort((positions[candidates], -scores[candidates]))][:k]
+        return [(int(self.doc_ids[positions[i]]), float(scores[i])) for i in ranked if scores[i] > 0]
 
     def _positions(self, doc_ids: np.ndarray, inside: bool) -> np.ndarray:
         """The sorted positions in this index of the pages `doc_ids` (sorted), or of every other page."""

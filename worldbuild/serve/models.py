@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from worldbuild.sites import is_site
+
 MAX_QUERY_CHARS = 1000
 MAX_K = 100
 MAX_RETRIEVE_QUERIES = 8192
@@ -43,6 +45,19 @@ def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
     return value
+
+
+MAX_SITES = 300  # sites an API's domain field may name (Tavily's own limit for its include_domains)
+
+
+def _sites(values: list[str] | str | None):
+    """An API's domain field: each entry names a site (Perplexity's may start with `-`)."""
+    if isinstance(values, str) and not values.strip():
+        return None  # (an empty `siteSearch=`: no site)
+    for value in [values] if isinstance(values, str) else values or ():
+        if not is_site(value.removeprefix("-")):
+            raise ValueError(f"not a site: {value!r}")
+    return values
 
 
 class Strict(BaseModel):
@@ -200,9 +215,11 @@ class TavilyRequest(Lax):
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     max_results: int = Field(5, ge=1, le=MAX_K)
     include_raw_content: bool = False
-    include_domains: list[str] | None = Field(None, description="Only pages of these sites (`site:`)")
-    exclude_domains: list[str] | None = Field(None, description="No pages of these sites (`-site:`)")
+    include_domains: list[str] | None = Field(None, max_length=MAX_SITES, description="Only pages of these sites (`site:`)")
+    exclude_domains: list[str] | None = Field(None, max_length=MAX_SITES, description="No pages of these sites (`-site:`)")
     mask: list[str] = Mask
+
+    _named = field_validator("include_domains", "exclude_domains")(_sites)
 
 
 class TavilyExtractRequest(Lax):
@@ -288,9 +305,11 @@ class ExaResults(ExaContents):
 
     numResults: int = Field(10, ge=1, le=MAX_K)
     contents: ExaContents | None = None
-    includeDomains: list[str] | None = Field(None, description="Only pages of these sites (`site:`)")
-    excludeDomains: list[str] | None = Field(None, description="No pages of these sites (`-site:`)")
+    includeDomains: list[str] | None = Field(None, max_length=MAX_SITES, description="Only pages of these sites (`site:`)")
+    excludeDomains: list[str] | None = Field(None, max_length=MAX_SITES, description="No pages of these sites (`-site:`)")
     mask: list[str] = Mask
+
+    _named = field_validator("includeDomains", "excludeDomains")(_sites)
 
 
 class ExaSearchRequest(ExaResults):
@@ -346,6 +365,8 @@ class PerplexitySearchRequest(Lax):
     max_results: int = Field(10, ge=1, le=20)
     max_tokens_per_page: int = Field(512, ge=16, le=2048)
     search_domain_filter: list[str] | None = Field(None, max_length=20)
+
+    _named = field_validator("search_domain_filter")(_sites)
     mask: list[str] = Mask
 
 
@@ -369,3 +390,5 @@ class CustomSearchRequest(Lax):
     start: int = Field(1, ge=1, le=100)
     siteSearch: str | None = Field(None, description="A site the results keep (`i`) or leave out (`e`)")
     siteSearchFilter: Literal["e", "i"] = "i"
+
+    _named = field_validator("siteSearch")(_sites)
