@@ -224,6 +224,13 @@ def test_site_through_the_routes_agents_use(server):
         assert answer.status_code == 422 and "not a site" in answer.text
     assert httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": "a b"}).status_code == 422
     assert httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": ""}).json()["items"]
+    serpapi = httpx.get(server + "/serpapi/search.json", params={"q": QUERY, "as_sitesearch": "commoncrawl.org"}).json()
+    assert serpapi["organic_results"] and all(on("commoncrawl.org", r["link"]) for r in serpapi["organic_results"])
+    jina = httpx.get(server + "/s/" + QUERY, params={"site": "commoncrawl.org"}, headers={"Accept": "application/json"})
+    assert jina.json()["data"] and all(on("commoncrawl.org", r["url"]) for r in jina.json()["data"])
+    jina = httpx.get(server + "/s/" + QUERY, headers={"Accept": "application/json", "X-Site": "iana.org, archive.org"})
+    assert {domain_of(r["url"]) for r in jina.json()["data"]} <= {"iana.org", "archive.org"} and jina.json()["data"]
+    assert httpx.get(server + "/s/" + QUERY, params={"site": "a b"}).status_code == 422
     left_out = httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": "iana.org",
                                                               "siteSearchFilter": "e"}).json()
     assert left_out["items"] and not any(on("iana.org", item["link"]) for item in left_out["items"])

@@ -223,7 +223,9 @@ def install(app: FastAPI, served) -> None:
                                          f"(asked: {request.engine}, {request.output})"}, 400)
         if not request.q.strip():
             return served.json({"error": "Missing query `q` parameter."}, 400)
-        hits = searched(request.q, request.num, http, offset=request.start)
+        site = [request.as_sitesearch] if request.as_sitesearch else []
+        hits = searched(request.q, request.num, http, offset=request.start,
+                        sites=(site, []) if request.as_dt == "i" else ([], site))
         pages = world.store.by_ids(h.doc_id for h in hits)
         organic = [{"position": request.start + rank, "title": h.title, "link": h.url, "displayed_link": h.url,
                     "snippet": h.snippet, "source": urlparse(h.url).hostname or "",

@@ -372,13 +372,18 @@ class PerplexitySearchRequest(Lax):
 
 class SerpApiRequest(Lax):
     """SerpAPI's Google search parameters (`api_key`, `gl`, `hl`, `location`, `tbs`, `source` ... are
-    accepted and ignored); `start` counts results, as Google's does."""
+    accepted and ignored); `start` counts results, as Google's does; `as_sitesearch` keeps a site's
+    pages (`as_dt=e`: leaves them out), as Google's advanced search does."""
 
     q: str = Field("", max_length=MAX_QUERY_CHARS)
     engine: str = "google"
     num: int = Field(10, ge=1, le=MAX_K)
     start: int = Field(0, ge=0, le=1000)
     output: str = "json"
+    as_sitesearch: str | None = None
+    as_dt: Literal["e", "i"] = "i"
+
+    _named = field_validator("as_sitesearch")(_sites)
 
 
 class CustomSearchRequest(Lax):

@@ -25,7 +25,7 @@ from worldbuild.serve.models import (DEFAULT_TOPK, MAX_QUERY_CHARS, OFF_LOOP_HIT
                                      LiteBatchSearchRequest, LiteBrowseRequest, LiteSearchRequest, LiteUrlRequest,
                                      LiteUrlsRequest, OpenResearcherContentRequest, OpenResearcherSearchRequest,
                                      RetrieveRequest, SearxngRequest, SerperRequest, TavilyRequest)
-from worldbuild.sites import with_sites
+from worldbuild.sites import is_site, with_sites
 
 RETRIEVE_PASSAGE_CHARS = 600
 OFF_LOOP_QUERIES = 64  # batches this large are answered in a thread, off the event loop
@@ -277,7 +277,12 @@ def install(app: FastAPI, served) -> None:
 
     # -- Jina search, Bing Web Search, Tavily ----------------------------------------------------
     def jina_search_answer(query: str, count: int, http: Request) -> Response:
-        hits = served.search(query, count, "bm25", served.mask(http)) if not skip_reason(query) else []
+        """Jina search's answer; its `site` parameters (or `X-Site` header) keep those sites' pages."""
+        sites = [*http.query_params.getlist("site"), *filter(None, http.headers.get("x-site", "").split(","))]
+        for site in sites:
+            if not is_site(site):
+                return errors.error(422, f"not a site: {site!r}", world.snapshot)
+        hits = served.search(with_sites(query, sites), count, "bm25", served.mask(http)) if not skip_reason(query) else []
         pages = world.store.by_ids(h.doc_id for h in hits)
         with_content = http.headers.get("x-respond-with", "") != "no-content"
         if "application/json" in http.headers.get("accept", ""):
