@@ -120,6 +120,12 @@ def test_tavily_python_search_and_extract(server, masked):
     assert "Common Crawl" in as_text and "](" not in as_text  # plain words, no Markdown links
     hidden = tavily.TavilyClient(api_key="tvly-unused", api_base_url=masked + "/tavily")
     assert ROOT_SERVERS not in [r["url"] for r in hidden.search("root servers")["results"]]
+    from tavily.errors import BadRequestError
+
+    with pytest.raises(BadRequestError, match="not a site: 'not a site'"):  # the reason reaches the agent
+        client.search("root servers", include_domains=["not a site"])
+    with pytest.raises(BadRequestError, match="urls"):
+        hidden.extract([f"https://example.com/{i}" for i in range(21)])
     assert hidden.extract([ROOT_SERVERS])["failed_results"][0]["url"] == ROOT_SERVERS
 
 

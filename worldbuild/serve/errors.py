@@ -22,6 +22,16 @@ def error(status: int, message: str, snapshot: str | None = None) -> JSONRespons
                         headers=headers)
 
 
+def shaped(request: Request, status: int, message: str) -> JSONResponse:
+    """`error`, in the shape of the API a route speaks where its clients read another: Tavily's
+    clients raise the reason in `detail.error` on a 400 (on a 422 they give the status alone)."""
+    if not route_path(request.scope).startswith("/tavily/"):
+        return error(status, message)
+    status = 400 if status == 422 else status
+    line = " ".join(message.split())[:300]
+    return JSONResponse({"detail": {"error": line}, "error": line, "status": status}, status_code=status)
+
+
 def _describe(exc: RequestValidationError) -> tuple[int, str]:
     problems = exc.errors()
     first = problems[0] if problems else {}
@@ -39,7 +49,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(*_describe(exc))
+        return shaped(request, *_describe(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -47,7 +57,7 @@ def install(app: FastAPI) -> None:
             return error(404, f"no route {request.method} {request.url.path}")
         if exc.status_code == 405:
             return error(405, f"{request.method} is not allowed on {request.url.path}")
-        return error(exc.status_code, str(exc.detail))
+        return shaped(request, exc.status_code, str(exc.detail))
 
     @app.exception_handler(UnicodeDecodeError)
     async def not_utf8(request: Request, exc: UnicodeDecodeError) -> JSONResponse:
