@@ -278,7 +278,7 @@ def install(app: FastAPI, served) -> None:
     # -- Jina search, Bing Web Search, Tavily ----------------------------------------------------
     def jina_search_answer(query: str, count: int, http: Request) -> Response:
         """Jina search's answer; its `site` parameters (or `X-Site` header) keep those sites' pages."""
-        sites = [*http.query_params.getlist("site"), *filter(None, http.headers.get("x-site", "").split(","))]
+        sites = [*http.query_params.getlist("site"), *filter(None, map(str.strip, http.headers.get("x-site", "").split(",")))]
         for site in sites:
             if not is_site(site):
                 return errors.error(422, f"not a site: {site!r}", world.snapshot)
