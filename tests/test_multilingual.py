@@ -243,3 +243,19 @@ def test_a_batch_of_queries_is_analysed_as_each_query_alone():
             made = {term for lang in languages.values() for term in terms(group.text, lang)}
             assert set(group.variants) == made, (query, group)
     assert batch[3] == batch[4] == [] and len(batch[6]) == 1 and batch[0][1].text == "maisons"
+
+
+@needs_shared
+@pytest.mark.parametrize("lang", ["zh", "ja", "ko", "ru"])
+def test_site_keeps_and_leaves_out_the_hosts_of_real_pages_in_other_scripts(world, lang):
+    """`site:` on the real pages of other scripts: a word of a page found on its own host only, and
+    gone when its host is left out (the hosts are Wikipedia's language subdomains and news sites)."""
+    from worldbuild.urls import domain_of
+
+    for doc_id, url, text in _by_lang(world, lang):
+        host = domain_of(url)
+        word = max(re.findall(r"\w{3,}", text[:3000]), key=text.count)  # a word the page uses often
+        kept = world.search(f"{word} site:{host}", 10)
+        assert kept and all(domain_of(h.url) == host or domain_of(h.url).endswith("." + host) for h in kept)
+        assert doc_id in [h.doc_id for h in world.search(f"{word} site:{host}", 50)]
+        assert doc_id not in [h.doc_id for h in world.search(f"{word} -site:{host}", 50)]

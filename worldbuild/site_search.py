@@ -3,9 +3,9 @@ the ranking among them, exact however far down the whole ranking a site's pages 
 
 BM25 with `site:` scores only the site's pages (`search_among`: their share of the query's
 postings, not a pass over the world). With `-site:` alone, a site of few pages is left out as a
-mask is (the ranking goes that much deeper, through the same kernel as any query); a large one
-is left out by scoring all the other pages. Dense search goes deeper until it has k of the site's
-pages or has looked at every page.
+mask is (`World._rank` adds them to the mask: the ranking goes that much deeper, through the same
+kernel as any query); a large one is left out by scoring all the other pages. Dense search goes
+deeper until it has k of the site's pages or has looked at every page.
 """
 
 from __future__ import annotations
@@ -76,18 +76,16 @@ class SitePages:
         return np.setdiff1d(self._union(sites.include), left_out, assume_unique=True)
 
 
-def bm25_within(index, terms, k: int, pages: SitePages, sites: Sites, hidden: set[int]) -> list[tuple[int, float]]:
-    left_out = pages.left_out(sites, hidden)
+def bm25_within(index, terms, k: int, pages: SitePages, sites: Sites, left_out: np.ndarray) -> list[tuple[int, float]]:
+    """BM25 among the `site:` sites' pages, or (`-site:` alone) among all but `left_out` (`left_out`:
+    the mask's pages and the `-site:` sites')."""
     if sites.include:
         return index.search_among(terms, k, pages.allowed(sites, left_out))
-    if len(left_out) <= LEFT_OUT_BY_DEPTH:
-        skipped = set(left_out.tolist())
-        return [hit for hit in index.search(terms, k + len(skipped)) if hit[0] not in skipped][:k]
     return index.search_among(terms, k, left_out, inside=False)
 
 
-def dense_within(dense, query: str, k: int, pages: SitePages, sites: Sites, hidden: set[int]) -> list[tuple[int, float]]:
-    left_out = pages.left_out(sites, hidden)
+def dense_within(dense, query: str, k: int, pages: SitePages, sites: Sites, left_out: np.ndarray) -> list[tuple[int, float]]:
+    """Dense search as `bm25_within`."""
     skipped = set(left_out.tolist())
     if not sites.include:
         return dense.search(query, k, skipped)

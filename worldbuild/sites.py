@@ -25,6 +25,7 @@ from worldbuild.urls import BadURL, canonical_url, domain_of
 _OPERATOR = re.compile(r"(?<![^\s(])(-?)site:([^\s)]*)", re.IGNORECASE)
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 _HOST = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")  # a host as the store keeps it (IDNA: ASCII only)
+_WHITESPACE_OR_PAREN = re.compile(r"[\s()]")  # what would end an operator early, escaped in `with_sites`
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,19 @@ def with_sites(query: str, include: Iterable[str] = (), exclude: Iterable[str] =
     return " ".join([query, *operators]) if operators else query
 
 
+def signed(names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(kept, left out) of a list whose `-` before a site leaves it out (Perplexity's filter)."""
+    names = list(names)
+    return [n for n in names if not n.startswith("-")], [n[1:] for n in names if n.startswith("-")]
+
+
+def one_site(name: str | None, keep: bool) -> tuple[list[str], list[str]]:
+    """(kept, left out) of a one-site field and its include/exclude switch (Google's `siteSearch` /
+    `as_sitesearch`)."""
+    named = [name] if name else []
+    return (named, []) if keep else ([], named)
+
+
 def is_site(name: str) -> bool:
     """True when `name` names a site (a host, with or without scheme and path)."""
     return bool(site_of(name))
-
-
-_WHITESPACE_OR_PAREN = re.compile(r"[\s()]")

@@ -170,15 +170,18 @@ class World:
               sites: Sites = NO_SITES) -> list[tuple[int, float]]:
         if not query.strip():  # `site:example.com` alone: the site's pages; `-site:` alone: nothing
             return site_search.listing(k, self.site_pages, sites, hidden) if sites.include else []
+        left_out = self.site_pages.left_out(sites, hidden) if sites else None
+        if left_out is not None and not sites.include and len(left_out) <= site_search.LEFT_OUT_BY_DEPTH:
+            hidden, sites = set(left_out.tolist()), NO_SITES  # a few pages left out: as a mask leaves them
 
         def bm25(depth: int) -> list[tuple[int, float]]:
             if sites:
-                return site_search.bm25_within(self.index, terms, depth, self.site_pages, sites, hidden)
+                return site_search.bm25_within(self.index, terms, depth, self.site_pages, sites, left_out)
             return [hit for hit in self.index.search(terms, depth + len(hidden)) if hit[0] not in hidden][:depth]
 
         def dense(depth: int) -> list[tuple[int, float]]:
             if sites:
-                return site_search.dense_within(self.dense(), query, depth, self.site_pages, sites, hidden)
+                return site_search.dense_within(self.dense(), query, depth, self.site_pages, sites, left_out)
             return self.dense().search(query, depth, hidden)
 
         if mode == "bm25":
@@ -221,17 +224,12 @@ class World:
         depth = k + offset
         if depth <= 0:
             return [[] for _ in queries]
-        if mode == "bm25":  # the queries without `site:` in one call; each with it alone (`_rank`)
-            plain = [i for i, (_, sites) in enumerate(split) if not sites]
-            lists = self.index.search_many([batch[i] for i in plain], depth + len(hidden)) if plain else []
-            ranked = [[] for _ in queries]
-            for i, hits in zip(plain, lists):
-                ranked[i] = [hit for hit in hits if hit[0] not in hidden][:depth]
-            for i, (words, sites) in enumerate(split):
-                if sites:
-                    ranked[i] = self._rank(words, batch[i], depth, mode, hidden, sites)
-        else:
-            ranked = [self._rank(words, terms, depth, mode, hidden, sites) for (words, sites), terms in zip(split, batch)]
+        # BM25 ranks the queries without `site:` in one call; the others are ranked each alone (`_rank`)
+        together = [i for i, (_, sites) in enumerate(split) if mode == "bm25" and not sites]
+        lists = dict(zip(together, self.index.search_many([batch[i] for i in together], depth + len(hidden)))) \
+            if together else {}
+        ranked = [[hit for hit in lists[i] if hit[0] not in hidden][:depth] if i in lists
+                  else self._rank(words, batch[i], depth, mode, hidden, sites) for i, (words, sites) in enumerate(split)]
         ranked = [hits[offset:] for hits in ranked]
         pages = self.store.hit_pages({doc_id for hits in ranked for doc_id, _ in hits})
         return self._hits(batch, ranked, pages, snippet_chars)

@@ -21,7 +21,7 @@ from worldbuild.serve.models import (CustomSearchRequest, ExaContents, ExaConten
                                      ParseUrlsRequest, PerplexitySearchRequest, SerpApiRequest,
                                      TavilyExtractRequest, WikiQueriesRequest)
 from worldbuild.serve.peers import RETRIEVE_PASSAGE_CHARS, batch_hits, built, skip_reason, validated
-from worldbuild.sites import split_sites, with_sites
+from worldbuild.sites import one_site, signed, split_sites, with_sites
 
 EXA_TEXT_CHARS = 10_000  # exa-py's default `maxCharacters`
 HIGHLIGHT_CHARS = 300
@@ -180,9 +180,8 @@ def install(app: FastAPI, served) -> None:
         chars = 4 * request.max_tokens_per_page
         usable = [q for q in queries if not skip_reason(q)]
         mask = served.mask(http, request.mask)
-        sites = request.search_domain_filter or []
-        asked = [with_sites(q, [s for s in sites if not s.startswith("-")], [s[1:] for s in sites if s.startswith("-")])
-                 for q in usable]
+        sites = signed(request.search_domain_filter or [])
+        asked = [with_sites(q, *sites) for q in usable]
         found = dict(zip(usable, served.search_many(asked, request.max_results, "bm25", mask, chars))) if usable else {}
         pages = world.store.by_ids(h.doc_id for hits in found.values() for h in hits)
         lists = [[{"title": h.title, "url": h.url, "snippet": h.snippet, "date": _date(pages[h.doc_id].published_date),
@@ -223,9 +222,8 @@ def install(app: FastAPI, served) -> None:
                                          f"(asked: {request.engine}, {request.output})"}, 400)
         if not request.q.strip():
             return served.json({"error": "Missing query `q` parameter."}, 400)
-        site = [request.as_sitesearch] if request.as_sitesearch else []
         hits = searched(request.q, request.num, http, offset=request.start,
-                        sites=(site, []) if request.as_dt == "i" else ([], site))
+                        sites=one_site(request.as_sitesearch, request.as_dt == "i"))
         pages = world.store.by_ids(h.doc_id for h in hits)
         organic = [{"position": request.start + rank, "title": h.title, "link": h.url, "displayed_link": h.url,
                     "snippet": h.snippet, "source": urlparse(h.url).hostname or "",
@@ -254,8 +252,7 @@ def install(app: FastAPI, served) -> None:
             return served.json({"error": {"code": 400, "message": "Missing query parameter q.",
                                           "status": "INVALID_ARGUMENT"}}, 400)
         num = min(request.num, GOOGLE_REACHABLE + 1 - request.start)
-        site = [request.siteSearch] if request.siteSearch else []
-        sites = (site, []) if request.siteSearchFilter == "i" else ([], site)
+        sites = one_site(request.siteSearch, request.siteSearchFilter == "i")
         hits = searched(request.q, num, http, offset=request.start - 1, sites=sites)
         # totalResults: how many of the first 100 match (all a client can page through), counted without snippets
         reachable = len(searched(request.q, GOOGLE_REACHABLE, http, snippet_chars=0, sites=sites))
