@@ -223,6 +223,8 @@ def test_site_through_the_routes_agents_use(server):
         answer = httpx.post(server + path, json=body)  # a filter that names no site is refused, not dropped
         assert answer.status_code == status and "not a site" in answer.text  # (400: as Tavily's API answers)
     assert httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": "a b"}).status_code == 422
+    refused = httpx.get(server + "/serpapi/search.json", params={"q": QUERY, "as_sitesearch": "http://["})
+    assert refused.status_code == 422 and "not a site" in refused.json()["error"]
     assert httpx.get(server + "/customsearch/v1", params={"q": QUERY, "siteSearch": ""}).json()["items"]
     serpapi = httpx.get(server + "/serpapi/search.json", params={"q": QUERY, "as_sitesearch": "commoncrawl.org"}).json()
     assert serpapi["organic_results"] and all(on("commoncrawl.org", r["link"]) for r in serpapi["organic_results"])
